@@ -1,0 +1,388 @@
+//! Capability models (`NVEMU_GPU`) and preset configurations.
+
+use crate::abi::{self, CodecKind, Guid, SdkIdx, View};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gpu {
+    Ada,
+    Ampere,
+    Turing,
+    NoNvenc,
+}
+
+impl Gpu {
+    pub fn from_env() -> Gpu {
+        match std::env::var("NVEMU_GPU").as_deref() {
+            Ok("ampere") => Gpu::Ampere,
+            Ok("turing") => Gpu::Turing,
+            Ok("no-nvenc") => Gpu::NoNvenc,
+            _ => Gpu::Ada,
+        }
+    }
+
+    pub fn codecs(self) -> &'static [CodecKind] {
+        match self {
+            Gpu::Ada => &[CodecKind::H264, CodecKind::Hevc, CodecKind::Av1],
+            Gpu::Ampere | Gpu::Turing => &[CodecKind::H264, CodecKind::Hevc],
+            Gpu::NoNvenc => &[],
+        }
+    }
+}
+
+pub fn codec_guid_name(c: CodecKind) -> &'static str {
+    match c {
+        CodecKind::H264 => "NV_ENC_CODEC_H264_GUID",
+        CodecKind::Hevc => "NV_ENC_CODEC_HEVC_GUID",
+        CodecKind::Av1 => "NV_ENC_CODEC_AV1_GUID",
+    }
+}
+
+pub fn codec_guid(sdk: SdkIdx, c: CodecKind) -> Guid {
+    abi::guid(sdk, codec_guid_name(c)).unwrap_or_default()
+}
+
+/// Codec of a GUID, whether or not this GPU supports it.
+pub fn codec_of(sdk: SdkIdx, g: &Guid) -> Option<CodecKind> {
+    [CodecKind::H264, CodecKind::Hevc, CodecKind::Av1]
+        .into_iter()
+        .find(|c| codec_guid(sdk, *c) == *g)
+}
+
+/// Checks a codec GUID against the model. Unknown GUID -> INVALID_PARAM; a codec this GPU lacks
+/// (AV1 on Ampere/Turing) -> UNSUPPORTED_PARAM. The real driver's exact status here is not
+/// documented; this is the strict choice.
+pub fn check_codec(gpu: Gpu, sdk: SdkIdx, g: &Guid) -> Result<CodecKind, i32> {
+    match codec_of(sdk, g) {
+        None => Err(crate::st::INVALID_PARAM),
+        Some(c) if !gpu.codecs().contains(&c) => Err(crate::st::UNSUPPORTED_PARAM),
+        Some(c) => Ok(c),
+    }
+}
+
+pub fn profile_names(sdk: SdkIdx, c: CodecKind) -> Vec<&'static str> {
+    let all: &[&str] = match c {
+        CodecKind::H264 => &[
+            "NV_ENC_H264_PROFILE_HIGH_GUID",
+            "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID",
+            "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID",
+        ],
+        CodecKind::Hevc => &[
+            "NV_ENC_HEVC_PROFILE_MAIN_GUID",
+            "NV_ENC_HEVC_PROFILE_MAIN10_GUID",
+            "NV_ENC_HEVC_PROFILE_FREXT_GUID",
+        ],
+        CodecKind::Av1 => &["NV_ENC_AV1_PROFILE_MAIN_GUID"],
+    };
+    all.iter()
+        .copied()
+        .filter(|n| abi::guid(sdk, n).is_some())
+        .collect()
+}
+
+/// Buffer formats (enumerator names) the model accepts per codec.
+pub fn input_format_names(c: CodecKind) -> &'static [&'static str] {
+    match c {
+        // Ada's H.264 engine has no 10-bit encode.
+        CodecKind::H264 => &[
+            "NV_ENC_BUFFER_FORMAT_NV12",
+            "NV_ENC_BUFFER_FORMAT_YV12",
+            "NV_ENC_BUFFER_FORMAT_IYUV",
+            "NV_ENC_BUFFER_FORMAT_YUV444",
+            "NV_ENC_BUFFER_FORMAT_ARGB",
+            "NV_ENC_BUFFER_FORMAT_ABGR",
+            "NV_ENC_BUFFER_FORMAT_AYUV",
+        ],
+        CodecKind::Hevc => &[
+            "NV_ENC_BUFFER_FORMAT_NV12",
+            "NV_ENC_BUFFER_FORMAT_YV12",
+            "NV_ENC_BUFFER_FORMAT_IYUV",
+            "NV_ENC_BUFFER_FORMAT_YUV444",
+            "NV_ENC_BUFFER_FORMAT_YUV420_10BIT",
+            "NV_ENC_BUFFER_FORMAT_YUV444_10BIT",
+            "NV_ENC_BUFFER_FORMAT_ARGB",
+            "NV_ENC_BUFFER_FORMAT_ARGB10",
+            "NV_ENC_BUFFER_FORMAT_AYUV",
+            "NV_ENC_BUFFER_FORMAT_ABGR",
+            "NV_ENC_BUFFER_FORMAT_ABGR10",
+        ],
+        CodecKind::Av1 => &[
+            "NV_ENC_BUFFER_FORMAT_NV12",
+            "NV_ENC_BUFFER_FORMAT_YV12",
+            "NV_ENC_BUFFER_FORMAT_IYUV",
+            "NV_ENC_BUFFER_FORMAT_YUV420_10BIT",
+            "NV_ENC_BUFFER_FORMAT_ARGB",
+            "NV_ENC_BUFFER_FORMAT_ARGB10",
+            "NV_ENC_BUFFER_FORMAT_ABGR",
+            "NV_ENC_BUFFER_FORMAT_ABGR10",
+        ],
+    }
+}
+
+pub fn input_formats(sdk: SdkIdx, c: CodecKind) -> Vec<u32> {
+    input_format_names(c)
+        .iter()
+        .filter_map(|n| abi::enum_val(sdk, n))
+        .map(|v| v as u32)
+        .collect()
+}
+
+pub const MAX_BFRAMES: i32 = 4;
+
+/// Width/height limits. The contract fixes 8192x8192 and 145x49 for HEVC/AV1. Real NVENC's
+/// H.264 engine stops at 4096x4096 and the emulator says so (strict). The H.264 minimum is
+/// not documented; the HEVC/AV1 one is used (strict).
+pub fn size_limits(c: CodecKind) -> (u32, u32, u32, u32) {
+    match c {
+        CodecKind::H264 => (145, 49, 4096, 4096),
+        _ => (145, 49, 8192, 8192),
+    }
+}
+
+/// `NV_ENC_CAPS` answer, or None for an enumerator the session's API does not define.
+///
+/// Values are those of an Ada GPU where public sources agree; features the emulator does not
+/// emulate (field encoding, intra refresh, LTR, ME-only, lossless, temporal filter, ...) are
+/// reported as 0 so a client never turns on something that would then silently do nothing.
+pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
+    let name = abi::enums_with_prefix(sdk, "NV_ENC_CAPS_")
+        .into_iter()
+        .find(|(n, v)| *v == cap as i64 && n != "NV_ENC_CAPS_EXPOSED_COUNT")?
+        .0;
+    let h264 = c == CodecKind::H264;
+    let hevc = c == CodecKind::Hevc;
+    let (wmin, hmin, wmax, hmax) = size_limits(c);
+    let v = match name.trim_start_matches("NV_ENC_CAPS_") {
+        "NUM_MAX_BFRAMES" => MAX_BFRAMES,
+        // Bitmask of NV_ENC_PARAMS_RC_MODE values (CONSTQP is 0 and has no bit). 12.0 still has
+        // the deprecated modes (VBR_MINQP 4, CBR_LOWDELAY_HQ 8, CBR_HQ 0x10, VBR_HQ 0x20).
+        "SUPPORTED_RATECONTROL_MODES" => {
+            if sdk == 0 {
+                0x3f
+            } else {
+                0x3
+            }
+        }
+        "SUPPORT_FIELD_ENCODING" => 0,
+        "SUPPORT_MONOCHROME" => 0,
+        "SUPPORT_FMO" => 0,
+        "SUPPORT_QPELMV" => 1,
+        "SUPPORT_BDIRECT_MODE" => h264 as i32,
+        "SUPPORT_CABAC" => h264 as i32,
+        "SUPPORT_ADAPTIVE_TRANSFORM" => h264 as i32,
+        "SUPPORT_STEREO_MVC" => 0,
+        "NUM_MAX_TEMPORAL_LAYERS" => 0,
+        "SUPPORT_HIERARCHICAL_PFRAMES" => 0,
+        "SUPPORT_HIERARCHICAL_BFRAMES" => 0,
+        "LEVEL_MAX" => match c {
+            CodecKind::H264 => 62,
+            CodecKind::Hevc => 186,
+            CodecKind::Av1 => 23,
+        },
+        "LEVEL_MIN" => match c {
+            CodecKind::H264 => 10,
+            CodecKind::Hevc => 30,
+            CodecKind::Av1 => 0,
+        },
+        "SEPARATE_COLOUR_PLANE" => 0,
+        "WIDTH_MAX" => wmax as i32,
+        "HEIGHT_MAX" => hmax as i32,
+        "WIDTH_MIN" => wmin as i32,
+        "HEIGHT_MIN" => hmin as i32,
+        "SUPPORT_TEMPORAL_SVC" => 0,
+        "SUPPORT_DYN_RES_CHANGE" => 0,
+        "SUPPORT_DYN_BITRATE_CHANGE" => 1,
+        "SUPPORT_DYN_FORCE_CONSTQP" => 0,
+        "SUPPORT_DYN_RCMODE_CHANGE" => 0,
+        "SUPPORT_SUBFRAME_READBACK" => 0,
+        "SUPPORT_CONSTRAINED_ENCODING" => 0,
+        "SUPPORT_INTRA_REFRESH" => 0,
+        "SUPPORT_CUSTOM_VBV_BUF_SIZE" => 1,
+        "SUPPORT_DYNAMIC_SLICE_MODE" => 0,
+        "SUPPORT_REF_PIC_INVALIDATION" => 0,
+        "PREPROC_SUPPORT" => 0,
+        // Linux has no asynchronous mode.
+        "ASYNC_ENCODE_SUPPORT" => 0,
+        "MB_NUM_MAX" => ((wmax / 16) * (hmax / 16)) as i32,
+        "MB_PER_SEC_MAX" => ((wmax / 16) * (hmax / 16) * 60) as i32,
+        "SUPPORT_YUV444_ENCODE" => (h264 || hevc) as i32,
+        "SUPPORT_LOSSLESS_ENCODE" => 0,
+        "SUPPORT_SAO" => hevc as i32,
+        "SUPPORT_MEONLY_MODE" => 0,
+        "SUPPORT_LOOKAHEAD" => 1,
+        "SUPPORT_TEMPORAL_AQ" => 1,
+        "SUPPORT_10BIT_ENCODE" => (!h264) as i32,
+        "NUM_MAX_LTR_FRAMES" => 0,
+        "SUPPORT_WEIGHTED_PREDICTION" => 0,
+        "DYNAMIC_QUERY_ENCODER_CAPACITY" => 0,
+        // 1 = each, 2 = middle only; accepted, but B-frames are always coded flat (see
+        // README of the crate): the buffer order contract does not depend on it.
+        "SUPPORT_BFRAME_REF_MODE" => 3,
+        "SUPPORT_EMPHASIS_LEVEL_MAP" => 0,
+        "SUPPORT_MULTIPLE_REF_FRAMES" => 1,
+        "SUPPORT_ALPHA_LAYER_ENCODING" => 0,
+        "NUM_ENCODER_ENGINES" => {
+            if gpu == Gpu::Ada {
+                2
+            } else {
+                1
+            }
+        }
+        "SINGLE_SLICE_INTRA_REFRESH" => 0,
+        "DISABLE_ENC_STATE_ADVANCE" => 0,
+        "OUTPUT_RECON_SURFACE" => 0,
+        "OUTPUT_BLOCK_STATS" => 0,
+        "OUTPUT_ROW_STATS" => 0,
+        "SUPPORT_TEMPORAL_FILTER" => 0,
+        "SUPPORT_LOOKAHEAD_LEVEL" => 0,
+        "SUPPORT_UNIDIRECTIONAL_B" => 0,
+        "SUPPORT_MVHEVC_ENCODE" => 0,
+        "SUPPORT_YUV422_ENCODE" => 0,
+        _ => 0,
+    };
+    Some(v)
+}
+
+pub const PRESETS: [&str; 7] = [
+    "NV_ENC_PRESET_P1_GUID",
+    "NV_ENC_PRESET_P2_GUID",
+    "NV_ENC_PRESET_P3_GUID",
+    "NV_ENC_PRESET_P4_GUID",
+    "NV_ENC_PRESET_P5_GUID",
+    "NV_ENC_PRESET_P6_GUID",
+    "NV_ENC_PRESET_P7_GUID",
+];
+
+/// Preset number 1..=7 of a preset GUID, plus a tuning override for the legacy 12.0 presets.
+pub fn preset_of(sdk: SdkIdx, g: &Guid) -> Option<(u32, Option<u32>)> {
+    for (i, n) in PRESETS.iter().enumerate() {
+        if abi::guid(sdk, n) == Some(*g) {
+            return Some((i as u32 + 1, None));
+        }
+    }
+    // Legacy presets, still in the 12.0 header (removed in 12.1); mapped the way FFmpeg maps
+    // them (reference §1.4).
+    let legacy: [(&str, u32, Option<u32>); 9] = [
+        ("NV_ENC_PRESET_DEFAULT_GUID", 4, None),
+        ("NV_ENC_PRESET_HP_GUID", 1, None),
+        ("NV_ENC_PRESET_HQ_GUID", 7, None),
+        ("NV_ENC_PRESET_BD_GUID", 5, None),
+        ("NV_ENC_PRESET_LOW_LATENCY_DEFAULT_GUID", 4, Some(2)),
+        ("NV_ENC_PRESET_LOW_LATENCY_HQ_GUID", 7, Some(2)),
+        ("NV_ENC_PRESET_LOW_LATENCY_HP_GUID", 1, Some(2)),
+        ("NV_ENC_PRESET_LOSSLESS_DEFAULT_GUID", 4, Some(4)),
+        ("NV_ENC_PRESET_LOSSLESS_HP_GUID", 1, Some(4)),
+    ];
+    legacy
+        .iter()
+        .find(|(n, _, _)| abi::guid(sdk, n) == Some(*g))
+        .map(|(_, p, t)| (*p, *t))
+}
+
+/// Fills an `NV_ENC_CONFIG` (already zeroed, `version` already set) the way the driver's preset
+/// table would.
+///
+/// These numbers are APPROXIMATIONS: no complete dump of a real driver's preset table is public
+/// (reference §1.4 and open question 6). What is known from rigaya's NVEncC dumps (driver 581):
+/// HEVC P6/hq: gopLength 250, frameIntervalP 4, frameFieldMode 1, quarter-pel MVs, VBR, constQP
+/// 25/28/31 (I/P/B), maxCUSize 32, idrPeriod 250, useBFramesAsRef middle, VUI videoFormat 5;
+/// P7/uhq: frameIntervalP 6 (capped here at our 4 B-frames -> 5), lookahead on, depth 25.
+/// The rest (P1-P3 without B-frames, P4/P5 with 2 B-frames, low-latency tunings without
+/// B-frames and with CBR) follows NVIDIA's preset guide qualitatively.
+pub fn fill_preset(cfg: &View, session_sdk: SdkIdx, codec: CodecKind, preset: u32, tuning: u32) {
+    let low_latency = tuning == 2 || tuning == 3;
+    let lossless = tuning == 4;
+    let uhq = tuning == 5;
+    let sdk = cfg.sdk;
+    let fip: u64 = if low_latency || lossless {
+        1
+    } else if uhq {
+        5
+    } else {
+        match preset {
+            1..=3 => 1,
+            4 | 5 => 3,
+            _ => 4,
+        }
+    };
+    cfg.set_guid(
+        "profileGUID",
+        abi::guid(sdk, "NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID").unwrap_or_default(),
+    );
+    let gop: u64 = 250;
+    cfg.set("gopLength", gop);
+    cfg.set("frameIntervalP", fip);
+    cfg.set("monoChromeEncoding", 0);
+    cfg.set("frameFieldMode", 1);
+    cfg.set("mvPrecision", 3);
+    let rcv = ver(session_sdk, "NV_ENC_RC_PARAMS_VER");
+    cfg.set("rcParams.version", rcv as u64);
+    let rc_mode = if lossless {
+        0
+    } else if low_latency {
+        2
+    } else {
+        1
+    };
+    cfg.set("rcParams.rateControlMode", rc_mode);
+    let (qi, qp, qb) = if lossless { (0, 0, 0) } else { (25, 28, 31) };
+    cfg.set("rcParams.constQP.qpIntra", qi);
+    cfg.set("rcParams.constQP.qpInterP", qp);
+    cfg.set("rcParams.constQP.qpInterB", qb);
+    cfg.set("rcParams.averageBitRate", 0);
+    cfg.set("rcParams.maxBitRate", 0);
+    cfg.set("rcParams.multiPass", 0);
+    if uhq || (preset == 7 && !low_latency && !lossless) {
+        cfg.set("rcParams.enableLookahead", 1);
+        cfg.set("rcParams.lookaheadDepth", 25);
+    }
+    let bref = if fip > 1 && preset >= 6 { 2 } else { 0 };
+    match codec {
+        CodecKind::H264 => {
+            let p = "encodeCodecConfig.h264Config.";
+            cfg.set(&format!("{p}level"), 0);
+            cfg.set(&format!("{p}idrPeriod"), gop);
+            cfg.set(&format!("{p}chromaFormatIDC"), 1);
+            cfg.set(&format!("{p}useBFramesAsRef"), bref);
+            vui(cfg, &format!("{p}h264VUIParameters."));
+            cfg.set(&format!("{p}outputBitDepth"), 8);
+            cfg.set(&format!("{p}inputBitDepth"), 8);
+        }
+        CodecKind::Hevc => {
+            let p = "encodeCodecConfig.hevcConfig.";
+            cfg.set(&format!("{p}level"), 0);
+            cfg.set(&format!("{p}tier"), 0);
+            cfg.set(&format!("{p}maxCUSize"), 3);
+            cfg.set(&format!("{p}idrPeriod"), gop);
+            cfg.set(&format!("{p}chromaFormatIDC"), 1);
+            cfg.set(&format!("{p}useBFramesAsRef"), bref);
+            vui(cfg, &format!("{p}hevcVUIParameters."));
+            cfg.set(&format!("{p}outputBitDepth"), 8);
+            cfg.set(&format!("{p}inputBitDepth"), 8);
+        }
+        CodecKind::Av1 => {
+            let p = "encodeCodecConfig.av1Config.";
+            cfg.set(&format!("{p}level"), 24);
+            cfg.set(&format!("{p}tier"), 0);
+            cfg.set(&format!("{p}idrPeriod"), gop);
+            cfg.set(&format!("{p}chromaFormatIDC"), 1);
+            cfg.set(&format!("{p}repeatSeqHdr"), 1);
+            cfg.set(&format!("{p}useBFramesAsRef"), bref);
+            cfg.set(&format!("{p}colorPrimaries"), 2);
+            cfg.set(&format!("{p}transferCharacteristics"), 2);
+            cfg.set(&format!("{p}matrixCoefficients"), 2);
+            cfg.set(&format!("{p}outputBitDepth"), 8);
+            cfg.set(&format!("{p}inputBitDepth"), 8);
+        }
+    }
+}
+
+fn vui(cfg: &View, p: &str) {
+    cfg.set(&format!("{p}videoFormat"), 5);
+    cfg.set(&format!("{p}colourPrimaries"), 2);
+    cfg.set(&format!("{p}transferCharacteristics"), 2);
+    cfg.set(&format!("{p}colourMatrix"), 2);
+}
+
+fn ver(sdk: SdkIdx, n: &str) -> u32 {
+    abi::ver(sdk, n).unwrap_or(0)
+}

@@ -1,0 +1,112 @@
+//! `NVEMU_TRACE` (one JSON object per call), `NVEMU_LOG=1` and `NVEMU_STRICT=abort`.
+
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+static FILE: Mutex<Option<(String, std::fs::File)>> = Mutex::new(None);
+
+/// One traced call, filled in by the entry point and written by [`Call::finish`].
+pub struct Call {
+    pub call: &'static str,
+    pub session: Option<u64>,
+    pub api: Option<&'static str>,
+    pub args: Map<String, Value>,
+    pub violation: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Call {
+    pub fn new(call: &'static str) -> Call {
+        Call {
+            call,
+            session: None,
+            api: None,
+            args: Map::new(),
+            violation: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn arg(&mut self, k: &str, v: impl Into<Value>) {
+        self.args.insert(k.to_string(), v.into());
+    }
+
+    /// Records a contract violation (the client broke a rule of the API).
+    pub fn violation(&mut self, what: impl Into<String>) {
+        let w = what.into();
+        self.violation = Some(match self.violation.take() {
+            Some(old) => format!("{old}; {w}"),
+            None => w,
+        });
+    }
+
+    pub fn note(&mut self, what: impl Into<String>) {
+        self.notes.push(what.into());
+    }
+
+    /// Writes the trace line, logs, and aborts in strict mode on a violation.
+    pub fn finish(self, status: i32) {
+        let name = crate::abi::status_name(status);
+        let log = std::env::var("NVEMU_LOG").is_ok_and(|v| v == "1");
+        if log {
+            eprintln!(
+                "nvemu: {}(session {:?}) -> {}{}",
+                self.call,
+                self.session,
+                name,
+                self.violation
+                    .as_deref()
+                    .map(|v| format!(" [violation: {v}]"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Ok(path) = std::env::var("NVEMU_TRACE") {
+            if !path.is_empty() {
+                let mut o = Map::new();
+                o.insert("seq".into(), SEQ.fetch_add(1, Ordering::SeqCst).into());
+                o.insert("lib".into(), "nvenc".into());
+                o.insert("call".into(), self.call.into());
+                o.insert(
+                    "session".into(),
+                    self.session.map(Value::from).unwrap_or(Value::Null),
+                );
+                o.insert("status".into(), name.clone().into());
+                o.insert("status_code".into(), status.into());
+                o.insert(
+                    "api".into(),
+                    self.api.map(Value::from).unwrap_or(Value::Null),
+                );
+                o.insert("args".into(), Value::Object(self.args));
+                if let Some(v) = &self.violation {
+                    o.insert("violation".into(), v.clone().into());
+                }
+                if !self.notes.is_empty() {
+                    o.insert("emulator_note".into(), self.notes.join("; ").into());
+                }
+                let line = Value::Object(o).to_string();
+                let mut g = FILE.lock().unwrap_or_else(|e| e.into_inner());
+                if g.as_ref().is_none_or(|(p, _)| *p != path) {
+                    *g = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .ok()
+                        .map(|f| (path.clone(), f));
+                }
+                if let Some((_, f)) = g.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                    let _ = f.flush();
+                }
+            }
+        }
+        if let Some(v) = &self.violation {
+            eprintln!("nvemu: contract violation in {}: {}", self.call, v);
+            if std::env::var("NVEMU_STRICT").is_ok_and(|s| s == "abort") {
+                std::process::abort();
+            }
+        }
+    }
+}

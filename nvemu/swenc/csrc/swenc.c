@@ -1,0 +1,761 @@
+/*
+ * nvemu-swenc: the software encoder behind the NVENC stand-in.
+ *
+ * A thin layer over libavcodec (libx264, libx265, libaom-av1) and libswscale, compiled against
+ * the system FFmpeg headers so that no FFmpeg struct layout is written by hand on the Rust side.
+ *
+ * Encoder choices:
+ * - H.265: libx265. H.264: libx264.
+ * - AV1: libaom-av1, not libsvtav1. libaom in realtime usage with lag-in-frames=0 emits one
+ *   packet per input frame with no delay, encodes any size (odd sizes such as 720x405
+ *   included), follows forced key frames (AOM_EFLAG_FORCE_KF), honours min=max quantizer for
+ *   constant QP, and is deterministic. SVT-AV1 1.4 (Debian 12) needs a look-ahead/delay of
+ *   several frames even in its low-delay mode and, through FFmpeg 5.1, cannot force key frames.
+ *
+ * Delay (frames the encoder holds back, measured with tests/delay.rs; see SwEncoder::delay()):
+ * - libaom (realtime, lag 0): 0 frames.
+ * - libx265 (frame-threads=1, rc-lookahead minimal, zerolatency tune for b_frames=0): see
+ *   src/lib.rs `delay()`; the numbers there are measured, not assumed.
+ * - libx264 (threads=1, rc-lookahead=0, sync-lookahead=0): likewise.
+ *
+ * Nothing here aborts or asserts: every failure is returned with the libav error text.
+ */
+#include "swenc.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+
+struct SwencCtx {
+    SwencConfig cfg;
+    const AVCodec *codec;
+    AVCodecContext *avctx;
+    AVPacket *pkt;
+    enum AVPixelFormat enc_fmt;
+    struct SwsContext *sws;
+    int flushed;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void set_averr(char *err, size_t errlen, const char *what, int averr)
+{
+    char buf[AV_ERROR_MAX_STRING_SIZE] = { 0 };
+    av_strerror(averr, buf, sizeof(buf));
+    set_err(err, errlen, "%s: %s", what, buf);
+}
+
+/* speed 1 (slowest) ..= 7 (fastest) -> x264/x265 preset. Even speed 1 is a fast preset: tests
+ * run on 2 cores. */
+static const char *x26x_preset(int speed)
+{
+    switch (speed) {
+    case 1:
+    case 2:
+        return "faster";
+    case 3:
+    case 4:
+        return "veryfast";
+    case 5:
+        return "superfast";
+    default:
+        return "ultrafast";
+    }
+}
+
+/* speed -> libaom cpu-used (realtime usage; FFmpeg 5.1 caps the option at 8). */
+static int aom_cpu_used(int speed)
+{
+    switch (speed) {
+    case 1:
+    case 2:
+        return 6;
+    case 3:
+    case 4:
+        return 7;
+    default:
+        return 8;
+    }
+}
+
+/* NVENC AV1 constQP is a qindex (0..255); libaom's quantizer option is 0..63 and maps to
+ * qindex through a table that is ~4*q (63 -> 255). */
+static int av1_qindex_to_aomq(int qindex)
+{
+    int q = (qindex + 2) / 4;
+    if (q < 0)
+        q = 0;
+    if (q > 63)
+        q = 63;
+    return q;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static int append(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    va_list ap;
+    int n;
+    if (used >= len)
+        return -1;
+    va_start(ap, fmt);
+    n = vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+    return (n < 0 || (size_t)n >= len - used) ? -1 : 0;
+}
+
+static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
+{
+    const SwencConfig *cfg = &c->cfg;
+    AVCodecContext *avctx = c->avctx;
+    int hevc = cfg->codec == SWENC_HEVC;
+    int b = cfg->b_frames;
+    char params[1024] = { 0 };
+    int r = 0;
+    int keyint = cfg->gop_length > 0 ? cfg->gop_length : -1;
+
+    av_opt_set(avctx->priv_data, "preset", x26x_preset(cfg->speed), 0);
+    if (b == 0)
+        av_opt_set(avctx->priv_data, "tune", "zerolatency", 0);
+
+    if (hevc) {
+        /* keyint=-1 is x265's "infinite". The first frame is always an IDR. */
+        r |= append(params, sizeof(params),
+                    "log-level=error:info=0:repeat-headers=1:annexb=1:aud=0:hrd=0"
+                    ":keyint=%d:min-keyint=%d:scenecut=0:open-gop=0:bframes=%d:b-adapt=0"
+                    ":b-pyramid=0:rc-lookahead=%d:lookahead-slices=0:frame-threads=1"
+                    ":cutree=0:weightb=0:radl=0:pools=2",
+                    keyint, keyint > 0 ? keyint : 0, b, b);
+    } else {
+        char ki[32];
+        if (keyint > 0)
+            snprintf(ki, sizeof(ki), "%d:min-keyint=%d", keyint, keyint);
+        else
+            snprintf(ki, sizeof(ki), "infinite");
+        r |= append(params, sizeof(params),
+                    "repeat-headers=1:annexb=1:aud=0:keyint=%s:scenecut=0:open-gop=0"
+                    ":bframes=%d:b-adapt=0:b-pyramid=none:rc-lookahead=0:sync-lookahead=0"
+                    ":mbtree=0:threads=1:weightb=0",
+                    ki, b);
+    }
+
+    switch (cfg->rc_mode) {
+    case SWENC_RC_CONSTQP: {
+        int qmax = 51 + (cfg->bit_depth > 8 ? 12 : 0);
+        int qi = clampi(cfg->qp_i, 0, qmax), qp = clampi(cfg->qp_p, 0, qmax),
+            qb = clampi(cfg->qp_b, 0, qmax);
+        /* QP_I = QP_P - 6*log2(ipratio), QP_B = QP_P + 6*log2(pbratio) */
+        double ipratio = pow(2.0, (qp - qi) / 6.0);
+        double pbratio = pow(2.0, (qb - qp) / 6.0);
+        r |= append(params, sizeof(params), ":qp=%d:ipratio=%.6f:pbratio=%.6f%s", qp, ipratio,
+                    pbratio, hevc ? "" : ":aq-mode=0");
+        break;
+    }
+    case SWENC_RC_VBR: {
+        int64_t max = cfg->max_bps > 0 ? cfg->max_bps : cfg->avg_bps;
+        int64_t vbv = cfg->vbv_bits > 0 ? cfg->vbv_bits : max;
+        if (cfg->target_quality >= 0)
+            r |= append(params, sizeof(params), ":crf=%.2f", (double)cfg->target_quality);
+        else
+            r |= append(params, sizeof(params), ":bitrate=%lld",
+                        (long long)(cfg->avg_bps / 1000 > 0 ? cfg->avg_bps / 1000 : 1));
+        if (max > 0)
+            r |= append(params, sizeof(params), ":vbv-maxrate=%lld:vbv-bufsize=%lld",
+                        (long long)(max / 1000 > 0 ? max / 1000 : 1),
+                        (long long)(vbv / 1000 > 0 ? vbv / 1000 : 1));
+        break;
+    }
+    case SWENC_RC_CBR: {
+        int64_t kbps = cfg->avg_bps / 1000 > 0 ? cfg->avg_bps / 1000 : 1;
+        int64_t vbv = cfg->vbv_bits / 1000 > 0 ? cfg->vbv_bits / 1000 : kbps;
+        r |= append(params, sizeof(params), ":bitrate=%lld:vbv-maxrate=%lld:vbv-bufsize=%lld%s",
+                    (long long)kbps, (long long)kbps, (long long)vbv,
+                    hevc ? ":strict-cbr=1" : ":nal-hrd=cbr");
+        break;
+    }
+    default:
+        set_err(err, errlen, "unknown rate control mode %d", cfg->rc_mode);
+        return AVERROR(EINVAL);
+    }
+    if (r) {
+        set_err(err, errlen, "encoder parameter string too long");
+        return AVERROR(EINVAL);
+    }
+    r = av_opt_set(avctx->priv_data, hevc ? "x265-params" : "x264-params", params, 0);
+    if (r < 0) {
+        set_averr(err, errlen, "setting x26x params", r);
+        return r;
+    }
+    /* The libavcodec wrappers map AVCodecContext fields too; keep them consistent. */
+    avctx->gop_size = keyint > 0 ? keyint : -1;
+    avctx->keyint_min = keyint > 0 ? keyint : -1;
+    avctx->max_b_frames = b;
+    avctx->thread_count = 1;
+    if (!hevc)
+        avctx->refs = 1 + (b > 0);
+    return 0;
+}
+
+static int setup_aom(SwencCtx *c, char *err, size_t errlen)
+{
+    const SwencConfig *cfg = &c->cfg;
+    AVCodecContext *avctx = c->avctx;
+    int r = 0;
+    (void)err;
+    (void)errlen;
+    r |= av_opt_set_int(avctx->priv_data, "usage", 1 /* AOM_USAGE_REALTIME */, 0);
+    r |= av_opt_set_int(avctx->priv_data, "cpu-used", aom_cpu_used(cfg->speed), 0);
+    r |= av_opt_set_int(avctx->priv_data, "lag-in-frames", 0, 0);
+    r |= av_opt_set_int(avctx->priv_data, "row-mt", 1, 0);
+    r |= av_opt_set_int(avctx->priv_data, "aq-mode", 0, 0);
+    if (r < 0) {
+        set_averr(err, errlen, "setting libaom options", r);
+        return r;
+    }
+    avctx->thread_count = 2;
+    if (cfg->gop_length > 0) {
+        avctx->gop_size = cfg->gop_length;
+        avctx->keyint_min = cfg->gop_length;
+    } else {
+        avctx->gop_size = INT32_MAX / 2;
+        avctx->keyint_min = INT32_MAX / 2;
+    }
+    avctx->max_b_frames = 0; /* no reordering: AV1 output is in presentation order */
+    switch (cfg->rc_mode) {
+    case SWENC_RC_CONSTQP: {
+        /* One qindex for every frame type (libaom cannot take per-type QPs through
+         * libavcodec): the P value, or I when there are only intra frames. */
+        int q = av1_qindex_to_aomq(cfg->gop_length == 1 ? cfg->qp_i : cfg->qp_p);
+        avctx->bit_rate = 0;
+        avctx->qmin = q;
+        avctx->qmax = q;
+        r = av_opt_set_int(avctx->priv_data, "crf", q, 0);
+        break;
+    }
+    case SWENC_RC_VBR:
+        avctx->bit_rate = cfg->avg_bps;
+        avctx->rc_max_rate = cfg->max_bps > 0 ? cfg->max_bps : cfg->avg_bps;
+        avctx->rc_buffer_size = cfg->vbv_bits > 0 ? (int)cfg->vbv_bits : (int)avctx->rc_max_rate;
+        if (cfg->target_quality >= 0)
+            r = av_opt_set_int(avctx->priv_data, "crf",
+                               av1_qindex_to_aomq((int)(cfg->target_quality * 4)), 0);
+        break;
+    case SWENC_RC_CBR:
+        avctx->bit_rate = cfg->avg_bps;
+        avctx->rc_min_rate = cfg->avg_bps;
+        avctx->rc_max_rate = cfg->avg_bps;
+        avctx->rc_buffer_size = cfg->vbv_bits > 0 ? (int)cfg->vbv_bits : (int)cfg->avg_bps;
+        break;
+    default:
+        set_err(err, errlen, "unknown rate control mode %d", cfg->rc_mode);
+        return AVERROR(EINVAL);
+    }
+    if (r < 0) {
+        set_averr(err, errlen, "setting libaom crf", r);
+        return r;
+    }
+    return 0;
+}
+
+SwencCtx *swenc_open(const SwencConfig *cfg, char *err, size_t errlen)
+{
+    SwencCtx *c;
+    const char *name;
+    int r;
+
+    if (!cfg) {
+        set_err(err, errlen, "no configuration");
+        return NULL;
+    }
+    if (cfg->width <= 0 || cfg->height <= 0 || cfg->width > 16384 || cfg->height > 16384) {
+        set_err(err, errlen, "invalid size %dx%d", cfg->width, cfg->height);
+        return NULL;
+    }
+    if (cfg->bit_depth != 8 && cfg->bit_depth != 10) {
+        set_err(err, errlen, "unsupported bit depth %d", cfg->bit_depth);
+        return NULL;
+    }
+    if (cfg->fps_num <= 0 || cfg->fps_den <= 0) {
+        set_err(err, errlen, "invalid frame rate %d/%d", cfg->fps_num, cfg->fps_den);
+        return NULL;
+    }
+    if (cfg->b_frames < 0 || cfg->b_frames > 16) {
+        set_err(err, errlen, "invalid b_frames %d", cfg->b_frames);
+        return NULL;
+    }
+    if (cfg->codec != SWENC_AV1 && !cfg->chroma_444 && ((cfg->width | cfg->height) & 1)) {
+        set_err(err, errlen, "4:2:0 H.264/H.265 needs an even size, got %dx%d", cfg->width,
+                cfg->height);
+        return NULL;
+    }
+    switch (cfg->codec) {
+    case SWENC_H264:
+        name = "libx264";
+        break;
+    case SWENC_HEVC:
+        name = "libx265";
+        break;
+    case SWENC_AV1:
+        name = "libaom-av1";
+        break;
+    default:
+        set_err(err, errlen, "unknown codec %d", cfg->codec);
+        return NULL;
+    }
+
+    c = av_mallocz(sizeof(*c));
+    if (!c) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    c->codec = avcodec_find_encoder_by_name(name);
+    if (!c->codec) {
+        set_err(err, errlen, "encoder %s is not available in this libavcodec", name);
+        goto fail;
+    }
+    c->avctx = avcodec_alloc_context3(c->codec);
+    c->pkt = av_packet_alloc();
+    if (!c->avctx || !c->pkt) {
+        set_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (cfg->bit_depth == 10)
+        c->enc_fmt = cfg->chroma_444 ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV420P10LE;
+    else
+        c->enc_fmt = cfg->chroma_444 ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P;
+
+    c->avctx->width = cfg->width;
+    c->avctx->height = cfg->height;
+    c->avctx->pix_fmt = c->enc_fmt;
+    /* Timestamps given to the encoder are frame numbers (the Rust side maps them back). */
+    c->avctx->time_base = (AVRational){ cfg->fps_den, cfg->fps_num };
+    c->avctx->framerate = (AVRational){ cfg->fps_num, cfg->fps_den };
+    c->avctx->sample_aspect_ratio = (AVRational){ 1, 1 };
+    if (cfg->has_colour) {
+        c->avctx->color_primaries = cfg->primaries;
+        c->avctx->color_trc = cfg->transfer;
+        c->avctx->colorspace = cfg->matrix;
+        c->avctx->color_range = cfg->full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    }
+    if (cfg->chroma_444)
+        c->avctx->strict_std_compliance = FF_COMPLIANCE_EXPERIMENTAL;
+
+    r = cfg->codec == SWENC_AV1 ? setup_aom(c, err, errlen) : setup_x26x(c, err, errlen);
+    if (r < 0)
+        goto fail;
+
+    r = avcodec_open2(c->avctx, c->codec, NULL);
+    if (r < 0) {
+        char what[64];
+        snprintf(what, sizeof(what), "avcodec_open2(%s)", name);
+        set_averr(err, errlen, what, r);
+        goto fail;
+    }
+    return c;
+
+fail:
+    swenc_close(c);
+    return NULL;
+}
+
+void swenc_close(SwencCtx *c)
+{
+    if (!c)
+        return;
+    avcodec_free_context(&c->avctx);
+    av_packet_free(&c->pkt);
+    sws_freeContext(c->sws);
+    av_free(c);
+}
+
+/* Byte layout of one NVENC input buffer. */
+typedef struct Layout {
+    int nplanes;
+    size_t off[3], pitch[3];
+    size_t rows[3], rowbytes[3];
+} Layout;
+
+static int layout_of(int fmt, int w, int h, size_t pitch, size_t ha, Layout *l)
+{
+    size_t cw = (size_t)(w + 1) / 2, ch = (size_t)(h + 1) / 2, cha = (ha + 1) / 2;
+    size_t cp = (pitch + 1) / 2;
+    memset(l, 0, sizeof(*l));
+    switch (fmt) {
+    case SWENC_FMT_NV12:
+    case SWENC_FMT_P010: {
+        size_t bpc = fmt == SWENC_FMT_P010 ? 2 : 1;
+        l->nplanes = 2;
+        l->off[0] = 0, l->pitch[0] = pitch, l->rows[0] = h, l->rowbytes[0] = w * bpc;
+        l->off[1] = pitch * ha, l->pitch[1] = pitch, l->rows[1] = ch, l->rowbytes[1] = cw * 2 * bpc;
+        return 0;
+    }
+    case SWENC_FMT_YV12:
+    case SWENC_FMT_IYUV:
+        l->nplanes = 3;
+        l->off[0] = 0, l->pitch[0] = pitch, l->rows[0] = h, l->rowbytes[0] = w;
+        /* plane 1 = U, plane 2 = V in the layout; YV12 stores V first */
+        l->off[1] = pitch * ha, l->off[2] = pitch * ha + cp * cha;
+        if (fmt == SWENC_FMT_YV12) {
+            size_t t = l->off[1];
+            l->off[1] = l->off[2];
+            l->off[2] = t;
+        }
+        l->pitch[1] = l->pitch[2] = cp;
+        l->rows[1] = l->rows[2] = ch;
+        l->rowbytes[1] = l->rowbytes[2] = cw;
+        return 0;
+    case SWENC_FMT_YUV444:
+    case SWENC_FMT_YUV444_10: {
+        size_t bpc = fmt == SWENC_FMT_YUV444_10 ? 2 : 1;
+        l->nplanes = 3;
+        for (int i = 0; i < 3; i++) {
+            l->off[i] = pitch * ha * i, l->pitch[i] = pitch, l->rows[i] = h;
+            l->rowbytes[i] = w * bpc;
+        }
+        return 0;
+    }
+    case SWENC_FMT_ARGB:
+    case SWENC_FMT_ABGR:
+    case SWENC_FMT_AYUV:
+    case SWENC_FMT_ARGB10:
+    case SWENC_FMT_ABGR10:
+        l->nplanes = 1;
+        l->off[0] = 0, l->pitch[0] = pitch, l->rows[0] = h, l->rowbytes[0] = (size_t)w * 4;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static AVFrame *alloc_frame(enum AVPixelFormat fmt, int w, int h)
+{
+    AVFrame *f = av_frame_alloc();
+    if (!f)
+        return NULL;
+    f->format = fmt;
+    f->width = w;
+    f->height = h;
+    if (av_frame_get_buffer(f, 0) < 0)
+        av_frame_free(&f);
+    return f;
+}
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+/* Converts the YUV buffer formats into planar frames without any filtering. */
+static AVFrame *yuv_to_planar(int fmt, const uint8_t *d, const Layout *l, int w, int h)
+{
+    int ten = fmt == SWENC_FMT_P010 || fmt == SWENC_FMT_YUV444_10;
+    int s444 = fmt == SWENC_FMT_YUV444 || fmt == SWENC_FMT_YUV444_10 || fmt == SWENC_FMT_AYUV;
+    enum AVPixelFormat pf = ten ? (s444 ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV420P10LE)
+                                : (s444 ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P);
+    AVFrame *f = alloc_frame(pf, w, h);
+    int cw = s444 ? w : (w + 1) / 2, ch = s444 ? h : (h + 1) / 2;
+    if (!f)
+        return NULL;
+    switch (fmt) {
+    case SWENC_FMT_YV12:
+    case SWENC_FMT_IYUV:
+    case SWENC_FMT_YUV444:
+        for (int p = 0; p < 3; p++)
+            av_image_copy_plane(f->data[p], f->linesize[p], d + l->off[p], (int)l->pitch[p],
+                                (int)l->rowbytes[p], (int)l->rows[p]);
+        break;
+    case SWENC_FMT_NV12:
+        av_image_copy_plane(f->data[0], f->linesize[0], d, (int)l->pitch[0], w, h);
+        for (int y = 0; y < ch; y++) {
+            const uint8_t *s = d + l->off[1] + l->pitch[1] * y;
+            uint8_t *u = f->data[1] + f->linesize[1] * y, *v = f->data[2] + f->linesize[2] * y;
+            for (int x = 0; x < cw; x++) {
+                u[x] = s[2 * x];
+                v[x] = s[2 * x + 1];
+            }
+        }
+        break;
+    case SWENC_FMT_P010:
+        for (int y = 0; y < h; y++) {
+            const uint8_t *s = d + l->pitch[0] * y;
+            uint16_t *o = (uint16_t *)(f->data[0] + f->linesize[0] * y);
+            for (int x = 0; x < w; x++)
+                o[x] = rd16(s + 2 * x) >> 6;
+        }
+        for (int y = 0; y < ch; y++) {
+            const uint8_t *s = d + l->off[1] + l->pitch[1] * y;
+            uint16_t *u = (uint16_t *)(f->data[1] + f->linesize[1] * y);
+            uint16_t *v = (uint16_t *)(f->data[2] + f->linesize[2] * y);
+            for (int x = 0; x < cw; x++) {
+                u[x] = rd16(s + 4 * x) >> 6;
+                v[x] = rd16(s + 4 * x + 2) >> 6;
+            }
+        }
+        break;
+    case SWENC_FMT_YUV444_10:
+        for (int p = 0; p < 3; p++)
+            for (int y = 0; y < h; y++) {
+                const uint8_t *s = d + l->off[p] + l->pitch[p] * y;
+                uint16_t *o = (uint16_t *)(f->data[p] + f->linesize[p] * y);
+                for (int x = 0; x < w; x++)
+                    o[x] = rd16(s + 2 * x) >> 6;
+            }
+        break;
+    case SWENC_FMT_AYUV: /* word order A8Y8U8V8, V in the lowest byte: memory V,U,Y,A */
+        for (int y = 0; y < h; y++) {
+            const uint8_t *s = d + l->pitch[0] * y;
+            uint8_t *Y = f->data[0] + f->linesize[0] * y, *U = f->data[1] + f->linesize[1] * y,
+                    *V = f->data[2] + f->linesize[2] * y;
+            for (int x = 0; x < w; x++) {
+                V[x] = s[4 * x];
+                U[x] = s[4 * x + 1];
+                Y[x] = s[4 * x + 2];
+            }
+        }
+        break;
+    default:
+        av_frame_free(&f);
+        return NULL;
+    }
+    return f;
+}
+
+/* ISO/IEC 23091-4 matrix code -> swscale coefficient table. */
+static int sws_cs_of(const SwencConfig *cfg)
+{
+    int m = cfg->has_colour ? cfg->matrix : (cfg->height > 576 ? 1 : 6);
+    switch (m) {
+    case 1:
+        return SWS_CS_ITU709;
+    case 4:
+        return SWS_CS_FCC;
+    case 7:
+        return SWS_CS_SMPTE240M;
+    case 9:
+    case 10:
+        return SWS_CS_BT2020;
+    default:
+        return SWS_CS_ITU601;
+    }
+}
+
+static int scale_into(SwencCtx *c, AVFrame *dst, enum AVPixelFormat sfmt, const uint8_t *const sdata[4],
+                      const int slines[4], int rgb, char *err, size_t errlen)
+{
+    const SwencConfig *cfg = &c->cfg;
+    int r;
+    c->sws = sws_getCachedContext(c->sws, cfg->width, cfg->height, sfmt, cfg->width, cfg->height,
+                                  c->enc_fmt,
+                                  SWS_POINT | SWS_ACCURATE_RND | SWS_BITEXACT |
+                                      (rgb ? SWS_FULL_CHR_H_INP | SWS_FULL_CHR_H_INT : 0),
+                                  NULL, NULL, NULL);
+    if (!c->sws) {
+        set_err(err, errlen, "libswscale cannot convert %s to %s", av_get_pix_fmt_name(sfmt),
+                av_get_pix_fmt_name(c->enc_fmt));
+        return AVERROR(ENOSYS);
+    }
+    if (rgb) {
+        const int *coef = sws_getCoefficients(sws_cs_of(cfg));
+        sws_setColorspaceDetails(c->sws, coef, 1, coef, cfg->has_colour && cfg->full_range, 0,
+                                 1 << 16, 1 << 16);
+    }
+    r = sws_scale(c->sws, sdata, slines, 0, cfg->height, dst->data, dst->linesize);
+    if (r < 0) {
+        set_averr(err, errlen, "sws_scale", r);
+        return r;
+    }
+    return 0;
+}
+
+static AVFrame *convert_input(SwencCtx *c, int fmt, const uint8_t *d, const Layout *l, char *err,
+                              size_t errlen)
+{
+    const SwencConfig *cfg = &c->cfg;
+    int w = cfg->width, h = cfg->height;
+    AVFrame *out;
+    enum AVPixelFormat packed = AV_PIX_FMT_NONE;
+
+    switch (fmt) {
+    case SWENC_FMT_ARGB: /* word order A8R8G8B8, B lowest: memory B,G,R,A */
+        packed = AV_PIX_FMT_BGRA;
+        break;
+    case SWENC_FMT_ABGR: /* R lowest: memory R,G,B,A */
+        packed = AV_PIX_FMT_RGBA;
+        break;
+    case SWENC_FMT_ARGB10: /* A2R10G10B10, B in the lowest 10 bits */
+        packed = AV_PIX_FMT_X2RGB10LE;
+        break;
+    case SWENC_FMT_ABGR10: /* A2B10G10R10, R in the lowest 10 bits */
+        packed = AV_PIX_FMT_X2BGR10LE;
+        break;
+    default:
+        break;
+    }
+    if (packed != AV_PIX_FMT_NONE) {
+        const uint8_t *sdata[4] = { d, NULL, NULL, NULL };
+        int slines[4] = { (int)l->pitch[0], 0, 0, 0 };
+        out = alloc_frame(c->enc_fmt, w, h);
+        if (!out) {
+            set_err(err, errlen, "out of memory");
+            return NULL;
+        }
+        if (scale_into(c, out, packed, sdata, slines, 1, err, errlen) < 0)
+            av_frame_free(&out);
+        return out;
+    }
+
+    AVFrame *native = yuv_to_planar(fmt, d, l, w, h);
+    if (!native) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (native->format == c->enc_fmt)
+        return native;
+    /* depth or chroma-format change (e.g. 8-bit input into a 10-bit encode) */
+    out = alloc_frame(c->enc_fmt, w, h);
+    if (!out) {
+        av_frame_free(&native);
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (scale_into(c, out, native->format, (const uint8_t *const *)native->data, native->linesize, 0,
+                   err, errlen) < 0)
+        av_frame_free(&out);
+    av_frame_free(&native);
+    return out;
+}
+
+int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t pitch,
+               uint32_t height_alloc, int64_t pts, int32_t kind, char *err, size_t errlen)
+{
+    Layout l;
+    AVFrame *f;
+    int r;
+
+    if (!c) {
+        set_err(err, errlen, "no encoder");
+        return AVERROR(EINVAL);
+    }
+    if (!data) {
+        if (c->flushed)
+            return 0;
+        r = avcodec_send_frame(c->avctx, NULL);
+        if (r < 0) {
+            set_averr(err, errlen, "avcodec_send_frame(flush)", r);
+            return r;
+        }
+        c->flushed = 1;
+        return 0;
+    }
+    if (c->flushed) {
+        set_err(err, errlen, "encoder was flushed; reopen it");
+        return AVERROR(EINVAL);
+    }
+    if (height_alloc < (uint32_t)c->cfg.height) {
+        set_err(err, errlen, "buffer height %u is below the encode height %d", height_alloc,
+                c->cfg.height);
+        return AVERROR(EINVAL);
+    }
+    if (layout_of(fmt, c->cfg.width, c->cfg.height, pitch, height_alloc, &l) < 0) {
+        set_err(err, errlen, "unknown input format %d", fmt);
+        return AVERROR(EINVAL);
+    }
+    if (pitch > (size_t)INT32_MAX) {
+        set_err(err, errlen, "pitch %zu too large", pitch);
+        return AVERROR(EINVAL);
+    }
+    for (int p = 0; p < l.nplanes; p++) {
+        size_t need = l.off[p] + (l.rows[p] - 1) * l.pitch[p] + l.rowbytes[p];
+        if (l.pitch[p] < l.rowbytes[p]) {
+            set_err(err, errlen, "pitch %zu is below the row size %zu of plane %d", l.pitch[p],
+                    l.rowbytes[p], p);
+            return AVERROR(EINVAL);
+        }
+        if (need > len) {
+            set_err(err, errlen, "input buffer of %zu bytes is too small: plane %d needs %zu", len,
+                    p, need);
+            return AVERROR(EINVAL);
+        }
+    }
+
+    f = convert_input(c, fmt, data, &l, err, errlen);
+    if (!f)
+        return AVERROR(ENOMEM);
+    f->pts = pts;
+    if (c->cfg.has_colour) {
+        f->color_primaries = c->cfg.primaries;
+        f->color_trc = c->cfg.transfer;
+        f->colorspace = c->cfg.matrix;
+        f->color_range = c->cfg.full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    }
+    switch (kind) {
+    case SWENC_KIND_IDR:
+    case SWENC_KIND_I:
+        f->pict_type = AV_PICTURE_TYPE_I;
+        if (c->cfg.codec != SWENC_AV1)
+            av_opt_set_int(c->avctx->priv_data, "forced-idr", kind == SWENC_KIND_IDR, 0);
+        break;
+    case SWENC_KIND_P:
+        f->pict_type = AV_PICTURE_TYPE_P;
+        break;
+    case SWENC_KIND_B:
+        /* libaom has no reordering here: a B is coded as an inter frame in display order */
+        f->pict_type = c->cfg.codec == SWENC_AV1 ? AV_PICTURE_TYPE_NONE : AV_PICTURE_TYPE_B;
+        break;
+    default:
+        f->pict_type = AV_PICTURE_TYPE_NONE;
+        break;
+    }
+    r = avcodec_send_frame(c->avctx, f);
+    av_frame_free(&f);
+    if (r < 0) {
+        set_averr(err, errlen, "avcodec_send_frame", r);
+        return r;
+    }
+    return 0;
+}
+
+int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen)
+{
+    int r;
+    size_t sz = 0;
+    const uint8_t *sd;
+
+    if (!c || !out) {
+        set_err(err, errlen, "no encoder");
+        return AVERROR(EINVAL);
+    }
+    memset(out, 0, sizeof(*out));
+    av_packet_unref(c->pkt);
+    r = avcodec_receive_packet(c->avctx, c->pkt);
+    if (r == AVERROR(EAGAIN))
+        return 0;
+    if (r == AVERROR_EOF)
+        return 2;
+    if (r < 0) {
+        set_averr(err, errlen, "avcodec_receive_packet", r);
+        return r;
+    }
+    out->data = c->pkt->data;
+    out->size = (size_t)c->pkt->size;
+    out->pts = c->pkt->pts;
+    out->key = !!(c->pkt->flags & AV_PKT_FLAG_KEY);
+    sd = av_packet_get_side_data(c->pkt, AV_PKT_DATA_QUALITY_STATS, &sz);
+    out->pict_type = (sd && sz >= 5) ? sd[4] : 0;
+    return 1;
+}

@@ -1,0 +1,53 @@
+/* C interface of the nvemu-swenc shim. Mirrored by `ffi` in src/lib.rs: keep both in sync. */
+#ifndef NVEMU_SWENC_H
+#define NVEMU_SWENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SWENC_H264 = 0, SWENC_HEVC = 1, SWENC_AV1 = 2 };
+enum { SWENC_RC_CONSTQP = 0, SWENC_RC_VBR = 1, SWENC_RC_CBR = 2 };
+enum {
+    SWENC_FMT_NV12 = 0, SWENC_FMT_YV12 = 1, SWENC_FMT_IYUV = 2, SWENC_FMT_YUV444 = 3,
+    SWENC_FMT_P010 = 4, SWENC_FMT_YUV444_10 = 5, SWENC_FMT_ARGB = 6, SWENC_FMT_ABGR = 7,
+    SWENC_FMT_AYUV = 8, SWENC_FMT_ARGB10 = 9, SWENC_FMT_ABGR10 = 10
+};
+enum { SWENC_KIND_AUTO = 0, SWENC_KIND_IDR = 1, SWENC_KIND_I = 2, SWENC_KIND_P = 3, SWENC_KIND_B = 4 };
+
+typedef struct SwencConfig {
+    int32_t codec;
+    int32_t width, height;
+    int32_t bit_depth;
+    int32_t chroma_444;
+    int32_t fps_num, fps_den;
+    int32_t gop_length; /* 0 = infinite */
+    int32_t b_frames;
+    int32_t rc_mode;
+    int32_t qp_i, qp_p, qp_b;
+    int64_t avg_bps, max_bps, vbv_bits;
+    float target_quality; /* < 0: none */
+    int32_t has_colour, primaries, transfer, matrix, full_range;
+    int32_t repeat_headers;
+    int32_t speed; /* 1..7 */
+} SwencConfig;
+
+typedef struct SwencPacket {
+    const uint8_t *data; /* valid until the next swenc_receive / swenc_close */
+    size_t size;
+    int64_t pts;
+    int32_t key;       /* AV_PKT_FLAG_KEY */
+    int32_t pict_type; /* AVPictureType from the encoder stats, 0 if unknown */
+} SwencPacket;
+
+typedef struct SwencCtx SwencCtx;
+
+/* All functions return < 0 on error and write a NUL-terminated message into err. */
+SwencCtx *swenc_open(const SwencConfig *cfg, char *err, size_t errlen);
+/* data == NULL: end of stream (flush). */
+int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t pitch,
+               uint32_t height_alloc, int64_t pts, int32_t kind, char *err, size_t errlen);
+/* 1: packet in *out; 0: needs more input; 2: end of stream reached; < 0: error */
+int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen);
+void swenc_close(SwencCtx *c);
+
+#endif

@@ -1,0 +1,806 @@
+//! Software encoding backend of the NVENC emulator.
+//!
+//! A safe wrapper around a small C shim (`csrc/swenc.c`) over libavcodec (libx264, libx265,
+//! libaom-av1) and libswscale. The API is fixed by `docs/emulator-contract.md`.
+//!
+//! Behaviour worth knowing (details in the contract doc):
+//! - The encoder follows the picture kinds it is asked for: `Idr` gives an IDR/key frame with
+//!   the sequence header in band, `I` a non-IDR intra frame (H.265; H.264 and AV1 cannot code a
+//!   forced non-IDR intra frame through libavcodec and give an IDR/key frame), `P`/`B` those
+//!   types. H.264/H.265 B-frames come out in coded order (P3 B1 B2). AV1 has no reordering
+//!   here: `B` is coded as an inter frame in display order (the packet reports kind `B`).
+//! - Packets are pulled from the encoder right after each `send`, so `receive` never waits;
+//!   `delay()` tells how many more frames the encoder holds back.
+//! - `drain` flushes, then reopens the encoder: the next frame is an IDR.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{CStr, c_char};
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+mod ffi {
+    use std::ffi::c_char;
+
+    #[repr(C)]
+    pub struct SwencCtx {
+        _opaque: [u8; 0],
+    }
+
+    /// Mirrors `SwencConfig` in `csrc/swenc.h`.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub struct SwencConfig {
+        pub codec: i32,
+        pub width: i32,
+        pub height: i32,
+        pub bit_depth: i32,
+        pub chroma_444: i32,
+        pub fps_num: i32,
+        pub fps_den: i32,
+        pub gop_length: i32,
+        pub b_frames: i32,
+        pub rc_mode: i32,
+        pub qp_i: i32,
+        pub qp_p: i32,
+        pub qp_b: i32,
+        pub avg_bps: i64,
+        pub max_bps: i64,
+        pub vbv_bits: i64,
+        pub target_quality: f32,
+        pub has_colour: i32,
+        pub primaries: i32,
+        pub transfer: i32,
+        pub matrix: i32,
+        pub full_range: i32,
+        pub repeat_headers: i32,
+        pub speed: i32,
+    }
+
+    /// Mirrors `SwencPacket` in `csrc/swenc.h`.
+    #[repr(C)]
+    pub struct SwencPacket {
+        pub data: *const u8,
+        pub size: usize,
+        pub pts: i64,
+        pub key: i32,
+        pub pict_type: i32,
+    }
+
+    unsafe extern "C" {
+        pub fn swenc_open(cfg: *const SwencConfig, err: *mut c_char, errlen: usize)
+        -> *mut SwencCtx;
+        pub fn swenc_send(
+            c: *mut SwencCtx,
+            fmt: i32,
+            data: *const u8,
+            len: usize,
+            pitch: usize,
+            height_alloc: u32,
+            pts: i64,
+            kind: i32,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> i32;
+        pub fn swenc_receive(
+            c: *mut SwencCtx,
+            out: *mut SwencPacket,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> i32;
+        pub fn swenc_close(c: *mut SwencCtx);
+    }
+}
+
+/// Output codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    H264,
+    Hevc,
+    Av1,
+}
+
+/// NVENC input buffer formats (`NV_ENC_BUFFER_FORMAT_*`), laid out as NVENC lays them out in
+/// one buffer: luma `pitch` bytes per row, chroma at `pitch * height_alloc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    /// Y plane, then interleaved UV.
+    Nv12,
+    /// Y, V, U planes; chroma pitch `pitch / 2`.
+    Yv12,
+    /// Y, U, V planes; chroma pitch `pitch / 2`.
+    Iyuv,
+    /// Y, U, V full-size planes at `pitch * height_alloc` steps.
+    Yuv444,
+    /// P010: 16-bit little-endian words, data in the high 10 bits, Y then interleaved UV.
+    Yuv420_10bit,
+    /// Three 16-bit planes (data in the high bits) at `pitch * height_alloc` steps.
+    Yuv444_10bit,
+    /// 32-bit words A8R8G8B8 (B in the lowest byte: memory order B, G, R, A).
+    Argb,
+    /// 32-bit words A8B8G8R8 (R in the lowest byte: memory order R, G, B, A).
+    Abgr,
+    /// 32-bit words A8Y8U8V8 (V in the lowest byte: memory order V, U, Y, A).
+    Ayuv,
+    /// 32-bit words A2R10G10B10 (B in the lowest 10 bits).
+    Argb10,
+    /// 32-bit words A2B10G10R10 (R in the lowest 10 bits).
+    Abgr10,
+}
+
+/// Rate control.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateControl {
+    /// Constant QP per picture type. H.264/H.265: 0..=51. AV1: qindex 0..=255 (as NVENC).
+    ConstQp { i: u32, p: u32, b: u32 },
+    Vbr {
+        avg_bps: u32,
+        max_bps: u32,
+        vbv_bits: u32,
+        target_quality: Option<f32>,
+    },
+    Cbr { bps: u32, vbv_bits: u32 },
+}
+
+/// Colour description, ISO/IEC 23091-4 code points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colour {
+    pub primaries: u32,
+    pub transfer: u32,
+    pub matrix: u32,
+    pub full_range: bool,
+}
+
+/// Encoder configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub codec: Codec,
+    /// Encode size (may be odd for AV1; even for 4:2:0 H.264/H.265).
+    pub width: u32,
+    pub height: u32,
+    /// 8 or 10.
+    pub bit_depth: u32,
+    pub chroma_444: bool,
+    pub fps_num: u32,
+    pub fps_den: u32,
+    /// Distance between key frames; `None` = infinite.
+    pub gop_length: Option<u32>,
+    /// frameIntervalP - 1.
+    pub b_frames: u32,
+    pub rc: RateControl,
+    pub colour: Option<Colour>,
+    /// Sequence headers on every IDR/key frame.
+    pub repeat_headers: bool,
+    /// 1 (slowest) ..= 7 (fastest).
+    pub speed: u32,
+}
+
+/// Picture type, asked for (`send`) or produced (`Packet::kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PicKind {
+    Auto,
+    Idr,
+    I,
+    P,
+    B,
+}
+
+/// One coded picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub data: Vec<u8>,
+    /// The pts given to `send` for this picture.
+    pub pts: i64,
+    /// IDR / key frame.
+    pub key: bool,
+    pub kind: PicKind,
+}
+
+/// A software encoder. See the crate documentation.
+pub struct SwEncoder {
+    cfg: Config,
+    raw: ffi::SwencConfig,
+    /// `None` only after a reopen failed; every call then reports `reopen_error`.
+    ctx: Option<NonNull<ffi::SwencCtx>>,
+    reopen_error: String,
+    /// Frame number given to the encoder -> (caller's pts, kind asked for).
+    in_flight: HashMap<i64, (i64, PicKind)>,
+    next_id: i64,
+    /// A key frame with in-band headers went out since the encoder was (re)opened.
+    headers_sent: bool,
+    ready: VecDeque<Packet>,
+    seq_header: OnceLock<Vec<u8>>,
+}
+
+// SAFETY: the C context is only touched through `&mut self` (send/receive/drain/drop), so it is
+// never used from two threads at once; libavcodec encoders may move between threads.
+unsafe impl Send for SwEncoder {}
+// SAFETY: the `&self` methods (`sequence_header`, `delay`, `config`) never touch `ctx`; the
+// header cache is a `OnceLock`.
+unsafe impl Sync for SwEncoder {}
+
+const ERRLEN: usize = 512;
+
+fn err_text(buf: &[c_char; ERRLEN]) -> String {
+    // SAFETY: the buffer is zero-initialised and the C side always NUL-terminates within it
+    // (vsnprintf), so there is a NUL inside the array.
+    let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    let s = s.to_string_lossy().into_owned();
+    if s.is_empty() {
+        "unknown error".to_owned()
+    } else {
+        s
+    }
+}
+
+fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
+    let i32_of = |v: u32, what: &str| -> Result<i32, String> {
+        i32::try_from(v).map_err(|_| format!("{what} {v} out of range"))
+    };
+    if !(1..=7).contains(&cfg.speed) {
+        return Err(format!("speed {} is not in 1..=7", cfg.speed));
+    }
+    let (rc_mode, qp_i, qp_p, qp_b, avg, max, vbv, tq) = match cfg.rc {
+        RateControl::ConstQp { i, p, b } => {
+            let lim = if cfg.codec == Codec::Av1 { 255 } else { 51 };
+            if i > lim || p > lim || b > lim {
+                return Err(format!("constant QP {i}/{p}/{b} above {lim}"));
+            }
+            (0, i as i32, p as i32, b as i32, 0, 0, 0, -1.0)
+        }
+        RateControl::Vbr {
+            avg_bps,
+            max_bps,
+            vbv_bits,
+            target_quality,
+        } => (
+            1,
+            0,
+            0,
+            0,
+            avg_bps as i64,
+            max_bps as i64,
+            vbv_bits as i64,
+            target_quality.unwrap_or(-1.0),
+        ),
+        RateControl::Cbr { bps, vbv_bits } => {
+            (2, 0, 0, 0, bps as i64, bps as i64, vbv_bits as i64, -1.0)
+        }
+    };
+    if rc_mode != 0 && avg <= 0 && tq < 0.0 {
+        return Err("bitrate of 0 for VBR/CBR".to_owned());
+    }
+    let colour = cfg.colour.unwrap_or(Colour {
+        primaries: 2,
+        transfer: 2,
+        matrix: 2,
+        full_range: false,
+    });
+    Ok(ffi::SwencConfig {
+        codec: match cfg.codec {
+            Codec::H264 => 0,
+            Codec::Hevc => 1,
+            Codec::Av1 => 2,
+        },
+        width: i32_of(cfg.width, "width")?,
+        height: i32_of(cfg.height, "height")?,
+        bit_depth: i32_of(cfg.bit_depth, "bit depth")?,
+        chroma_444: cfg.chroma_444 as i32,
+        fps_num: i32_of(cfg.fps_num, "fps_num")?,
+        fps_den: i32_of(cfg.fps_den, "fps_den")?,
+        gop_length: match cfg.gop_length {
+            None => 0,
+            Some(0) => return Err("gop_length 0".to_owned()),
+            Some(g) => i32_of(g.min(1 << 30), "gop_length")?,
+        },
+        b_frames: i32_of(cfg.b_frames, "b_frames")?,
+        rc_mode,
+        qp_i,
+        qp_p,
+        qp_b,
+        avg_bps: avg,
+        max_bps: max,
+        vbv_bits: vbv,
+        target_quality: tq,
+        has_colour: cfg.colour.is_some() as i32,
+        primaries: i32_of(colour.primaries, "colour primaries")?,
+        transfer: i32_of(colour.transfer, "transfer")?,
+        matrix: i32_of(colour.matrix, "matrix")?,
+        full_range: colour.full_range as i32,
+        repeat_headers: cfg.repeat_headers as i32,
+        speed: cfg.speed as i32,
+    })
+}
+
+fn open_raw(raw: &ffi::SwencConfig) -> Result<NonNull<ffi::SwencCtx>, String> {
+    let mut err = [0 as c_char; ERRLEN];
+    // SAFETY: `raw` is a valid SwencConfig (repr(C), mirrors the header) and `err` is a
+    // writable buffer of ERRLEN bytes; the C side copies the config.
+    let ctx = unsafe { ffi::swenc_open(raw, err.as_mut_ptr(), ERRLEN) };
+    NonNull::new(ctx).ok_or_else(|| err_text(&err))
+}
+
+fn fmt_code(fmt: InputFormat) -> i32 {
+    match fmt {
+        InputFormat::Nv12 => 0,
+        InputFormat::Yv12 => 1,
+        InputFormat::Iyuv => 2,
+        InputFormat::Yuv444 => 3,
+        InputFormat::Yuv420_10bit => 4,
+        InputFormat::Yuv444_10bit => 5,
+        InputFormat::Argb => 6,
+        InputFormat::Abgr => 7,
+        InputFormat::Ayuv => 8,
+        InputFormat::Argb10 => 9,
+        InputFormat::Abgr10 => 10,
+    }
+}
+
+fn kind_code(kind: PicKind) -> i32 {
+    match kind {
+        PicKind::Auto => 0,
+        PicKind::Idr => 1,
+        PicKind::I => 2,
+        PicKind::P => 3,
+        PicKind::B => 4,
+    }
+}
+
+impl SwEncoder {
+    /// Opens an encoder for `cfg`.
+    pub fn new(cfg: &Config) -> Result<SwEncoder, String> {
+        let raw = raw_config(cfg)?;
+        let ctx = open_raw(&raw)?;
+        Ok(SwEncoder {
+            cfg: cfg.clone(),
+            raw,
+            ctx: Some(ctx),
+            reopen_error: String::new(),
+            in_flight: HashMap::new(),
+            next_id: 0,
+            headers_sent: false,
+            ready: VecDeque::new(),
+            seq_header: OnceLock::new(),
+        })
+    }
+
+    /// The configuration the encoder was opened with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// How many frames the encoder holds back beyond B-frame reordering: after a frame is
+    /// sent, its packet (and, for the anchor of a mini-GOP, the packets of its B-frames) are
+    /// out after at most `delay()` further `send` calls (in coded order: the anchor first,
+    /// then one B per further `send`), or at `drain`. Measured (tests/delay.rs):
+    /// - libaom-av1 (realtime, lag-in-frames 0): 0.
+    /// - libx265 and libx264 with `b_frames == 0` (zerolatency, 1 frame thread): 0.
+    /// - libx265/libx264 with `b_frames == n > 0`: libavcodec's wrappers return at most one
+    ///   packet per input frame, so the `n` B-frames of a mini-GOP come out during the next
+    ///   `n` sends: `n`.
+    pub fn delay(&self) -> u32 {
+        match self.cfg.codec {
+            Codec::Av1 => 0,
+            Codec::Hevc | Codec::H264 => self.cfg.b_frames,
+        }
+    }
+
+    /// Sequence header: H.264 SPS+PPS, H.265 VPS+SPS+PPS (Annex B, with start codes), AV1
+    /// sequence header OBU. Byte-identical to the in-band one.
+    pub fn sequence_header(&self) -> Result<Vec<u8>, String> {
+        if let Some(h) = self.seq_header.get() {
+            return Ok(h.clone());
+        }
+        let h = probe_header(&self.cfg, &self.raw)?;
+        Ok(self.seq_header.get_or_init(|| h).clone())
+    }
+
+    fn ctx(&self) -> Result<NonNull<ffi::SwencCtx>, String> {
+        self.ctx
+            .ok_or_else(|| format!("encoder could not be reopened: {}", self.reopen_error))
+    }
+
+    /// Encodes one frame laid out as NVENC lays it out in one buffer.
+    pub fn send(
+        &mut self,
+        fmt: InputFormat,
+        data: &[u8],
+        pitch: usize,
+        height_alloc: u32,
+        pts: i64,
+        kind: PicKind,
+    ) -> Result<(), String> {
+        let ctx = self.ctx()?;
+        let id = self.next_id;
+        let mut err = [0 as c_char; ERRLEN];
+        // SAFETY: ctx is a live context owned by self (&mut self: no concurrent use); data and
+        // len describe a readable slice that outlives the call (the C side copies what it
+        // needs and checks every plane against len); err is ERRLEN writable bytes.
+        let r = unsafe {
+            ffi::swenc_send(
+                ctx.as_ptr(),
+                fmt_code(fmt),
+                data.as_ptr(),
+                data.len(),
+                pitch,
+                height_alloc,
+                id,
+                kind_code(kind),
+                err.as_mut_ptr(),
+                ERRLEN,
+            )
+        };
+        if r < 0 {
+            return Err(err_text(&err));
+        }
+        self.next_id += 1;
+        self.in_flight.insert(id, (pts, kind));
+        self.pull()?;
+        Ok(())
+    }
+
+    /// The next coded picture, if one is ready.
+    pub fn receive(&mut self) -> Result<Option<Packet>, String> {
+        Ok(self.ready.pop_front())
+    }
+
+    /// End of sequence: returns every remaining packet, then reopens the encoder (the next
+    /// frame is an IDR).
+    pub fn drain(&mut self) -> Result<Vec<Packet>, String> {
+        let ctx = self.ctx()?;
+        let result = self.flush();
+        let mut out: Vec<Packet> = self.ready.drain(..).collect();
+        // Reopen whatever happened, so the encoder stays usable.
+        // SAFETY: ctx is owned by self and not used after this point.
+        unsafe { ffi::swenc_close(ctx.as_ptr()) };
+        self.ctx = None;
+        self.in_flight.clear();
+        self.next_id = 0;
+        self.headers_sent = false;
+        match open_raw(&self.raw) {
+            Ok(c) => self.ctx = Some(c),
+            Err(e) => {
+                self.reopen_error = e.clone();
+                result?;
+                return Err(format!("reopening the encoder after drain: {e}"));
+            }
+        }
+        result?;
+        out.shrink_to_fit();
+        Ok(out)
+    }
+
+    /// Signals end of stream to the encoder and collects every packet into `self.ready`.
+    fn flush(&mut self) -> Result<(), String> {
+        let ctx = self.ctx()?;
+        let mut err = [0 as c_char; ERRLEN];
+        // SAFETY: ctx is live and exclusively ours (&mut self); a NULL data pointer means end
+        // of stream to the C side; err is ERRLEN writable bytes.
+        let r = unsafe {
+            ffi::swenc_send(
+                ctx.as_ptr(),
+                0,
+                std::ptr::null(),
+                0,
+                0,
+                0,
+                0,
+                0,
+                err.as_mut_ptr(),
+                ERRLEN,
+            )
+        };
+        if r < 0 {
+            return Err(err_text(&err));
+        }
+        self.pull()
+    }
+
+    /// Moves every packet the encoder has ready into `self.ready`.
+    fn pull(&mut self) -> Result<(), String> {
+        let ctx = self.ctx()?;
+        loop {
+            let mut err = [0 as c_char; ERRLEN];
+            let mut pkt = ffi::SwencPacket {
+                data: std::ptr::null(),
+                size: 0,
+                pts: 0,
+                key: 0,
+                pict_type: 0,
+            };
+            // SAFETY: ctx is live and exclusively ours; pkt and err are valid out-buffers.
+            let r = unsafe { ffi::swenc_receive(ctx.as_ptr(), &mut pkt, err.as_mut_ptr(), ERRLEN) };
+            if r < 0 {
+                return Err(err_text(&err));
+            }
+            if r != 1 {
+                return Ok(());
+            }
+            let data = if pkt.data.is_null() || pkt.size == 0 {
+                Vec::new()
+            } else {
+                // SAFETY: the C side returned a packet buffer of `size` bytes that stays valid
+                // until the next swenc_receive/swenc_close on this context; we copy it now.
+                unsafe { std::slice::from_raw_parts(pkt.data, pkt.size) }.to_vec()
+            };
+            let packet = self.finish_packet(data, pkt.pts, pkt.key != 0, pkt.pict_type)?;
+            self.ready.push_back(packet);
+        }
+    }
+
+    fn finish_packet(
+        &mut self,
+        mut data: Vec<u8>,
+        id: i64,
+        key_flag: bool,
+        pict_type: i32,
+    ) -> Result<Packet, String> {
+        let (pts, asked) = self
+            .in_flight
+            .remove(&id)
+            .ok_or_else(|| format!("encoder returned a packet for unknown frame {id}"))?;
+        let kind;
+        let key;
+        match self.cfg.codec {
+            Codec::H264 | Codec::Hevc => {
+                let hevc = self.cfg.codec == Codec::Hevc;
+                let nals = annexb::split(&data);
+                let idr = nals.iter().any(|n| annexb::is_idr(hevc, n.ty));
+                kind = if idr {
+                    PicKind::Idr
+                } else {
+                    match pict_type {
+                        1 => PicKind::I,
+                        2 => PicKind::P,
+                        3 => PicKind::B,
+                        _ => match asked {
+                            PicKind::Auto | PicKind::Idr => PicKind::P,
+                            k => k,
+                        },
+                    }
+                };
+                key = idr || key_flag;
+                if idr {
+                    let ps: Vec<u8> = nals
+                        .iter()
+                        .filter(|n| annexb::is_param_set(hevc, n.ty))
+                        .flat_map(|n| data[n.start..n.end].iter().copied())
+                        .collect();
+                    if !ps.is_empty() {
+                        let _ = self.seq_header.set(ps);
+                        let keep = !self.headers_sent
+                            || self.cfg.repeat_headers
+                            || asked == PicKind::Idr;
+                        self.headers_sent = true;
+                        if !keep {
+                            data = annexb::strip_param_sets(hevc, &data, &nals);
+                        }
+                    }
+                }
+            }
+            Codec::Av1 => {
+                let info = av1::scan(&data);
+                if let Some(sh) = info.seq_header {
+                    let _ = self.seq_header.set(data[sh.0..sh.1].to_vec());
+                }
+                kind = match info.frame_type {
+                    Some(av1::FrameType::Key) => PicKind::Idr,
+                    Some(av1::FrameType::IntraOnly) => PicKind::I,
+                    _ => match asked {
+                        PicKind::B => PicKind::B,
+                        _ => PicKind::P,
+                    },
+                };
+                key = kind == PicKind::Idr || key_flag;
+            }
+        }
+        Ok(Packet {
+            data,
+            pts,
+            key,
+            kind,
+        })
+    }
+}
+
+impl Drop for SwEncoder {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            // SAFETY: ctx is owned by self and used for the last time.
+            unsafe { ffi::swenc_close(ctx.as_ptr()) };
+        }
+    }
+}
+
+/// Opens a throwaway encoder with the same configuration, codes one grey frame and returns its
+/// in-band sequence header (headers do not depend on the picture content).
+fn probe_header(cfg: &Config, raw: &ffi::SwencConfig) -> Result<Vec<u8>, String> {
+    let mut probe_cfg = cfg.clone();
+    probe_cfg.repeat_headers = true;
+    let mut enc = SwEncoder {
+        cfg: probe_cfg,
+        raw: *raw,
+        ctx: Some(open_raw(raw)?),
+        reopen_error: String::new(),
+        in_flight: HashMap::new(),
+        next_id: 0,
+        headers_sent: false,
+        ready: VecDeque::new(),
+        seq_header: OnceLock::new(),
+    };
+    let w = cfg.width as usize;
+    let h = cfg.height as usize;
+    let even_w = w + (w & 1);
+    let (fmt, pitch, rows, fill): (InputFormat, usize, usize, &[u8]) =
+        match (cfg.bit_depth > 8, cfg.chroma_444) {
+            (false, false) => (InputFormat::Nv12, even_w, h + h.div_ceil(2), &[128]),
+            (false, true) => (InputFormat::Yuv444, w, 3 * h, &[128]),
+            // 512 << 6, little-endian: mid grey in the high 10 bits
+            (true, false) => (InputFormat::Yuv420_10bit, 2 * even_w, h + h.div_ceil(2), &[0, 128]),
+            (true, true) => (InputFormat::Yuv444_10bit, 2 * w, 3 * h, &[0, 128]),
+        };
+    let buf: Vec<u8> = fill.iter().copied().cycle().take(pitch * rows).collect();
+    enc.send(fmt, &buf, pitch, cfg.height, 0, PicKind::Idr)?;
+    enc.flush()?;
+    enc.seq_header
+        .get()
+        .cloned()
+        .ok_or_else(|| "the encoder produced no in-band sequence header".to_owned())
+}
+
+/// Annex B helpers (H.264 / H.265).
+pub mod annexb {
+    /// One NAL unit: `start..end` covers its start code; `ty` is the NAL unit type.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Nal {
+        pub start: usize,
+        pub end: usize,
+        pub ty: u8,
+    }
+
+    /// Splits an Annex B stream into NAL units (each with its own start code).
+    pub fn split(d: &[u8]) -> Vec<Nal> {
+        let mut starts = Vec::new(); // (start of start code, first byte of the NAL header)
+        let mut i = 0;
+        while i + 3 <= d.len() {
+            if d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 {
+                let sc = if i > 0 && d[i - 1] == 0 { i - 1 } else { i };
+                starts.push((sc, i + 3));
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        let mut out = Vec::with_capacity(starts.len());
+        for (k, &(sc, hdr)) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).map_or(d.len(), |n| n.0);
+            if hdr < d.len() {
+                out.push(Nal {
+                    start: sc,
+                    end,
+                    ty: d[hdr],
+                });
+            }
+        }
+        // ty holds the first header byte; reduce it per codec in the predicates below.
+        out
+    }
+
+    fn nal_type(hevc: bool, first: u8) -> u8 {
+        if hevc { (first >> 1) & 0x3f } else { first & 0x1f }
+    }
+
+    /// NAL unit type of a `Nal`'s first header byte.
+    pub fn unit_type(hevc: bool, n: &Nal) -> u8 {
+        nal_type(hevc, n.ty)
+    }
+
+    pub fn is_idr(hevc: bool, first: u8) -> bool {
+        let t = nal_type(hevc, first);
+        if hevc { t == 19 || t == 20 } else { t == 5 }
+    }
+
+    pub fn is_param_set(hevc: bool, first: u8) -> bool {
+        let t = nal_type(hevc, first);
+        if hevc { (32..=34).contains(&t) } else { t == 7 || t == 8 }
+    }
+
+    pub fn strip_param_sets(hevc: bool, d: &[u8], nals: &[Nal]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(d.len());
+        if let Some(first) = nals.first() {
+            out.extend_from_slice(&d[..first.start]);
+        }
+        for n in nals {
+            if !is_param_set(hevc, n.ty) {
+                out.extend_from_slice(&d[n.start..n.end]);
+            }
+        }
+        out
+    }
+}
+
+/// Minimal AV1 OBU parsing (low-overhead bitstream format).
+pub mod av1 {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FrameType {
+        Key,
+        Inter,
+        IntraOnly,
+        Switch,
+        /// show_existing_frame
+        Existing,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct Info {
+        /// byte range of the sequence header OBU (header included)
+        pub seq_header: Option<(usize, usize)>,
+        pub frame_type: Option<FrameType>,
+        pub show_frame: bool,
+    }
+
+    fn leb128(d: &[u8], mut i: usize) -> Option<(u64, usize)> {
+        let mut v = 0u64;
+        for k in 0..8 {
+            let b = *d.get(i)?;
+            i += 1;
+            v |= u64::from(b & 0x7f) << (7 * k);
+            if b & 0x80 == 0 {
+                return Some((v, i));
+            }
+        }
+        None
+    }
+
+    /// Scans a temporal unit; reports the first frame (header) OBU's type.
+    pub fn scan(d: &[u8]) -> Info {
+        let mut info = Info::default();
+        let mut reduced_still = false;
+        let mut i = 0;
+        while i < d.len() {
+            let start = i;
+            let h = d[i];
+            let ty = (h >> 3) & 0xf;
+            let ext = h & 0x4 != 0;
+            let has_size = h & 0x2 != 0;
+            i += 1 + ext as usize;
+            let (size, payload) = if has_size {
+                match leb128(d, i) {
+                    Some((s, p)) => (s as usize, p),
+                    None => break,
+                }
+            } else {
+                (d.len().saturating_sub(i), i)
+            };
+            let end = payload.saturating_add(size).min(d.len());
+            match ty {
+                1 => {
+                    info.seq_header = Some((start, end));
+                    // seq_profile(3) still_picture(1) reduced_still_picture_header(1)
+                    reduced_still = d.get(payload).is_some_and(|b| b & 0x08 != 0);
+                }
+                3 | 6 if info.frame_type.is_none() => {
+                    if reduced_still {
+                        info.frame_type = Some(FrameType::Key);
+                        info.show_frame = true;
+                    } else if let Some(&b) = d.get(payload) {
+                        if b & 0x80 != 0 {
+                            info.frame_type = Some(FrameType::Existing);
+                            info.show_frame = true;
+                        } else {
+                            info.frame_type = Some(match (b >> 5) & 3 {
+                                0 => FrameType::Key,
+                                1 => FrameType::Inter,
+                                2 => FrameType::IntraOnly,
+                                _ => FrameType::Switch,
+                            });
+                            info.show_frame = b & 0x10 != 0;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            i = end;
+        }
+        info
+    }
+}

@@ -1,0 +1,1125 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Raw NVENC API declarations (NVIDIA Video Codec SDK `nvEncodeAPI.h`), written by hand for what
+//! this plugin uses, and proven at compile time against the ABI tables in
+//! `crates/nvenc-abi/tables/` (facts read from the official headers of SDK 12.0 to 13.0).
+//!
+//! Layout policy:
+//! - Structs are declared with the SDK 13.0 layout. Every struct size and every declared field
+//!   offset is asserted against the 13.0 table, and against the 12.1 and 12.2 tables wherever
+//!   the plugin may run with that API (12.1 is the oldest API the plugin supports).
+//! - Where older SDKs differ (`NV_ENC_INITIALIZE_PARAMS` is 1808 bytes before 12.2,
+//!   `NV_ENC_LOCK_BITSTREAM` 1552 bytes in 12.1, bit depth as bitfields before 12.2), the
+//!   differing parts are either never touched (left zero) or written through the per-SDK
+//!   constants below; allocations use the largest size of any supported SDK.
+//! - Fields this plugin does not use are opaque byte arrays (`_rest*`) that only keep the size.
+//! - `*_VER` values are computed from the struct revision with the header's formula and asserted
+//!   equal to each SDK's table value.
+//!
+//! Names follow `nvEncodeAPI.h` exactly so that each field can be looked up in the header.
+#![allow(non_snake_case, non_camel_case_types, clippy::upper_case_acronyms, dead_code)]
+
+use std::ffi::{c_char, c_void};
+use std::mem::{offset_of, size_of};
+
+/// The ABI tables rendered by `build.rs` (modules `v12_0`, `v12_1`, `v12_2`, `v13_0`).
+#[allow(clippy::all, unreachable_pub, missing_docs)]
+pub mod abi {
+    include!(concat!(env!("OUT_DIR"), "/nvenc_abi.rs"));
+}
+
+pub type NVENCSTATUS = i32;
+pub type NV_ENC_INPUT_PTR = *mut c_void;
+pub type NV_ENC_OUTPUT_PTR = *mut c_void;
+
+/// Windows-style GUID as in `nvEncodeAPI.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct GUID {
+    pub Data1: u32,
+    pub Data2: u16,
+    pub Data3: u16,
+    pub Data4: [u8; 8],
+}
+
+impl GUID {
+    pub const fn new(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Self {
+        GUID {
+            Data1: d1,
+            Data2: d2,
+            Data3: d3,
+            Data4: d4,
+        }
+    }
+    const fn eq_table(&self, t: (u32, u16, u16, [u8; 8])) -> bool {
+        let mut i = 0;
+        while i < 8 {
+            if self.Data4[i] != t.3[i] {
+                return false;
+            }
+            i += 1;
+        }
+        self.Data1 == t.0 && self.Data2 == t.1 && self.Data3 == t.2
+    }
+}
+
+// ---- GUIDs (written by hand from the header, proven against every SDK table) ----------------
+
+pub const NV_ENC_CODEC_H264_GUID: GUID = GUID::new(
+    0x6bc82762,
+    0x4e63,
+    0x4ca4,
+    [0xaa, 0x85, 0x1e, 0x50, 0xf3, 0x21, 0xf6, 0xbf],
+);
+pub const NV_ENC_CODEC_HEVC_GUID: GUID = GUID::new(
+    0x790cdc88,
+    0x4522,
+    0x4d7b,
+    [0x94, 0x25, 0xbd, 0xa9, 0x97, 0x5f, 0x76, 0x03],
+);
+pub const NV_ENC_CODEC_AV1_GUID: GUID = GUID::new(
+    0x0a352289,
+    0x0aa7,
+    0x4759,
+    [0x86, 0x2d, 0x5d, 0x15, 0xcd, 0x16, 0xd2, 0x54],
+);
+pub const NV_ENC_HEVC_PROFILE_MAIN_GUID: GUID = GUID::new(
+    0xb514c39a,
+    0xb55b,
+    0x40fa,
+    [0x87, 0x8f, 0xf1, 0x25, 0x3b, 0x4d, 0xfd, 0xec],
+);
+pub const NV_ENC_HEVC_PROFILE_MAIN10_GUID: GUID = GUID::new(
+    0xfa4d2b6c,
+    0x3a5b,
+    0x411a,
+    [0x80, 0x18, 0x0a, 0x3f, 0x5e, 0x3c, 0x9b, 0xe5],
+);
+pub const NV_ENC_HEVC_PROFILE_FREXT_GUID: GUID = GUID::new(
+    0x51ec32b5,
+    0x1b4c,
+    0x453c,
+    [0x9c, 0xbd, 0xb6, 0x16, 0xbd, 0x62, 0x13, 0x41],
+);
+pub const NV_ENC_AV1_PROFILE_MAIN_GUID: GUID = GUID::new(
+    0x5f2a39f5,
+    0xf14e,
+    0x4f95,
+    [0x9a, 0x9e, 0xb7, 0x6d, 0x56, 0x8f, 0xcf, 0x97],
+);
+pub const NV_ENC_PRESET_P1_GUID: GUID = GUID::new(
+    0xfc0a8d3e,
+    0x45f8,
+    0x4cf8,
+    [0x80, 0xc7, 0x29, 0x88, 0x71, 0x59, 0x0e, 0xbf],
+);
+pub const NV_ENC_PRESET_P2_GUID: GUID = GUID::new(
+    0xf581cfb8,
+    0x88d6,
+    0x4381,
+    [0x93, 0xf0, 0xdf, 0x13, 0xf9, 0xc2, 0x7d, 0xab],
+);
+pub const NV_ENC_PRESET_P3_GUID: GUID = GUID::new(
+    0x36850110,
+    0x3a07,
+    0x441f,
+    [0x94, 0xd5, 0x36, 0x70, 0x63, 0x1f, 0x91, 0xf6],
+);
+pub const NV_ENC_PRESET_P4_GUID: GUID = GUID::new(
+    0x90a7b826,
+    0xdf06,
+    0x4862,
+    [0xb9, 0xd2, 0xcd, 0x6d, 0x73, 0xa0, 0x86, 0x81],
+);
+pub const NV_ENC_PRESET_P5_GUID: GUID = GUID::new(
+    0x21c6e6b4,
+    0x297a,
+    0x4cba,
+    [0x99, 0x8f, 0xb6, 0xcb, 0xde, 0x72, 0xad, 0xe3],
+);
+pub const NV_ENC_PRESET_P6_GUID: GUID = GUID::new(
+    0x8e75c279,
+    0x6299,
+    0x4ab6,
+    [0x83, 0x02, 0x0b, 0x21, 0x5a, 0x33, 0x5c, 0xf5],
+);
+pub const NV_ENC_PRESET_P7_GUID: GUID = GUID::new(
+    0x84848c12,
+    0x6f71,
+    0x4c13,
+    [0x93, 0x1b, 0x53, 0xe2, 0x83, 0xf5, 0x79, 0x74],
+);
+
+/// Proves a GUID constant against the table of every listed SDK.
+macro_rules! prove_guid {
+    ($name:ident in $($sdk:ident),+) => {
+        $(const _: () = assert!(
+            $name.eq_table(abi::$sdk::guid::$name),
+            concat!(stringify!($name), " differs from the ABI table of ", stringify!($sdk))
+        );)+
+    };
+}
+prove_guid!(NV_ENC_CODEC_H264_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_CODEC_HEVC_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_CODEC_AV1_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_HEVC_PROFILE_MAIN_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_HEVC_PROFILE_MAIN10_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_HEVC_PROFILE_FREXT_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_AV1_PROFILE_MAIN_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P1_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P2_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P3_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P4_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P5_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P6_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_PRESET_P7_GUID in v12_0, v12_1, v12_2, v13_0);
+
+// ---- Enumerations (values proven against every SDK table) -----------------------------------
+
+/// Proves integer constants against the enum values of every listed SDK.
+macro_rules! prove_enum {
+    ($names:tt in $($sdk:ident),+) => {
+        $( prove_enum!(@sdk $sdk $names); )+
+    };
+    (@sdk $sdk:ident [$($name:ident),+ $(,)?]) => {
+        $(const _: () = assert!(
+            $name as i64 == abi::$sdk::enums::$name,
+            concat!(stringify!($name), " differs from the ABI table of ", stringify!($sdk))
+        );)+
+    };
+}
+
+pub const NV_ENC_SUCCESS: NVENCSTATUS = 0;
+pub const NV_ENC_ERR_NO_ENCODE_DEVICE: NVENCSTATUS = 1;
+pub const NV_ENC_ERR_UNSUPPORTED_DEVICE: NVENCSTATUS = 2;
+pub const NV_ENC_ERR_INVALID_ENCODERDEVICE: NVENCSTATUS = 3;
+pub const NV_ENC_ERR_INVALID_DEVICE: NVENCSTATUS = 4;
+pub const NV_ENC_ERR_DEVICE_NOT_EXIST: NVENCSTATUS = 5;
+pub const NV_ENC_ERR_INVALID_PTR: NVENCSTATUS = 6;
+pub const NV_ENC_ERR_INVALID_EVENT: NVENCSTATUS = 7;
+pub const NV_ENC_ERR_INVALID_PARAM: NVENCSTATUS = 8;
+pub const NV_ENC_ERR_INVALID_CALL: NVENCSTATUS = 9;
+pub const NV_ENC_ERR_OUT_OF_MEMORY: NVENCSTATUS = 10;
+pub const NV_ENC_ERR_ENCODER_NOT_INITIALIZED: NVENCSTATUS = 11;
+pub const NV_ENC_ERR_UNSUPPORTED_PARAM: NVENCSTATUS = 12;
+pub const NV_ENC_ERR_LOCK_BUSY: NVENCSTATUS = 13;
+pub const NV_ENC_ERR_NOT_ENOUGH_BUFFER: NVENCSTATUS = 14;
+pub const NV_ENC_ERR_INVALID_VERSION: NVENCSTATUS = 15;
+pub const NV_ENC_ERR_MAP_FAILED: NVENCSTATUS = 16;
+pub const NV_ENC_ERR_NEED_MORE_INPUT: NVENCSTATUS = 17;
+pub const NV_ENC_ERR_ENCODER_BUSY: NVENCSTATUS = 18;
+pub const NV_ENC_ERR_EVENT_NOT_REGISTERD: NVENCSTATUS = 19;
+pub const NV_ENC_ERR_GENERIC: NVENCSTATUS = 20;
+pub const NV_ENC_ERR_INCOMPATIBLE_CLIENT_KEY: NVENCSTATUS = 21;
+pub const NV_ENC_ERR_UNIMPLEMENTED: NVENCSTATUS = 22;
+pub const NV_ENC_ERR_RESOURCE_REGISTER_FAILED: NVENCSTATUS = 23;
+pub const NV_ENC_ERR_RESOURCE_NOT_REGISTERED: NVENCSTATUS = 24;
+pub const NV_ENC_ERR_RESOURCE_NOT_MAPPED: NVENCSTATUS = 25;
+prove_enum!(
+    [NV_ENC_SUCCESS, NV_ENC_ERR_NO_ENCODE_DEVICE, NV_ENC_ERR_UNSUPPORTED_DEVICE,
+    NV_ENC_ERR_INVALID_ENCODERDEVICE, NV_ENC_ERR_INVALID_DEVICE, NV_ENC_ERR_DEVICE_NOT_EXIST,
+    NV_ENC_ERR_INVALID_PTR, NV_ENC_ERR_INVALID_EVENT, NV_ENC_ERR_INVALID_PARAM,
+    NV_ENC_ERR_INVALID_CALL, NV_ENC_ERR_OUT_OF_MEMORY, NV_ENC_ERR_ENCODER_NOT_INITIALIZED,
+    NV_ENC_ERR_UNSUPPORTED_PARAM, NV_ENC_ERR_LOCK_BUSY, NV_ENC_ERR_NOT_ENOUGH_BUFFER,
+    NV_ENC_ERR_INVALID_VERSION, NV_ENC_ERR_MAP_FAILED, NV_ENC_ERR_NEED_MORE_INPUT,
+    NV_ENC_ERR_ENCODER_BUSY, NV_ENC_ERR_EVENT_NOT_REGISTERD, NV_ENC_ERR_GENERIC,
+    NV_ENC_ERR_INCOMPATIBLE_CLIENT_KEY, NV_ENC_ERR_UNIMPLEMENTED,
+    NV_ENC_ERR_RESOURCE_REGISTER_FAILED, NV_ENC_ERR_RESOURCE_NOT_REGISTERED,
+    NV_ENC_ERR_RESOURCE_NOT_MAPPED]
+    in v12_0, v12_1, v12_2, v13_0
+);
+/// Added in SDK 12.1.
+pub const NV_ENC_ERR_NEED_MORE_OUTPUT: NVENCSTATUS = 26;
+prove_enum!([NV_ENC_ERR_NEED_MORE_OUTPUT] in v12_1, v12_2, v13_0);
+
+/// Status names indexed by value (0..=26), for error messages.
+pub const STATUS_NAMES: [&str; 27] = [
+    "NV_ENC_SUCCESS",
+    "NV_ENC_ERR_NO_ENCODE_DEVICE",
+    "NV_ENC_ERR_UNSUPPORTED_DEVICE",
+    "NV_ENC_ERR_INVALID_ENCODERDEVICE",
+    "NV_ENC_ERR_INVALID_DEVICE",
+    "NV_ENC_ERR_DEVICE_NOT_EXIST",
+    "NV_ENC_ERR_INVALID_PTR",
+    "NV_ENC_ERR_INVALID_EVENT",
+    "NV_ENC_ERR_INVALID_PARAM",
+    "NV_ENC_ERR_INVALID_CALL",
+    "NV_ENC_ERR_OUT_OF_MEMORY",
+    "NV_ENC_ERR_ENCODER_NOT_INITIALIZED",
+    "NV_ENC_ERR_UNSUPPORTED_PARAM",
+    "NV_ENC_ERR_LOCK_BUSY",
+    "NV_ENC_ERR_NOT_ENOUGH_BUFFER",
+    "NV_ENC_ERR_INVALID_VERSION",
+    "NV_ENC_ERR_MAP_FAILED",
+    "NV_ENC_ERR_NEED_MORE_INPUT",
+    "NV_ENC_ERR_ENCODER_BUSY",
+    "NV_ENC_ERR_EVENT_NOT_REGISTERD",
+    "NV_ENC_ERR_GENERIC",
+    "NV_ENC_ERR_INCOMPATIBLE_CLIENT_KEY",
+    "NV_ENC_ERR_UNIMPLEMENTED",
+    "NV_ENC_ERR_RESOURCE_REGISTER_FAILED",
+    "NV_ENC_ERR_RESOURCE_NOT_REGISTERED",
+    "NV_ENC_ERR_RESOURCE_NOT_MAPPED",
+    "NV_ENC_ERR_NEED_MORE_OUTPUT",
+];
+const _: () = assert!(STATUS_NAMES.len() as i64 == abi::v13_0::enums::NV_ENC_ERR_NEED_MORE_OUTPUT + 1);
+
+pub const NV_ENC_DEVICE_TYPE_CUDA: u32 = 1;
+prove_enum!([NV_ENC_DEVICE_TYPE_CUDA] in v12_1, v12_2, v13_0);
+
+pub const NV_ENC_BUFFER_FORMAT_UNDEFINED: u32 = 0;
+pub const NV_ENC_BUFFER_FORMAT_NV12: u32 = 0x1;
+pub const NV_ENC_BUFFER_FORMAT_YV12: u32 = 0x10;
+pub const NV_ENC_BUFFER_FORMAT_IYUV: u32 = 0x100;
+pub const NV_ENC_BUFFER_FORMAT_YUV444: u32 = 0x1000;
+pub const NV_ENC_BUFFER_FORMAT_YUV420_10BIT: u32 = 0x10000;
+pub const NV_ENC_BUFFER_FORMAT_YUV444_10BIT: u32 = 0x100000;
+pub const NV_ENC_BUFFER_FORMAT_ARGB: u32 = 0x1000000;
+pub const NV_ENC_BUFFER_FORMAT_ARGB10: u32 = 0x2000000;
+pub const NV_ENC_BUFFER_FORMAT_AYUV: u32 = 0x4000000;
+pub const NV_ENC_BUFFER_FORMAT_ABGR: u32 = 0x10000000;
+pub const NV_ENC_BUFFER_FORMAT_ABGR10: u32 = 0x20000000;
+prove_enum!(
+    [NV_ENC_BUFFER_FORMAT_UNDEFINED, NV_ENC_BUFFER_FORMAT_NV12, NV_ENC_BUFFER_FORMAT_YV12,
+    NV_ENC_BUFFER_FORMAT_IYUV, NV_ENC_BUFFER_FORMAT_YUV444, NV_ENC_BUFFER_FORMAT_YUV420_10BIT,
+    NV_ENC_BUFFER_FORMAT_YUV444_10BIT, NV_ENC_BUFFER_FORMAT_ARGB, NV_ENC_BUFFER_FORMAT_ARGB10,
+    NV_ENC_BUFFER_FORMAT_AYUV, NV_ENC_BUFFER_FORMAT_ABGR, NV_ENC_BUFFER_FORMAT_ABGR10]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_CAPS_NUM_MAX_BFRAMES: u32 = 0;
+pub const NV_ENC_CAPS_SUPPORTED_RATECONTROL_MODES: u32 = 1;
+pub const NV_ENC_CAPS_WIDTH_MAX: u32 = 16;
+pub const NV_ENC_CAPS_HEIGHT_MAX: u32 = 17;
+pub const NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE: u32 = 20;
+pub const NV_ENC_CAPS_SUPPORT_YUV444_ENCODE: u32 = 33;
+pub const NV_ENC_CAPS_SUPPORT_LOOKAHEAD: u32 = 37;
+pub const NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ: u32 = 38;
+pub const NV_ENC_CAPS_SUPPORT_10BIT_ENCODE: u32 = 39;
+pub const NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION: u32 = 41;
+pub const NV_ENC_CAPS_WIDTH_MIN: u32 = 45;
+pub const NV_ENC_CAPS_HEIGHT_MIN: u32 = 46;
+prove_enum!(
+    [NV_ENC_CAPS_NUM_MAX_BFRAMES, NV_ENC_CAPS_SUPPORTED_RATECONTROL_MODES, NV_ENC_CAPS_WIDTH_MAX,
+    NV_ENC_CAPS_HEIGHT_MAX, NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE,
+    NV_ENC_CAPS_SUPPORT_YUV444_ENCODE, NV_ENC_CAPS_SUPPORT_LOOKAHEAD,
+    NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ, NV_ENC_CAPS_SUPPORT_10BIT_ENCODE,
+    NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION, NV_ENC_CAPS_WIDTH_MIN, NV_ENC_CAPS_HEIGHT_MIN]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_PARAMS_RC_CONSTQP: u32 = 0;
+pub const NV_ENC_PARAMS_RC_VBR: u32 = 1;
+pub const NV_ENC_PARAMS_RC_CBR: u32 = 2;
+prove_enum!(
+    [NV_ENC_PARAMS_RC_CONSTQP, NV_ENC_PARAMS_RC_VBR, NV_ENC_PARAMS_RC_CBR]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_TUNING_INFO_UNDEFINED: u32 = 0;
+pub const NV_ENC_TUNING_INFO_HIGH_QUALITY: u32 = 1;
+pub const NV_ENC_TUNING_INFO_LOW_LATENCY: u32 = 2;
+pub const NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY: u32 = 3;
+pub const NV_ENC_TUNING_INFO_LOSSLESS: u32 = 4;
+prove_enum!(
+    [NV_ENC_TUNING_INFO_UNDEFINED, NV_ENC_TUNING_INFO_HIGH_QUALITY, NV_ENC_TUNING_INFO_LOW_LATENCY,
+    NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY, NV_ENC_TUNING_INFO_LOSSLESS]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_MULTI_PASS_DISABLED: u32 = 0;
+pub const NV_ENC_TWO_PASS_QUARTER_RESOLUTION: u32 = 1;
+pub const NV_ENC_TWO_PASS_FULL_RESOLUTION: u32 = 2;
+prove_enum!(
+    [NV_ENC_MULTI_PASS_DISABLED, NV_ENC_TWO_PASS_QUARTER_RESOLUTION, NV_ENC_TWO_PASS_FULL_RESOLUTION]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_PIC_TYPE_P: u32 = 0;
+pub const NV_ENC_PIC_TYPE_B: u32 = 1;
+pub const NV_ENC_PIC_TYPE_I: u32 = 2;
+pub const NV_ENC_PIC_TYPE_IDR: u32 = 3;
+prove_enum!(
+    [NV_ENC_PIC_TYPE_P, NV_ENC_PIC_TYPE_B, NV_ENC_PIC_TYPE_I, NV_ENC_PIC_TYPE_IDR]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_PIC_FLAG_FORCEINTRA: u32 = 0x1;
+pub const NV_ENC_PIC_FLAG_FORCEIDR: u32 = 0x2;
+pub const NV_ENC_PIC_FLAG_OUTPUT_SPSPPS: u32 = 0x4;
+pub const NV_ENC_PIC_FLAG_EOS: u32 = 0x8;
+prove_enum!(
+    [NV_ENC_PIC_FLAG_FORCEINTRA, NV_ENC_PIC_FLAG_FORCEIDR, NV_ENC_PIC_FLAG_OUTPUT_SPSPPS,
+    NV_ENC_PIC_FLAG_EOS]
+    in v12_1, v12_2, v13_0
+);
+
+pub const NV_ENC_PIC_STRUCT_FRAME: u32 = 1;
+pub const NV_ENC_PARAMS_FRAME_FIELD_MODE_FRAME: u32 = 1;
+pub const NV_ENC_MEMORY_HEAP_AUTOSELECT: u32 = 0;
+pub const NV_ENC_LEVEL_AUTOSELECT: u32 = 0;
+pub const NV_ENC_LEVEL_AV1_AUTOSELECT: u32 = 24;
+pub const NV_ENC_TIER_HEVC_MAIN: u32 = 0;
+pub const NV_ENC_TIER_AV1_0: u32 = 0;
+pub const NV_ENC_BIT_DEPTH_8: u32 = 8;
+pub const NV_ENC_BIT_DEPTH_10: u32 = 10;
+pub const NV_ENC_VUI_VIDEO_FORMAT_UNSPECIFIED: u32 = 5;
+prove_enum!(
+    [NV_ENC_PIC_STRUCT_FRAME, NV_ENC_PARAMS_FRAME_FIELD_MODE_FRAME, NV_ENC_MEMORY_HEAP_AUTOSELECT,
+    NV_ENC_LEVEL_AUTOSELECT, NV_ENC_LEVEL_AV1_AUTOSELECT, NV_ENC_TIER_HEVC_MAIN,
+    NV_ENC_TIER_AV1_0, NV_ENC_VUI_VIDEO_FORMAT_UNSPECIFIED]
+    in v12_1, v12_2, v13_0
+);
+prove_enum!(
+    [NV_ENC_BIT_DEPTH_8, NV_ENC_BIT_DEPTH_10]
+    in v12_2, v13_0
+);
+
+// ---- API and struct versions ----------------------------------------------------------------
+
+/// `NVENCAPI_VERSION` = `major | minor << 24`.
+pub const fn api_version(major: u32, minor: u32) -> u32 {
+    major | (minor << 24)
+}
+
+/// `NVENCAPI_STRUCT_VERSION(rev)` = `NVENCAPI_VERSION | rev << 16 | 0x7 << 28`, with bit 31 set
+/// for the structs the header marks so.
+pub const fn struct_version(api: u32, rev: u32, bit31: bool) -> u32 {
+    api | (rev << 16) | (0x7 << 28) | if bit31 { 1 << 31 } else { 0 }
+}
+
+/// The struct versions to stamp for one API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StructVersions {
+    pub api: u32,
+    pub function_list: u32,
+    pub open_session: u32,
+    pub caps_param: u32,
+    pub preset_config: u32,
+    pub config: u32,
+    pub rc_params: u32,
+    pub initialize: u32,
+    pub create_input: u32,
+    pub create_bitstream: u32,
+    pub lock_input: u32,
+    pub pic_params: u32,
+    pub lock_bitstream: u32,
+    pub sequence_param_payload: u32,
+}
+
+/// Struct revisions per SDK, from the header; `(rev, bit31)`.
+const fn versions(major: u32, minor: u32, sdk_12_2_or_later: bool, is_12_1: bool) -> StructVersions {
+    let api = api_version(major, minor);
+    StructVersions {
+        api,
+        function_list: struct_version(api, 2, false),
+        open_session: struct_version(api, 1, false),
+        caps_param: struct_version(api, 1, false),
+        preset_config: struct_version(api, if sdk_12_2_or_later { 5 } else { 4 }, true),
+        config: struct_version(api, if sdk_12_2_or_later { 9 } else { 8 }, true),
+        rc_params: struct_version(api, 1, false),
+        initialize: struct_version(
+            api,
+            if sdk_12_2_or_later {
+                7
+            } else if is_12_1 {
+                6
+            } else {
+                5
+            },
+            true,
+        ),
+        create_input: struct_version(api, if sdk_12_2_or_later { 2 } else { 1 }, false),
+        create_bitstream: struct_version(api, 1, false),
+        lock_input: struct_version(api, 1, false),
+        pic_params: struct_version(api, if sdk_12_2_or_later { 7 } else { 6 }, true),
+        lock_bitstream: if sdk_12_2_or_later {
+            struct_version(api, 2, true)
+        } else if is_12_1 {
+            struct_version(api, 1, true)
+        } else {
+            struct_version(api, 2, false)
+        },
+        sequence_param_payload: struct_version(api, 1, false),
+    }
+}
+
+pub const VERSIONS_12_1: StructVersions = versions(12, 1, false, true);
+pub const VERSIONS_12_2: StructVersions = versions(12, 2, true, false);
+pub const VERSIONS_13_0: StructVersions = versions(13, 0, true, false);
+/// Only used to prove the formula against the 12.0 table; the plugin refuses API 12.0.
+const VERSIONS_12_0: StructVersions = versions(12, 0, false, false);
+
+macro_rules! prove_versions {
+    ($v:ident, $sdk:ident) => {
+        const _: () = {
+            use abi::$sdk::ver as T;
+            assert!($v.api == abi::$sdk::NVENCAPI_VERSION);
+            assert!($v.function_list == T::NV_ENCODE_API_FUNCTION_LIST_VER);
+            assert!($v.open_session == T::NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER);
+            assert!($v.caps_param == T::NV_ENC_CAPS_PARAM_VER);
+            assert!($v.preset_config == T::NV_ENC_PRESET_CONFIG_VER);
+            assert!($v.config == T::NV_ENC_CONFIG_VER);
+            assert!($v.rc_params == T::NV_ENC_RC_PARAMS_VER);
+            assert!($v.initialize == T::NV_ENC_INITIALIZE_PARAMS_VER);
+            assert!($v.create_input == T::NV_ENC_CREATE_INPUT_BUFFER_VER);
+            assert!($v.create_bitstream == T::NV_ENC_CREATE_BITSTREAM_BUFFER_VER);
+            assert!($v.lock_input == T::NV_ENC_LOCK_INPUT_BUFFER_VER);
+            assert!($v.pic_params == T::NV_ENC_PIC_PARAMS_VER);
+            assert!($v.lock_bitstream == T::NV_ENC_LOCK_BITSTREAM_VER);
+            assert!($v.sequence_param_payload == T::NV_ENC_SEQUENCE_PARAM_PAYLOAD_VER);
+        };
+    };
+}
+prove_versions!(VERSIONS_12_0, v12_0);
+prove_versions!(VERSIONS_12_1, v12_1);
+prove_versions!(VERSIONS_12_2, v12_2);
+prove_versions!(VERSIONS_13_0, v13_0);
+
+// ---- Structs --------------------------------------------------------------------------------
+
+/// Marker for plain-old-data FFI structs: every bit pattern of zeros is a valid value (integers,
+/// raw pointers, `Option` of function pointers, arrays and unions of those).
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` types made solely of such fields.
+pub unsafe trait Zeroable: Sized {}
+
+/// A zero-initialised, heap-allocated FFI struct (the NVENC structs are kilobytes large).
+pub fn boxed_zeroed<T: Zeroable>() -> Box<T> {
+    // SAFETY: `T: Zeroable` guarantees all-zero bytes are a valid `T`; `Box::new_zeroed`
+    // allocates with `T`'s layout.
+    unsafe { Box::<T>::new_zeroed().assume_init() }
+}
+
+/// Proves size and offsets of a struct against one or more SDK tables.
+macro_rules! prove_layout {
+    ($ty:ident as $c:ident, size in [$($ssdk:ident),*], fields in [$($fsdk:ident),+] $fields:tt) => {
+        $(const _: () = assert!(
+            size_of::<$ty>() == abi::$ssdk::layout::$c::SIZE,
+            concat!("size of ", stringify!($ty), " differs from the ABI table of ", stringify!($ssdk))
+        );)*
+        $( prove_layout!(@fields $ty $c $fsdk $fields); )+
+    };
+    (@fields $ty:ident $c:ident $sdk:ident { $($f:ident),* $(,)? }) => {
+        const _: () = {
+            $(assert!(
+                offset_of!($ty, $f) == abi::$sdk::layout::$c::$f,
+                concat!(stringify!($ty), ".", stringify!($f), " offset differs from the ABI table of ", stringify!($sdk))
+            );)*
+        };
+    };
+}
+
+/// A bitfield inside a `u32` storage word: (byte offset of the word, first bit, width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BitField {
+    pub word_offset: usize,
+    pub bit: u32,
+    pub width: u32,
+}
+
+impl BitField {
+    /// Returns `word` with this field set to `value` (truncated to the field width).
+    pub const fn set(self, word: u32, value: u32) -> u32 {
+        let mask = if self.width >= 32 {
+            u32::MAX
+        } else {
+            ((1u32 << self.width) - 1) << self.bit
+        };
+        (word & !mask) | ((value << self.bit) & mask)
+    }
+    pub const fn get(self, word: u32) -> u32 {
+        let mask = if self.width >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << self.width) - 1
+        };
+        (word >> self.bit) & mask
+    }
+    const fn eq_table(self, t: (usize, u32, u32)) -> bool {
+        self.word_offset == t.0 && self.bit == t.1 && self.width == t.2
+    }
+}
+
+/// Declares a bitfield constant by hand and proves it against every listed SDK table.
+macro_rules! bitfield {
+    ($(#[$m:meta])* $name:ident = $c:ident . $field:ident ($off:expr, $bit:expr, $w:expr) in $($sdk:ident),+) => {
+        $(#[$m])*
+        pub const $name: BitField = BitField { word_offset: $off, bit: $bit, width: $w };
+        $(const _: () = assert!(
+            $name.eq_table(abi::$sdk::layout::$c::$field),
+            concat!(stringify!($c), ".", stringify!($field), " bitfield differs from the ABI table of ", stringify!($sdk))
+        );)+
+    };
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CAPS_PARAM {
+    pub version: u32,
+    pub capsToQuery: u32,
+    pub reserved: [u32; 62],
+}
+// SAFETY: integers only.
+unsafe impl Zeroable for NV_ENC_CAPS_PARAM {}
+prove_layout!(NV_ENC_CAPS_PARAM as NV_ENC_CAPS_PARAM, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { version, capsToQuery });
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS {
+    pub version: u32,
+    pub deviceType: u32,
+    pub device: *mut c_void,
+    pub reserved: *mut c_void,
+    pub apiVersion: u32,
+    pub reserved1: [u32; 253],
+    pub reserved2: [*mut c_void; 64],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS {}
+prove_layout!(NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS as NV_ENC_OPEN_ENCODE_SESSIONEX_PARAMS,
+    size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0]
+    { version, deviceType, device, apiVersion });
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NV_ENC_QP {
+    pub qpInterP: u32,
+    pub qpInterB: u32,
+    pub qpIntra: u32,
+}
+prove_layout!(NV_ENC_QP as NV_ENC_QP, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { qpInterP, qpInterB, qpIntra });
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_RC_PARAMS {
+    pub version: u32,
+    pub rateControlMode: u32,
+    pub constQP: NV_ENC_QP,
+    pub averageBitRate: u32,
+    pub maxBitRate: u32,
+    pub vbvBufferSize: u32,
+    pub vbvInitialDelay: u32,
+    /// Bitfields: see the `RC_*` [`BitField`] constants.
+    pub flags: u32,
+    pub minQP: NV_ENC_QP,
+    pub maxQP: NV_ENC_QP,
+    pub initialRCQP: NV_ENC_QP,
+    pub temporallayerIdxMask: u32,
+    pub temporalLayerQP: [u8; 8],
+    pub targetQuality: u8,
+    pub targetQualityLSB: u8,
+    pub lookaheadDepth: u16,
+    pub lowDelayKeyFrameScale: u8,
+    pub yDcQPIndexOffset: i8,
+    pub uDcQPIndexOffset: i8,
+    pub vDcQPIndexOffset: i8,
+    pub qpMapMode: u32,
+    pub multiPass: u32,
+    pub _rest: [u32; 6],
+}
+prove_layout!(NV_ENC_RC_PARAMS as NV_ENC_RC_PARAMS, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] {
+        version, rateControlMode, constQP, averageBitRate, maxBitRate, vbvBufferSize,
+        vbvInitialDelay, minQP, maxQP, initialRCQP, temporallayerIdxMask, temporalLayerQP,
+        targetQuality, targetQualityLSB, lookaheadDepth, lowDelayKeyFrameScale,
+        yDcQPIndexOffset, uDcQPIndexOffset, vDcQPIndexOffset, qpMapMode, multiPass
+    });
+const _: () = assert!(offset_of!(NV_ENC_RC_PARAMS, flags) == 0x24);
+bitfield!(RC_ENABLE_MIN_QP = NV_ENC_RC_PARAMS.enableMinQP(0x24, 0, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ENABLE_MAX_QP = NV_ENC_RC_PARAMS.enableMaxQP(0x24, 1, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ENABLE_INITIAL_RCQP = NV_ENC_RC_PARAMS.enableInitialRCQP(0x24, 2, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ENABLE_AQ = NV_ENC_RC_PARAMS.enableAQ(0x24, 3, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ENABLE_LOOKAHEAD = NV_ENC_RC_PARAMS.enableLookahead(0x24, 5, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_DISABLE_IADAPT = NV_ENC_RC_PARAMS.disableIadapt(0x24, 6, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_DISABLE_BADAPT = NV_ENC_RC_PARAMS.disableBadapt(0x24, 7, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ENABLE_TEMPORAL_AQ = NV_ENC_RC_PARAMS.enableTemporalAQ(0x24, 8, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ZERO_REORDER_DELAY = NV_ENC_RC_PARAMS.zeroReorderDelay(0x24, 9, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_ENABLE_NONREF_P = NV_ENC_RC_PARAMS.enableNonRefP(0x24, 10, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_STRICT_GOP_TARGET = NV_ENC_RC_PARAMS.strictGOPTarget(0x24, 11, 1) in v12_1, v12_2, v13_0);
+bitfield!(RC_AQ_STRENGTH = NV_ENC_RC_PARAMS.aqStrength(0x24, 12, 4) in v12_1, v12_2, v13_0);
+
+/// `NV_ENC_CONFIG_H264_VUI_PARAMETERS`, also used as `NV_ENC_CONFIG_HEVC_VUI_PARAMETERS`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CONFIG_H264_VUI_PARAMETERS {
+    pub overscanInfoPresentFlag: u32,
+    pub overscanInfo: u32,
+    pub videoSignalTypePresentFlag: u32,
+    pub videoFormat: u32,
+    pub videoFullRangeFlag: u32,
+    pub colourDescriptionPresentFlag: u32,
+    pub colourPrimaries: u32,
+    pub transferCharacteristics: u32,
+    pub colourMatrix: u32,
+    pub chromaSampleLocationFlag: u32,
+    pub chromaSampleLocationTop: u32,
+    pub chromaSampleLocationBot: u32,
+    pub bitstreamRestrictionFlag: u32,
+    pub timingInfoPresentFlag: u32,
+    pub numUnitInTicks: u32,
+    pub timeScale: u32,
+    pub reserved: [u32; 12],
+}
+prove_layout!(NV_ENC_CONFIG_H264_VUI_PARAMETERS as NV_ENC_CONFIG_H264_VUI_PARAMETERS,
+    size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0] {
+        overscanInfoPresentFlag, overscanInfo, videoSignalTypePresentFlag, videoFormat,
+        videoFullRangeFlag, colourDescriptionPresentFlag, colourPrimaries,
+        transferCharacteristics, colourMatrix, chromaSampleLocationFlag, chromaSampleLocationTop,
+        chromaSampleLocationBot, bitstreamRestrictionFlag, timingInfoPresentFlag, numUnitInTicks,
+        timeScale
+    });
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CONFIG_HEVC {
+    pub level: u32,
+    pub tier: u32,
+    pub minCUSize: u32,
+    pub maxCUSize: u32,
+    /// Bitfields: see the `HEVC_*` [`BitField`] constants.
+    pub flags: u32,
+    pub idrPeriod: u32,
+    pub intraRefreshPeriod: u32,
+    pub intraRefreshCnt: u32,
+    pub maxNumRefFramesInDPB: u32,
+    pub ltrNumFrames: u32,
+    pub vpsId: u32,
+    pub spsId: u32,
+    pub ppsId: u32,
+    pub sliceMode: u32,
+    pub sliceModeData: u32,
+    pub maxTemporalLayersMinus1: u32,
+    pub hevcVUIParameters: NV_ENC_CONFIG_H264_VUI_PARAMETERS,
+    pub ltrTrustMode: u32,
+    pub useBFramesAsRef: u32,
+    pub numRefL0: u32,
+    pub numRefL1: u32,
+    /// 12.2+: `tfLevel`, `disableDeblockingFilterIDC`, `outputBitDepth`, `inputBitDepth`
+    /// (reserved and zero before 12.2; the plugin writes them only for API >= 12.2).
+    pub tfLevel: u32,
+    pub disableDeblockingFilterIDC: u32,
+    pub outputBitDepth: u32,
+    pub inputBitDepth: u32,
+    pub _rest: [u32; 2 + 208],
+    pub reserved2: [*mut c_void; 64],
+}
+prove_layout!(NV_ENC_CONFIG_HEVC as NV_ENC_CONFIG_HEVC, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] {
+        level, tier, minCUSize, maxCUSize, idrPeriod, intraRefreshPeriod, intraRefreshCnt,
+        maxNumRefFramesInDPB, ltrNumFrames, vpsId, spsId, ppsId, sliceMode, sliceModeData,
+        maxTemporalLayersMinus1, hevcVUIParameters, ltrTrustMode, useBFramesAsRef, numRefL0,
+        numRefL1, reserved2
+    });
+prove_layout!(NV_ENC_CONFIG_HEVC as NV_ENC_CONFIG_HEVC, size in [],
+    fields in [v12_2, v13_0] { tfLevel, disableDeblockingFilterIDC, outputBitDepth, inputBitDepth });
+bitfield!(HEVC_OUTPUT_AUD = NV_ENC_CONFIG_HEVC.outputAUD(0x10, 4, 1) in v12_1, v12_2, v13_0);
+bitfield!(HEVC_DISABLE_SPSPPS = NV_ENC_CONFIG_HEVC.disableSPSPPS(0x10, 6, 1) in v12_1, v12_2, v13_0);
+bitfield!(HEVC_REPEAT_SPSPPS = NV_ENC_CONFIG_HEVC.repeatSPSPPS(0x10, 7, 1) in v12_1, v12_2, v13_0);
+bitfield!(HEVC_CHROMA_FORMAT_IDC = NV_ENC_CONFIG_HEVC.chromaFormatIDC(0x10, 9, 2) in v12_1, v12_2, v13_0);
+bitfield!(
+    /// Before 12.2 only: the output bit depth minus 8 (replaced by `outputBitDepth`).
+    HEVC_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_HEVC.pixelBitDepthMinus8(0x10, 11, 3) in v12_0, v12_1
+);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CONFIG_AV1 {
+    pub level: u32,
+    pub tier: u32,
+    pub minPartSize: u32,
+    pub maxPartSize: u32,
+    /// Bitfields: see the `AV1_*` [`BitField`] constants.
+    pub flags: u32,
+    pub idrPeriod: u32,
+    pub intraRefreshPeriod: u32,
+    pub intraRefreshCnt: u32,
+    pub maxNumRefFramesInDPB: u32,
+    pub numTileColumns: u32,
+    pub numTileRows: u32,
+    pub reserved2: u32,
+    pub tileWidths: *mut u32,
+    pub tileHeights: *mut u32,
+    pub maxTemporalLayersMinus1: u32,
+    pub colorPrimaries: u32,
+    pub transferCharacteristics: u32,
+    pub matrixCoefficients: u32,
+    pub colorRange: u32,
+    pub chromaSamplePosition: u32,
+    pub useBFramesAsRef: u32,
+    pub filmGrainParams: *mut c_void,
+    pub numFwdRefs: u32,
+    pub numBwdRefs: u32,
+    /// 12.2+ (reserved and zero before 12.2; written only for API >= 12.2).
+    pub outputBitDepth: u32,
+    pub inputBitDepth: u32,
+    pub _rest: [u32; 3 + 230],
+    pub reserved3: [*mut c_void; 62],
+}
+prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] {
+        level, tier, minPartSize, maxPartSize, idrPeriod, intraRefreshPeriod, intraRefreshCnt,
+        maxNumRefFramesInDPB, numTileColumns, numTileRows, tileWidths, tileHeights,
+        maxTemporalLayersMinus1, colorPrimaries, transferCharacteristics, matrixCoefficients,
+        colorRange, chromaSamplePosition, useBFramesAsRef, filmGrainParams, numFwdRefs,
+        numBwdRefs
+    });
+prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [],
+    fields in [v12_2, v13_0] { reserved2, outputBitDepth, inputBitDepth, reserved3 });
+bitfield!(AV1_OUTPUT_ANNEXB_FORMAT = NV_ENC_CONFIG_AV1.outputAnnexBFormat(0x10, 0, 1) in v12_1, v12_2, v13_0);
+bitfield!(AV1_ENABLE_TIMING_INFO = NV_ENC_CONFIG_AV1.enableTimingInfo(0x10, 1, 1) in v12_1, v12_2, v13_0);
+bitfield!(AV1_DISABLE_SEQ_HDR = NV_ENC_CONFIG_AV1.disableSeqHdr(0x10, 4, 1) in v12_1, v12_2, v13_0);
+bitfield!(AV1_REPEAT_SEQ_HDR = NV_ENC_CONFIG_AV1.repeatSeqHdr(0x10, 5, 1) in v12_1, v12_2, v13_0);
+bitfield!(AV1_CHROMA_FORMAT_IDC = NV_ENC_CONFIG_AV1.chromaFormatIDC(0x10, 7, 2) in v12_1, v12_2, v13_0);
+bitfield!(
+    /// Before 12.2 only (in 13.0 these bits mean `enableLTR` ... `outputMasteringDisplay`).
+    AV1_INPUT_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_AV1.inputPixelBitDepthMinus8(0x10, 12, 3) in v12_0, v12_1
+);
+bitfield!(
+    /// Before 12.2 only.
+    AV1_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_AV1.pixelBitDepthMinus8(0x10, 15, 3) in v12_0, v12_1
+);
+
+/// `NV_ENC_CODEC_CONFIG` union (1792 bytes, the size of its largest member `h264Config`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union NV_ENC_CODEC_CONFIG {
+    pub hevcConfig: NV_ENC_CONFIG_HEVC,
+    pub av1Config: NV_ENC_CONFIG_AV1,
+    /// `h264Config` (not used yet) and `reserved[320]`: only their size matters here.
+    pub _h264_and_reserved: [u64; 224],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CONFIG {
+    pub version: u32,
+    pub profileGUID: GUID,
+    pub gopLength: u32,
+    pub frameIntervalP: i32,
+    pub monoChromeEncoding: u32,
+    pub frameFieldMode: u32,
+    pub mvPrecision: u32,
+    pub rcParams: NV_ENC_RC_PARAMS,
+    pub encodeCodecConfig: NV_ENC_CODEC_CONFIG,
+    pub reserved: [u32; 278],
+    pub reserved2: [*mut c_void; 64],
+}
+// SAFETY: integers, raw pointers and unions of those only.
+unsafe impl Zeroable for NV_ENC_CONFIG {}
+prove_layout!(NV_ENC_CONFIG as NV_ENC_CONFIG, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] {
+        version, profileGUID, gopLength, frameIntervalP, monoChromeEncoding, frameFieldMode,
+        mvPrecision, rcParams, encodeCodecConfig, reserved, reserved2
+    });
+/// The table gives the union's size through the field that holds it.
+const _: () = assert!(size_of::<NV_ENC_CODEC_CONFIG>() == 0x700);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_PRESET_CONFIG {
+    pub version: u32,
+    pub reserved: u32,
+    pub presetCfg: NV_ENC_CONFIG,
+    pub reserved1: [u32; 256],
+    pub reserved2: [*mut c_void; 64],
+}
+// SAFETY: see NV_ENC_CONFIG.
+unsafe impl Zeroable for NV_ENC_PRESET_CONFIG {}
+prove_layout!(NV_ENC_PRESET_CONFIG as NV_ENC_PRESET_CONFIG, size in [v12_0, v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { version, presetCfg, reserved1, reserved2 });
+
+/// `NV_ENC_INITIALIZE_PARAMS` with the 12.2+ layout (1800 bytes), plus tail padding so that a
+/// 12.1 driver, which reads 1808 bytes, reads only our zeros (see [`INITIALIZE_PARAMS_ALLOC`]).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_INITIALIZE_PARAMS {
+    pub version: u32,
+    pub encodeGUID: GUID,
+    pub presetGUID: GUID,
+    pub encodeWidth: u32,
+    pub encodeHeight: u32,
+    pub darWidth: u32,
+    pub darHeight: u32,
+    pub frameRateNum: u32,
+    pub frameRateDen: u32,
+    pub enableEncodeAsync: u32,
+    pub enablePTD: u32,
+    /// Bitfields: see the `INIT_*` [`BitField`] constants (12.0 and 12.1 place
+    /// `enableOutputInVidmem` differently; the plugin never sets bits 5..=9).
+    pub flags: u32,
+    pub privDataSize: u32,
+    pub reserved: u32,
+    pub privData: *mut c_void,
+    pub encodeConfig: *mut NV_ENC_CONFIG,
+    pub maxEncodeWidth: u32,
+    pub maxEncodeHeight: u32,
+    pub maxMEHintCountsPerBlock: [u32; 8],
+    pub tuningInfo: u32,
+    pub bufferFormat: u32,
+    pub numStateBuffers: u32,
+    pub outputStatsLevel: u32,
+    pub reserved1: [u32; 284],
+    pub reserved2: [*mut c_void; 64],
+    /// Not part of the 12.2+ struct: room for the 8 bytes the 12.0/12.1 layout has more.
+    pub _tail_for_12_1: [u8; 8],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_INITIALIZE_PARAMS {}
+prove_layout!(NV_ENC_INITIALIZE_PARAMS as NV_ENC_INITIALIZE_PARAMS, size in [],
+    fields in [v12_1, v12_2, v13_0] {
+        version, encodeGUID, presetGUID, encodeWidth, encodeHeight, darWidth, darHeight,
+        frameRateNum, frameRateDen, enableEncodeAsync, enablePTD, privDataSize, privData,
+        encodeConfig, maxEncodeWidth, maxEncodeHeight, maxMEHintCountsPerBlock, tuningInfo,
+        bufferFormat
+    });
+prove_layout!(NV_ENC_INITIALIZE_PARAMS as NV_ENC_INITIALIZE_PARAMS, size in [],
+    fields in [v12_2, v13_0] { reserved, numStateBuffers, outputStatsLevel, reserved1, reserved2 });
+/// Bytes of `NV_ENC_INITIALIZE_PARAMS` a driver may read: the largest size of any supported SDK.
+pub const INITIALIZE_PARAMS_ALLOC: usize = abi::v12_1::layout::NV_ENC_INITIALIZE_PARAMS::SIZE;
+const _: () = assert!(
+    offset_of!(NV_ENC_INITIALIZE_PARAMS, _tail_for_12_1)
+        == abi::v13_0::layout::NV_ENC_INITIALIZE_PARAMS::SIZE
+);
+const _: () = assert!(size_of::<NV_ENC_INITIALIZE_PARAMS>() >= INITIALIZE_PARAMS_ALLOC);
+const _: () = assert!(size_of::<NV_ENC_INITIALIZE_PARAMS>() >= abi::v12_2::layout::NV_ENC_INITIALIZE_PARAMS::SIZE);
+bitfield!(INIT_ENABLE_WEIGHTED_PREDICTION = NV_ENC_INITIALIZE_PARAMS.enableWeightedPrediction(0x44, 4, 1)
+    in v12_0, v12_1, v12_2, v13_0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CREATE_INPUT_BUFFER {
+    pub version: u32,
+    pub width: u32,
+    pub height: u32,
+    pub memoryHeap: u32,
+    pub bufferFmt: u32,
+    pub reserved: u32,
+    pub inputBuffer: NV_ENC_INPUT_PTR,
+    pub pSysMemBuffer: *mut c_void,
+    pub reserved1: [u32; 58],
+    pub reserved2: [*mut c_void; 63],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_CREATE_INPUT_BUFFER {}
+prove_layout!(NV_ENC_CREATE_INPUT_BUFFER as NV_ENC_CREATE_INPUT_BUFFER, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { version, width, height, memoryHeap, bufferFmt, inputBuffer, pSysMemBuffer });
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CREATE_BITSTREAM_BUFFER {
+    pub version: u32,
+    pub size: u32,
+    pub memoryHeap: u32,
+    pub reserved: u32,
+    pub bitstreamBuffer: NV_ENC_OUTPUT_PTR,
+    pub bitstreamBufferPtr: *mut c_void,
+    pub reserved1: [u32; 58],
+    pub reserved2: [*mut c_void; 64],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_CREATE_BITSTREAM_BUFFER {}
+prove_layout!(NV_ENC_CREATE_BITSTREAM_BUFFER as NV_ENC_CREATE_BITSTREAM_BUFFER,
+    size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0]
+    { version, size, memoryHeap, bitstreamBuffer, bitstreamBufferPtr });
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_LOCK_INPUT_BUFFER {
+    pub version: u32,
+    /// Bit 0: `doNotWait`.
+    pub flags: u32,
+    pub inputBuffer: NV_ENC_INPUT_PTR,
+    pub bufferDataPtr: *mut c_void,
+    pub pitch: u32,
+    pub reserved1: [u32; 251],
+    pub reserved2: [*mut c_void; 64],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_LOCK_INPUT_BUFFER {}
+prove_layout!(NV_ENC_LOCK_INPUT_BUFFER as NV_ENC_LOCK_INPUT_BUFFER, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { version, inputBuffer, bufferDataPtr, pitch });
+
+/// `NV_ENC_PIC_PARAMS` (3360 bytes in every SDK); codec-specific picture parameters are not
+/// used yet and stay zero.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_PIC_PARAMS {
+    pub version: u32,
+    pub inputWidth: u32,
+    pub inputHeight: u32,
+    pub inputPitch: u32,
+    pub encodePicFlags: u32,
+    pub frameIdx: u32,
+    pub inputTimeStamp: u64,
+    pub inputDuration: u64,
+    pub inputBuffer: NV_ENC_INPUT_PTR,
+    pub outputBitstream: NV_ENC_OUTPUT_PTR,
+    pub completionEvent: *mut c_void,
+    pub bufferFmt: u32,
+    pub pictureStruct: u32,
+    pub pictureType: u32,
+    pub codecPicParams: [u64; 0x608 / 8],
+    pub _rest: [u64; (3360 - 0x658) / 8],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_PIC_PARAMS {}
+prove_layout!(NV_ENC_PIC_PARAMS as NV_ENC_PIC_PARAMS, size in [v12_0, v12_1, v12_2, v13_0],
+    fields in [v12_0, v12_1, v12_2, v13_0] {
+        version, inputWidth, inputHeight, inputPitch, encodePicFlags, frameIdx, inputTimeStamp,
+        inputDuration, inputBuffer, outputBitstream, completionEvent, bufferFmt, pictureStruct,
+        pictureType, codecPicParams
+    });
+
+/// `NV_ENC_LOCK_BITSTREAM` with the fields up to `temporalId`, which sit at the same offsets in
+/// every SDK; the rest (moved in 12.1) is opaque. Sized for the largest SDK (12.1: 1552 bytes).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_LOCK_BITSTREAM {
+    pub version: u32,
+    /// Bit 0: `doNotWait`, bit 1: `ltrFrame`, bit 2: `getRCStats`.
+    pub flags: u32,
+    pub outputBitstream: *mut c_void,
+    pub sliceOffsets: *mut u32,
+    pub frameIdx: u32,
+    pub hwEncodeStatus: u32,
+    pub numSlices: u32,
+    pub bitstreamSizeInBytes: u32,
+    pub outputTimeStamp: u64,
+    pub outputDuration: u64,
+    pub bitstreamBufferPtr: *mut c_void,
+    pub pictureType: u32,
+    pub pictureStruct: u32,
+    pub frameAvgQP: u32,
+    pub frameSatd: u32,
+    pub ltrFrameIdx: u32,
+    pub ltrFrameBitmap: u32,
+    pub temporalId: u32,
+    pub _rest: [u32; (1552 - 0x5c) / 4],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_LOCK_BITSTREAM {}
+prove_layout!(NV_ENC_LOCK_BITSTREAM as NV_ENC_LOCK_BITSTREAM, size in [v12_1],
+    fields in [v12_0, v12_1, v12_2, v13_0] {
+        version, outputBitstream, sliceOffsets, frameIdx, hwEncodeStatus, numSlices,
+        bitstreamSizeInBytes, outputTimeStamp, outputDuration, bitstreamBufferPtr, pictureType,
+        pictureStruct, frameAvgQP, frameSatd, ltrFrameIdx, ltrFrameBitmap, temporalId
+    });
+const _: () = assert!(size_of::<NV_ENC_LOCK_BITSTREAM>() >= abi::v13_0::layout::NV_ENC_LOCK_BITSTREAM::SIZE);
+bitfield!(LOCK_DO_NOT_WAIT = NV_ENC_LOCK_BITSTREAM.doNotWait(0x4, 0, 1) in v12_0, v12_1, v12_2, v13_0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_SEQUENCE_PARAM_PAYLOAD {
+    pub version: u32,
+    pub inBufferSize: u32,
+    pub spsId: u32,
+    pub ppsId: u32,
+    pub spsppsBuffer: *mut c_void,
+    pub outSPSPPSPayloadSize: *mut u32,
+    pub reserved: [u32; 250],
+    pub reserved2: [*mut c_void; 64],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_SEQUENCE_PARAM_PAYLOAD {}
+prove_layout!(NV_ENC_SEQUENCE_PARAM_PAYLOAD as NV_ENC_SEQUENCE_PARAM_PAYLOAD,
+    size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0]
+    { version, inBufferSize, spsId, ppsId, spsppsBuffer, outSPSPPSPayloadSize });
+
+// ---- Function list --------------------------------------------------------------------------
+
+type Enc = *mut c_void;
+/// An entry this plugin does not call; only its slot matters.
+pub type Unused = Option<unsafe extern "C" fn()>;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENCODE_API_FUNCTION_LIST {
+    pub version: u32,
+    pub reserved: u32,
+    pub nvEncOpenEncodeSession: Unused,
+    pub nvEncGetEncodeGUIDCount: Option<unsafe extern "C" fn(Enc, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetEncodeProfileGUIDCount:
+        Option<unsafe extern "C" fn(Enc, GUID, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetEncodeProfileGUIDs:
+        Option<unsafe extern "C" fn(Enc, GUID, *mut GUID, u32, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetEncodeGUIDs: Option<unsafe extern "C" fn(Enc, *mut GUID, u32, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetInputFormatCount: Option<unsafe extern "C" fn(Enc, GUID, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetInputFormats:
+        Option<unsafe extern "C" fn(Enc, GUID, *mut u32, u32, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetEncodeCaps:
+        Option<unsafe extern "C" fn(Enc, GUID, *mut NV_ENC_CAPS_PARAM, *mut i32) -> NVENCSTATUS>,
+    pub nvEncGetEncodePresetCount: Unused,
+    pub nvEncGetEncodePresetGUIDs: Unused,
+    pub nvEncGetEncodePresetConfig: Unused,
+    pub nvEncInitializeEncoder:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_INITIALIZE_PARAMS) -> NVENCSTATUS>,
+    pub nvEncCreateInputBuffer:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_CREATE_INPUT_BUFFER) -> NVENCSTATUS>,
+    pub nvEncDestroyInputBuffer: Option<unsafe extern "C" fn(Enc, NV_ENC_INPUT_PTR) -> NVENCSTATUS>,
+    pub nvEncCreateBitstreamBuffer:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_CREATE_BITSTREAM_BUFFER) -> NVENCSTATUS>,
+    pub nvEncDestroyBitstreamBuffer:
+        Option<unsafe extern "C" fn(Enc, NV_ENC_OUTPUT_PTR) -> NVENCSTATUS>,
+    pub nvEncEncodePicture: Option<unsafe extern "C" fn(Enc, *mut NV_ENC_PIC_PARAMS) -> NVENCSTATUS>,
+    pub nvEncLockBitstream:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_LOCK_BITSTREAM) -> NVENCSTATUS>,
+    pub nvEncUnlockBitstream: Option<unsafe extern "C" fn(Enc, NV_ENC_OUTPUT_PTR) -> NVENCSTATUS>,
+    pub nvEncLockInputBuffer:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_LOCK_INPUT_BUFFER) -> NVENCSTATUS>,
+    pub nvEncUnlockInputBuffer: Option<unsafe extern "C" fn(Enc, NV_ENC_INPUT_PTR) -> NVENCSTATUS>,
+    pub nvEncGetEncodeStats: Unused,
+    pub nvEncGetSequenceParams:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_SEQUENCE_PARAM_PAYLOAD) -> NVENCSTATUS>,
+    pub nvEncRegisterAsyncEvent: Unused,
+    pub nvEncUnregisterAsyncEvent: Unused,
+    pub nvEncMapInputResource: Unused,
+    pub nvEncUnmapInputResource: Unused,
+    pub nvEncDestroyEncoder: Option<unsafe extern "C" fn(Enc) -> NVENCSTATUS>,
+    pub nvEncInvalidateRefFrames: Unused,
+    pub nvEncOpenEncodeSessionEx: Option<
+        unsafe extern "C" fn(*mut NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS, *mut Enc) -> NVENCSTATUS,
+    >,
+    pub nvEncRegisterResource: Unused,
+    pub nvEncUnregisterResource: Unused,
+    pub nvEncReconfigureEncoder: Unused,
+    pub reserved1: *mut c_void,
+    pub nvEncCreateMVBuffer: Unused,
+    pub nvEncDestroyMVBuffer: Unused,
+    pub nvEncRunMotionEstimationOnly: Unused,
+    pub nvEncGetLastErrorString: Option<unsafe extern "C" fn(Enc) -> *const c_char>,
+    pub nvEncSetIOCudaStreams: Unused,
+    pub nvEncGetEncodePresetConfigEx: Option<
+        unsafe extern "C" fn(Enc, GUID, GUID, u32, *mut NV_ENC_PRESET_CONFIG) -> NVENCSTATUS,
+    >,
+    pub nvEncGetSequenceParamEx: Unused,
+    pub nvEncRestoreEncoderState: Unused,
+    pub nvEncLookaheadPicture: Unused,
+    pub reserved2: [*mut c_void; 275],
+}
+// SAFETY: integers, raw pointers and `Option` of function pointers only.
+unsafe impl Zeroable for NV_ENCODE_API_FUNCTION_LIST {}
+prove_layout!(NV_ENCODE_API_FUNCTION_LIST as NV_ENCODE_API_FUNCTION_LIST,
+    size in [v12_0, v12_1, v12_2, v13_0], fields in [v12_0, v12_1, v12_2, v13_0] {
+        version, reserved, nvEncOpenEncodeSession, nvEncGetEncodeGUIDCount,
+        nvEncGetEncodeProfileGUIDCount, nvEncGetEncodeProfileGUIDs, nvEncGetEncodeGUIDs,
+        nvEncGetInputFormatCount, nvEncGetInputFormats, nvEncGetEncodeCaps,
+        nvEncGetEncodePresetCount, nvEncGetEncodePresetGUIDs, nvEncGetEncodePresetConfig,
+        nvEncInitializeEncoder, nvEncCreateInputBuffer, nvEncDestroyInputBuffer,
+        nvEncCreateBitstreamBuffer, nvEncDestroyBitstreamBuffer, nvEncEncodePicture,
+        nvEncLockBitstream, nvEncUnlockBitstream, nvEncLockInputBuffer, nvEncUnlockInputBuffer,
+        nvEncGetEncodeStats, nvEncGetSequenceParams, nvEncRegisterAsyncEvent,
+        nvEncUnregisterAsyncEvent, nvEncMapInputResource, nvEncUnmapInputResource,
+        nvEncDestroyEncoder, nvEncInvalidateRefFrames, nvEncOpenEncodeSessionEx,
+        nvEncRegisterResource, nvEncUnregisterResource, nvEncReconfigureEncoder, reserved1,
+        nvEncCreateMVBuffer, nvEncDestroyMVBuffer, nvEncRunMotionEstimationOnly,
+        nvEncGetLastErrorString, nvEncSetIOCudaStreams, nvEncGetEncodePresetConfigEx,
+        nvEncGetSequenceParamEx
+    });
+prove_layout!(NV_ENCODE_API_FUNCTION_LIST as NV_ENCODE_API_FUNCTION_LIST, size in [],
+    fields in [v12_1, v12_2, v13_0] { nvEncRestoreEncoderState, nvEncLookaheadPicture, reserved2 });
+
+pub type PfnGetMaxSupportedVersion = unsafe extern "C" fn(*mut u32) -> NVENCSTATUS;
+pub type PfnCreateInstance = unsafe extern "C" fn(*mut NV_ENCODE_API_FUNCTION_LIST) -> NVENCSTATUS;
