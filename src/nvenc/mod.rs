@@ -2,3 +2,4 @@
 //! The NVENC API layer shared by all codec elements.
 
 pub mod ffi;
+pub mod api;

@@ -1,1 +1,53 @@
-//! placeholder
+//! `libnvidia-encode.so.1` stand-in: the NVENC API (Video Codec SDK 12.0 .. 13.0) over a
+//! software encoder, enforcing the API contract that real clients rely on.
+//!
+//! Entry points: [`NvEncodeAPIGetMaxSupportedVersion`] and [`NvEncodeAPICreateInstance`]; every
+//! other function is reached through the function list. See `docs/emulator-contract.md` and
+//! `shared/reference/nvenc-api-behavior.md`.
+
+pub mod abi;
+mod api;
+mod caps;
+mod cuda;
+mod hdr;
+mod session;
+#[allow(dead_code)]
+mod swstub;
+mod trace;
+
+/// The software encoder backend. TEMPORARY: `swstub` until `nvemu-swenc` is real.
+pub(crate) use swstub as sw;
+
+pub use api::{NvEncodeAPICreateInstance, NvEncodeAPIGetMaxSupportedVersion};
+
+/// NVENCSTATUS values (identical in SDK 12.0 .. 13.0).
+#[allow(dead_code)]
+pub mod st {
+    pub const SUCCESS: i32 = 0;
+    pub const NO_ENCODE_DEVICE: i32 = 1;
+    pub const UNSUPPORTED_DEVICE: i32 = 2;
+    pub const INVALID_ENCODERDEVICE: i32 = 3;
+    pub const INVALID_DEVICE: i32 = 4;
+    pub const DEVICE_NOT_EXIST: i32 = 5;
+    pub const INVALID_PTR: i32 = 6;
+    pub const INVALID_EVENT: i32 = 7;
+    pub const INVALID_PARAM: i32 = 8;
+    pub const INVALID_CALL: i32 = 9;
+    pub const OUT_OF_MEMORY: i32 = 10;
+    pub const ENCODER_NOT_INITIALIZED: i32 = 11;
+    pub const UNSUPPORTED_PARAM: i32 = 12;
+    pub const LOCK_BUSY: i32 = 13;
+    pub const NOT_ENOUGH_BUFFER: i32 = 14;
+    pub const INVALID_VERSION: i32 = 15;
+    pub const MAP_FAILED: i32 = 16;
+    pub const NEED_MORE_INPUT: i32 = 17;
+    pub const ENCODER_BUSY: i32 = 18;
+    pub const EVENT_NOT_REGISTERD: i32 = 19;
+    pub const GENERIC: i32 = 20;
+    pub const INCOMPATIBLE_CLIENT_KEY: i32 = 21;
+    pub const UNIMPLEMENTED: i32 = 22;
+    pub const RESOURCE_REGISTER_FAILED: i32 = 23;
+    pub const RESOURCE_NOT_REGISTERED: i32 = 24;
+    pub const RESOURCE_NOT_MAPPED: i32 = 25;
+    pub const NEED_MORE_OUTPUT: i32 = 26;
+}

@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libavcodec/avcodec.h>
@@ -142,9 +143,11 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
                     ":keyint=%d:min-keyint=%d:scenecut=0:open-gop=0:bframes=%d:b-adapt=0"
                     ":b-pyramid=0:rc-lookahead=%d:lookahead-slices=0:frame-threads=1"
                     ":cutree=0:weightb=0:radl=0:pools=2",
-                    keyint, keyint > 0 ? keyint : 0, b, b);
+                    keyint, keyint > 0 ? keyint : 0, b, b > 0 ? b + 1 : 0);
+        if (getenv("SWENC_X265_EXTRA"))
+            r |= append(params, sizeof(params), ":%s", getenv("SWENC_X265_EXTRA"));
     } else {
-        char ki[32];
+        char ki[64];
         if (keyint > 0)
             snprintf(ki, sizeof(ki), "%d:min-keyint=%d", keyint, keyint);
         else

@@ -1,0 +1,484 @@
+//! Encode sessions: state, buffers, the picture-type decision (PTD) and the B-frame output
+//! contract (reference §3.6).
+
+use crate::abi::{CodecKind, SdkIdx};
+use crate::caps::Gpu;
+use crate::sw;
+use crate::trace::Call;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Handle kinds; a handle is `tag << 40 | id << 4`, opaque to clients (never dereferenced).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tag {
+    Session = 0x5e,
+    Input = 0x1b,
+    Output = 0xb5,
+    Registered = 0x2e,
+    Mapped = 0x3a,
+}
+
+pub fn new_handle(tag: Tag) -> u64 {
+    ((tag as u64) << 40) | (NEXT_ID.fetch_add(1, Ordering::Relaxed) << 4)
+}
+
+pub fn tag_of(h: u64) -> u64 {
+    h >> 40
+}
+
+pub struct Session {
+    pub id: u64,
+    pub sdk: SdkIdx,
+    pub gpu: Gpu,
+    /// The client's CUcontext: opaque, only handed back to CUDA.
+    pub device: u64,
+    pub inner: Mutex<Inner>,
+    pub cv: Condvar,
+    /// Last error strings; kept alive for the session so returned pointers stay valid.
+    pub errors: Mutex<VecDeque<CString>>,
+}
+
+impl Session {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_error(&self, msg: &str) {
+        let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+        let mut e = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        e.push_back(c);
+        // Keep a few: a client may still hold the previous pointer.
+        while e.len() > 16 {
+            e.pop_front();
+        }
+    }
+}
+
+static SESSIONS: Mutex<Option<HashMap<u64, Arc<Session>>>> = Mutex::new(None);
+static DEAD: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+
+pub fn register(s: Arc<Session>, handle: u64) {
+    SESSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(handle, s);
+}
+
+pub enum Lookup {
+    Live(Arc<Session>),
+    Destroyed,
+    Unknown,
+}
+
+pub fn lookup(handle: u64) -> Lookup {
+    if let Some(s) = SESSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&handle))
+    {
+        return Lookup::Live(s.clone());
+    }
+    if DEAD
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|d| d.contains(&handle))
+    {
+        Lookup::Destroyed
+    } else {
+        Lookup::Unknown
+    }
+}
+
+pub fn unregister(handle: u64) -> Option<Arc<Session>> {
+    let s = SESSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+        .and_then(|m| m.remove(&handle));
+    DEAD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(handle);
+    s
+}
+
+#[derive(Default)]
+pub struct Inner {
+    pub destroyed: bool,
+    pub enc: Option<Enc>,
+    pub inputs: HashMap<u64, InputBuf>,
+    pub outputs: HashMap<u64, OutBuf>,
+    pub regs: HashMap<u64, Reg>,
+    /// mapped handle -> registered handle
+    pub maps: HashMap<u64, u64>,
+    /// Handles this session destroyed (for use-after-destroy diagnostics).
+    pub dead: HashSet<u64>,
+    pub streams: (u64, u64),
+}
+
+pub struct InputBuf {
+    pub width: u32,
+    pub height: u32,
+    pub fmt: u32,
+    pub pitch: usize,
+    pub data: Vec<u8>,
+    pub locked: bool,
+}
+
+pub struct Reg {
+    pub ptr: u64,
+    pub width: u32,
+    pub height: u32,
+    pub pitch: u32,
+    pub fmt: u32,
+    pub mapped: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub data: Vec<u8>,
+    pub pts: u64,
+    pub duration: u64,
+    pub pic_type: u32,
+    pub frame_idx: u32,
+    pub frame_idx_display: u32,
+    pub avg_qp: u32,
+}
+
+pub enum OutState {
+    /// Free: nothing submitted since the last unlock (or creation).
+    Idle,
+    /// Submitted; EncodePicture returned NEED_MORE_INPUT and no later call released it.
+    Submitted,
+    /// A later EncodePicture returned SUCCESS (or EOS came): its picture is due.
+    Released,
+    Ready(Output),
+    Locked(Output),
+}
+
+pub struct OutBuf {
+    pub state: OutState,
+}
+
+/// Per-frame data kept from EncodePicture to LockBitstream.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub pts: u64,
+    pub duration: u64,
+    pub frame_idx: u32,
+    pub display_idx: u32,
+    pub kind: sw::PicKind,
+    pub headers: bool,
+}
+
+pub struct Frame {
+    pub data: Vec<u8>,
+    pub fmt: sw::InputFormat,
+    pub pitch: usize,
+    pub alloc_h: u32,
+    pub meta: Meta,
+    pub spspps: bool,
+}
+
+pub struct Enc {
+    pub codec: CodecKind,
+    pub width: u32,
+    pub height: u32,
+    /// Effective frameIntervalP (1 = no B-frames).
+    pub fip: u32,
+    pub gop: Option<u32>,
+    pub idr_period: Option<u32>,
+    pub repeat_headers: bool,
+    pub disable_headers: bool,
+    pub swcfg: sw::Config,
+    pub sw: sw::SwEncoder,
+    pub seq: Vec<u8>,
+    /// Frames waiting to become B-frames (display order).
+    pub pending: Vec<Frame>,
+    /// Buffers of frames that returned NEED_MORE_INPUT, in submission order.
+    pub submitted: VecDeque<u64>,
+    /// Released buffers waiting for their picture, in submission order.
+    pub awaiting: VecDeque<u64>,
+    /// internal pts (sent to the software encoder) -> frame
+    pub metas: HashMap<i64, Meta>,
+    pub next_pts: i64,
+    pub since_idr: u64,
+    pub since_i: u64,
+    /// The next frame must be an IDR (FORCEIDR through reconfigure).
+    pub need_idr: bool,
+    /// The software encoder starts a new sequence: the first frame sent must be an IDR and
+    /// carries the sequence header.
+    pub fresh: bool,
+    pub sent_since_drain: bool,
+    pub display_idx: u32,
+    pub qp: (u32, u32, u32),
+    pub init_args: serde_json::Map<String, serde_json::Value>,
+}
+
+pub fn kind_to_pic_type(k: sw::PicKind) -> u32 {
+    match k {
+        sw::PicKind::P | sw::PicKind::Auto => 0,
+        sw::PicKind::B => 1,
+        sw::PicKind::I => 2,
+        sw::PicKind::Idr => 3,
+    }
+}
+
+impl Enc {
+    /// Encodes a frame (already copied) with PTD. Returns true if the call completes a
+    /// mini-GOP (SUCCESS), false if the frame is held as a future B-frame (NEED_MORE_INPUT).
+    pub fn submit(
+        &mut self,
+        mut f: Frame,
+        force_idr: bool,
+        force_intra: bool,
+        outputs: &mut HashMap<u64, OutBuf>,
+        out_buf: u64,
+        call: &mut Call,
+    ) -> Result<bool, String> {
+        self.submitted.push_back(out_buf);
+        let r = self.since_idr;
+        let is_idr = force_idr
+            || self.need_idr
+            || (self.fresh && self.pending.is_empty())
+            || self.idr_period.is_some_and(|p| r >= p as u64);
+        if is_idr {
+            // An IDR closes the pending mini-GOP first: its last frame becomes a P.
+            let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
+            let n = batch.len();
+            for (i, b) in batch.iter_mut().enumerate() {
+                b.meta.kind = if i + 1 == n {
+                    sw::PicKind::P
+                } else {
+                    sw::PicKind::B
+                };
+            }
+            f.meta.kind = sw::PicKind::Idr;
+            batch.push(f);
+            self.need_idr = false;
+            self.send_batch(batch, call)?;
+            self.release(outputs);
+            return Ok(true);
+        }
+        let is_i = force_intra || self.gop.is_some_and(|g| self.since_i >= g as u64);
+        if self.fip <= 1 || is_i || self.pending.len() + 1 >= self.fip as usize {
+            let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
+            for b in batch.iter_mut() {
+                b.meta.kind = sw::PicKind::B;
+            }
+            f.meta.kind = if is_i { sw::PicKind::I } else { sw::PicKind::P };
+            batch.push(f);
+            self.send_batch(batch, call)?;
+            self.release(outputs);
+            Ok(true)
+        } else {
+            if let Some(o) = outputs.get_mut(&out_buf) {
+                o.state = OutState::Submitted;
+            }
+            self.pending.push(f);
+            Ok(false)
+        }
+    }
+
+    /// EOS: closes the pending mini-GOP (last frame P, the others B), releases every buffer
+    /// and drains the software encoder. Idempotent.
+    pub fn flush(
+        &mut self,
+        outputs: &mut HashMap<u64, OutBuf>,
+        call: &mut Call,
+    ) -> Result<(), String> {
+        let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
+        let n = batch.len();
+        for (i, b) in batch.iter_mut().enumerate() {
+            b.meta.kind = if i + 1 == n {
+                sw::PicKind::P
+            } else {
+                sw::PicKind::B
+            };
+        }
+        if !batch.is_empty() {
+            self.send_batch(batch, call)?;
+        }
+        self.release(outputs);
+        if self.sent_since_drain {
+            self.drain(outputs, call)?;
+        }
+        self.poll(outputs, call)?;
+        if !self.awaiting.is_empty() {
+            call.note(format!(
+                "software encoder returned fewer pictures than frames sent; {} buffers left empty",
+                self.awaiting.len()
+            ));
+            while let Some(b) = self.awaiting.pop_front() {
+                if let Some(o) = outputs.get_mut(&b) {
+                    o.state = OutState::Ready(Output {
+                        data: Vec::new(),
+                        pts: 0,
+                        duration: 0,
+                        pic_type: 0,
+                        frame_idx: 0,
+                        frame_idx_display: 0,
+                        avg_qp: 0,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the software encoder's sequence, giving out every picture it holds.
+    pub fn drain(
+        &mut self,
+        outputs: &mut HashMap<u64, OutBuf>,
+        call: &mut Call,
+    ) -> Result<(), String> {
+        let pkts = self.sw.drain()?;
+        self.fresh = true;
+        self.sent_since_drain = false;
+        for p in pkts {
+            self.place(p, outputs, call);
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, outputs: &mut HashMap<u64, OutBuf>) {
+        while let Some(b) = self.submitted.pop_front() {
+            if let Some(o) = outputs.get_mut(&b) {
+                o.state = OutState::Released;
+            }
+            self.awaiting.push_back(b);
+        }
+    }
+
+    fn send_batch(&mut self, mut batch: Vec<Frame>, call: &mut Call) -> Result<(), String> {
+        if self.fresh {
+            // A new sequence starts with an IDR, whatever the frame was going to be.
+            if let Some(first) = batch.first_mut() {
+                first.meta.kind = sw::PicKind::Idr;
+            }
+            self.fresh = false;
+        }
+        // Counters for the periodic IDR / I decisions, from the last intra frame of the batch.
+        for (i, f) in batch.iter().enumerate() {
+            let after = (batch.len() - i) as u64;
+            match f.meta.kind {
+                sw::PicKind::Idr => {
+                    self.since_idr = after;
+                    self.since_i = after;
+                }
+                sw::PicKind::I => self.since_i = after,
+                _ => {}
+            }
+        }
+        let idr_in = batch.iter().any(|f| f.meta.kind == sw::PicKind::Idr);
+        if !idr_in {
+            self.since_idr += batch.len() as u64;
+            if !batch.iter().any(|f| f.meta.kind == sw::PicKind::I) {
+                self.since_i += batch.len() as u64;
+            }
+        }
+        for mut f in batch {
+            let pts = self.next_pts;
+            self.next_pts += 1;
+            let idr = f.meta.kind == sw::PicKind::Idr;
+            f.meta.headers = !self.disable_headers
+                && ((idr && (self.seq_due() || self.repeat_headers)) || f.spspps);
+            if idr {
+                self.first_idr_done = true;
+            }
+            // AV1: the buffers carry shown frames in display order (FFmpeg sets dts = pts), so
+            // the software encoder codes no B-frames; B decided by PTD is coded as P.
+            let kind = if self.codec == CodecKind::Av1 && f.meta.kind == sw::PicKind::B {
+                sw::PicKind::P
+            } else {
+                f.meta.kind
+            };
+            if self.codec == CodecKind::Av1 {
+                f.meta.kind = kind;
+            }
+            self.sw
+                .send(f.fmt, &f.data, f.pitch, f.alloc_h, pts, kind)
+                .map_err(|e| format!("software encoder rejected a frame: {e}"))?;
+            self.metas.insert(pts, f.meta);
+            self.sent_since_drain = true;
+        }
+        let _ = call;
+        Ok(())
+    }
+
+    fn seq_due(&self) -> bool {
+        !self.first_idr_done
+    }
+
+    /// Takes every packet the software encoder has ready and fills awaiting buffers.
+    pub fn poll(
+        &mut self,
+        outputs: &mut HashMap<u64, OutBuf>,
+        call: &mut Call,
+    ) -> Result<(), String> {
+        while let Some(p) = self.sw.receive()? {
+            self.place(p, outputs, call);
+        }
+        Ok(())
+    }
+
+    fn place(&mut self, p: sw::Packet, outputs: &mut HashMap<u64, OutBuf>, call: &mut Call) {
+        let Some(meta) = self.metas.remove(&p.pts) else {
+            call.note(format!(
+                "software encoder returned a packet with unknown pts {}; dropped",
+                p.pts
+            ));
+            return;
+        };
+        let mut kind = meta.kind;
+        if p.kind != sw::PicKind::Auto && p.kind != kind {
+            call.note(format!(
+                "software encoder coded frame {} as {:?} instead of {:?}",
+                meta.frame_idx, p.kind, kind
+            ));
+            kind = p.kind;
+        }
+        let has = crate::hdr::has_headers(self.codec, &p.data);
+        let data = if meta.headers && !has {
+            crate::hdr::insert(self.codec, &p.data, &self.seq)
+        } else if !meta.headers && has {
+            crate::hdr::strip(self.codec, &p.data)
+        } else {
+            p.data
+        };
+        let avg_qp = match kind {
+            sw::PicKind::Idr | sw::PicKind::I => self.qp.0,
+            sw::PicKind::B => self.qp.2,
+            _ => self.qp.1,
+        };
+        let out = Output {
+            data,
+            pts: meta.pts,
+            duration: meta.duration,
+            pic_type: kind_to_pic_type(kind),
+            frame_idx: meta.frame_idx,
+            frame_idx_display: meta.display_idx,
+            avg_qp,
+        };
+        // Buffers are filled in submission order with pictures in coded order; a buffer the
+        // client destroyed meanwhile swallows its picture.
+        match self.awaiting.pop_front() {
+            Some(b) => {
+                if let Some(o) = outputs.get_mut(&b) {
+                    o.state = OutState::Ready(out);
+                }
+            }
+            None => call.note(format!(
+                "software encoder returned a picture (frame {}) with no buffer waiting; dropped",
+                meta.frame_idx
+            )),
+        }
+    }
+}
