@@ -7,8 +7,12 @@ use gst::glib;
 
 pub mod cuda;
 pub mod nvenc;
+pub mod nvencav1;
+pub mod nvench26x;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    nvencav1::register(plugin)?;
+    nvench26x::register(plugin)?;
     Ok(())
 }
 

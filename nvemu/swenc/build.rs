@@ -4,7 +4,10 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/swenc.c");
     println!("cargo:rerun-if-changed=csrc/swenc.h");
     let mut build = cc::Build::new();
-    build.file("csrc/swenc.c").warnings(true).extra_warnings(true);
+    build
+        .file("csrc/swenc.c")
+        .warnings(true)
+        .extra_warnings(true);
     for lib in ["libavcodec", "libavutil", "libswscale"] {
         let found = pkg_config::Config::new()
             .atleast_version(match lib {

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The NVENC API layer shared by all codec elements.
+//! The NVENC API layer and the base element shared by all codec elements.
 
-pub mod ffi;
 pub mod api;
+pub mod base;
+pub mod colour;
+pub mod ffi;
+pub mod gstffi;
+pub mod settings;

@@ -182,9 +182,9 @@ fn parse_obu(data: &[u8]) -> Result<Obu<'_>, Av1Error> {
     }
 }
 
-/// Finds the first sequence header OBU in a low-overhead OBU stream
-/// (AV1 spec §5.2 / Annex-less "Section 5" format, e.g. one temporal unit
-/// as NVENC or `av1parse` `stream-format=obu-stream` produce it).
+/// Finds the first sequence header OBU in a low-overhead bitstream (AV1 spec
+/// §5.2 `low_overhead_bitstream_format`, i.e. GStreamer
+/// `stream-format=obu-stream`, e.g. one temporal unit as NVENC outputs it).
 ///
 /// Returns the complete OBU: `obu_header()` (with the extension byte if
 /// any), the `obu_size` field if present, and the payload. Every OBU is
@@ -223,7 +223,10 @@ impl<'a> BitReader<'a> {
     fn f(&mut self, n: u32, what: &'static str) -> Result<u32, Av1Error> {
         let mut value: u64 = 0;
         for _ in 0..n {
-            let byte = *self.data.get(self.pos / 8).ok_or(Av1Error::Truncated(what))?;
+            let byte = *self
+                .data
+                .get(self.pos / 8)
+                .ok_or(Av1Error::Truncated(what))?;
             let bit = (byte >> (7 - (self.pos % 8))) & 1;
             value = (value << 1) | u64::from(bit);
             self.pos += 1;
@@ -311,7 +314,11 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
         for i in 0..operating_points_cnt {
             r.f(12, "operating_point_idc")?;
             let level = r.f(5, "seq_level_idx")? as u8;
-            let tier = if level > 7 { r.f(1, "seq_tier")? as u8 } else { 0 };
+            let tier = if level > 7 {
+                r.f(1, "seq_tier")? as u8
+            } else {
+                0
+            };
             if i == 0 {
                 level0 = level;
                 seq_tier_0 = tier;
@@ -398,8 +405,7 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
         color_range = r.flag("color_range")?;
         subsampling_x = true;
         subsampling_y = true;
-    } else if color_primaries == 1 && transfer_characteristics == 13 && matrix_coefficients == 0
-    {
+    } else if color_primaries == 1 && transfer_characteristics == 13 && matrix_coefficients == 0 {
         // CP_BT_709, TC_SRGB, MC_IDENTITY: sRGB, always 4:4:4 full range.
         color_range = true;
         subsampling_x = false;
@@ -572,7 +578,7 @@ mod tests {
     impl BitWriter {
         fn put(&mut self, n: u32, value: u64) {
             for i in (0..n).rev() {
-                if self.bits % 8 == 0 {
+                if self.bits.is_multiple_of(8) {
                     self.bytes.push(0);
                 }
                 let bit = ((value >> i) & 1) as u8;
@@ -597,7 +603,7 @@ mod tests {
         /// trailing_bits(): a 1 then zeros to the byte boundary.
         fn finish(mut self) -> Vec<u8> {
             self.put(1, 1);
-            while self.bits % 8 != 0 {
+            while !self.bits.is_multiple_of(8) {
                 self.put(1, 0);
             }
             self.bytes
@@ -825,7 +831,11 @@ mod tests {
         SequenceHeaderInfo {
             seq_profile: h.profile,
             seq_level_idx_0: h.ops[0].level,
-            seq_tier_0: if h.ops[0].level > 7 && !h.reduced { h.ops[0].tier } else { 0 },
+            seq_tier_0: if h.ops[0].level > 7 && !h.reduced {
+                h.ops[0].tier
+            } else {
+                0
+            },
             bit_depth: match (h.high_bitdepth, h.profile == 2 && h.twelve_bit) {
                 (false, _) => 8,
                 (true, false) => 10,
@@ -834,7 +844,11 @@ mod tests {
             mono_chrome: h.mono,
             subsampling_x: ssx,
             subsampling_y: ssy,
-            chroma_sample_position: if !h.mono && !srgb && ssx && ssy { h.csp } else { 0 },
+            chroma_sample_position: if !h.mono && !srgb && ssx && ssy {
+                h.csp
+            } else {
+                0
+            },
             color_primaries: cp,
             transfer_characteristics: tc,
             matrix_coefficients: mc,
@@ -976,8 +990,14 @@ mod tests {
         let info = check(&h);
         assert_eq!(info.bit_depth, 10);
         assert_eq!((info.subsampling_x, info.subsampling_y), (true, false));
-        assert_eq!(caps_fields(&info)[0], ("chroma-format", "4:2:2".to_string()));
-        assert_eq!(caps_fields(&info)[3], ("profile", "professional".to_string()));
+        assert_eq!(
+            caps_fields(&info)[0],
+            ("chroma-format", "4:2:2".to_string())
+        );
+        assert_eq!(
+            caps_fields(&info)[3],
+            ("profile", "professional".to_string())
+        );
         // 12-bit with every explicit subsampling.
         for ss in [(false, false), (true, false), (true, true)] {
             h.twelve_bit = true;
@@ -993,7 +1013,10 @@ mod tests {
         h.high_bitdepth = false;
         h.twelve_bit = false;
         let info = check(&h);
-        assert_eq!((info.bit_depth, info.subsampling_x, info.subsampling_y), (8, true, false));
+        assert_eq!(
+            (info.bit_depth, info.subsampling_x, info.subsampling_y),
+            (8, true, false)
+        );
     }
 
     #[test]
@@ -1003,7 +1026,10 @@ mod tests {
         h.color_range = true;
         let info = check(&h);
         assert!(info.mono_chrome && info.subsampling_x && info.subsampling_y);
-        assert_eq!(caps_fields(&info)[0], ("chroma-format", "4:0:0".to_string()));
+        assert_eq!(
+            caps_fields(&info)[0],
+            ("chroma-format", "4:0:0".to_string())
+        );
         let av1c = build_av1c(&seq_obu(&h)).unwrap();
         assert_eq!(av1c[2], 0b0001_1100);
     }
@@ -1101,7 +1127,10 @@ mod tests {
         assert_eq!(r.uvlc("b"), Ok(1));
         assert_eq!(r.uvlc("c"), Ok(u32::MAX - 1));
         assert_eq!(r.uvlc("d"), Ok(u32::MAX));
-        assert_eq!(BitReader::new(&[0, 0]).uvlc("e"), Err(Av1Error::Truncated("e")));
+        assert_eq!(
+            BitReader::new(&[0, 0]).uvlc("e"),
+            Err(Av1Error::Truncated("e"))
+        );
     }
 
     // ----- OBU walking / leb128 -------------------------------------------
@@ -1110,14 +1139,23 @@ mod tests {
     fn leb128_limits() {
         assert_eq!(read_leb128(&[0x00]), Ok((0, 1)));
         assert_eq!(read_leb128(&[0x80, 0x00]), Ok((0, 2))); // non-minimal is legal
-        assert_eq!(read_leb128(&[0xff, 0xff, 0xff, 0xff, 0x0f]), Ok((u32::MAX, 5)));
-        assert_eq!(read_leb128(&[0xff, 0xff, 0xff, 0xff, 0x1f]), Err(Av1Error::InvalidLeb128));
+        assert_eq!(
+            read_leb128(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Ok((u32::MAX, 5))
+        );
+        assert_eq!(
+            read_leb128(&[0xff, 0xff, 0xff, 0xff, 0x1f]),
+            Err(Av1Error::InvalidLeb128)
+        );
         assert_eq!(
             read_leb128(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
             Ok((0, 8))
         );
         assert_eq!(read_leb128(&[0x80; 9]), Err(Av1Error::InvalidLeb128));
-        assert_eq!(read_leb128(&[0x80, 0x80]), Err(Av1Error::Truncated("leb128")));
+        assert_eq!(
+            read_leb128(&[0x80, 0x80]),
+            Err(Av1Error::Truncated("leb128"))
+        );
         for v in [0, 1, 127, 128, 16383, 16384, 0x0fff_ffff, u32::MAX] {
             let mut out = Vec::new();
             write_leb128(v, &mut out);
@@ -1140,7 +1178,10 @@ mod tests {
 
         // build_av1c adds the size field, keeping the extension byte.
         let av1c = build_av1c(found).unwrap();
-        assert_eq!(&av1c[4..], &wrap_obu(1, Some(0b0100_0000), true, &payload)[..]);
+        assert_eq!(
+            &av1c[4..],
+            &wrap_obu(1, Some(0b0100_0000), true, &payload)[..]
+        );
 
         // Size-less without extension and a payload >= 128 bytes (2-byte leb128).
         let mut big = h.clone();
@@ -1176,13 +1217,34 @@ mod tests {
             find_sequence_header(&[0x12, 0x00, 0x12, 0x00]),
             Err(Av1Error::NoSequenceHeader)
         );
-        assert_eq!(find_sequence_header(&[0x92, 0x00]), Err(Av1Error::ForbiddenBit));
-        assert_eq!(find_sequence_header(&[0x0a, 0x05, 0x00]), Err(Av1Error::Truncated("obu payload")));
-        assert_eq!(find_sequence_header(&[0x0e]), Err(Av1Error::Truncated("obu_extension_header")));
-        assert_eq!(find_sequence_header(&[0x0a]), Err(Av1Error::Truncated("leb128")));
-        assert_eq!(parse_sequence_header(&[0x12, 0x00]), Err(Av1Error::NotSequenceHeader(2)));
-        assert_eq!(build_av1c(&[0x32, 0x00]), Err(Av1Error::NotSequenceHeader(6)));
-        assert_eq!(parse_sequence_header(&[]), Err(Av1Error::Truncated("obu_header")));
+        assert_eq!(
+            find_sequence_header(&[0x92, 0x00]),
+            Err(Av1Error::ForbiddenBit)
+        );
+        assert_eq!(
+            find_sequence_header(&[0x0a, 0x05, 0x00]),
+            Err(Av1Error::Truncated("obu payload"))
+        );
+        assert_eq!(
+            find_sequence_header(&[0x0e]),
+            Err(Av1Error::Truncated("obu_extension_header"))
+        );
+        assert_eq!(
+            find_sequence_header(&[0x0a]),
+            Err(Av1Error::Truncated("leb128"))
+        );
+        assert_eq!(
+            parse_sequence_header(&[0x12, 0x00]),
+            Err(Av1Error::NotSequenceHeader(2))
+        );
+        assert_eq!(
+            build_av1c(&[0x32, 0x00]),
+            Err(Av1Error::NotSequenceHeader(6))
+        );
+        assert_eq!(
+            parse_sequence_header(&[]),
+            Err(Av1Error::Truncated("obu_header"))
+        );
         assert_eq!(
             parse_sequence_header(&[0x0a, 0x01, 0xe0]),
             Err(Av1Error::UnsupportedProfile(7))
@@ -1292,7 +1354,11 @@ mod tests {
         // The sRGB stream signals BT.709 / sRGB / identity.
         let info = parse_sequence_header(find_sequence_header(REAL[3].0).unwrap()).unwrap();
         assert_eq!(
-            (info.color_primaries, info.transfer_characteristics, info.matrix_coefficients),
+            (
+                info.color_primaries,
+                info.transfer_characteristics,
+                info.matrix_coefficients
+            ),
             (1, 13, 0)
         );
         assert!(info.color_range);

@@ -138,7 +138,10 @@ mod tests {
             0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x67, 0x42, 0x00, 0x00, 0x00, 0x00, 0x01,
             0x68, 0xce, 0x00, 0x00, 0x00,
         ];
-        assert_eq!(split_annexb(&data), vec![&[0x67, 0x42][..], &[0x68, 0xce][..]]);
+        assert_eq!(
+            split_annexb(&data),
+            vec![&[0x67, 0x42][..], &[0x68, 0xce][..]]
+        );
         assert_eq!(h264_nal_type(&[0x67]), H264_NAL_SPS);
         assert_eq!(h264_nal_type(&[0x68]), H264_NAL_PPS);
         assert_eq!(h264_nal_type(&[0x65]), H264_NAL_IDR);
@@ -165,8 +168,14 @@ mod tests {
     #[test]
     fn length_prefixed_appends() {
         let mut out = vec![0xaa];
-        annexb_to_length_prefixed(&[0, 0, 0, 1, 0x40, 0x01, 0, 0, 1, 0x02, 0x01, 0x03], &mut out);
-        assert_eq!(out, vec![0xaa, 0, 0, 0, 2, 0x40, 0x01, 0, 0, 0, 3, 0x02, 0x01, 0x03]);
+        annexb_to_length_prefixed(
+            &[0, 0, 0, 1, 0x40, 0x01, 0, 0, 1, 0x02, 0x01, 0x03],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![0xaa, 0, 0, 0, 2, 0x40, 0x01, 0, 0, 0, 3, 0x02, 0x01, 0x03]
+        );
         let mut out = Vec::new();
         annexb_to_length_prefixed(&[], &mut out);
         assert!(out.is_empty());

@@ -46,8 +46,8 @@ fn structs_of(sdk: SdkIdx) -> &'static [(&'static str, usize)] {
 
 struct Tables {
     /// (sdk, struct) -> fields in declaration order
-    fields: HashMap<(SdkIdx, &'static str), Vec<FieldInfo>>,
-    sizes: HashMap<(SdkIdx, &'static str), usize>,
+    fields: Vec<HashMap<&'static str, Vec<FieldInfo>>>,
+    sizes: Vec<HashMap<&'static str, usize>>,
     /// (sdk, "NV_ENC_CONFIG_VER") -> value
     vers: HashMap<(SdkIdx, String), u32>,
     enums: Vec<HashMap<String, i64>>,
@@ -58,15 +58,19 @@ static TABLES: OnceLock<Tables> = OnceLock::new();
 
 fn tables() -> &'static Tables {
     TABLES.get_or_init(|| {
-        let mut fields: HashMap<(SdkIdx, &'static str), Vec<FieldInfo>> = HashMap::new();
-        let mut sizes = HashMap::new();
+        let mut fields: Vec<HashMap<&'static str, Vec<FieldInfo>>> = Vec::new();
+        let mut sizes = Vec::new();
         for sdk in 0..4 {
+            let mut fm: HashMap<&'static str, Vec<FieldInfo>> = HashMap::new();
             for f in fields_of(sdk) {
-                fields.entry((sdk, f.strukt)).or_default().push(*f);
+                fm.entry(f.strukt).or_default().push(*f);
             }
+            fields.push(fm);
+            let mut sm = HashMap::new();
             for (n, s) in structs_of(sdk) {
-                sizes.insert((sdk, *n), *s);
+                sm.insert(*n, *s);
             }
+            sizes.push(sm);
         }
         let mut vers = HashMap::new();
         let mut enums = Vec::new();
@@ -170,13 +174,12 @@ pub fn status_name(code: i32) -> String {
 
 /// Size of a struct in an SDK.
 pub fn size_of(sdk: SdkIdx, strukt: &str) -> usize {
-    tables().sizes.get(&(sdk, strukt)).copied().unwrap_or(0)
+    tables().sizes[sdk].get(strukt).copied().unwrap_or(0)
 }
 
 pub fn fields(sdk: SdkIdx, strukt: &str) -> &'static [FieldInfo] {
-    tables()
-        .fields
-        .get(&(sdk, strukt))
+    tables().fields[sdk]
+        .get(strukt)
         .map(|v| v.as_slice())
         .unwrap_or(&[])
 }
@@ -267,20 +270,9 @@ fn struct_type(ty: &str) -> Option<&'static str> {
     if t.ends_with('*') {
         return None;
     }
-    tables()
-        .sizes
-        .keys()
-        .find(|(s, n)| *s == 3 && *n == t)
-        .map(|(_, n)| *n)
-        .or_else(|| {
-            (0..3).find_map(|sdk| {
-                tables()
-                    .sizes
-                    .keys()
-                    .find(|(s, n)| *s == sdk && *n == t)
-                    .map(|(_, n)| *n)
-            })
-        })
+    (0..4)
+        .rev()
+        .find_map(|sdk| tables().sizes[sdk].get_key_value(t).map(|(k, _)| *k))
 }
 
 /// Members of the unions the tables do not describe.

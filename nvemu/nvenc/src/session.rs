@@ -26,9 +26,6 @@ pub fn new_handle(tag: Tag) -> u64 {
     ((tag as u64) << 40) | (NEXT_ID.fetch_add(1, Ordering::Relaxed) << 4)
 }
 
-pub fn tag_of(h: u64) -> u64 {
-    h >> 40
-}
 
 pub struct Session {
     pub id: u64,
@@ -217,9 +214,10 @@ pub struct Enc {
     /// carries the sequence header.
     pub fresh: bool,
     pub sent_since_drain: bool,
+    /// The next IDR starts a sequence and carries the sequence header.
+    pub seq_headers_due: bool,
     pub display_idx: u32,
     pub qp: (u32, u32, u32),
-    pub init_args: serde_json::Map<String, serde_json::Value>,
 }
 
 pub fn kind_to_pic_type(k: sw::PicKind) -> u32 {
@@ -341,6 +339,7 @@ impl Enc {
     ) -> Result<(), String> {
         let pkts = self.sw.drain()?;
         self.fresh = true;
+        self.seq_headers_due = true;
         self.sent_since_drain = false;
         for p in pkts {
             self.place(p, outputs, call);
@@ -391,7 +390,7 @@ impl Enc {
             f.meta.headers = !self.disable_headers
                 && ((idr && (self.seq_due() || self.repeat_headers)) || f.spspps);
             if idr {
-                self.first_idr_done = true;
+                self.seq_headers_due = false;
             }
             // AV1: the buffers carry shown frames in display order (FFmpeg sets dts = pts), so
             // the software encoder codes no B-frames; B decided by PTD is coded as P.
@@ -414,7 +413,7 @@ impl Enc {
     }
 
     fn seq_due(&self) -> bool {
-        !self.first_idr_done
+        self.seq_headers_due
     }
 
     /// Takes every packet the software encoder has ready and fills awaiting buffers.

@@ -25,7 +25,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <libavcodec/avcodec.h>
@@ -144,8 +143,6 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
                     ":b-pyramid=0:rc-lookahead=%d:lookahead-slices=0:frame-threads=1"
                     ":cutree=0:weightb=0:radl=0:pools=2",
                     keyint, keyint > 0 ? keyint : 0, b, b > 0 ? b + 1 : 0);
-        if (getenv("SWENC_X265_EXTRA"))
-            r |= append(params, sizeof(params), ":%s", getenv("SWENC_X265_EXTRA"));
     } else {
         char ki[64];
         if (keyint > 0)
@@ -153,7 +150,7 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
         else
             snprintf(ki, sizeof(ki), "infinite");
         r |= append(params, sizeof(params),
-                    "repeat-headers=1:annexb=1:aud=0:keyint=%s:scenecut=0:open-gop=0"
+                    "log=0:repeat-headers=1:annexb=1:aud=0:keyint=%s:scenecut=0:open-gop=0"
                     ":bframes=%d:b-adapt=0:b-pyramid=none:rc-lookahead=0:sync-lookahead=0"
                     ":mbtree=0:threads=1:weightb=0",
                     ki, b);

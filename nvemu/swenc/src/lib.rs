@@ -67,8 +67,11 @@ mod ffi {
     }
 
     unsafe extern "C" {
-        pub fn swenc_open(cfg: *const SwencConfig, err: *mut c_char, errlen: usize)
-        -> *mut SwencCtx;
+        pub fn swenc_open(
+            cfg: *const SwencConfig,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> *mut SwencCtx;
         pub fn swenc_send(
             c: *mut SwencCtx,
             fmt: i32,
@@ -131,14 +134,21 @@ pub enum InputFormat {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateControl {
     /// Constant QP per picture type. H.264/H.265: 0..=51. AV1: qindex 0..=255 (as NVENC).
-    ConstQp { i: u32, p: u32, b: u32 },
+    ConstQp {
+        i: u32,
+        p: u32,
+        b: u32,
+    },
     Vbr {
         avg_bps: u32,
         max_bps: u32,
         vbv_bits: u32,
         target_quality: Option<f32>,
     },
-    Cbr { bps: u32, vbv_bits: u32 },
+    Cbr {
+        bps: u32,
+        vbv_bits: u32,
+    },
 }
 
 /// Colour description, ISO/IEC 23091-4 code points.
@@ -368,19 +378,23 @@ impl SwEncoder {
         &self.cfg
     }
 
-    /// How many frames the encoder holds back beyond B-frame reordering: after a frame is
-    /// sent, its packet (and, for the anchor of a mini-GOP, the packets of its B-frames) are
-    /// out after at most `delay()` further `send` calls (in coded order: the anchor first,
-    /// then one B per further `send`), or at `drain`. Measured (tests/delay.rs):
-    /// - libaom-av1 (realtime, lag-in-frames 0): 0.
-    /// - libx265 and libx264 with `b_frames == 0` (zerolatency, 1 frame thread): 0.
-    /// - libx265/libx264 with `b_frames == n > 0`: libavcodec's wrappers return at most one
-    ///   packet per input frame, so the `n` B-frames of a mini-GOP come out during the next
-    ///   `n` sends: `n`.
+    /// How many frames the encoder holds back beyond what NVENC holds: NVENC has every frame
+    /// up to the last non-B frame sent coded right after that `send`; this encoder has them
+    /// all out after at most `delay()` further `send` calls (or at `drain`). Measured by
+    /// tests/encode.rs `measured_delay_matches_delay`:
+    /// - libaom-av1 (realtime, lag-in-frames 0), any `b_frames`: 0.
+    /// - libx265 and libx264 with `b_frames == 0` (zerolatency, one frame thread): 0.
+    /// - libx264 with `b_frames == n > 0` (rc-lookahead 0, one thread): `n + 1` (x264 decides
+    ///   a mini-GOP once it has its anchor, and libavcodec returns one packet per `send`).
+    /// - libx265 with `b_frames == n > 0`: `2n + 4` (x265 needs rc-lookahead > n and its
+    ///   lookahead/pipeline keeps about 3 more frames; with frame-threads=1).
     pub fn delay(&self) -> u32 {
+        let n = self.cfg.b_frames;
         match self.cfg.codec {
             Codec::Av1 => 0,
-            Codec::Hevc | Codec::H264 => self.cfg.b_frames,
+            _ if n == 0 => 0,
+            Codec::H264 => n + 1,
+            Codec::Hevc => 2 * n + 4,
         }
     }
 
@@ -567,9 +581,8 @@ impl SwEncoder {
                         .collect();
                     if !ps.is_empty() {
                         let _ = self.seq_header.set(ps);
-                        let keep = !self.headers_sent
-                            || self.cfg.repeat_headers
-                            || asked == PicKind::Idr;
+                        let keep =
+                            !self.headers_sent || self.cfg.repeat_headers || asked == PicKind::Idr;
                         self.headers_sent = true;
                         if !keep {
                             data = annexb::strip_param_sets(hevc, &data, &nals);
@@ -635,7 +648,12 @@ fn probe_header(cfg: &Config, raw: &ffi::SwencConfig) -> Result<Vec<u8>, String>
             (false, false) => (InputFormat::Nv12, even_w, h + h.div_ceil(2), &[128]),
             (false, true) => (InputFormat::Yuv444, w, 3 * h, &[128]),
             // 512 << 6, little-endian: mid grey in the high 10 bits
-            (true, false) => (InputFormat::Yuv420_10bit, 2 * even_w, h + h.div_ceil(2), &[0, 128]),
+            (true, false) => (
+                InputFormat::Yuv420_10bit,
+                2 * even_w,
+                h + h.div_ceil(2),
+                &[0, 128],
+            ),
             (true, true) => (InputFormat::Yuv444_10bit, 2 * w, 3 * h, &[0, 128]),
         };
     let buf: Vec<u8> = fill.iter().copied().cycle().take(pitch * rows).collect();
@@ -686,7 +704,11 @@ pub mod annexb {
     }
 
     fn nal_type(hevc: bool, first: u8) -> u8 {
-        if hevc { (first >> 1) & 0x3f } else { first & 0x1f }
+        if hevc {
+            (first >> 1) & 0x3f
+        } else {
+            first & 0x1f
+        }
     }
 
     /// NAL unit type of a `Nal`'s first header byte.
@@ -701,7 +723,11 @@ pub mod annexb {
 
     pub fn is_param_set(hevc: bool, first: u8) -> bool {
         let t = nal_type(hevc, first);
-        if hevc { (32..=34).contains(&t) } else { t == 7 || t == 8 }
+        if hevc {
+            (32..=34).contains(&t)
+        } else {
+            t == 7 || t == 8
+        }
     }
 
     pub fn strip_param_sets(hevc: bool, d: &[u8], nals: &[Nal]) -> Vec<u8> {

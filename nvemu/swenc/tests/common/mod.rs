@@ -44,7 +44,8 @@ pub fn gradient(w: usize, h: usize, t: usize, depth: u32) -> Pic {
         for x in 0..w {
             let fx = (x + 4 * t) as f64 / w as f64;
             let fy = (y + 2 * t) as f64 / h as f64;
-            let yv = 0.15 + 0.6 * (0.5 * fx + 0.3 * fy + 0.1 * ((fx * 12.0).sin() * (fy * 9.0).cos()));
+            let yv =
+                0.15 + 0.6 * (0.5 * fx + 0.3 * fy + 0.1 * ((fx * 12.0).sin() * (fy * 9.0).cos()));
             let u = 0.5 + 0.25 * (fx * 3.0 + t as f64 * 0.1).sin();
             let v = 0.5 + 0.25 * (fy * 4.0).cos();
             let q = |f: f64| ((f.clamp(0.0, 1.0) * max as f64).round()) as u16;
@@ -162,7 +163,8 @@ impl Pic {
             for y in 0..self.h {
                 for x in 0..self.w {
                     let o = p * pitch * ha + y * pitch + 2 * x;
-                    b[o..o + 2].copy_from_slice(&(self.planes[p][y * self.w + x] << 6).to_le_bytes());
+                    b[o..o + 2]
+                        .copy_from_slice(&(self.planes[p][y * self.w + x] << 6).to_le_bytes());
                 }
             }
         }
@@ -214,10 +216,11 @@ pub fn write_stream(codec: Codec, w: u32, h: u32, packets: &[Packet], dir: &Path
             ("out.ivf", hdr)
         }
     };
-    for p in packets {
+    for (k, p) in packets.iter().enumerate() {
         if codec == Codec::Av1 {
+            // AV1 packets are in presentation order: the index is the frame's timestamp
             out.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(p.pts as u64).to_le_bytes());
+            out.extend_from_slice(&(k as u64).to_le_bytes());
         }
         out.extend_from_slice(&p.data);
     }
@@ -235,13 +238,24 @@ pub struct Probe {
 
 pub fn ffprobe(path: &Path) -> Probe {
     let o = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+        ])
         .arg("stream=width,height,pix_fmt,nb_read_frames")
         .args(["-of", "default=noprint_wrappers=1"])
         .arg(path)
         .output()
         .expect("ffprobe must be installed");
-    assert!(o.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let s = String::from_utf8_lossy(&o.stdout).to_string();
     let get = |k: &str| {
         s.lines()
@@ -266,18 +280,32 @@ pub fn decode(path: &Path, pix_fmt: &str, w: usize, h: usize) -> Vec<[Vec<u16>; 
         .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
         .output()
         .expect("ffmpeg must be installed");
-    assert!(o.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let wide = pix_fmt.contains("10");
     let c444 = pix_fmt.starts_with("yuv444");
-    let (cw, ch) = if c444 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
+    let (cw, ch) = if c444 {
+        (w, h)
+    } else {
+        (w.div_ceil(2), h.div_ceil(2))
+    };
     let bps = if wide { 2 } else { 1 };
     let frame = (w * h + 2 * cw * ch) * bps;
-    assert_eq!(o.stdout.len() % frame, 0, "decoded size is not a whole number of frames");
+    assert_eq!(
+        o.stdout.len() % frame,
+        0,
+        "decoded size is not a whole number of frames"
+    );
     o.stdout
         .chunks_exact(frame)
         .map(|f| {
             let samples: Vec<u16> = if wide {
-                f.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()
+                f.chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect()
             } else {
                 f.iter().map(|&b| b as u16).collect()
             };
@@ -304,7 +332,11 @@ pub fn psnr(a: &[Vec<u16>; 3], b: &[Vec<u16>; 3], depth: u32) -> f64 {
         n += a[p].len();
     }
     let mse = se / n as f64;
-    if mse == 0.0 { 99.0 } else { 10.0 * (max * max / mse).log10() }
+    if mse == 0.0 {
+        99.0
+    } else {
+        10.0 * (max * max / mse).log10()
+    }
 }
 
 /// Sends `n` gradient frames as NV12 (or P010 when `depth == 10`) and drains.
@@ -329,7 +361,8 @@ pub fn encode_gradient(
             let pitch = w.next_multiple_of(256);
             (InputFormat::Nv12, pic.nv12(pitch, ha), pitch)
         };
-        enc.send(fmt, &buf, pitch, ha as u32, 1000 + 10 * i as i64, kind(i)).unwrap();
+        enc.send(fmt, &buf, pitch, ha as u32, 1000 + 10 * i as i64, kind(i))
+            .unwrap();
         while let Some(p) = enc.receive().unwrap() {
             pkts.push(p);
         }

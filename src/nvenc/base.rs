@@ -1,0 +1,977 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `GstRsNvEncoder`: the abstract GstVideoEncoder base of every rsnvenc element. It owns the
+//! CUDA context, the NVENC session, the ring of input surfaces and bitstream buffers, and the
+//! output thread; codec elements only supply a [`CodecOps`] (codec config, caps, codec_data,
+//! output buffer format).
+//!
+//! Frame path:
+//! 1. `handle_frame` (streaming thread) takes a free slot of the ring (waiting if all are in
+//!    flight), copies the frame into the slot's NVENC input surface and calls
+//!    `nvEncEncodePicture` with `inputTimeStamp` = the frame's system frame number. The slot goes
+//!    to the output thread whatever NVENC answered (`NV_ENC_ERR_NEED_MORE_INPUT` included).
+//! 2. The output thread takes slots in submission order and blocks in `nvEncLockBitstream`.
+//!    NVENC fills buffers in submission order with pictures in coded order, so the frame inside
+//!    a buffer is found from `outputTimeStamp`, never from the slot. It copies the bitstream
+//!    out, unlocks, gives the slot back (before touching any GStreamer lock), then takes the
+//!    encoder's stream lock and finishes the frame with DTS = PTS of the k-th submitted frame
+//!    minus the B-frame delay.
+//! 3. EOS, flush and caps changes send NVENC's EOS and wait until every submitted frame is out.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::thread::JoinHandle;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use super::api::{self, BitstreamBuffer, Codec, EncodeStatus, InputBuffer, NvEncError, Session};
+use super::ffi;
+use super::settings::{self, Settings};
+use crate::cuda;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rsnvenc",
+        gst::DebugColorFlags::empty(),
+        Some("rsnvenc NVENC encoder base"),
+    )
+});
+
+/// What the session was configured with, for the codec hooks.
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    pub info: gst_video::VideoInfo,
+    /// Encode size (H.264/H.265 4:2:0 sizes are rounded up to even).
+    pub encode_width: u32,
+    pub encode_height: u32,
+    pub buffer_format: u32,
+    pub bit_depth: u32,
+    pub chroma_444: bool,
+    pub api: api::ApiVersion,
+}
+
+/// Codec hooks, one static instance per codec element.
+pub trait CodecOps: Send + Sync + 'static {
+    fn codec(&self) -> Codec;
+    /// Sink formats this codec can take (before narrowing to what the GPU reports).
+    fn sink_formats(&self) -> &'static [gst_video::VideoFormat];
+    /// Encode size for a display size (AV1 keeps odd sizes, H.26x 4:2:0 needs even ones).
+    fn encode_size(&self, width: u32, height: u32) -> (u32, u32);
+    /// Chooses the output format from downstream caps (before the session is created).
+    fn choose_stream_format(&self, _element: &gst_video::VideoEncoder) -> StreamFormat {
+        StreamFormat::Default
+    }
+    /// Edits the preset config for this codec (profile, idrPeriod, headers, colour...).
+    fn configure(
+        &self,
+        cfg: &mut ffi::NV_ENC_CONFIG,
+        s: &Settings,
+        p: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<(), String>;
+    /// Output caps (with codec_data) from the sequence header.
+    fn output_caps(
+        &self,
+        seq: &[u8],
+        p: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<gst::Caps, String>;
+    /// Converts one NVENC bitstream buffer into the output format.
+    fn convert_output(&self, data: &[u8], fmt: StreamFormat) -> Vec<u8> {
+        let _ = fmt;
+        data.to_vec()
+    }
+}
+
+/// Output stream format (H.265: byte-stream, hvc1, hev1; AV1: obu-stream only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    Default,
+    Hvc1,
+    Hev1,
+}
+
+#[repr(C)]
+pub struct Class {
+    parent: gst_video::ffi::GstVideoEncoderClass,
+    ops: Option<&'static dyn CodecOps>,
+}
+
+// SAFETY: `Class` starts with the parent class struct, as GObject requires.
+unsafe impl ClassStruct for Class {
+    type Type = NvEncoder;
+}
+
+/// Subclasses implement this to give the base its codec hooks.
+pub trait NvEncoderImpl: VideoEncoderImpl {
+    const OPS: &'static dyn CodecOps;
+}
+
+glib::wrapper! {
+    pub struct NvEncoderObj(ObjectSubclass<NvEncoder>)
+        @extends gst_video::VideoEncoder, gst::Element, gst::Object;
+}
+
+unsafe impl<T: NvEncoderImpl> IsSubclassable<T> for NvEncoderObj {
+    fn class_init(class: &mut glib::Class<Self>) {
+        Self::parent_class_init::<T>(class);
+        let klass = class.as_mut();
+        klass.ops = Some(T::OPS);
+    }
+}
+
+struct Slot {
+    input: InputBuffer,
+    output: BitstreamBuffer,
+}
+
+struct Done {
+    frame_number: u32,
+    buffer: gst::Buffer,
+    keyframe: bool,
+    /// PTS of the k-th submitted frame (display order), for DTS.
+    dts_source: Option<gst::ClockTime>,
+}
+
+#[derive(Default)]
+struct Queues {
+    free: Vec<Slot>,
+    /// Submitted, waiting for the output thread, with the PTS of that submission.
+    pending: VecDeque<(Slot, Option<gst::ClockTime>)>,
+    /// Slots the output thread holds right now (0 or 1).
+    locking: usize,
+    done: VecDeque<Done>,
+    error: Option<NvEncError>,
+    shutdown: bool,
+}
+
+struct Shared {
+    q: Mutex<Queues>,
+    cond: Condvar,
+}
+
+/// One NVENC session with its ring and output thread.
+struct Stream {
+    session: Arc<Session>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    params: SessionParams,
+    dts_offset: gst::ClockTime,
+    frame_idx: u32,
+}
+
+#[derive(Default)]
+struct State {
+    ctx: Option<Arc<cuda::Context>>,
+    stream: Option<Stream>,
+    input_state: Option<gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>>,
+}
+
+#[derive(Default)]
+pub struct NvEncoder {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+impl NvEncoder {
+    fn ops(&self) -> &'static dyn CodecOps {
+        let obj = self.obj();
+        let klass = obj.class();
+        klass
+            .as_ref()
+            .ops
+            .expect("concrete rsnvenc element without codec ops")
+    }
+
+    /// Settings, for subclasses' own properties.
+    pub fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn nvenc_buffer_format(
+        &self,
+        format: gst_video::VideoFormat,
+    ) -> Option<(u32, u32 /* bit depth */, bool /* 444 */)> {
+        use gst_video::VideoFormat as F;
+        Some(match format {
+            F::Nv12 => (ffi::NV_ENC_BUFFER_FORMAT_NV12, 8, false),
+            F::P01010le => (ffi::NV_ENC_BUFFER_FORMAT_YUV420_10BIT, 10, false),
+            F::Y444 => (ffi::NV_ENC_BUFFER_FORMAT_YUV444, 8, true),
+            F::Vuya => (ffi::NV_ENC_BUFFER_FORMAT_AYUV, 8, false),
+            F::Rgba | F::Rgbx => (ffi::NV_ENC_BUFFER_FORMAT_ABGR, 8, false),
+            F::Bgra | F::Bgrx => (ffi::NV_ENC_BUFFER_FORMAT_ARGB, 8, false),
+            _ => return None,
+        })
+    }
+
+    /// Creates the CUDA context on `cuda-device-id` (once per start).
+    fn ensure_context(&self, state: &mut State) -> Result<Arc<cuda::Context>, NvEncError> {
+        if let Some(c) = &state.ctx {
+            return Ok(c.clone());
+        }
+        let id = self.settings().cuda_device_id;
+        cuda::init()?;
+        let dev = cuda::Device::new(id as i32)?;
+        let ctx = Arc::new(cuda::Context::new(&dev)?);
+        gst::info!(
+            CAT,
+            imp = self,
+            "CUDA device {id}: {}",
+            dev.name().unwrap_or_default()
+        );
+        state.ctx = Some(ctx.clone());
+        Ok(ctx)
+    }
+
+    /// Opens and initialises a session for `info`, creates the ring and starts the output
+    /// thread.
+    fn create_stream(
+        &self,
+        ctx: Arc<cuda::Context>,
+        info: &gst_video::VideoInfo,
+    ) -> Result<(Stream, gst::Caps), NvEncError> {
+        let ops = self.ops();
+        let codec = ops.codec();
+        let s = *self.settings();
+        let (buffer_format, bit_depth, chroma_444) =
+            self.nvenc_buffer_format(info.format()).ok_or_else(|| {
+                NvEncError::Other(format!("unsupported input format {:?}", info.format()))
+            })?;
+        let session = Session::open(ctx)?;
+        let api = session.api();
+        gst::info!(
+            CAT,
+            imp = self,
+            "NVENC API {} (driver supports up to {}.{})",
+            api.name(),
+            api::load()?.driver_max.0,
+            api::load()?.driver_max.1
+        );
+
+        // Capability checks give clear errors before the driver does.
+        let guids = session.encode_guids()?;
+        if !guids.contains(&codec.guid()) {
+            let gpu = session.context().device().name().unwrap_or_default();
+            return Err(NvEncError::Other(format!(
+                "the GPU \"{gpu}\" cannot encode {codec:?} with NVENC"
+            )));
+        }
+        let (ew, eh) = ops.encode_size(info.width(), info.height());
+        let wmax = session.caps(codec.guid(), ffi::NV_ENC_CAPS_WIDTH_MAX)? as u32;
+        let hmax = session.caps(codec.guid(), ffi::NV_ENC_CAPS_HEIGHT_MAX)? as u32;
+        if ew > wmax || eh > hmax {
+            return Err(NvEncError::Other(format!(
+                "{ew}x{eh} is larger than this GPU's NVENC maximum {wmax}x{hmax}"
+            )));
+        }
+        let max_b = session.caps(codec.guid(), ffi::NV_ENC_CAPS_NUM_MAX_BFRAMES)?.max(0) as u32;
+        let bframes = if s.bframes > max_b {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "bframes={} is more than this GPU supports ({max_b}); using {max_b}",
+                s.bframes
+            );
+            max_b
+        } else {
+            s.bframes
+        };
+
+        let params = SessionParams {
+            info: info.clone(),
+            encode_width: ew,
+            encode_height: eh,
+            buffer_format,
+            bit_depth,
+            chroma_444,
+            api,
+        };
+        let res = settings::resolve(&s, ew, eh);
+        let preset = session.preset_config(codec.guid(), res.preset_guid, res.tuning)?;
+        let mut cfg: Box<ffi::NV_ENC_CONFIG> = ffi::boxed_zeroed();
+        *cfg = preset.presetCfg;
+
+        // GOP: nvcodec semantics (-1 infinite, 0 intra only).
+        let (gop, frame_interval_p) = match s.gop_size {
+            -1 => (u32::MAX, 1),
+            0 => (1, 1),
+            n => (n as u32, bframes as i32 + 1),
+        };
+        cfg.gopLength = gop;
+        cfg.frameIntervalP = frame_interval_p;
+        let rc = &mut cfg.rcParams;
+        rc.rateControlMode = res.rc_mode;
+        rc.multiPass = res.multi_pass;
+        if res.rc_mode == ffi::NV_ENC_PARAMS_RC_CONSTQP {
+            if s.qp_const_i >= 0 {
+                rc.constQP.qpIntra = s.qp_const_i as u32;
+            }
+            if s.qp_const_p >= 0 {
+                rc.constQP.qpInterP = s.qp_const_p as u32;
+            }
+            if s.qp_const_b >= 0 {
+                rc.constQP.qpInterB = s.qp_const_b as u32;
+            }
+        } else {
+            if s.bitrate > 0 {
+                rc.averageBitRate = s.bitrate.saturating_mul(1024);
+            }
+            if s.max_bitrate > 0 {
+                rc.maxBitRate = s.max_bitrate.saturating_mul(1024);
+            }
+            if s.const_quality > 0.0 {
+                rc.targetQuality = s.const_quality.floor() as u8;
+                rc.targetQualityLSB = ((s.const_quality.fract()) * 256.0) as u8;
+            }
+        }
+        rc.flags = ffi::RC_ZERO_REORDER_DELAY.set(rc.flags, s.zerolatency as u32);
+        let lookahead = if ffi::RC_ENABLE_LOOKAHEAD.get(rc.flags) != 0 {
+            rc.lookaheadDepth as u32
+        } else {
+            0
+        };
+
+        let fmt = ops.choose_stream_format(self.obj().upcast_ref());
+        ops.configure(&mut cfg, &s, &params, fmt)
+            .map_err(NvEncError::Other)?;
+        if bit_depth != 8 {
+            api::set_bit_depth(api, codec, &mut cfg, bit_depth);
+        }
+
+        let mut init: Box<ffi::NV_ENC_INITIALIZE_PARAMS> = ffi::boxed_zeroed();
+        init.encodeGUID = codec.guid();
+        init.presetGUID = res.preset_guid;
+        init.tuningInfo = res.tuning;
+        init.encodeWidth = ew;
+        init.encodeHeight = eh;
+        init.maxEncodeWidth = ew;
+        init.maxEncodeHeight = eh;
+        let (par_n, par_d) = (info.par().numer() as u64, info.par().denom() as u64);
+        // Display aspect ratio of the shown picture.
+        let (dw, dh) = (
+            info.width() as u64 * par_n.max(1),
+            info.height() as u64 * par_d.max(1),
+        );
+        let g = gcd(dw, dh).max(1);
+        init.darWidth = (dw / g) as u32;
+        init.darHeight = (dh / g) as u32;
+        let (fn_, fd) = if info.fps().numer() > 0 {
+            (info.fps().numer() as u32, info.fps().denom() as u32)
+        } else {
+            (25, 1)
+        };
+        init.frameRateNum = fn_;
+        init.frameRateDen = fd;
+        init.enablePTD = 1;
+        init.enableEncodeAsync = 0;
+        init.bufferFormat = buffer_format;
+        session.initialize(&mut init, &mut cfg)?;
+
+        let seq = session.sequence_params()?;
+        let caps = ops
+            .output_caps(&seq, &params, fmt)
+            .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
+
+        // Ring: nvcodec's task pool size, 4 + lookahead + B-frames + 1.
+        let ring = 4 + lookahead + (frame_interval_p.max(1) as u32 - 1) + 1;
+        let mut free = Vec::with_capacity(ring as usize);
+        for _ in 0..ring {
+            free.push(Slot {
+                input: InputBuffer::new(&session, ew, eh, buffer_format)?,
+                output: BitstreamBuffer::new(&session)?,
+            });
+        }
+        let shared = Arc::new(Shared {
+            q: Mutex::new(Queues {
+                free,
+                ..Default::default()
+            }),
+            cond: Condvar::new(),
+        });
+        let frame_dur = if info.fps().numer() > 0 {
+            gst::ClockTime::SECOND
+                .mul_div_floor(info.fps().denom() as u64, info.fps().numer() as u64)
+                .unwrap_or(gst::ClockTime::ZERO)
+        } else {
+            gst::ClockTime::SECOND / 25
+        };
+        let dts_offset = frame_dur * (frame_interval_p.max(1) as u64 - 1);
+        let thread = {
+            let shared = shared.clone();
+            let session = session.clone();
+            let element = self.obj().clone();
+            std::thread::Builder::new()
+                .name("rsnvenc-output".into())
+                .spawn(move || output_loop(element, session, shared, fmt, dts_offset))
+                .map_err(|e| NvEncError::Other(format!("cannot start output thread: {e}")))?
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "session ready: {ew}x{eh}, ring {ring}, gop {gop}, frameIntervalP {frame_interval_p}, lookahead {lookahead}"
+        );
+        self.obj().set_latency(
+            dts_offset + frame_dur * lookahead as u64,
+            Some(frame_dur * ring as u64),
+        );
+        Ok((
+            Stream {
+                session,
+                shared,
+                thread: Some(thread),
+                params,
+                dts_offset,
+                frame_idx: 0,
+            },
+            caps,
+        ))
+    }
+
+    /// Sends EOS to NVENC, waits until every submitted frame is out of the encoder, and
+    /// finishes (or with `push == false` discards) them. Called with the stream lock held.
+    fn drain(&self, stream: &mut Stream, push: bool) -> Result<(), gst::FlowError> {
+        if let Err(e) = stream.session.send_eos() {
+            gst::element_imp_error!(self, gst::StreamError::Encode, ["{e}"]);
+            return Err(gst::FlowError::Error);
+        }
+        let done: Vec<Done> = {
+            let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            while (!q.pending.is_empty() || q.locking > 0) && q.error.is_none() {
+                q = stream
+                    .shared
+                    .cond
+                    .wait(q)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            if let Some(e) = q.error.clone() {
+                gst::element_imp_error!(self, gst::StreamError::Encode, ["{e}"]);
+                return Err(gst::FlowError::Error);
+            }
+            q.done.drain(..).collect()
+        };
+        let obj = self.obj();
+        for d in done {
+            if push {
+                finish_one(obj.upcast_ref(), stream.dts_offset, d)?;
+            } else if let Some(f) = obj.frame(d.frame_number as i32) {
+                drop(f);
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_stream(&self, mut stream: Stream) {
+        {
+            let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            q.shutdown = true;
+            stream.shared.cond.notify_all();
+        }
+        // The output thread may be blocked in nvEncLockBitstream on a frame NVENC still holds:
+        // EOS releases it.
+        let _ = stream.session.send_eos();
+        if let Some(t) = stream.thread.take() {
+            let _ = t.join();
+        }
+        // Slots (buffers) drop before the session: they hold Arc<Session>.
+    }
+
+    fn copy_frame(
+        &self,
+        slot: &mut Slot,
+        frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        encode_height: u32,
+    ) -> Result<(), NvEncError> {
+        use gst_video::VideoFormat as F;
+        let info = frame.info();
+        let (w, h) = (info.width() as usize, info.height() as usize);
+        let eh = encode_height as usize;
+        // (row bytes, rows) per plane.
+        // (row bytes, source rows, surface rows) per plane; the surface may have one row more
+        // than the frame (H.26x 4:2:0 with an odd height), filled by repeating the last row.
+        let planes: Vec<(usize, usize, usize)> = match info.format() {
+            F::Nv12 => vec![(w, h, eh), (w.div_ceil(2) * 2, h.div_ceil(2), eh.div_ceil(2))],
+            F::P01010le => vec![
+                (2 * w, h, eh),
+                (4 * w.div_ceil(2), h.div_ceil(2), eh.div_ceil(2)),
+            ],
+            F::Y444 => vec![(w, h, eh); 3],
+            _ => vec![(4 * w, h, eh)],
+        };
+        let fmt = info.format();
+        slot.input.write(|data, pitch| -> Result<(), NvEncError> {
+            for (i, &(row_bytes, rows, dst_rows)) in planes.iter().enumerate() {
+                let src = frame
+                    .plane_data(i as u32)
+                    .map_err(|e| NvEncError::Other(format!("cannot read plane {i}: {e}")))?;
+                let stride = frame.plane_stride()[i] as usize;
+                let base = i * pitch * eh;
+                for r in 0..dst_rows {
+                    let sr = r.min(rows - 1);
+                    let s0 = sr * stride;
+                    let d0 = base + r * pitch;
+                    if s0 + row_bytes > src.len() || d0 + row_bytes > data.len() {
+                        return Err(NvEncError::Other(format!(
+                            "frame of format {fmt:?} does not fit the NVENC surface (plane {i}, row {r})"
+                        )));
+                    }
+                    data[d0..d0 + row_bytes].copy_from_slice(&src[s0..s0 + row_bytes]);
+                }
+            }
+            Ok(())
+        })?
+    }
+
+    fn post_error(&self, e: &NvEncError) {
+        let domain_msg = e.to_string();
+        match e {
+            NvEncError::LibraryNotFound(_) | NvEncError::DriverTooOld { .. } => {
+                gst::element_imp_error!(self, gst::LibraryError::Init, ["{domain_msg}"])
+            }
+            NvEncError::NoNvenc { .. } => {
+                gst::element_imp_error!(self, gst::ResourceError::NotFound, ["{domain_msg}"])
+            }
+            _ => gst::element_imp_error!(self, gst::StreamError::Encode, ["{domain_msg}"]),
+        }
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Sets timestamps and flags of a finished frame and hands it to the base class.
+fn finish_one(
+    element: &gst_video::VideoEncoder,
+    dts_offset: gst::ClockTime,
+    d: Done,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let Some(mut frame) = element.frame(d.frame_number as i32) else {
+        gst::warning!(CAT, obj = element, "no frame {} pending", d.frame_number);
+        return Ok(gst::FlowSuccess::Ok);
+    };
+    let dts = d
+        .dts_source
+        .map(|p| p.saturating_sub(dts_offset))
+        .or(frame.pts());
+    frame.set_dts(dts);
+    if d.keyframe {
+        frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
+    }
+    frame.set_output_buffer(d.buffer);
+    element.finish_frame(frame)
+}
+
+/// The output thread: locks bitstream buffers in submission order, returns slots to the ring,
+/// then finishes frames under the encoder's stream lock.
+fn output_loop(
+    element: NvEncoderObj,
+    session: Arc<Session>,
+    shared: Arc<Shared>,
+    fmt: StreamFormat,
+    dts_offset: gst::ClockTime,
+) {
+    let imp = element.imp();
+    let ops = imp.ops();
+    loop {
+        let (slot, dts_source) = {
+            let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(p) = q.pending.pop_front() {
+                    q.locking += 1;
+                    break p;
+                }
+                if q.shutdown {
+                    return;
+                }
+                q = shared.cond.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let res = session.with_locked_bitstream(&slot.output, |info, data| {
+            let out = ops.convert_output(data, fmt);
+            (
+                info.output_timestamp as u32,
+                info.picture_type == ffi::NV_ENC_PIC_TYPE_IDR,
+                gst::Buffer::from_mut_slice(out),
+            )
+        });
+        let shutdown = {
+            let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            q.locking -= 1;
+            q.free.push(slot);
+            match res {
+                Ok((n, key, buffer)) => q.done.push_back(Done {
+                    frame_number: n,
+                    buffer,
+                    keyframe: key,
+                    dts_source,
+                }),
+                Err(e) => {
+                    gst::error!(CAT, obj = element, "{e}");
+                    if q.error.is_none() {
+                        q.error = Some(e);
+                    }
+                }
+            }
+            shared.cond.notify_all();
+            q.shutdown
+        };
+        if shutdown {
+            continue;
+        }
+        // Finish what is done, under the stream lock (the streaming thread may have drained
+        // it already while it held the lock: then there is nothing left).
+        let enc: &gst_video::VideoEncoder = element.upcast_ref();
+        let _lock = super::gstffi::StreamLock::new(enc);
+        let done: Vec<Done> = {
+            let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            q.done.drain(..).collect()
+        };
+        for d in done {
+            if let Err(e) = finish_one(enc, dts_offset, d) {
+                gst::debug!(CAT, obj = element, "finish_frame: {e:?}");
+                if e != gst::FlowError::Flushing && e != gst::FlowError::Eos {
+                    let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+                    if q.error.is_none() {
+                        q.error = Some(NvEncError::Other(format!("downstream: {e:?}")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for NvEncoder {
+    const NAME: &'static str = "GstRsNvEncoder";
+    const ABSTRACT: bool = true;
+    type Type = NvEncoderObj;
+    type ParentType = gst_video::VideoEncoder;
+    type Class = Class;
+}
+
+impl ObjectImpl for NvEncoder {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt::builder("cuda-device-id")
+                    .nick("CUDA Device ID")
+                    .blurb("CUDA device ordinal of the GPU whose NVENC encodes")
+                    .default_value(settings::DEFAULT_CUDA_DEVICE_ID)
+                    .maximum(i32::MAX as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("preset", settings::DEFAULT_PRESET)
+                    .nick("Encoding Preset")
+                    .blurb("NVENC preset (presetGUID); legacy names map to P1..P7 as in nvcodec")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("tune", settings::DEFAULT_TUNE)
+                    .nick("Tune")
+                    .blurb("NVENC tuning info (tuningInfo); default = the preset's")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("rc-mode", settings::DEFAULT_RC_MODE)
+                    .nick("RC Mode")
+                    .blurb("Rate control mode (rcParams.rateControlMode)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("bitrate")
+                    .nick("Bitrate")
+                    .blurb("Bitrate in kbit/s (x1024 into rcParams.averageBitRate), 0 = preset default; ignored in constqp")
+                    .maximum(settings::MAX_BITRATE_KBPS)
+                    .default_value(settings::DEFAULT_BITRATE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-bitrate")
+                    .nick("Max Bitrate")
+                    .blurb("Maximum bitrate in kbit/s (rcParams.maxBitRate) for VBR, 0 = preset default; ignored in CBR")
+                    .maximum(settings::MAX_BITRATE_KBPS)
+                    .default_value(settings::DEFAULT_MAX_BITRATE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("const-quality")
+                    .nick("Constant Quality")
+                    .blurb("Target constant quality for VBR (rcParams.targetQuality, 1/256 steps), 0 = preset default")
+                    .minimum(0.0)
+                    .maximum(51.0)
+                    .default_value(settings::DEFAULT_CONST_QUALITY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("gop-size")
+                    .nick("GOP size")
+                    .blurb("Frames between IDRs (gopLength and idrPeriod); -1 = infinite, 0 = intra only")
+                    .minimum(-1)
+                    .default_value(settings::DEFAULT_GOP_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("bframes")
+                    .nick("B-Frames")
+                    .blurb("B-frames between reference frames (frameIntervalP - 1); capped at the GPU's NV_ENC_CAPS_NUM_MAX_BFRAMES")
+                    .maximum(settings::MAX_BFRAMES)
+                    .default_value(settings::DEFAULT_BFRAMES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("zerolatency")
+                    .nick("Zerolatency")
+                    .blurb("Zero reorder delay (rcParams.zeroReorderDelay)")
+                    .default_value(settings::DEFAULT_ZEROLATENCY)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings();
+        match pspec.name() {
+            "cuda-device-id" => s.cuda_device_id = value.get().expect("type checked upstream"),
+            "preset" => s.preset = value.get().expect("type checked upstream"),
+            "tune" => s.tune = value.get().expect("type checked upstream"),
+            "rc-mode" => s.rc_mode = value.get().expect("type checked upstream"),
+            "bitrate" => s.bitrate = value.get().expect("type checked upstream"),
+            "max-bitrate" => s.max_bitrate = value.get().expect("type checked upstream"),
+            "const-quality" => s.const_quality = value.get().expect("type checked upstream"),
+            "gop-size" => s.gop_size = value.get().expect("type checked upstream"),
+            "bframes" => s.bframes = value.get().expect("type checked upstream"),
+            "zerolatency" => s.zerolatency = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings();
+        match pspec.name() {
+            "cuda-device-id" => s.cuda_device_id.to_value(),
+            "preset" => s.preset.to_value(),
+            "tune" => s.tune.to_value(),
+            "rc-mode" => s.rc_mode.to_value(),
+            "bitrate" => s.bitrate.to_value(),
+            "max-bitrate" => s.max_bitrate.to_value(),
+            "const-quality" => s.const_quality.to_value(),
+            "gop-size" => s.gop_size.to_value(),
+            "bframes" => s.bframes.to_value(),
+            "zerolatency" => s.zerolatency.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        // So that PTS - B-frame delay (the DTS) never goes below zero.
+        self.obj()
+            .set_min_pts(gst::ClockTime::from_seconds(60 * 60 * 1000));
+    }
+}
+
+impl GstObjectImpl for NvEncoder {}
+impl ElementImpl for NvEncoder {}
+
+impl VideoEncoderImpl for NvEncoder {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        // Fail at start, with a clear message, on machines without NVENC.
+        if let Err(e) = api::load() {
+            return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
+        }
+        let mut st = self.lock_state();
+        let ctx = self.ensure_context(&mut st).map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"])
+        })?;
+        // Open a session once to prove the GPU has NVENC (the H100 does not).
+        match Session::open(ctx) {
+            Ok(_) => Ok(()),
+            Err(e @ NvEncError::NoNvenc { .. }) => {
+                Err(gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]))
+            }
+            Err(e) => Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"])),
+        }
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let stream = {
+            let mut st = self.lock_state();
+            st.input_state = None;
+            st.stream.take()
+        };
+        if let Some(s) = stream {
+            self.stop_stream(s);
+        }
+        self.lock_state().ctx = None;
+        Ok(())
+    }
+
+    fn propose_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        self.parent_propose_allocation(query)
+    }
+
+    fn set_format(
+        &self,
+        state: &gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>,
+    ) -> Result<(), gst::LoggableError> {
+        // Drain and drop the old session (caps change).
+        let old = self.lock_state().stream.take();
+        if let Some(mut s) = old {
+            let _ = self.drain(&mut s, true);
+            self.stop_stream(s);
+        }
+        let info = state.info().clone();
+        let ctx = {
+            let mut st = self.lock_state();
+            self.ensure_context(&mut st)
+                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
+        };
+        let (stream, caps) = match self.create_stream(ctx, &info) {
+            Ok(v) => v,
+            Err(e) => {
+                self.post_error(&e);
+                return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
+            }
+        };
+        {
+            let mut st = self.lock_state();
+            st.stream = Some(stream);
+            st.input_state = Some(state.clone());
+        }
+        let obj = self.obj();
+        let out = obj
+            .set_output_state(caps, Some(state))
+            .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
+        obj.negotiate(out)
+            .map_err(|_| gst::loggable_error!(CAT, "Failed to negotiate"))?;
+        Ok(())
+    }
+
+    fn handle_frame(
+        &self,
+        frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Re-create the session after a flush.
+        if self.lock_state().stream.is_none() {
+            let (info, input_state) = {
+                let st = self.lock_state();
+                match &st.input_state {
+                    Some(s) => (s.info().clone(), s.clone()),
+                    None => return Err(gst::FlowError::NotNegotiated),
+                }
+            };
+            let ctx = {
+                let mut st = self.lock_state();
+                self.ensure_context(&mut st).map_err(|e| {
+                    self.post_error(&e);
+                    gst::FlowError::Error
+                })?
+            };
+            let (stream, _caps) = self.create_stream(ctx, &info).map_err(|e| {
+                self.post_error(&e);
+                gst::FlowError::Error
+            })?;
+            let mut st = self.lock_state();
+            st.stream = Some(stream);
+            st.input_state = Some(input_state);
+        }
+
+        let (shared, session, encode_height, info) = {
+            let st = self.lock_state();
+            let s = st.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            (
+                s.shared.clone(),
+                s.session.clone(),
+                s.params.encode_height,
+                s.params.info.clone(),
+            )
+        };
+        // A free slot (the output thread returns them without any GStreamer lock).
+        let mut slot = {
+            let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(e) = q.error.clone() {
+                    drop(q);
+                    self.post_error(&e);
+                    return Err(gst::FlowError::Error);
+                }
+                if let Some(s) = q.free.pop() {
+                    break s;
+                }
+                q = shared.cond.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
+        let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, &info)
+            .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ["cannot map input buffer of {} bytes as {:?}", input.size(), info]
+                );
+                gst::FlowError::Error
+            })?;
+        if let Err(e) = self.copy_frame(&mut slot, &vframe, encode_height) {
+            shared.q.lock().unwrap_or_else(|e| e.into_inner()).free.push(slot);
+            self.post_error(&e);
+            return Err(gst::FlowError::Error);
+        }
+        drop(vframe);
+
+        let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
+        pic.inputTimeStamp = frame.system_frame_number() as u64;
+        pic.inputDuration = frame.duration().map(|d| d.nseconds()).unwrap_or(0);
+        {
+            let mut st = self.lock_state();
+            if let Some(s) = st.stream.as_mut() {
+                pic.frameIdx = s.frame_idx;
+                s.frame_idx = s.frame_idx.wrapping_add(1);
+            }
+        }
+        if frame
+            .flags()
+            .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME)
+        {
+            pic.encodePicFlags |= ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+        }
+        let pts = frame.pts();
+        drop(frame);
+        match session.encode_picture(&slot.input, &slot.output, &mut pic) {
+            Ok(EncodeStatus::Success) | Ok(EncodeStatus::NeedMoreInput) => {
+                let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+                q.pending.push_back((slot, pts));
+                shared.cond.notify_all();
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(e) => {
+                shared.q.lock().unwrap_or_else(|e| e.into_inner()).free.push(slot);
+                self.post_error(&e);
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let stream = self.lock_state().stream.take();
+        if let Some(mut s) = stream {
+            let r = self.drain(&mut s, true);
+            self.lock_state().stream = Some(s);
+            r?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn flush(&self) -> bool {
+        let stream = self.lock_state().stream.take();
+        if let Some(mut s) = stream {
+            let _ = self.drain(&mut s, false);
+            self.stop_stream(s);
+        }
+        true
+    }
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Properties shared by every rsnvenc element: names, ranges, defaults and enum nicks as
+//! GStreamer's nvcodec (1.26+) has them, so users swap element names and nothing else; and their
+//! mapping onto NVENC (preset GUID, tuning info, rate control), the way nvcodec maps them.
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::ffi;
+
+/// nvcodec's `GstNvEncoderPreset`, with the legacy names mapped to P1..P7 as nvcodec does.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncPreset")]
+pub enum Preset {
+    #[enum_value(name = "Default (P5, high quality)", nick = "default")]
+    Default = 0,
+    #[enum_value(name = "High Performance (P1)", nick = "hp")]
+    Hp = 1,
+    #[enum_value(name = "High Quality (P6; P5 at 2160p)", nick = "hq")]
+    Hq = 2,
+    #[enum_value(name = "Low Latency (P4/P3/P2, low-latency tuning)", nick = "low-latency")]
+    LowLatency = 3,
+    #[enum_value(name = "Low Latency, High Quality", nick = "low-latency-hq")]
+    LowLatencyHq = 4,
+    #[enum_value(name = "Low Latency, High Performance", nick = "low-latency-hp")]
+    LowLatencyHp = 5,
+    #[enum_value(name = "Lossless (P5, lossless tuning)", nick = "lossless")]
+    Lossless = 6,
+    #[enum_value(name = "Lossless, High Performance (P3)", nick = "lossless-hp")]
+    LosslessHp = 7,
+    #[enum_value(name = "P1, fastest", nick = "p1")]
+    P1 = 8,
+    #[enum_value(name = "P2", nick = "p2")]
+    P2 = 9,
+    #[enum_value(name = "P3", nick = "p3")]
+    P3 = 10,
+    #[enum_value(name = "P4", nick = "p4")]
+    P4 = 11,
+    #[enum_value(name = "P5", nick = "p5")]
+    P5 = 12,
+    #[enum_value(name = "P6", nick = "p6")]
+    P6 = 13,
+    #[enum_value(name = "P7, slowest, best quality", nick = "p7")]
+    P7 = 14,
+}
+
+/// nvcodec's `GstNvEncoderTune`.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncTune")]
+pub enum Tune {
+    #[enum_value(name = "Default (from the preset)", nick = "default")]
+    Default = 0,
+    #[enum_value(name = "High quality", nick = "high-quality")]
+    HighQuality = 1,
+    #[enum_value(name = "Low latency", nick = "low-latency")]
+    LowLatency = 2,
+    #[enum_value(name = "Ultra low latency", nick = "ultra-low-latency")]
+    UltraLowLatency = 3,
+    #[enum_value(name = "Lossless", nick = "lossless")]
+    Lossless = 4,
+}
+
+/// nvcodec's `GstNvEncoderRCMode` (4..=7 are deprecated names kept for compatibility).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncRCMode")]
+pub enum RcMode {
+    #[enum_value(name = "Default (VBR)", nick = "default")]
+    Default = 0,
+    #[enum_value(name = "Constant Quantization", nick = "constqp")]
+    ConstQp = 1,
+    #[enum_value(name = "Constant Bit Rate", nick = "cbr")]
+    Cbr = 2,
+    #[enum_value(name = "Variable Bit Rate", nick = "vbr")]
+    Vbr = 3,
+    #[enum_value(name = "Variable Bit Rate (deprecated, same as vbr)", nick = "vbr-minqp")]
+    VbrMinQp = 4,
+    #[enum_value(name = "Low-Delay CBR, High Quality (deprecated: cbr, two-pass, low-latency tune)", nick = "cbr-ld-hq")]
+    CbrLdHq = 5,
+    #[enum_value(name = "CBR, High Quality (deprecated: cbr, two-pass)", nick = "cbr-hq")]
+    CbrHq = 6,
+    #[enum_value(name = "VBR, High Quality (deprecated: vbr, two-pass)", nick = "vbr-hq")]
+    VbrHq = 7,
+}
+
+pub const DEFAULT_PRESET: Preset = Preset::Default;
+pub const DEFAULT_TUNE: Tune = Tune::Default;
+pub const DEFAULT_RC_MODE: RcMode = RcMode::Default;
+pub const DEFAULT_BITRATE: u32 = 0;
+pub const DEFAULT_MAX_BITRATE: u32 = 0;
+pub const MAX_BITRATE_KBPS: u32 = 2_048_000;
+pub const DEFAULT_QP: i32 = -1;
+pub const DEFAULT_CONST_QUALITY: f64 = 0.0;
+pub const DEFAULT_GOP_SIZE: i32 = 75;
+pub const DEFAULT_BFRAMES: u32 = 0;
+pub const MAX_BFRAMES: u32 = 4;
+pub const DEFAULT_ZEROLATENCY: bool = false;
+pub const DEFAULT_CUDA_DEVICE_ID: u32 = 0;
+pub const DEFAULT_AUD: bool = true;
+pub const DEFAULT_REPEAT_SEQUENCE_HEADER: bool = false;
+
+/// Everything the user set. `Copy`, behind a Mutex in the element.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub preset: Preset,
+    pub tune: Tune,
+    pub rc_mode: RcMode,
+    /// kbit/s (x1024 into NVENC, as nvcodec), 0 = preset default.
+    pub bitrate: u32,
+    /// kbit/s, 0 = preset default.
+    pub max_bitrate: u32,
+    /// -1 = preset default.
+    pub qp_const_i: i32,
+    pub qp_const_p: i32,
+    pub qp_const_b: i32,
+    /// 0 = preset default.
+    pub const_quality: f64,
+    /// -1 = infinite, 0 = intra only.
+    pub gop_size: i32,
+    pub bframes: u32,
+    pub zerolatency: bool,
+    pub cuda_device_id: u32,
+    /// H.265 only.
+    pub aud: bool,
+    /// H.265 only.
+    pub repeat_sequence_header: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            preset: DEFAULT_PRESET,
+            tune: DEFAULT_TUNE,
+            rc_mode: DEFAULT_RC_MODE,
+            bitrate: DEFAULT_BITRATE,
+            max_bitrate: DEFAULT_MAX_BITRATE,
+            qp_const_i: DEFAULT_QP,
+            qp_const_p: DEFAULT_QP,
+            qp_const_b: DEFAULT_QP,
+            const_quality: DEFAULT_CONST_QUALITY,
+            gop_size: DEFAULT_GOP_SIZE,
+            bframes: DEFAULT_BFRAMES,
+            zerolatency: DEFAULT_ZEROLATENCY,
+            cuda_device_id: DEFAULT_CUDA_DEVICE_ID,
+            aud: DEFAULT_AUD,
+            repeat_sequence_header: DEFAULT_REPEAT_SEQUENCE_HEADER,
+        }
+    }
+}
+
+/// What the preset/tune/rc-mode triple resolves to on NVENC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub preset_guid: ffi::GUID,
+    pub tuning: u32,
+    pub rc_mode: u32,
+    pub multi_pass: u32,
+}
+
+const P: [ffi::GUID; 7] = [
+    ffi::NV_ENC_PRESET_P1_GUID,
+    ffi::NV_ENC_PRESET_P2_GUID,
+    ffi::NV_ENC_PRESET_P3_GUID,
+    ffi::NV_ENC_PRESET_P4_GUID,
+    ffi::NV_ENC_PRESET_P5_GUID,
+    ffi::NV_ENC_PRESET_P6_GUID,
+    ffi::NV_ENC_PRESET_P7_GUID,
+];
+
+/// Resolves preset, tune and rc-mode like nvcodec's `gst_nv_encoder_preset_to_native()`:
+/// the resolution class is 2160 if w*h >= 3840*2160, 1080 if >= 1920*1080, else 720.
+pub fn resolve(s: &Settings, width: u32, height: u32) -> Resolved {
+    let area = width as u64 * height as u64;
+    let class = if area >= 3840 * 2160 {
+        2160
+    } else if area >= 1920 * 1080 {
+        1080
+    } else {
+        720
+    };
+    let (p, mut tuning, preset_rc) = match s.preset {
+        Preset::Default => (5, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::Hp => (1, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::Hq => (
+            if class == 2160 { 5 } else { 6 },
+            ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY,
+            None,
+        ),
+        Preset::LowLatency => (
+            match class {
+                720 => 4,
+                1080 => 3,
+                _ => 2,
+            },
+            ffi::NV_ENC_TUNING_INFO_LOW_LATENCY,
+            None,
+        ),
+        Preset::LowLatencyHq => (
+            if class >= 1080 { 4 } else { 5 },
+            ffi::NV_ENC_TUNING_INFO_LOW_LATENCY,
+            Some(ffi::NV_ENC_PARAMS_RC_CBR),
+        ),
+        Preset::LowLatencyHp => (
+            if class == 2160 { 1 } else { 2 },
+            ffi::NV_ENC_TUNING_INFO_LOW_LATENCY,
+            None,
+        ),
+        Preset::Lossless => (
+            5,
+            ffi::NV_ENC_TUNING_INFO_LOSSLESS,
+            Some(ffi::NV_ENC_PARAMS_RC_CONSTQP),
+        ),
+        Preset::LosslessHp => (
+            3,
+            ffi::NV_ENC_TUNING_INFO_LOSSLESS,
+            Some(ffi::NV_ENC_PARAMS_RC_CONSTQP),
+        ),
+        Preset::P1 => (1, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::P2 => (2, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::P3 => (3, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::P4 => (4, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::P5 => (5, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::P6 => (6, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+        Preset::P7 => (7, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY, None),
+    };
+    match s.tune {
+        Tune::Default => {}
+        Tune::HighQuality => tuning = ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY,
+        Tune::LowLatency => tuning = ffi::NV_ENC_TUNING_INFO_LOW_LATENCY,
+        Tune::UltraLowLatency => tuning = ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY,
+        Tune::Lossless => tuning = ffi::NV_ENC_TUNING_INFO_LOSSLESS,
+    }
+    let mut multi_pass = ffi::NV_ENC_MULTI_PASS_DISABLED;
+    let rc_mode = match s.rc_mode {
+        RcMode::Default => preset_rc.unwrap_or(ffi::NV_ENC_PARAMS_RC_VBR),
+        RcMode::ConstQp => ffi::NV_ENC_PARAMS_RC_CONSTQP,
+        RcMode::Vbr | RcMode::VbrMinQp => ffi::NV_ENC_PARAMS_RC_VBR,
+        RcMode::VbrHq => {
+            multi_pass = ffi::NV_ENC_TWO_PASS_QUARTER_RESOLUTION;
+            ffi::NV_ENC_PARAMS_RC_VBR
+        }
+        RcMode::Cbr => ffi::NV_ENC_PARAMS_RC_CBR,
+        RcMode::CbrHq => {
+            multi_pass = ffi::NV_ENC_TWO_PASS_QUARTER_RESOLUTION;
+            ffi::NV_ENC_PARAMS_RC_CBR
+        }
+        RcMode::CbrLdHq => {
+            multi_pass = ffi::NV_ENC_TWO_PASS_QUARTER_RESOLUTION;
+            if s.tune == Tune::Default {
+                tuning = ffi::NV_ENC_TUNING_INFO_LOW_LATENCY;
+            }
+            ffi::NV_ENC_PARAMS_RC_CBR
+        }
+    };
+    Resolved {
+        preset_guid: P[p - 1],
+        tuning,
+        rc_mode,
+        multi_pass,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_nvcodec() {
+        let mut s = Settings::default();
+        let r = resolve(&s, 720, 405);
+        assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P5_GUID);
+        assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY);
+        assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_VBR);
+        s.preset = Preset::Hq;
+        assert_eq!(resolve(&s, 3840, 2160).preset_guid, ffi::NV_ENC_PRESET_P5_GUID);
+        assert_eq!(resolve(&s, 1920, 1080).preset_guid, ffi::NV_ENC_PRESET_P6_GUID);
+        s.preset = Preset::LowLatency;
+        assert_eq!(resolve(&s, 1920, 1080).preset_guid, ffi::NV_ENC_PRESET_P3_GUID);
+        assert_eq!(resolve(&s, 1920, 1080).tuning, ffi::NV_ENC_TUNING_INFO_LOW_LATENCY);
+        s.preset = Preset::P7;
+        s.tune = Tune::UltraLowLatency;
+        s.rc_mode = RcMode::ConstQp;
+        let r = resolve(&s, 720, 405);
+        assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P7_GUID);
+        assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY);
+        assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_CONSTQP);
+    }
+}
+
+/// `qp-const-i/-p/-b`: -1 (preset default) up to `max` (51 for H.264/H.265, 255 for AV1, as
+/// nvcodec). Installed by each codec element because the range differs.
+pub fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
+    [
+        ("qp-const-i", "Constant QP for I frames", "Constant QP for I frames in constqp rate control (rcParams.constQP.qpIntra), -1 = preset default"),
+        ("qp-const-p", "Constant QP for P frames", "Constant QP for P frames in constqp rate control (rcParams.constQP.qpInterP), -1 = preset default"),
+        ("qp-const-b", "Constant QP for B frames", "Constant QP for B frames in constqp rate control (rcParams.constQP.qpInterB), -1 = preset default"),
+    ]
+    .iter()
+    .map(|(name, nick, blurb)| {
+        glib::ParamSpecInt::builder(name)
+            .nick(nick)
+            .blurb(blurb)
+            .minimum(-1)
+            .maximum(max)
+            .default_value(DEFAULT_QP)
+            .mutable_ready()
+            .build()
+    })
+    .collect()
+}
+
+/// Stores one of [`qp_properties`].
+pub fn set_qp_property(s: &mut Settings, value: &glib::Value, pspec: &glib::ParamSpec) {
+    let v: i32 = value.get().expect("type checked upstream");
+    match pspec.name() {
+        "qp-const-i" => s.qp_const_i = v,
+        "qp-const-p" => s.qp_const_p = v,
+        "qp-const-b" => s.qp_const_b = v,
+        _ => unimplemented!(),
+    }
+}
+
+/// Reads one of [`qp_properties`].
+pub fn qp_property(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
+
+    match pspec.name() {
+        "qp-const-i" => s.qp_const_i.to_value(),
+        "qp-const-p" => s.qp_const_p.to_value(),
+        "qp-const-b" => s.qp_const_b.to_value(),
+        _ => unimplemented!(),
+    }
+}

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rsnvench265enc`: H.265 encoding with NVENC (H.264 will share this module).
+//!
+//! Output: `video/x-h265, alignment=au` in `byte-stream`, `hvc1` or `hev1` (whichever
+//! downstream lists first), with an `hvcC` `codec_data` for the packetized formats, so
+//! `rsnvench265enc ! mp4mux` works with or without `h265parse`. 4:2:0 needs even sizes in
+//! H.265 (the conformance window crops in 2-row units), so an odd height such as 405 is
+//! encoded as 406 with the last row repeated; caps keep the true 405.
+
+pub mod hvcc;
+pub mod nal;
+
+use std::sync::LazyLock;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use crate::nvenc::api::Codec;
+use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
+use crate::nvenc::ffi;
+use crate::nvenc::settings::{self, Settings};
+
+struct H265Ops;
+
+static OPS: H265Ops = H265Ops;
+
+const SINK_FORMATS: &[gst_video::VideoFormat] = &[
+    gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::P01010le,
+    gst_video::VideoFormat::Y444,
+    gst_video::VideoFormat::Vuya,
+    gst_video::VideoFormat::Rgba,
+    gst_video::VideoFormat::Rgbx,
+    gst_video::VideoFormat::Bgra,
+    gst_video::VideoFormat::Bgrx,
+];
+
+fn profile_name(p: &SessionParams) -> &'static str {
+    match (p.chroma_444, p.bit_depth) {
+        (false, 8) => "main",
+        (false, _) => "main-10",
+        (true, 8) => "main-444",
+        (true, _) => "main-444-10",
+    }
+}
+
+impl CodecOps for H265Ops {
+    fn codec(&self) -> Codec {
+        Codec::Hevc
+    }
+    fn sink_formats(&self) -> &'static [gst_video::VideoFormat] {
+        SINK_FORMATS
+    }
+    fn encode_size(&self, width: u32, height: u32) -> (u32, u32) {
+        (width.div_ceil(2) * 2, height.div_ceil(2) * 2)
+    }
+    fn choose_stream_format(&self, element: &gst_video::VideoEncoder) -> StreamFormat {
+        let Some(caps) = element.src_pad().allowed_caps() else {
+            return StreamFormat::Default;
+        };
+        for s in caps.iter() {
+            let first = match s.value("stream-format") {
+                Ok(v) => {
+                    if let Ok(s) = v.get::<&str>() {
+                        Some(s.to_string())
+                    } else if let Ok(l) = v.get::<gst::List>() {
+                        l.iter().find_map(|x| x.get::<String>().ok())
+                    } else {
+                        None
+                    }
+                }
+                Err(_) => None,
+            };
+            match first.as_deref() {
+                Some("hvc1") => return StreamFormat::Hvc1,
+                Some("hev1") => return StreamFormat::Hev1,
+                Some(_) | None => return StreamFormat::Default,
+            }
+        }
+        StreamFormat::Default
+    }
+    fn configure(
+        &self,
+        cfg: &mut ffi::NV_ENC_CONFIG,
+        s: &Settings,
+        p: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<(), String> {
+        cfg.profileGUID = match (p.chroma_444, p.bit_depth) {
+            (false, 8) => ffi::NV_ENC_HEVC_PROFILE_MAIN_GUID,
+            (false, _) => ffi::NV_ENC_HEVC_PROFILE_MAIN10_GUID,
+            (true, _) => ffi::NV_ENC_HEVC_PROFILE_FREXT_GUID,
+        };
+        let gop = cfg.gopLength;
+        // SAFETY: the config came from the HEVC preset, so `hevcConfig` is the active member;
+        // it holds plain integers and pointers, valid for any bits.
+        let h = unsafe { &mut cfg.encodeCodecConfig.hevcConfig };
+        h.level = ffi::NV_ENC_LEVEL_AUTOSELECT;
+        h.tier = ffi::NV_ENC_TIER_HEVC_MAIN;
+        h.idrPeriod = gop;
+        h.flags = ffi::HEVC_CHROMA_FORMAT_IDC.set(h.flags, if p.chroma_444 { 3 } else { 1 });
+        h.flags = ffi::HEVC_OUTPUT_AUD.set(h.flags, s.aud as u32);
+        h.flags = ffi::HEVC_REPEAT_SPSPPS.set(
+            h.flags,
+            (s.repeat_sequence_header && fmt != StreamFormat::Hvc1) as u32,
+        );
+        // hvc1 carries the parameter sets in hvcC only.
+        h.flags = ffi::HEVC_DISABLE_SPSPPS.set(h.flags, (fmt == StreamFormat::Hvc1) as u32);
+        if let Some((pr, tr, mx, full)) = crate::nvenc::colour::iso_colour(&p.info) {
+            let v = &mut h.hevcVUIParameters;
+            v.videoSignalTypePresentFlag = 1;
+            v.videoFormat = ffi::NV_ENC_VUI_VIDEO_FORMAT_UNSPECIFIED;
+            v.videoFullRangeFlag = full as u32;
+            v.colourDescriptionPresentFlag = 1;
+            v.colourPrimaries = pr;
+            v.transferCharacteristics = tr;
+            v.colourMatrix = mx;
+        }
+        Ok(())
+    }
+    fn output_caps(
+        &self,
+        seq: &[u8],
+        p: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<gst::Caps, String> {
+        let nals = nal::split_annexb(seq);
+        let of = |t: u8| -> Vec<&[u8]> {
+            nals.iter()
+                .copied()
+                .filter(|n| nal::hevc_nal_type(n) == t)
+                .collect()
+        };
+        let (vps, sps, pps) = (of(32), of(33), of(34));
+        let sps0 = sps.first().ok_or("no SPS in nvEncGetSequenceParams")?;
+        let info = hvcc::parse_sps(sps0).map_err(|e| e.to_string())?;
+        let format = match fmt {
+            StreamFormat::Default => "byte-stream",
+            StreamFormat::Hvc1 => "hvc1",
+            StreamFormat::Hev1 => "hev1",
+        };
+        let mut caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", format)
+            .field("alignment", "au")
+            .field("profile", profile_name(p))
+            .build();
+        {
+            let c = caps.make_mut();
+            gst_pbutils::functions::codec_utils_h265_caps_set_level_tier_and_profile(
+                c,
+                &info.profile_tier_level_bytes,
+            )
+            .map_err(|e| e.to_string())?;
+            // Keep the profile from the input format (the helper may only set "main" style).
+            c.structure_mut(0)
+                .ok_or("empty caps")?
+                .set("profile", profile_name(p));
+            if fmt != StreamFormat::Default {
+                let rec = hvcc::build_hvcc(&vps, &sps, &pps, 4).map_err(|e| e.to_string())?;
+                c.structure_mut(0)
+                    .ok_or("empty caps")?
+                    .set("codec_data", gst::Buffer::from_mut_slice(rec));
+            }
+        }
+        Ok(caps)
+    }
+    fn convert_output(&self, data: &[u8], fmt: StreamFormat) -> Vec<u8> {
+        match fmt {
+            StreamFormat::Default => data.to_vec(),
+            StreamFormat::Hvc1 | StreamFormat::Hev1 => {
+                let mut out = Vec::with_capacity(data.len() + 16);
+                nal::annexb_to_length_prefixed(data, &mut out);
+                out
+            }
+        }
+    }
+}
+
+pub mod imp {
+    use super::*;
+
+    #[derive(Default)]
+    pub struct NvH265Enc;
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for NvH265Enc {
+        const NAME: &'static str = "GstRsNvH265Enc";
+        type Type = super::NvH265Enc;
+        type ParentType = NvEncoderObj;
+    }
+
+    impl ObjectImpl for NvH265Enc {
+        fn properties() -> &'static [glib::ParamSpec] {
+            static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+                let mut v = settings::qp_properties(51);
+                v.push(
+                    glib::ParamSpecBoolean::builder("aud")
+                        .nick("AUD")
+                        .blurb("Insert access unit delimiters (hevcConfig.outputAUD)")
+                        .default_value(settings::DEFAULT_AUD)
+                        .mutable_ready()
+                        .build(),
+                );
+                v.push(
+                    glib::ParamSpecBoolean::builder("repeat-sequence-header")
+                        .nick("Repeat Sequence Header")
+                        .blurb("Insert VPS/SPS/PPS before every IDR (hevcConfig.repeatSPSPPS); ignored for hvc1")
+                        .default_value(settings::DEFAULT_REPEAT_SEQUENCE_HEADER)
+                        .mutable_ready()
+                        .build(),
+                );
+                v
+            });
+            PROPS.as_ref()
+        }
+        fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+            let obj = self.obj();
+            let base = obj.upcast_ref::<NvEncoderObj>().imp();
+            let mut s = base.settings();
+            match pspec.name() {
+                "aud" => s.aud = value.get().expect("type checked upstream"),
+                "repeat-sequence-header" => {
+                    s.repeat_sequence_header = value.get().expect("type checked upstream")
+                }
+                _ => settings::set_qp_property(&mut s, value, pspec),
+            }
+        }
+        fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+            let obj = self.obj();
+            let base = obj.upcast_ref::<NvEncoderObj>().imp();
+            let s = base.settings();
+            match pspec.name() {
+                "aud" => s.aud.to_value(),
+                "repeat-sequence-header" => s.repeat_sequence_header.to_value(),
+                _ => settings::qp_property(&s, pspec),
+            }
+        }
+    }
+
+    impl GstObjectImpl for NvH265Enc {}
+
+    impl ElementImpl for NvH265Enc {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+                gst::subclass::ElementMetadata::new(
+                    "NVENC H.265 Video Encoder (rsnvenc)",
+                    "Codec/Encoder/Video/Hardware",
+                    "Encode H.265 video streams with NVIDIA NVENC",
+                    "rsnvenc developers",
+                )
+            });
+            Some(&*META)
+        }
+        fn pad_templates() -> &'static [gst::PadTemplate] {
+            static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+                let sink = gst_video::VideoCapsBuilder::new()
+                    .format_list(SINK_FORMATS.iter().copied())
+                    .width_range(1..=8192)
+                    .height_range(1..=8192)
+                    .build();
+                let src = gst::Caps::builder("video/x-h265")
+                    .field(
+                        "stream-format",
+                        gst::List::new(["byte-stream", "hvc1", "hev1"]),
+                    )
+                    .field("alignment", "au")
+                    .field(
+                        "profile",
+                        gst::List::new(["main", "main-10", "main-444", "main-444-10"]),
+                    )
+                    .build();
+                vec![
+                    gst::PadTemplate::new(
+                        "sink",
+                        gst::PadDirection::Sink,
+                        gst::PadPresence::Always,
+                        &sink,
+                    )
+                    .expect("valid template"),
+                    gst::PadTemplate::new(
+                        "src",
+                        gst::PadDirection::Src,
+                        gst::PadPresence::Always,
+                        &src,
+                    )
+                    .expect("valid template"),
+                ]
+            });
+            T.as_ref()
+        }
+    }
+
+    impl VideoEncoderImpl for NvH265Enc {}
+
+    impl NvEncoderImpl for NvH265Enc {
+        const OPS: &'static dyn CodecOps = &OPS;
+    }
+}
+
+glib::wrapper! {
+    pub struct NvH265Enc(ObjectSubclass<imp::NvH265Enc>)
+        @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
+}
+
+/// Registers `rsnvench265enc` (rank NONE: never replaces nvcodec's `nvh265enc`).
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "rsnvench265enc",
+        gst::Rank::NONE,
+        NvH265Enc::static_type(),
+    )
+}
