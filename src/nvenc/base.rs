@@ -117,8 +117,13 @@ glib::wrapper! {
 
 unsafe impl<T: NvEncoderImpl> IsSubclassable<T> for NvEncoderObj {
     fn class_init(class: &mut glib::Class<Self>) {
+        // GObject copied NvEncoder's class struct into this one: keep its handle_frame. The
+        // subclasses do not override it, and gstreamer-rs 0.25's `parent_handle_frame` passes
+        // the frame borrowed while the parent's trampoline takes ownership (a double unref).
+        let handle_frame = class.as_ref().parent.handle_frame;
         Self::parent_class_init::<T>(class);
         let klass = class.as_mut();
+        klass.parent.handle_frame = handle_frame;
         klass.ops = Some(T::OPS);
     }
 }

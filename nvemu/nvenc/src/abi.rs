@@ -41,7 +41,12 @@ fn fields_of(sdk: SdkIdx) -> &'static [FieldInfo] {
 }
 
 fn structs_of(sdk: SdkIdx) -> &'static [(&'static str, usize)] {
-    [v12_0::STRUCTS, v12_1::STRUCTS, v12_2::STRUCTS, v13_0::STRUCTS][sdk]
+    [
+        v12_0::STRUCTS,
+        v12_1::STRUCTS,
+        v12_2::STRUCTS,
+        v13_0::STRUCTS,
+    ][sdk]
 }
 
 struct Tables {
@@ -222,7 +227,10 @@ impl Guid {
             self.d3,
             self.d4[0],
             self.d4[1],
-            self.d4[2..].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            self.d4[2..]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         )
     }
 
@@ -415,7 +423,9 @@ impl View {
             Some(r) => {
                 let mut b = [0u8; 16];
                 // SAFETY: the GUID field lies inside the struct (table offset, 16 bytes).
-                unsafe { std::ptr::copy_nonoverlapping(self.base.add(r.offset), b.as_mut_ptr(), 16) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(self.base.add(r.offset), b.as_mut_ptr(), 16)
+                };
                 Guid::from_bytes(&b)
             }
             None => Guid::default(),
@@ -478,7 +488,10 @@ impl View {
             let key = format!("{prefix}{}", f.name);
             let ty = f.ty.trim();
             if f.name == "version" && f.size == 4 {
-                out.insert(key, Value::String(format!("{:#010x}", self.raw(f.offset, 4))));
+                out.insert(
+                    key,
+                    Value::String(format!("{:#010x}", self.raw(f.offset, 4))),
+                );
                 continue;
             }
             if ty == "GUID" && f.array_len == 1 {
@@ -537,7 +550,9 @@ impl View {
                 }
             };
             if f.array_len > 1 {
-                let arr: Vec<Value> = (0..f.array_len).map(|i| read(f.offset + i * elem)).collect();
+                let arr: Vec<Value> = (0..f.array_len)
+                    .map(|i| read(f.offset + i * elem))
+                    .collect();
                 out.insert(key, Value::Array(arr));
             } else {
                 out.insert(key, read(f.offset));
@@ -586,9 +601,5 @@ pub fn layout_for_version(session_sdk: SdkIdx, ver_name: &str, version: u32) -> 
             }
         }
     }
-    if rev < max_rev {
-        Some(0)
-    } else {
-        None
-    }
+    if rev < max_rev { Some(0) } else { None }
 }

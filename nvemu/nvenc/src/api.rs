@@ -61,10 +61,8 @@ fn max_sdk() -> SdkIdx {
 fn finish(mut call: Call, s: Option<&Session>, r: R) -> i32 {
     let status = match r {
         Ok(st) => {
-            if st != st::SUCCESS && st != st::NEED_MORE_INPUT {
-                if let Some(s) = s {
-                    s.set_error(&format!("{}: {}", call.call, abi::status_name(st)));
-                }
+            if let Some(s) = s.filter(|_| st != st::SUCCESS && st != st::NEED_MORE_INPUT) {
+                s.set_error(&format!("{}: {}", call.call, abi::status_name(st)));
             }
             st
         }
@@ -88,7 +86,11 @@ fn finish(mut call: Call, s: Option<&Session>, r: R) -> i32 {
 }
 
 /// Runs a session call: looks the handle up, traces, catches panics.
-fn with_session(name: &'static str, enc: Ptr, f: impl FnOnce(&mut Call, &Arc<Session>) -> R) -> i32 {
+fn with_session(
+    name: &'static str,
+    enc: Ptr,
+    f: impl FnOnce(&mut Call, &Arc<Session>) -> R,
+) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         let mut call = Call::new(name);
         let h = enc as u64;
@@ -109,7 +111,10 @@ fn with_session(name: &'static str, enc: Ptr, f: impl FnOnce(&mut Call, &Arc<Ses
                 return finish(
                     call,
                     None,
-                    Err(violation(st::INVALID_ENCODERDEVICE, "unknown encoder handle")),
+                    Err(violation(
+                        st::INVALID_ENCODERDEVICE,
+                        "unknown encoder handle",
+                    )),
                 );
             }
         };
@@ -154,12 +159,19 @@ fn view(s: &Session, p: Ptr, strukt: &'static str, ver_name: &str) -> Result<Vie
     Ok(unsafe { View::new(p as *mut u8, sdk, strukt) })
 }
 
-fn decode_into(call: &mut Call, v: &View, prefix: &str, codec: Option<CodecKind>, sess_sdk: SdkIdx) {
+fn decode_into(
+    call: &mut Call,
+    v: &View,
+    prefix: &str,
+    codec: Option<CodecKind>,
+    sess_sdk: SdkIdx,
+) {
     let follow = |name: &str, p: u64| -> Option<View> {
         if name == "encodeConfig" && p != 0 {
             // SAFETY: `encodeConfig` points to the client's NV_ENC_CONFIG (this call reads it).
             let version = unsafe { (p as *const u32).read_unaligned() };
-            let sdk = abi::layout_for_version(sess_sdk, "NV_ENC_CONFIG_VER", version).unwrap_or(sess_sdk);
+            let sdk =
+                abi::layout_for_version(sess_sdk, "NV_ENC_CONFIG_VER", version).unwrap_or(sess_sdk);
             // SAFETY: as above; the struct is as large as its revision's layout.
             Some(unsafe { View::new(p as *mut u8, sdk, "NV_ENC_CONFIG") })
         } else {
@@ -222,7 +234,12 @@ pub unsafe extern "C" fn NvEncodeAPICreateInstance(list: *mut c_void) -> i32 {
                 }
                 let p = entry_for(f.name);
                 // SAFETY: `f.offset` is a function-pointer slot inside the 2552-byte list.
-                unsafe { (list as *mut u8).add(f.offset).cast::<usize>().write_unaligned(p) };
+                unsafe {
+                    (list as *mut u8)
+                        .add(f.offset)
+                        .cast::<usize>()
+                        .write_unaligned(p)
+                };
                 n += 1;
             }
             call.arg("out.entries", n);
@@ -337,7 +354,10 @@ extern "C" fn open_encode_session_ex(params: Ptr, encoder: *mut Ptr) -> i32 {
 
 fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
     if params.is_null() {
-        return Err(violation(st::INVALID_PTR, "NULL NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS"));
+        return Err(violation(
+            st::INVALID_PTR,
+            "NULL NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS",
+        ));
     }
     let max = max_sdk();
     // SAFETY: the client passed the params struct; its first u32 is `version`.
@@ -355,16 +375,25 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
             ),
         ));
     };
-    let Some(lsdk) = abi::layout_for_version(sdk, "NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER", version)
+    let Some(lsdk) =
+        abi::layout_for_version(sdk, "NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER", version)
     else {
         call.arg("version", format!("{version:#010x}"));
         return Err(violation(
             st::INVALID_VERSION,
-            format!("OPEN_ENCODE_SESSION_EX_PARAMS version {version:#010x} has an unknown revision"),
+            format!(
+                "OPEN_ENCODE_SESSION_EX_PARAMS version {version:#010x} has an unknown revision"
+            ),
         ));
     };
     // SAFETY: versioned struct of this layout, from the client.
-    let v = unsafe { View::new(params as *mut u8, lsdk, "NV_ENC_OPEN_ENCODE_SESSIONEX_PARAMS") };
+    let v = unsafe {
+        View::new(
+            params as *mut u8,
+            lsdk,
+            "NV_ENC_OPEN_ENCODE_SESSIONEX_PARAMS",
+        )
+    };
     call.api = Some(api_name(sdk));
     decode_into(call, &v, "", None, sdk);
     let api_field = v.get("apiVersion") as u32;
@@ -387,7 +416,12 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
     match v.get("deviceType") {
         1 => {}
         2 => return Err(fail(st::INVALID_DEVICE, "OpenGL devices are not supported")),
-        0 => return Err(fail(st::UNSUPPORTED_DEVICE, "DirectX devices do not exist on Linux")),
+        0 => {
+            return Err(fail(
+                st::UNSUPPORTED_DEVICE,
+                "DirectX devices do not exist on Linux",
+            ));
+        }
         t => return Err(fail(st::INVALID_DEVICE, format!("unknown deviceType {t}"))),
     }
     let gpu = Gpu::from_env();
@@ -447,7 +481,10 @@ extern "C" fn get_last_error_string(enc: Ptr) -> *const c_char {
                 call.session = Some(s.id);
                 call.api = Some(api_name(s.sdk));
                 let e = s.errors.lock().unwrap_or_else(|e| e.into_inner());
-                let p = e.back().map(|c| c.as_ptr()).unwrap_or(UNKNOWN.as_ptr().cast());
+                let p = e
+                    .back()
+                    .map(|c| c.as_ptr())
+                    .unwrap_or(UNKNOWN.as_ptr().cast());
                 if let Some(c) = e.back() {
                     call.arg("out", c.to_string_lossy().into_owned());
                 }
@@ -485,7 +522,11 @@ fn codec_arg(call: &mut Call, s: &Session, g: &Guid) -> Result<CodecKind, Fail> 
     caps::check_codec(s.gpu, s.sdk, g).map_err(|st| {
         fail(
             st,
-            format!("codec {} is not supported by this GPU ({:?})", g.describe(), s.gpu),
+            format!(
+                "codec {} is not supported by this GPU ({:?})",
+                g.describe(),
+                s.gpu
+            ),
         )
     })
 }
@@ -506,7 +547,10 @@ fn write_guids(call: &mut Call, list: &[Guid], arr: *mut Guid, size: u32, count:
     if (size as usize) < list.len() {
         return Err(fail(
             st::INVALID_PARAM,
-            format!("guidArraySize {size} is smaller than the {} GUIDs", list.len()),
+            format!(
+                "guidArraySize {size} is smaller than the {} GUIDs",
+                list.len()
+            ),
         ));
     }
     for (i, g) in list.iter().enumerate() {
@@ -618,7 +662,10 @@ extern "C" fn get_encode_caps(enc: Ptr, codec: Guid, param: Ptr, val: *mut i32) 
             }
             None => Err(fail(
                 st::INVALID_PARAM,
-                format!("capsToQuery {cap} is not an NV_ENC_CAPS of API {}", api_name(s.sdk)),
+                format!(
+                    "capsToQuery {cap} is not an NV_ENC_CAPS of API {}",
+                    api_name(s.sdk)
+                ),
             )),
         }
     })
@@ -652,7 +699,14 @@ extern "C" fn get_preset_guids(
     })
 }
 
-fn preset_config(call: &mut Call, s: &Session, codec: Guid, preset: Guid, tuning: Option<u32>, cfg: Ptr) -> R {
+fn preset_config(
+    call: &mut Call,
+    s: &Session,
+    codec: Guid,
+    preset: Guid,
+    tuning: Option<u32>,
+    cfg: Ptr,
+) -> R {
     let c = codec_arg(call, s, &codec)?;
     call.arg("presetGUID", preset.describe());
     if let Some(t) = tuning {
@@ -661,7 +715,11 @@ fn preset_config(call: &mut Call, s: &Session, codec: Guid, preset: Guid, tuning
     let (p, legacy_tuning) = caps::preset_of(s.sdk, &preset).ok_or_else(|| {
         fail(
             st::INVALID_PARAM,
-            format!("unknown preset GUID {} for API {}", preset.describe(), api_name(s.sdk)),
+            format!(
+                "unknown preset GUID {} for API {}",
+                preset.describe(),
+                api_name(s.sdk)
+            ),
         )
     })?;
     let count = abi::enum_val(s.sdk, "NV_ENC_TUNING_INFO_COUNT").unwrap_or(5) as u32;
@@ -684,7 +742,9 @@ fn preset_config(call: &mut Call, s: &Session, codec: Guid, preset: Guid, tuning
     let pv = view(s, cfg, "NV_ENC_PRESET_CONFIG", "NV_ENC_PRESET_CONFIG_VER")?;
     // presetCfg.version must be a valid NV_ENC_CONFIG version too; its revision picks the
     // layout the config is written with.
-    let inner = pv.sub("presetCfg").ok_or_else(|| fail(st::GENERIC, "layout"))?;
+    let inner = pv
+        .sub("presetCfg")
+        .ok_or_else(|| fail(st::GENERIC, "layout"))?;
     let cver = inner.get("version") as u32;
     let csdk = check_ver(s, "NV_ENC_CONFIG_VER", cver)?;
     call.arg("version", format!("{:#010x}", pv.get("version")));
@@ -712,7 +772,13 @@ extern "C" fn get_preset_config(enc: Ptr, codec: Guid, preset: Guid, cfg: Ptr) -
     })
 }
 
-extern "C" fn get_preset_config_ex(enc: Ptr, codec: Guid, preset: Guid, tuning: u32, cfg: Ptr) -> i32 {
+extern "C" fn get_preset_config_ex(
+    enc: Ptr,
+    codec: Guid,
+    preset: Guid,
+    tuning: u32,
+    cfg: Ptr,
+) -> i32 {
     with_session("nvEncGetEncodePresetConfigEx", enc, |call, s| {
         preset_config(call, s, codec, preset, Some(tuning), cfg)
     })
@@ -751,12 +817,20 @@ fn format_info(sdk: SdkIdx, fmt: u32, h: u32) -> Option<(sw::InputFormat, usize,
 
 extern "C" fn initialize_encoder(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncInitializeEncoder", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_INITIALIZE_PARAMS", "NV_ENC_INITIALIZE_PARAMS_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_INITIALIZE_PARAMS",
+            "NV_ENC_INITIALIZE_PARAMS_VER",
+        )?;
         let g = v.get_guid("encodeGUID");
         let codec_hint = caps::codec_of(s.sdk, &g);
         decode_into(call, &v, "", codec_hint, s.sdk);
         if s.lock().enc.is_some() {
-            return Err(violation(st::INVALID_CALL, "nvEncInitializeEncoder called twice"));
+            return Err(violation(
+                st::INVALID_CALL,
+                "nvEncInitializeEncoder called twice",
+            ));
         }
         let e = build_encoder(call, s, &v, None)?;
         s.lock().enc = Some(e);
@@ -770,7 +844,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     let sdk = s.sdk;
     let g = v.get_guid("encodeGUID");
     let codec = caps::check_codec(s.gpu, sdk, &g).map_err(|st| {
-        fail(st, format!("encodeGUID {} is not supported by this GPU", g.describe()))
+        fail(
+            st,
+            format!("encodeGUID {} is not supported by this GPU", g.describe()),
+        )
     })?;
     let width = v.get("encodeWidth") as u32;
     let height = v.get("encodeHeight") as u32;
@@ -781,7 +858,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             format!("encode size {width}x{height} outside {wmin}x{hmin} .. {wmax}x{hmax}"),
         ));
     }
-    let (mw, mh) = (v.get("maxEncodeWidth") as u32, v.get("maxEncodeHeight") as u32);
+    let (mw, mh) = (
+        v.get("maxEncodeWidth") as u32,
+        v.get("maxEncodeHeight") as u32,
+    );
     if (mw != 0 && (mw < width || mw > wmax)) || (mh != 0 && (mh < height || mh > hmax)) {
         return Err(fail(
             st::INVALID_PARAM,
@@ -790,7 +870,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     }
     if v.get("enableEncodeAsync") != 0 {
         // Linux has no asynchronous mode ("Asynchronous mode is not supported on Linux").
-        return Err(fail(st::UNSUPPORTED_PARAM, "enableEncodeAsync=1: Linux has no async mode"));
+        return Err(fail(
+            st::UNSUPPORTED_PARAM,
+            "enableEncodeAsync=1: Linux has no async mode",
+        ));
     }
     if v.get("enablePTD") != 1 {
         // Client-side picture typing (enablePTD=0: frames in coded order with pictureType set)
@@ -802,13 +885,28 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     }
     for (f, why) in [
         ("enableMEOnlyMode", "ME-only mode is not supported"),
-        ("enableExternalMEHints", "external ME hints are not supported"),
+        (
+            "enableExternalMEHints",
+            "external ME hints are not supported",
+        ),
         ("enableSubFrameWrite", "sub-frame readback is not supported"),
-        ("enableOutputInVidmem", "output in video memory is not supported"),
-        ("enableReconFrameOutput", "recon frame output is not supported"),
+        (
+            "enableOutputInVidmem",
+            "output in video memory is not supported",
+        ),
+        (
+            "enableReconFrameOutput",
+            "recon frame output is not supported",
+        ),
         ("enableOutputStats", "output stats are not supported"),
-        ("enableWeightedPrediction", "weighted prediction is not supported (cap 0)"),
-        ("enableUniDirectionalB", "unidirectional B is not supported (cap 0)"),
+        (
+            "enableWeightedPrediction",
+            "weighted prediction is not supported (cap 0)",
+        ),
+        (
+            "enableUniDirectionalB",
+            "unidirectional B is not supported (cap 0)",
+        ),
     ] {
         if v.get(f) != 0 {
             return Err(fail(st::UNSUPPORTED_PARAM, format!("{f}=1: {why}")));
@@ -819,7 +917,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         (4, None)
     } else {
         caps::preset_of(sdk, &preset_g).ok_or_else(|| {
-            fail(st::INVALID_PARAM, format!("unknown presetGUID {}", preset_g.describe()))
+            fail(
+                st::INVALID_PARAM,
+                format!("unknown presetGUID {}", preset_g.describe()),
+            )
         })?
     };
     let count = abi::enum_val(sdk, "NV_ENC_TUNING_INFO_COUNT").unwrap_or(5) as u64;
@@ -831,7 +932,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         t => t as u32,
     };
     if tuning == 4 {
-        return Err(fail(st::UNSUPPORTED_PARAM, "lossless tuning is not supported (cap 0)"));
+        return Err(fail(
+            st::UNSUPPORTED_PARAM,
+            "lossless tuning is not supported (cap 0)",
+        ));
     }
     // The config: the client's, or the preset's if encodeConfig is NULL.
     let mut own = vec![0u64; 3584 / 8];
@@ -860,19 +964,29 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     let gop_len = cfg.get("gopLength") as u32;
     if gop_len == 0 {
         // Unknown on the real driver; strict: 0 is not a GOP length (INFINITE is 0xffffffff).
-        return Err(fail(st::INVALID_PARAM, "gopLength 0 (use NVENC_INFINITE_GOPLENGTH)"));
+        return Err(fail(
+            st::INVALID_PARAM,
+            "gopLength 0 (use NVENC_INFINITE_GOPLENGTH)",
+        ));
     }
     let gop = (gop_len != u32::MAX).then_some(gop_len);
     let fip_raw = cfg.get_i32("frameIntervalP");
     if fip_raw < 0 {
-        return Err(fail(st::INVALID_PARAM, format!("frameIntervalP {fip_raw} < 0")));
+        return Err(fail(
+            st::INVALID_PARAM,
+            format!("frameIntervalP {fip_raw} < 0"),
+        ));
     }
     // frameIntervalP 0 comes with intra-only (gopLength 1, FFmpeg's -g 0): no B-frames.
     let mut fip = fip_raw.max(1) as u32;
     if fip - 1 > caps::MAX_BFRAMES as u32 {
         return Err(fail(
             st::INVALID_PARAM,
-            format!("frameIntervalP {fip} needs {} B-frames; NUM_MAX_BFRAMES is {}", fip - 1, caps::MAX_BFRAMES),
+            format!(
+                "frameIntervalP {fip} needs {} B-frames; NUM_MAX_BFRAMES is {}",
+                fip - 1,
+                caps::MAX_BFRAMES
+            ),
         ));
     }
     if gop == Some(1) {
@@ -894,7 +1008,11 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     }
     let idr_raw = cget("idrPeriod") as u32;
     // "If not set, this is made equal to gopLength" (header).
-    let idr_period = if idr_raw == 0 { gop } else { (idr_raw != u32::MAX).then_some(idr_raw) };
+    let idr_period = if idr_raw == 0 {
+        gop
+    } else {
+        (idr_raw != u32::MAX).then_some(idr_raw)
+    };
     // Chroma.
     let chroma = match cget("chromaFormatIDC") {
         0 | 1 => 1,
@@ -909,7 +1027,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     // Bit depth: bitfields before 12.2 (CONFIG s8), enums from 12.2 (s9).
     let depth_of = |x: u64| if x == 0 { 8 } else { x as u32 };
     let (in_depth, out_depth) = if cfg.has(&format!("{cc}outputBitDepth")) {
-        (depth_of(cget("inputBitDepth")), depth_of(cget("outputBitDepth")))
+        (
+            depth_of(cget("inputBitDepth")),
+            depth_of(cget("outputBitDepth")),
+        )
     } else {
         match codec {
             CodecKind::H264 => (8, 8),
@@ -925,14 +1046,23 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     };
     for d in [in_depth, out_depth] {
         if d != 8 && d != 10 {
-            return Err(fail(st::INVALID_PARAM, format!("bit depth {d} is not 8 or 10")));
+            return Err(fail(
+                st::INVALID_PARAM,
+                format!("bit depth {d} is not 8 or 10"),
+            ));
         }
     }
     if out_depth == 10 && codec == CodecKind::H264 {
-        return Err(fail(st::UNSUPPORTED_PARAM, "10-bit H.264 is not supported on this GPU"));
+        return Err(fail(
+            st::UNSUPPORTED_PARAM,
+            "10-bit H.264 is not supported on this GPU",
+        ));
     }
     if in_depth > out_depth {
-        return Err(fail(st::INVALID_PARAM, "input bit depth above output bit depth"));
+        return Err(fail(
+            st::INVALID_PARAM,
+            "input bit depth above output bit depth",
+        ));
     }
     // Profile coherence.
     let prof = cfg.get_guid("profileGUID");
@@ -940,14 +1070,18 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     let ok = match pname {
         "" if prof == Guid::default() => true,
         "NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID" => true,
-        "NV_ENC_HEVC_PROFILE_MAIN_GUID" => codec == CodecKind::Hevc && out_depth == 8 && chroma == 1,
+        "NV_ENC_HEVC_PROFILE_MAIN_GUID" => {
+            codec == CodecKind::Hevc && out_depth == 8 && chroma == 1
+        }
         "NV_ENC_HEVC_PROFILE_MAIN10_GUID" => codec == CodecKind::Hevc && chroma == 1,
         "NV_ENC_HEVC_PROFILE_FREXT_GUID" => codec == CodecKind::Hevc,
         "NV_ENC_AV1_PROFILE_MAIN_GUID" => codec == CodecKind::Av1,
         "NV_ENC_H264_PROFILE_HIGH_GUID" | "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID" => {
             codec == CodecKind::H264 && chroma == 1
         }
-        "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID" => codec == CodecKind::H264 && chroma == 1 && fip == 1,
+        "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID" => {
+            codec == CodecKind::H264 && chroma == 1 && fip == 1
+        }
         _ => false,
     };
     if !ok {
@@ -959,7 +1093,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             ),
         ));
     }
-    if codec != CodecKind::Av1 && chroma == 1 && (width % 2 != 0 || height % 2 != 0) {
+    if codec != CodecKind::Av1
+        && chroma == 1
+        && (!width.is_multiple_of(2) || !height.is_multiple_of(2))
+    {
         // The real driver's handling of odd 4:2:0 sizes for H.264/HEVC is unknown; strict:
         // 4:2:0 needs even dimensions there (AV1 codes odd sizes).
         return Err(fail(
@@ -987,12 +1124,19 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         (4 | 0x20, 0) => 1,
         (8 | 0x10, 0) => 2,
         (m, _) => {
-            return Err(fail(st::INVALID_PARAM, format!("rateControlMode {m:#x} invalid for API {}", api_name(sdk))));
+            return Err(fail(
+                st::INVALID_PARAM,
+                format!("rateControlMode {m:#x} invalid for API {}", api_name(sdk)),
+            ));
         }
     };
     let fps_num = v.get("frameRateNum") as u32;
     let fps_den = v.get("frameRateDen") as u32;
-    let (fps_num, fps_den) = if fps_num == 0 || fps_den == 0 { (30, 1) } else { (fps_num, fps_den) };
+    let (fps_num, fps_den) = if fps_num == 0 || fps_den == 0 {
+        (30, 1)
+    } else {
+        (fps_num, fps_den)
+    };
     // Default bitrate when the client leaves averageBitRate 0 (the driver's own default is
     // not documented): 5 Mb/s at 1080p30, scaled with pixel rate, at least 500 kb/s.
     let default_bps = || -> u32 {
@@ -1000,15 +1144,31 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         (5e6 * px / (1920.0 * 1080.0 * 30.0)).clamp(5e5, 8e8) as u32
     };
     let rc = match mode {
-        0 => sw::RateControl::ConstQp { i: qp.0, p: qp.1, b: qp.2 },
+        0 => sw::RateControl::ConstQp {
+            i: qp.0,
+            p: qp.1,
+            b: qp.2,
+        },
         1 => {
             let target_quality = (tq != 0).then(|| tq as f32 + tql as f32 / 256.0);
-            let a = if avg == 0 && target_quality.is_none() { default_bps() } else { avg };
-            sw::RateControl::Vbr { avg_bps: a, max_bps: maxbr, vbv_bits: vbv, target_quality }
+            let a = if avg == 0 && target_quality.is_none() {
+                default_bps()
+            } else {
+                avg
+            };
+            sw::RateControl::Vbr {
+                avg_bps: a,
+                max_bps: maxbr,
+                vbv_bits: vbv,
+                target_quality,
+            }
         }
         _ => {
             let a = if avg == 0 { default_bps() } else { avg };
-            sw::RateControl::Cbr { bps: a, vbv_bits: vbv }
+            sw::RateControl::Cbr {
+                bps: a,
+                vbv_bits: vbv,
+            }
         }
     };
     // Colour description.
@@ -1019,10 +1179,19 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             let mx = cget("matrixCoefficients") as u32;
             let full = cget("colorRange") != 0;
             let u = |x: u32| if x == 0 { 2 } else { x };
-            Some(sw::Colour { primaries: u(prim), transfer: u(tr), matrix: u(mx), full_range: full })
+            Some(sw::Colour {
+                primaries: u(prim),
+                transfer: u(tr),
+                matrix: u(mx),
+                full_range: full,
+            })
         }
         _ => {
-            let vui = if codec == CodecKind::H264 { "h264VUIParameters." } else { "hevcVUIParameters." };
+            let vui = if codec == CodecKind::H264 {
+                "h264VUIParameters."
+            } else {
+                "hevcVUIParameters."
+            };
             let vg = |f: &str| cget(&format!("{vui}{f}"));
             if vg("videoSignalTypePresentFlag") != 0 {
                 let full = vg("videoFullRangeFlag") != 0;
@@ -1034,7 +1203,12 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
                         full_range: full,
                     })
                 } else {
-                    Some(sw::Colour { primaries: 2, transfer: 2, matrix: 2, full_range: full })
+                    Some(sw::Colour {
+                        primaries: 2,
+                        transfer: 2,
+                        matrix: 2,
+                        full_range: full,
+                    })
                 }
             } else {
                 None
@@ -1053,10 +1227,16 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             ));
         }
         if p.fip != fip || p.gop != gop || p.idr_period != idr_period {
-            return Err(fail(st::UNSUPPORTED_PARAM, "the GOP structure cannot be reconfigured"));
+            return Err(fail(
+                st::UNSUPPORTED_PARAM,
+                "the GOP structure cannot be reconfigured",
+            ));
         }
         if std::mem::discriminant(&p.swcfg.rc) != std::mem::discriminant(&rc) {
-            return Err(fail(st::UNSUPPORTED_PARAM, "rate control mode change is not supported (DYN_RCMODE_CHANGE 0)"));
+            return Err(fail(
+                st::UNSUPPORTED_PARAM,
+                "rate control mode change is not supported (DYN_RCMODE_CHANGE 0)",
+            ));
         }
     }
     let swcfg = sw::Config {
@@ -1111,18 +1291,23 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         next_pts: 0,
         since_idr: 0,
         since_i: 0,
-        need_idr: false,
+        need_idr: true,
         fresh: true,
         sent_since_drain: false,
         seq_headers_due: true,
         display_idx: 0,
+        submits: 0,
+        last_submitter: None,
         qp: if mode == 0 { qp } else { (22, 25, 27) },
     })
 }
 
 fn need_enc(g: &session::Inner) -> Result<(), Fail> {
     if g.enc.is_none() {
-        Err(violation(st::ENCODER_NOT_INITIALIZED, "the encoder is not initialized"))
+        Err(violation(
+            st::ENCODER_NOT_INITIALIZED,
+            "the encoder is not initialized",
+        ))
     } else {
         Ok(())
     }
@@ -1133,17 +1318,27 @@ fn need_enc(g: &session::Inner) -> Result<(), Fail> {
 
 extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncReconfigureEncoder", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_RECONFIGURE_PARAMS", "NV_ENC_RECONFIGURE_PARAMS_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_RECONFIGURE_PARAMS",
+            "NV_ENC_RECONFIGURE_PARAMS_VER",
+        )?;
         let codec = session_codec(s);
         decode_into(call, &v, "", codec, s.sdk);
         need_enc(&s.lock())?;
-        let init = v.sub("reInitEncodeParams").ok_or_else(|| fail(st::GENERIC, "layout"))?;
+        let init = v
+            .sub("reInitEncodeParams")
+            .ok_or_else(|| fail(st::GENERIC, "layout"))?;
         let iver = init.get("version") as u32;
         check_ver(s, "NV_ENC_INITIALIZE_PARAMS_VER", iver)?;
         let reset = v.get("resetEncoder") != 0;
         let force_idr = v.get("forceIDR") != 0;
         let mut g = s.lock();
-        let e = g.enc.as_mut().ok_or_else(|| fail(st::ENCODER_NOT_INITIALIZED, "not initialized"))?;
+        let e = g
+            .enc
+            .as_mut()
+            .ok_or_else(|| fail(st::ENCODER_NOT_INITIALIZED, "not initialized"))?;
         if init.get("encodeConfig") != 0 {
             match build_encoder(call, s, &init, Some(e)) {
                 Ok(newe) => {
@@ -1158,7 +1353,8 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                     let inner = &mut *g;
                     let e = inner.enc.as_mut().unwrap();
                     if e.sent_since_drain {
-                        e.drain(&mut inner.outputs, call).map_err(|m| fail(st::GENERIC, m))?;
+                        e.drain(&mut inner.outputs, call)
+                            .map_err(|m| fail(st::GENERIC, m))?;
                     }
                     let e = g.enc.as_mut().unwrap();
                     e.sw = newe.sw;
@@ -1193,7 +1389,12 @@ extern "C" fn set_io_cuda_streams(enc: Ptr, input: Ptr, output: Ptr) -> i32 {
 
 extern "C" fn get_sequence_params(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncGetSequenceParams", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_SEQUENCE_PARAM_PAYLOAD", "NV_ENC_SEQUENCE_PARAM_PAYLOAD_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_SEQUENCE_PARAM_PAYLOAD",
+            "NV_ENC_SEQUENCE_PARAM_PAYLOAD_VER",
+        )?;
         decode_into(call, &v, "", None, s.sdk);
         let g = s.lock();
         need_enc(&g)?;
@@ -1201,13 +1402,19 @@ extern "C" fn get_sequence_params(enc: Ptr, params: Ptr) -> i32 {
         let buf = v.get("spsppsBuffer");
         let outsz = v.get("outSPSPPSPayloadSize");
         if buf == 0 || outsz == 0 {
-            return Err(violation(st::INVALID_PTR, "NULL spsppsBuffer or outSPSPPSPayloadSize"));
+            return Err(violation(
+                st::INVALID_PTR,
+                "NULL spsppsBuffer or outSPSPPSPayloadSize",
+            ));
         }
         let cap = v.get("inBufferSize") as usize;
         if cap < e.seq.len() {
             return Err(fail(
                 st::NOT_ENOUGH_BUFFER,
-                format!("inBufferSize {cap} < {} bytes of sequence header", e.seq.len()),
+                format!(
+                    "inBufferSize {cap} < {} bytes of sequence header",
+                    e.seq.len()
+                ),
             ));
         }
         // SAFETY: the client's buffer holds inBufferSize >= seq.len() bytes; the size pointer
@@ -1226,24 +1433,50 @@ extern "C" fn get_sequence_params(enc: Ptr, params: Ptr) -> i32 {
 
 extern "C" fn create_input_buffer(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncCreateInputBuffer", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_CREATE_INPUT_BUFFER", "NV_ENC_CREATE_INPUT_BUFFER_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_CREATE_INPUT_BUFFER",
+            "NV_ENC_CREATE_INPUT_BUFFER_VER",
+        )?;
         decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let codec = g.enc.as_ref().unwrap().codec;
-        let (w, h, fmt) = (v.get("width") as u32, v.get("height") as u32, v.get("bufferFmt") as u32);
+        let (w, h, fmt) = (
+            v.get("width") as u32,
+            v.get("height") as u32,
+            v.get("bufferFmt") as u32,
+        );
         if w == 0 || h == 0 || w > 8192 || h > 8192 {
-            return Err(fail(st::INVALID_PARAM, format!("input buffer size {w}x{h}")));
+            return Err(fail(
+                st::INVALID_PARAM,
+                format!("input buffer size {w}x{h}"),
+            ));
         }
         if !caps::input_formats(s.sdk, codec).contains(&fmt) {
-            return Err(fail(st::INVALID_PARAM, format!("bufferFmt {fmt:#x} is not an input format of {codec:?}")));
+            return Err(fail(
+                st::INVALID_PARAM,
+                format!("bufferFmt {fmt:#x} is not an input format of {codec:?}"),
+            ));
         }
-        let (_, bpp, rows) = format_info(s.sdk, fmt, h).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
+        let (_, bpp, rows) =
+            format_info(s.sdk, fmt, h).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
         // A pitch aligned to 256 bytes (not the width): clients must honour the locked pitch.
         let pitch = (w as usize * bpp).next_multiple_of(256);
         let data = vec![0u8; pitch * rows];
         let handle = session::new_handle(Tag::Input);
-        g.inputs.insert(handle, InputBuf { width: w, height: h, fmt, pitch, data, locked: false });
+        g.inputs.insert(
+            handle,
+            InputBuf {
+                width: w,
+                height: h,
+                fmt,
+                pitch,
+                data,
+                locked: false,
+            },
+        );
         v.set("inputBuffer", handle);
         v.set("pSysMemBuffer", 0);
         call.arg("out.inputBuffer", format!("{handle:#x}"));
@@ -1253,7 +1486,10 @@ extern "C" fn create_input_buffer(enc: Ptr, params: Ptr) -> i32 {
 
 fn dead_or_unknown(g: &session::Inner, h: u64, what: &str) -> Fail {
     if g.dead.contains(&h) {
-        violation(st::INVALID_PARAM, format!("{what} {h:#x} used after it was destroyed"))
+        violation(
+            st::INVALID_PARAM,
+            format!("{what} {h:#x} used after it was destroyed"),
+        )
     } else {
         violation(st::INVALID_PARAM, format!("unknown {what} {h:#x}"))
     }
@@ -1275,7 +1511,12 @@ extern "C" fn destroy_input_buffer(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn lock_input_buffer(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncLockInputBuffer", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_LOCK_INPUT_BUFFER", "NV_ENC_LOCK_INPUT_BUFFER_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_LOCK_INPUT_BUFFER",
+            "NV_ENC_LOCK_INPUT_BUFFER_VER",
+        )?;
         decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
@@ -1285,7 +1526,10 @@ extern "C" fn lock_input_buffer(enc: Ptr, params: Ptr) -> i32 {
         }
         let b = g.inputs.get_mut(&h).unwrap();
         if b.locked {
-            return Err(violation(st::INVALID_PARAM, format!("input buffer {h:#x} is already locked")));
+            return Err(violation(
+                st::INVALID_PARAM,
+                format!("input buffer {h:#x} is already locked"),
+            ));
         }
         b.locked = true;
         v.set("bufferDataPtr", b.data.as_mut_ptr() as u64);
@@ -1306,7 +1550,10 @@ extern "C" fn unlock_input_buffer(enc: Ptr, buf: Ptr) -> i32 {
         }
         let b = g.inputs.get_mut(&h).unwrap();
         if !b.locked {
-            return Err(violation(st::INVALID_PARAM, format!("input buffer {h:#x} is not locked")));
+            return Err(violation(
+                st::INVALID_PARAM,
+                format!("input buffer {h:#x} is not locked"),
+            ));
         }
         b.locked = false;
         Ok(st::SUCCESS)
@@ -1318,12 +1565,22 @@ extern "C" fn unlock_input_buffer(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn create_bitstream_buffer(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncCreateBitstreamBuffer", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_CREATE_BITSTREAM_BUFFER", "NV_ENC_CREATE_BITSTREAM_BUFFER_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_CREATE_BITSTREAM_BUFFER",
+            "NV_ENC_CREATE_BITSTREAM_BUFFER_VER",
+        )?;
         decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let handle = session::new_handle(Tag::Output);
-        g.outputs.insert(handle, OutBuf { state: OutState::Idle });
+        g.outputs.insert(
+            handle,
+            OutBuf {
+                state: OutState::Idle,
+            },
+        );
         v.set("bitstreamBuffer", handle);
         v.set("bitstreamBufferPtr", 0);
         call.arg("out.bitstreamBuffer", format!("{handle:#x}"));
@@ -1354,7 +1611,12 @@ extern "C" fn destroy_bitstream_buffer(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncLockBitstream", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_LOCK_BITSTREAM", "NV_ENC_LOCK_BITSTREAM_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_LOCK_BITSTREAM",
+            "NV_ENC_LOCK_BITSTREAM_VER",
+        )?;
         let codec = session_codec(s);
         decode_into(call, &v, "", codec, s.sdk);
         let h = v.get("outputBitstream");
@@ -1364,11 +1626,13 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
         // for a later EncodePicture or EOS from another thread (GStreamer). The real driver
         // would wait forever; after this long the emulator reports the deadlock instead.
         let limit = Duration::from_secs(60);
-        let mut waited_released = false;
         let mut g = s.lock();
         loop {
             if g.destroyed {
-                return Err(violation(st::INVALID_ENCODERDEVICE, "encoder destroyed while a lock was waiting"));
+                return Err(violation(
+                    st::INVALID_ENCODERDEVICE,
+                    "encoder destroyed while a lock was waiting",
+                ));
             }
             need_enc(&g)?;
             let inner = &mut *g;
@@ -1383,14 +1647,19 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                     ));
                 }
                 OutState::Locked(_) => {
-                    return Err(violation(st::INVALID_PARAM, format!("bitstream buffer {h:#x} is already locked")));
+                    return Err(violation(
+                        st::INVALID_PARAM,
+                        format!("bitstream buffer {h:#x} is already locked"),
+                    ));
                 }
                 OutState::Ready(_) => {
                     let OutState::Ready(o) = std::mem::replace(&mut b.state, OutState::Idle) else {
                         unreachable!()
                     };
                     b.state = OutState::Locked(o);
-                    let OutState::Locked(o) = &b.state else { unreachable!() };
+                    let OutState::Locked(o) = &b.state else {
+                        unreachable!()
+                    };
                     v.set("bitstreamBufferPtr", o.data.as_ptr() as u64);
                     v.set("bitstreamSizeInBytes", o.data.len() as u64);
                     v.set("outputTimeStamp", o.pts);
@@ -1433,30 +1702,58 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                             ),
                         ));
                     }
-                    g = s.cv.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0;
+                    g =
+                        s.cv.wait_timeout(g, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                 }
                 OutState::Released => {
                     let inner = &mut *g;
                     let e = inner.enc.as_mut().unwrap();
-                    e.poll(&mut inner.outputs, call).map_err(|m| fail(st::GENERIC, m))?;
-                    if matches!(inner.outputs.get(&h).map(|b| &b.state), Some(OutState::Released)) {
+                    e.poll(&mut inner.outputs, call)
+                        .map_err(|m| fail(st::GENERIC, m))?;
+                    if matches!(
+                        inner.outputs.get(&h).map(|b| &b.state),
+                        Some(OutState::Released)
+                    ) {
                         if no_wait {
                             return Ok(st::LOCK_BUSY);
                         }
-                        if !waited_released {
-                            waited_released = true;
-                            g = s
-                                .cv
-                                .wait_timeout(g, Duration::from_millis(20))
-                                .unwrap_or_else(|e| e.into_inner())
-                                .0;
-                        } else {
-                            // The software encoder still holds the picture and no more input
-                            // may come: end its sequence so the client is not deadlocked.
+                        // The software encoder still holds the picture (its lookahead is longer
+                        // than NVENC's). If another thread keeps submitting frames, wait for
+                        // them to push it out; if the caller is the submitting thread, or no
+                        // frame came for a while, no more input is coming: end the software
+                        // encoder's sequence so the client is not deadlocked.
+                        let same_thread = e.last_submitter == Some(std::thread::current().id());
+                        let before = e.submits;
+                        if !same_thread {
+                            g =
+                                s.cv.wait_timeout(g, Duration::from_millis(150))
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .0;
+                            if g.destroyed || g.enc.as_ref().is_none_or(|e| e.submits != before) {
+                                continue;
+                            }
+                            if !matches!(
+                                g.outputs.get(&h).map(|b| &b.state),
+                                Some(OutState::Released)
+                            ) {
+                                continue;
+                            }
+                        }
+                        let inner = &mut *g;
+                        let e = inner.enc.as_mut().unwrap();
+                        e.poll(&mut inner.outputs, call)
+                            .map_err(|m| fail(st::GENERIC, m))?;
+                        if matches!(
+                            inner.outputs.get(&h).map(|b| &b.state),
+                            Some(OutState::Released)
+                        ) {
                             call.note(
-                                "LockBitstream waited for a picture the software encoder still held; drained it (end of sequence): the next frame is an IDR",
+                                "LockBitstream waited for a picture the software encoder still held and no more input was coming; drained it (end of sequence): the next frame is an IDR",
                             );
-                            e.drain(&mut inner.outputs, call).map_err(|m| fail(st::GENERIC, m))?;
+                            e.drain(&mut inner.outputs, call)
+                                .map_err(|m| fail(st::GENERIC, m))?;
                             s.cv.notify_all();
                         }
                     }
@@ -1477,7 +1774,10 @@ extern "C" fn unlock_bitstream(enc: Ptr, buf: Ptr) -> i32 {
             return Err(dead_or_unknown(inner, h, "bitstream buffer"));
         };
         if !matches!(b.state, OutState::Locked(_)) {
-            return Err(violation(st::INVALID_PARAM, format!("bitstream buffer {h:#x} is not locked")));
+            return Err(violation(
+                st::INVALID_PARAM,
+                format!("bitstream buffer {h:#x} is not locked"),
+            ));
         }
         b.state = OutState::Idle;
         Ok(st::SUCCESS)
@@ -1489,7 +1789,12 @@ extern "C" fn unlock_bitstream(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn register_resource(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncRegisterResource", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_REGISTER_RESOURCE", "NV_ENC_REGISTER_RESOURCE_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_REGISTER_RESOURCE",
+            "NV_ENC_REGISTER_RESOURCE_VER",
+        )?;
         decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
@@ -1498,11 +1803,16 @@ extern "C" fn register_resource(enc: Ptr, params: Ptr) -> i32 {
         if ty != 1 {
             return Err(fail(
                 st::UNIMPLEMENTED,
-                format!("resourceType {ty}: only NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR is supported"),
+                format!(
+                    "resourceType {ty}: only NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR is supported"
+                ),
             ));
         }
         if v.get("bufferUsage") != 0 {
-            return Err(fail(st::UNSUPPORTED_PARAM, "only bufferUsage NV_ENC_INPUT_IMAGE is supported"));
+            return Err(fail(
+                st::UNSUPPORTED_PARAM,
+                "only bufferUsage NV_ENC_INPUT_IMAGE is supported",
+            ));
         }
         let ptr = v.get("resourceToRegister");
         if ptr == 0 {
@@ -1515,20 +1825,40 @@ extern "C" fn register_resource(enc: Ptr, params: Ptr) -> i32 {
             v.get("bufferFormat") as u32,
         );
         if !caps::input_formats(s.sdk, codec).contains(&fmt) {
-            return Err(fail(st::INVALID_PARAM, format!("bufferFormat {fmt:#x} is not an input format of {codec:?}")));
+            return Err(fail(
+                st::INVALID_PARAM,
+                format!("bufferFormat {fmt:#x} is not an input format of {codec:?}"),
+            ));
         }
-        let (_, bpp, _) = format_info(s.sdk, fmt, h).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
+        let (_, bpp, _) =
+            format_info(s.sdk, fmt, h).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
         if w == 0 || h == 0 {
-            return Err(violation(st::INVALID_PARAM, format!("resource size {w}x{h}")));
+            return Err(violation(
+                st::INVALID_PARAM,
+                format!("resource size {w}x{h}"),
+            ));
         }
         if pitch % 4 != 0 || (pitch as usize) < w as usize * bpp {
             return Err(violation(
                 st::INVALID_PARAM,
-                format!("pitch {pitch} must be a multiple of 4 and at least width*bytes-per-pixel ({})", w as usize * bpp),
+                format!(
+                    "pitch {pitch} must be a multiple of 4 and at least width*bytes-per-pixel ({})",
+                    w as usize * bpp
+                ),
             ));
         }
         let handle = session::new_handle(Tag::Registered);
-        g.regs.insert(handle, Reg { ptr, width: w, height: h, pitch, fmt, mapped: None });
+        g.regs.insert(
+            handle,
+            Reg {
+                ptr,
+                width: w,
+                height: h,
+                pitch,
+                fmt,
+                mapped: None,
+            },
+        );
         v.set("registeredResource", handle);
         call.arg("out.registeredResource", format!("{handle:#x}"));
         Ok(st::SUCCESS)
@@ -1545,7 +1875,11 @@ extern "C" fn unregister_resource(enc: Ptr, res: Ptr) -> i32 {
             let again = g.dead.contains(&h);
             return Err(violation(
                 st::RESOURCE_NOT_REGISTERED,
-                if again { format!("resource {h:#x} unregistered twice") } else { format!("unknown resource {h:#x}") },
+                if again {
+                    format!("resource {h:#x} unregistered twice")
+                } else {
+                    format!("unknown resource {h:#x}")
+                },
             ));
         };
         g.dead.insert(h);
@@ -1561,17 +1895,28 @@ extern "C" fn unregister_resource(enc: Ptr, res: Ptr) -> i32 {
 
 extern "C" fn map_input_resource(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncMapInputResource", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_MAP_INPUT_RESOURCE", "NV_ENC_MAP_INPUT_RESOURCE_VER")?;
+        let v = view(
+            s,
+            params,
+            "NV_ENC_MAP_INPUT_RESOURCE",
+            "NV_ENC_MAP_INPUT_RESOURCE_VER",
+        )?;
         decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let h = v.get("registeredResource");
         let Some(r) = g.regs.get_mut(&h) else {
-            return Err(violation(st::RESOURCE_NOT_REGISTERED, format!("resource {h:#x} is not registered")));
+            return Err(violation(
+                st::RESOURCE_NOT_REGISTERED,
+                format!("resource {h:#x} is not registered"),
+            ));
         };
         if r.mapped.is_some() {
             // No client maps twice; the real driver's answer is unknown: strict.
-            return Err(violation(st::MAP_FAILED, format!("resource {h:#x} is already mapped")));
+            return Err(violation(
+                st::MAP_FAILED,
+                format!("resource {h:#x} is already mapped"),
+            ));
         }
         let m = session::new_handle(Tag::Mapped);
         r.mapped = Some(m);
@@ -1593,9 +1938,15 @@ extern "C" fn unmap_input_resource(enc: Ptr, mapped: Ptr) -> i32 {
         need_enc(&g)?;
         let Some(h) = g.maps.remove(&m) else {
             if g.dead.contains(&m) {
-                return Err(violation(st::RESOURCE_NOT_MAPPED, format!("{m:#x} is not mapped (unmapped twice?)")));
+                return Err(violation(
+                    st::RESOURCE_NOT_MAPPED,
+                    format!("{m:#x} is not mapped (unmapped twice?)"),
+                ));
             }
-            return Err(violation(st::RESOURCE_NOT_REGISTERED, format!("unknown mapped resource {m:#x}")));
+            return Err(violation(
+                st::RESOURCE_NOT_REGISTERED,
+                format!("unknown mapped resource {m:#x}"),
+            ));
         };
         g.dead.insert(m);
         if let Some(r) = g.regs.get_mut(&h) {
@@ -1625,7 +1976,8 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             if v.get("inputBuffer") != 0 || v.get("outputBitstream") != 0 {
                 call.note("EOS with buffers: the buffers are ignored");
             }
-            e.flush(&mut inner.outputs, call).map_err(|m| fail(st::GENERIC, m))?;
+            e.flush(&mut inner.outputs, call)
+                .map_err(|m| fail(st::GENERIC, m))?;
             drop(g);
             s.cv.notify_all();
             return Ok(st::SUCCESS);
@@ -1635,12 +1987,17 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             None => return Err(dead_or_unknown(inner, ob, "bitstream buffer")),
             Some(OutState::Idle) => {}
             Some(OutState::Locked(_)) => {
-                return Err(violation(st::INVALID_PARAM, format!("bitstream buffer {ob:#x} is locked")));
+                return Err(violation(
+                    st::INVALID_PARAM,
+                    format!("bitstream buffer {ob:#x} is locked"),
+                ));
             }
             Some(_) => {
                 return Err(violation(
                     st::INVALID_PARAM,
-                    format!("bitstream buffer {ob:#x} still holds a frame whose output was not locked and unlocked"),
+                    format!(
+                        "bitstream buffer {ob:#x} still holds a frame whose output was not locked and unlocked"
+                    ),
                 ));
             }
         }
@@ -1651,30 +2008,45 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
         if (iw != 0 && iw != w) || (ih != 0 && ih != h) {
             return Err(violation(
                 st::INVALID_PARAM,
-                format!("inputWidth/Height {iw}x{ih} differ from the encode size {w}x{h} (scaling is not supported)"),
+                format!(
+                    "inputWidth/Height {iw}x{ih} differ from the encode size {w}x{h} (scaling is not supported)"
+                ),
             ));
         }
         let fmt_arg = v.get("bufferFmt") as u32;
         let ipitch = v.get("inputPitch") as usize;
         let (data, fmt, pitch, alloc_h) = if let Some(b) = inner.inputs.get(&ib) {
             if b.locked {
-                return Err(violation(st::INVALID_PARAM, format!("input buffer {ib:#x} is still locked")));
+                return Err(violation(
+                    st::INVALID_PARAM,
+                    format!("input buffer {ib:#x} is still locked"),
+                ));
             }
             if b.width < w || b.height < h {
-                return Err(violation(st::INVALID_PARAM, "input buffer smaller than the encode size"));
+                return Err(violation(
+                    st::INVALID_PARAM,
+                    "input buffer smaller than the encode size",
+                ));
             }
             (b.data.clone(), b.fmt, b.pitch, b.height)
         } else if let Some(rh) = inner.maps.get(&ib) {
             let r = &inner.regs[rh];
             if r.width < w || r.height < h {
-                return Err(violation(st::INVALID_PARAM, "registered resource smaller than the encode size"));
+                return Err(violation(
+                    st::INVALID_PARAM,
+                    "registered resource smaller than the encode size",
+                ));
             }
-            let (_, _, rows) = format_info(s.sdk, r.fmt, r.height).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
+            let (_, _, rows) = format_info(s.sdk, r.fmt, r.height)
+                .ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
             let data = crate::cuda::read_device(s.device, r.ptr, r.pitch as usize, rows)
                 .map_err(|m| fail(st::GENERIC, format!("reading the CUDA input: {m}")))?;
             (data, r.fmt, r.pitch as usize, r.height)
         } else if inner.regs.contains_key(&ib) {
-            return Err(violation(st::INVALID_PARAM, "inputBuffer is a registered resource that was not mapped (pass mappedResource)"));
+            return Err(violation(
+                st::INVALID_PARAM,
+                "inputBuffer is a registered resource that was not mapped (pass mappedResource)",
+            ));
         } else {
             return Err(dead_or_unknown(inner, ib, "input buffer / mapped resource"));
         };
@@ -1690,10 +2062,14 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
                 format!("inputPitch {ipitch} differs from the input's pitch {pitch}"),
             ));
         }
-        let (swfmt, ..) = format_info(s.sdk, fmt, alloc_h).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
+        let (swfmt, ..) =
+            format_info(s.sdk, fmt, alloc_h).ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
         let ps = v.get("pictureStruct");
         if ps > 1 {
-            return Err(fail(st::UNSUPPORTED_PARAM, format!("pictureStruct {ps}: field encoding is not supported")));
+            return Err(fail(
+                st::UNSUPPORTED_PARAM,
+                format!("pictureStruct {ps}: field encoding is not supported"),
+            ));
         }
         let e = inner.enc.as_mut().unwrap();
         let meta = Meta {
@@ -1705,15 +2081,34 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             headers: false,
         };
         e.display_idx = e.display_idx.wrapping_add(1);
-        let frame = Frame { data, fmt: swfmt, pitch, alloc_h, meta, spspps: flags & 4 != 0 };
+        let frame = Frame {
+            data,
+            fmt: swfmt,
+            pitch,
+            alloc_h,
+            meta,
+            spspps: flags & 4 != 0,
+        };
         let done = e
-            .submit(frame, flags & 2 != 0, flags & 1 != 0, &mut inner.outputs, ob, call)
+            .submit(
+                frame,
+                flags & 2 != 0,
+                flags & 1 != 0,
+                &mut inner.outputs,
+                ob,
+                call,
+            )
             .map_err(|m| fail(st::GENERIC, m))?;
         if done {
-            e.poll(&mut inner.outputs, call).map_err(|m| fail(st::GENERIC, m))?;
+            e.poll(&mut inner.outputs, call)
+                .map_err(|m| fail(st::GENERIC, m))?;
         }
         drop(g);
         s.cv.notify_all();
-        Ok(if done { st::SUCCESS } else { st::NEED_MORE_INPUT })
+        Ok(if done {
+            st::SUCCESS
+        } else {
+            st::NEED_MORE_INPUT
+        })
     })
 }

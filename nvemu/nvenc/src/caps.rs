@@ -214,8 +214,8 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "NUM_MAX_LTR_FRAMES" => 0,
         "SUPPORT_WEIGHTED_PREDICTION" => 0,
         "DYNAMIC_QUERY_ENCODER_CAPACITY" => 0,
-        // 1 = each, 2 = middle only; accepted, but B-frames are always coded flat (see
-        // README of the crate): the buffer order contract does not depend on it.
+        // 1 = each, 2 = middle only. Accepted, but the emulator always codes B-frames flat
+        // (P3 B1 B2, no pyramid); buffers are filled in submission order either way.
         "SUPPORT_BFRAME_REF_MODE" => 3,
         "SUPPORT_EMPHASIS_LEVEL_MAP" => 0,
         "SUPPORT_MULTIPLE_REF_FRAMES" => 1,

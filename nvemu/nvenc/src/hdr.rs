@@ -140,7 +140,9 @@ mod tests {
 
     #[test]
     fn hevc_strip_insert() {
-        let seq = [0, 0, 0, 1, 0x40, 1, 0, 0, 0, 1, 0x42, 1, 0, 0, 0, 1, 0x44, 1];
+        let seq = [
+            0, 0, 0, 1, 0x40, 1, 0, 0, 0, 1, 0x42, 1, 0, 0, 0, 1, 0x44, 1,
+        ];
         let aud = [0, 0, 0, 1, 35 << 1, 1, 0x50];
         let idr = [0, 0, 0, 1, 19 << 1, 1, 0xaa];
         let mut f = aud.to_vec();

@@ -4,6 +4,22 @@
 //! Entry points: [`NvEncodeAPIGetMaxSupportedVersion`] and [`NvEncodeAPICreateInstance`]; every
 //! other function is reached through the function list. See `docs/emulator-contract.md` and
 //! `shared/reference/nvenc-api-behavior.md`.
+//!
+//! Behaviour in short (strict choices where the real driver is unknown are marked *strict*):
+//! - Structs are decoded by field name with the layout of the SDK their `version` revision
+//!   belongs to (`abi::layout_for_version`): the API bytes must be the session's, the revision
+//!   that SDK's or an older one (pre-12.0 revisions use the 12.0 layout); else INVALID_VERSION.
+//! - Picture types with `enablePTD=1`: IDR on the first frame, every `idrPeriod` frames, after
+//!   EOS and on FORCEIDR (which first closes a pending mini-GOP: its last frame becomes P);
+//!   I every `gopLength` frames and on FORCEINTRA; with `frameIntervalP = N` frames wait as
+//!   future B-frames (NEED_MORE_INPUT) until the N-th, then buffers fill in submission order
+//!   with pictures in coded order. `zeroReorderDelay` disables B-frames. AV1 buffers carry one
+//!   shown frame each, in display order.
+//! - A blocking LockBitstream waits on a condition variable; when the software encoder holds
+//!   the picture and no more input can come (same thread, or no EncodePicture for 150 ms), the
+//!   software encoder is drained (new sequence, next frame IDR; traced as `emulator_note`).
+//! - Input pixels are copied at EncodePicture time (system memory, or CUDA device memory with
+//!   `cuMemcpy2D_v2` DtoH), so Unmap/Unregister before the output is locked is harmless.
 
 pub mod abi;
 mod api;
@@ -11,12 +27,10 @@ mod caps;
 mod cuda;
 mod hdr;
 mod session;
-#[allow(dead_code)]
-mod swstub;
 mod trace;
 
-/// The software encoder backend. TEMPORARY: `swstub` until `nvemu-swenc` is real.
-pub(crate) use swstub as sw;
+/// The software encoder backend.
+pub(crate) use nvemu_swenc as sw;
 
 pub use api::{NvEncodeAPICreateInstance, NvEncodeAPIGetMaxSupportedVersion};
 

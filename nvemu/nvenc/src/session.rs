@@ -26,7 +26,6 @@ pub fn new_handle(tag: Tag) -> u64 {
     ((tag as u64) << 40) | (NEXT_ID.fetch_add(1, Ordering::Relaxed) << 4)
 }
 
-
 pub struct Session {
     pub id: u64,
     pub sdk: SdkIdx,
@@ -208,15 +207,20 @@ pub struct Enc {
     pub next_pts: i64,
     pub since_idr: u64,
     pub since_i: u64,
-    /// The next frame must be an IDR (FORCEIDR through reconfigure).
+    /// The next frame must be an IDR (first frame, after EOS, forceIDR by reconfigure).
     pub need_idr: bool,
-    /// The software encoder starts a new sequence: the first frame sent must be an IDR and
-    /// carries the sequence header.
+    /// The software encoder was (re)opened: the first frame sent to it must be an IDR. After a
+    /// drain forced by a LockBitstream (not EOS), frames already waiting as future B-frames keep
+    /// their NEED_MORE_INPUT pattern; the first of them is coded as the IDR.
     pub fresh: bool,
     pub sent_since_drain: bool,
     /// The next IDR starts a sequence and carries the sequence header.
     pub seq_headers_due: bool,
     pub display_idx: u32,
+    /// Count of frames submitted, and the thread that submitted the last one (to tell whether
+    /// a blocked LockBitstream can still expect input).
+    pub submits: u64,
+    pub last_submitter: Option<std::thread::ThreadId>,
     pub qp: (u32, u32, u32),
 }
 
@@ -241,12 +245,14 @@ impl Enc {
         out_buf: u64,
         call: &mut Call,
     ) -> Result<bool, String> {
+        self.submits += 1;
+        self.last_submitter = Some(std::thread::current().id());
+        // Display distance of this frame from the last IDR / I (frames sent since it, the
+        // intra frame included, plus the frames still waiting to become B-frames).
+        let r = self.since_idr + self.pending.len() as u64;
+        let ri = self.since_i + self.pending.len() as u64;
+        let is_idr = force_idr || self.need_idr || self.idr_period.is_some_and(|p| r >= p as u64);
         self.submitted.push_back(out_buf);
-        let r = self.since_idr;
-        let is_idr = force_idr
-            || self.need_idr
-            || (self.fresh && self.pending.is_empty())
-            || self.idr_period.is_some_and(|p| r >= p as u64);
         if is_idr {
             // An IDR closes the pending mini-GOP first: its last frame becomes a P.
             let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
@@ -265,7 +271,7 @@ impl Enc {
             self.release(outputs);
             return Ok(true);
         }
-        let is_i = force_intra || self.gop.is_some_and(|g| self.since_i >= g as u64);
+        let is_i = force_intra || self.gop.is_some_and(|g| ri >= g as u64);
         if self.fip <= 1 || is_i || self.pending.len() + 1 >= self.fip as usize {
             let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
             for b in batch.iter_mut() {
@@ -308,6 +314,8 @@ impl Enc {
         if self.sent_since_drain {
             self.drain(outputs, call)?;
         }
+        // After EOS the next frame starts a new sequence with an IDR (reference §1.10 [inf]).
+        self.need_idr = true;
         self.poll(outputs, call)?;
         if !self.awaiting.is_empty() {
             call.note(format!(

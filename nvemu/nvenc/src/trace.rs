@@ -63,50 +63,51 @@ impl Call {
                     .unwrap_or_default()
             );
         }
-        if let Ok(path) = std::env::var("NVEMU_TRACE") {
-            if !path.is_empty() {
-                let mut o = Map::new();
-                o.insert("seq".into(), SEQ.fetch_add(1, Ordering::SeqCst).into());
-                o.insert("lib".into(), "nvenc".into());
-                o.insert("call".into(), self.call.into());
-                o.insert(
-                    "session".into(),
-                    self.session.map(Value::from).unwrap_or(Value::Null),
-                );
-                o.insert("status".into(), name.clone().into());
-                o.insert("status_code".into(), status.into());
-                o.insert(
-                    "api".into(),
-                    self.api.map(Value::from).unwrap_or(Value::Null),
-                );
-                o.insert("args".into(), Value::Object(self.args));
-                if let Some(v) = &self.violation {
-                    o.insert("violation".into(), v.clone().into());
-                }
-                if !self.notes.is_empty() {
-                    o.insert("emulator_note".into(), self.notes.join("; ").into());
-                }
-                let line = Value::Object(o).to_string();
-                let mut g = FILE.lock().unwrap_or_else(|e| e.into_inner());
-                if g.as_ref().is_none_or(|(p, _)| *p != path) {
-                    *g = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .ok()
-                        .map(|f| (path.clone(), f));
-                }
-                if let Some((_, f)) = g.as_mut() {
-                    let _ = writeln!(f, "{line}");
-                    let _ = f.flush();
-                }
-            }
-        }
         if let Some(v) = &self.violation {
             eprintln!("nvemu: contract violation in {}: {}", self.call, v);
-            if std::env::var("NVEMU_STRICT").is_ok_and(|s| s == "abort") {
-                std::process::abort();
+        }
+        if let Some(path) = std::env::var("NVEMU_TRACE").ok().filter(|p| !p.is_empty()) {
+            // seq is taken under the file lock so lines appear in seq order.
+            let mut g = FILE.lock().unwrap_or_else(|e| e.into_inner());
+            let mut o = Map::new();
+            o.insert("seq".into(), SEQ.fetch_add(1, Ordering::SeqCst).into());
+            o.insert("lib".into(), "nvenc".into());
+            o.insert("call".into(), self.call.into());
+            o.insert(
+                "session".into(),
+                self.session.map(Value::from).unwrap_or(Value::Null),
+            );
+            o.insert("status".into(), name.clone().into());
+            o.insert("status_code".into(), status.into());
+            o.insert(
+                "api".into(),
+                self.api.map(Value::from).unwrap_or(Value::Null),
+            );
+            o.insert("args".into(), Value::Object(self.args));
+            if let Some(v) = &self.violation {
+                o.insert("violation".into(), v.clone().into());
             }
+            if !self.notes.is_empty() {
+                o.insert("emulator_note".into(), self.notes.join("; ").into());
+            }
+            let mut line = Value::Object(o).to_string();
+            line.push('\n');
+            if g.as_ref().is_none_or(|(p, _)| *p != path) {
+                *g = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .ok()
+                    .map(|f| (path.clone(), f));
+            }
+            if let Some((_, f)) = g.as_mut() {
+                // One write(2) per line on an O_APPEND file: lines of both stand-ins and of
+                // several processes never interleave.
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+        if self.violation.is_some() && std::env::var("NVEMU_STRICT").is_ok_and(|s| s == "abort") {
+            std::process::abort();
         }
     }
 }

@@ -9,14 +9,20 @@
  * - AV1: libaom-av1, not libsvtav1. libaom in realtime usage with lag-in-frames=0 emits one
  *   packet per input frame with no delay, encodes any size (odd sizes such as 720x405
  *   included), follows forced key frames (AOM_EFLAG_FORCE_KF), honours min=max quantizer for
- *   constant QP, and is deterministic. SVT-AV1 1.4 (Debian 12) needs a look-ahead/delay of
- *   several frames even in its low-delay mode and, through FFmpeg 5.1, cannot force key frames.
+ *   constant QP (all verified by tests/encode.rs). libsvtav1 (SVT-AV1 1.4 in Debian 12) was
+ *   not chosen: it was not tried here, and its documented constraints (even dimensions,
+ *   look-ahead buffering even in low-delay presets) work against exact odd sizes and zero
+ *   delay.
  *
- * Delay (frames the encoder holds back, measured with tests/delay.rs; see SwEncoder::delay()):
- * - libaom (realtime, lag 0): 0 frames.
- * - libx265 (frame-threads=1, rc-lookahead minimal, zerolatency tune for b_frames=0): see
- *   src/lib.rs `delay()`; the numbers there are measured, not assumed.
- * - libx264 (threads=1, rc-lookahead=0, sync-lookahead=0): likewise.
+ * Delay: frames held back beyond what NVENC holds (NVENC has every frame up to the last non-B
+ * frame coded right after that frame is sent). Measured by tests/encode.rs
+ * measured_delay_matches_delay and returned by SwEncoder::delay():
+ * - libaom (realtime usage, lag-in-frames=0): 0 frames, with or without b_frames.
+ * - libx264 / libx265 with b_frames=0 (tune zerolatency, one frame thread): 0 frames.
+ * - libx264 with n B-frames (rc-lookahead=0, sync-lookahead=0, threads=1): n+1 frames.
+ * - libx265 with n B-frames (rc-lookahead=n+1, the minimum x265 accepts, frame-threads=1):
+ *   2n+4 frames (x265's lookahead keeps ~3 frames more than its depth).
+ * libavcodec returns at most one packet per input frame for these wrappers.
  *
  * Nothing here aborts or asserts: every failure is returned with the libav error text.
  */

@@ -454,3 +454,73 @@ fn bench_720p_fps() {
         }
     }
 }
+
+/// The colour description reaches the bitstream (VUI / AV1 colour config).
+#[test]
+fn colour_description() {
+    for codec in [Codec::Hevc, Codec::H264, Codec::Av1] {
+        let mut c = cfg(codec, 320, 240);
+        c.bit_depth = 10;
+        c.colour = Some(Colour {
+            primaries: 9,
+            transfer: 16,
+            matrix: 9,
+            full_range: false,
+        });
+        if codec == Codec::H264 {
+            c.bit_depth = 8; // Debian's libx264 is 8-bit only
+        }
+        let depth = c.bit_depth;
+        let mut enc = SwEncoder::new(&c).unwrap();
+        let (pkts, _) = encode_gradient(&mut enc, 3, depth, |_| PicKind::Auto);
+        let dir = tmpdir(&format!("colour-{codec:?}"));
+        let file = write_stream(codec, 320, 240, &pkts, &dir);
+        let o = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .arg("stream=color_primaries,color_transfer,color_space,color_range")
+            .args(["-of", "default=noprint_wrappers=1"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout);
+        for want in [
+            "color_primaries=bt2020",
+            "color_transfer=smpte2084",
+            "color_space=bt2020nc",
+            "color_range=tv",
+        ] {
+            assert!(s.contains(want), "{codec:?}: {want} not in {s}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// VBR and CBR encode and land near the asked bitrate.
+#[test]
+fn bitrate_modes() {
+    for codec in [Codec::Hevc, Codec::Av1] {
+        for rc in [
+            RateControl::Vbr {
+                avg_bps: 400_000,
+                max_bps: 800_000,
+                vbv_bits: 800_000,
+                target_quality: None,
+            },
+            RateControl::Cbr {
+                bps: 400_000,
+                vbv_bits: 400_000,
+            },
+        ] {
+            let mut c = cfg(codec, 320, 240);
+            c.rc = rc;
+            c.gop_length = Some(30);
+            let mut enc = SwEncoder::new(&c).unwrap();
+            let (pkts, _) = encode_gradient(&mut enc, 60, 8, |_| PicKind::Auto);
+            assert_eq!(pkts.len(), 60);
+            let bits: usize = pkts.iter().map(|p| p.data.len() * 8).sum();
+            let bps = bits as f64 / 2.0; // 60 frames at 30 fps
+            eprintln!("{codec:?} {rc:?}: {bps:.0} bit/s");
+            assert!(bps < 400_000.0 * 2.5, "{codec:?} {rc:?}: {bps} bit/s");
+        }
+    }
+}

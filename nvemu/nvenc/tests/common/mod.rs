@@ -37,7 +37,13 @@ static ENV: Mutex<()> = Mutex::new(());
 /// the emulator's variables for this test.
 pub fn env(vars: &[(&str, &str)]) -> MutexGuard<'static, ()> {
     let g = ENV.lock().unwrap_or_else(|e| e.into_inner());
-    for k in ["NVEMU_GPU", "NVEMU_MAX_API", "NVEMU_TRACE", "NVEMU_STRICT", "NVEMU_LOG"] {
+    for k in [
+        "NVEMU_GPU",
+        "NVEMU_MAX_API",
+        "NVEMU_TRACE",
+        "NVEMU_STRICT",
+        "NVEMU_LOG",
+    ] {
         // SAFETY: every test of this binary holds ENV while it runs, and the library reads the
         // environment only inside calls made by the test holding it, so nothing reads the
         // environment concurrently.
@@ -109,7 +115,9 @@ pub struct Api {
 
 macro_rules! f {
     ($self:ident, $name:literal, $ty:ty) => {{
-        let off = abi::resolve(3, "NV_ENCODE_API_FUNCTION_LIST", $name).unwrap().offset;
+        let off = abi::resolve(3, "NV_ENCODE_API_FUNCTION_LIST", $name)
+            .unwrap()
+            .offset;
         let p = $self.fl[off / 8] as usize;
         assert!(p != 0, "{} not filled", $name);
         // SAFETY: the emulator filled this slot with a function of the header's signature.
@@ -144,7 +152,11 @@ impl Api {
         p.set("device", device);
         p.set("deviceType", ty as u64);
         let mut enc: Ptr = std::ptr::null_mut();
-        let f = f!(self, "nvEncOpenEncodeSessionEx", extern "C" fn(Ptr, *mut Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncOpenEncodeSessionEx",
+            extern "C" fn(Ptr, *mut Ptr) -> i32
+        );
         (f(p.ptr(), &mut enc), enc)
     }
 
@@ -159,7 +171,11 @@ impl Api {
 
     pub fn guid_count(&self, enc: Ptr) -> (i32, u32) {
         let mut n = 0;
-        let f = f!(self, "nvEncGetEncodeGUIDCount", extern "C" fn(Ptr, *mut u32) -> i32);
+        let f = f!(
+            self,
+            "nvEncGetEncodeGUIDCount",
+            extern "C" fn(Ptr, *mut u32) -> i32
+        );
         (f(enc, &mut n), n)
     }
 
@@ -174,20 +190,33 @@ impl Api {
 
     pub fn caps_raw(&self, enc: Ptr, codec: &str, p: &S) -> (i32, i32) {
         let mut v = -1;
-        let f = f!(self, "nvEncGetEncodeCaps", extern "C" fn(Ptr, Guid, Ptr, *mut i32) -> i32);
+        let f = f!(
+            self,
+            "nvEncGetEncodeCaps",
+            extern "C" fn(Ptr, Guid, Ptr, *mut i32) -> i32
+        );
         (f(enc, guid(self.sdk, codec), p.ptr(), &mut v), v)
     }
 
     /// GetEncodePresetConfigEx(P4, HQ) into a new config.
     pub fn preset(&self, enc: Ptr, codec: &str, preset: &str, tuning: u32) -> (i32, S) {
         let p = S::with_ver(self.sdk, "NV_ENC_PRESET_CONFIG", "NV_ENC_PRESET_CONFIG_VER");
-        p.set("presetCfg.version", abi::ver(self.sdk, "NV_ENC_CONFIG_VER").unwrap() as u64);
+        p.set(
+            "presetCfg.version",
+            abi::ver(self.sdk, "NV_ENC_CONFIG_VER").unwrap() as u64,
+        );
         let f = f!(
             self,
             "nvEncGetEncodePresetConfigEx",
             extern "C" fn(Ptr, Guid, Guid, u32, Ptr) -> i32
         );
-        let st = f(enc, guid(self.sdk, codec), guid(self.sdk, preset), tuning, p.ptr());
+        let st = f(
+            enc,
+            guid(self.sdk, codec),
+            guid(self.sdk, preset),
+            tuning,
+            p.ptr(),
+        );
         let cfg = S::new(self.sdk, "NV_ENC_CONFIG");
         // SAFETY: copy of presetCfg (3584 bytes) into the config buffer.
         unsafe {
@@ -201,7 +230,11 @@ impl Api {
     }
 
     pub fn init_params(&self, codec: &str, w: u32, h: u32, cfg: &S) -> S {
-        let p = S::with_ver(self.sdk, "NV_ENC_INITIALIZE_PARAMS", "NV_ENC_INITIALIZE_PARAMS_VER");
+        let p = S::with_ver(
+            self.sdk,
+            "NV_ENC_INITIALIZE_PARAMS",
+            "NV_ENC_INITIALIZE_PARAMS_VER",
+        );
         p.v.set_guid("encodeGUID", guid(self.sdk, codec));
         p.v.set_guid("presetGUID", guid(self.sdk, "NV_ENC_PRESET_P4_GUID"));
         p.set("encodeWidth", w as u64)
@@ -217,7 +250,11 @@ impl Api {
     }
 
     pub fn init_raw(&self, enc: Ptr, p: &S) -> i32 {
-        let f = f!(self, "nvEncInitializeEncoder", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncInitializeEncoder",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         f(enc, p.ptr())
     }
 
@@ -237,28 +274,54 @@ impl Api {
     }
 
     pub fn create_input(&self, enc: Ptr, w: u32, h: u32, fmt: u32) -> (i32, Ptr) {
-        let p = S::with_ver(self.sdk, "NV_ENC_CREATE_INPUT_BUFFER", "NV_ENC_CREATE_INPUT_BUFFER_VER");
-        p.set("width", w as u64).set("height", h as u64).set("bufferFmt", fmt as u64);
-        let f = f!(self, "nvEncCreateInputBuffer", extern "C" fn(Ptr, Ptr) -> i32);
+        let p = S::with_ver(
+            self.sdk,
+            "NV_ENC_CREATE_INPUT_BUFFER",
+            "NV_ENC_CREATE_INPUT_BUFFER_VER",
+        );
+        p.set("width", w as u64)
+            .set("height", h as u64)
+            .set("bufferFmt", fmt as u64);
+        let f = f!(
+            self,
+            "nvEncCreateInputBuffer",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         let st = f(enc, p.ptr());
         (st, p.get("inputBuffer") as Ptr)
     }
 
     pub fn lock_input(&self, enc: Ptr, buf: Ptr) -> (i32, *mut u8, usize) {
-        let p = S::with_ver(self.sdk, "NV_ENC_LOCK_INPUT_BUFFER", "NV_ENC_LOCK_INPUT_BUFFER_VER");
+        let p = S::with_ver(
+            self.sdk,
+            "NV_ENC_LOCK_INPUT_BUFFER",
+            "NV_ENC_LOCK_INPUT_BUFFER_VER",
+        );
         p.set("inputBuffer", buf as u64);
         let f = f!(self, "nvEncLockInputBuffer", extern "C" fn(Ptr, Ptr) -> i32);
         let st = f(enc, p.ptr());
-        (st, p.get("bufferDataPtr") as *mut u8, p.get("pitch") as usize)
+        (
+            st,
+            p.get("bufferDataPtr") as *mut u8,
+            p.get("pitch") as usize,
+        )
     }
 
     pub fn unlock_input(&self, enc: Ptr, buf: Ptr) -> i32 {
-        let f = f!(self, "nvEncUnlockInputBuffer", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncUnlockInputBuffer",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         f(enc, buf)
     }
 
     pub fn destroy_input(&self, enc: Ptr, buf: Ptr) -> i32 {
-        let f = f!(self, "nvEncDestroyInputBuffer", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncDestroyInputBuffer",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         f(enc, buf)
     }
 
@@ -268,13 +331,21 @@ impl Api {
             "NV_ENC_CREATE_BITSTREAM_BUFFER",
             "NV_ENC_CREATE_BITSTREAM_BUFFER_VER",
         );
-        let f = f!(self, "nvEncCreateBitstreamBuffer", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncCreateBitstreamBuffer",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         let st = f(enc, p.ptr());
         (st, p.get("bitstreamBuffer") as Ptr)
     }
 
     pub fn destroy_bitstream(&self, enc: Ptr, buf: Ptr) -> i32 {
-        let f = f!(self, "nvEncDestroyBitstreamBuffer", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncDestroyBitstreamBuffer",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         f(enc, buf)
     }
 
@@ -298,7 +369,15 @@ impl Api {
         pitch
     }
 
-    pub fn pic_params(&self, input: Ptr, output: Ptr, fmt: u32, pts: u64, flags: u32, idx: u32) -> S {
+    pub fn pic_params(
+        &self,
+        input: Ptr,
+        output: Ptr,
+        fmt: u32,
+        pts: u64,
+        flags: u32,
+        idx: u32,
+    ) -> S {
         let p = S::with_ver(self.sdk, "NV_ENC_PIC_PARAMS", "NV_ENC_PIC_PARAMS_VER");
         p.set("inputBuffer", input as u64)
             .set("outputBitstream", output as u64)
@@ -330,7 +409,8 @@ impl Api {
     pub fn lock_bs_ver(&self, enc: Ptr, buf: Ptr, no_wait: bool, version: u32) -> Out {
         let p = S::new(self.sdk, "NV_ENC_LOCK_BITSTREAM");
         p.set("version", version as u64);
-        p.set("outputBitstream", buf as u64).set("doNotWait", no_wait as u64);
+        p.set("outputBitstream", buf as u64)
+            .set("doNotWait", no_wait as u64);
         let f = f!(self, "nvEncLockBitstream", extern "C" fn(Ptr, Ptr) -> i32);
         let status = f(enc, p.ptr());
         let mut data = Vec::new();
@@ -352,7 +432,12 @@ impl Api {
     }
 
     pub fn lock_bs(&self, enc: Ptr, buf: Ptr, no_wait: bool) -> Out {
-        self.lock_bs_ver(enc, buf, no_wait, abi::ver(self.sdk, "NV_ENC_LOCK_BITSTREAM_VER").unwrap())
+        self.lock_bs_ver(
+            enc,
+            buf,
+            no_wait,
+            abi::ver(self.sdk, "NV_ENC_LOCK_BITSTREAM_VER").unwrap(),
+        )
     }
 
     pub fn unlock_bs(&self, enc: Ptr, buf: Ptr) -> i32 {
@@ -379,7 +464,11 @@ impl Api {
         p.set("inBufferSize", cap as u64)
             .set("spsppsBuffer", buf.as_mut_ptr() as u64)
             .set("outSPSPPSPayloadSize", &mut n as *mut u32 as u64);
-        let f = f!(self, "nvEncGetSequenceParams", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncGetSequenceParams",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         let st = f(enc, p.ptr());
         buf.truncate(n as usize);
         (st, buf)
@@ -394,7 +483,18 @@ impl Api {
         let p = f(enc);
         assert!(!p.is_null());
         // SAFETY: the emulator returns a NUL-terminated string.
-        unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn reconfigure(&self, enc: Ptr, p: &S) -> i32 {
+        let f = f!(
+            self,
+            "nvEncReconfigureEncoder",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
+        f(enc, p.ptr())
     }
 
     pub fn destroy(&self, enc: Ptr) -> i32 {
@@ -403,33 +503,57 @@ impl Api {
     }
 
     pub fn register(&self, enc: Ptr, ptr: u64, w: u32, h: u32, pitch: u32, fmt: u32) -> (i32, Ptr) {
-        let p = S::with_ver(self.sdk, "NV_ENC_REGISTER_RESOURCE", "NV_ENC_REGISTER_RESOURCE_VER");
+        let p = S::with_ver(
+            self.sdk,
+            "NV_ENC_REGISTER_RESOURCE",
+            "NV_ENC_REGISTER_RESOURCE_VER",
+        );
         p.set("resourceType", 1)
             .set("width", w as u64)
             .set("height", h as u64)
             .set("pitch", pitch as u64)
             .set("resourceToRegister", ptr)
             .set("bufferFormat", fmt as u64);
-        let f = f!(self, "nvEncRegisterResource", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncRegisterResource",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         let st = f(enc, p.ptr());
         (st, p.get("registeredResource") as Ptr)
     }
 
     pub fn map(&self, enc: Ptr, reg: Ptr) -> (i32, Ptr) {
-        let p = S::with_ver(self.sdk, "NV_ENC_MAP_INPUT_RESOURCE", "NV_ENC_MAP_INPUT_RESOURCE_VER");
+        let p = S::with_ver(
+            self.sdk,
+            "NV_ENC_MAP_INPUT_RESOURCE",
+            "NV_ENC_MAP_INPUT_RESOURCE_VER",
+        );
         p.set("registeredResource", reg as u64);
-        let f = f!(self, "nvEncMapInputResource", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncMapInputResource",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         let st = f(enc, p.ptr());
         (st, p.get("mappedResource") as Ptr)
     }
 
     pub fn unmap(&self, enc: Ptr, m: Ptr) -> i32 {
-        let f = f!(self, "nvEncUnmapInputResource", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncUnmapInputResource",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         f(enc, m)
     }
 
     pub fn unregister(&self, enc: Ptr, r: Ptr) -> i32 {
-        let f = f!(self, "nvEncUnregisterResource", extern "C" fn(Ptr, Ptr) -> i32);
+        let f = f!(
+            self,
+            "nvEncUnregisterResource",
+            extern "C" fn(Ptr, Ptr) -> i32
+        );
         f(enc, r)
     }
 }

@@ -1,0 +1,188 @@
+//! CUDA device-pointer input, as FFmpeg and GStreamer send it: RegisterResource(CUDADEVICEPTR)
+//! once, Map once, many EncodePicture with inputWidth/Height = 0. Runs in a child process with
+//! `LD_LIBRARY_PATH` at the CUDA stand-in (`target/nvemu/lib/libcuda.so.1`, made by
+//! `scripts/build-emulator`), since the emulator loads `libcuda.so.1` by name.
+
+mod common;
+use common::*;
+
+const W: u32 = 320;
+const H: u32 = 240;
+
+#[repr(C)]
+#[derive(Default)]
+struct Memcpy2D {
+    src_x: usize,
+    src_y: usize,
+    src_type: u32,
+    src_host: usize,
+    src_dev: u64,
+    src_array: usize,
+    src_pitch: usize,
+    dst_x: usize,
+    dst_y: usize,
+    dst_type: u32,
+    dst_host: usize,
+    dst_dev: u64,
+    dst_array: usize,
+    dst_pitch: usize,
+    width: usize,
+    height: usize,
+}
+
+fn lib_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nvemu/lib")
+}
+
+#[test]
+fn cuda_device_pointer_input() {
+    let _g = env(&[]);
+    let dir = lib_dir();
+    if !dir.join("libcuda.so.1").exists() {
+        eprintln!(
+            "SKIPPED: no CUDA stand-in at {} (run scripts/build-emulator)",
+            dir.display()
+        );
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "cuda_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LD_LIBRARY_PATH", &dir)
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && so.contains("CUDA CHILD OK"),
+        "{so}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore]
+fn cuda_child() {
+    type FnI = unsafe extern "C" fn(u32) -> i32;
+    type FnDev = unsafe extern "C" fn(*mut i32, i32) -> i32;
+    type FnCtx = unsafe extern "C" fn(*mut u64, u32, i32) -> i32;
+    type FnPitch = unsafe extern "C" fn(*mut u64, *mut usize, usize, usize, u32) -> i32;
+    type FnCopy = unsafe extern "C" fn(*const Memcpy2D) -> i32;
+    type FnPop = unsafe extern "C" fn(*mut u64) -> i32;
+    // SAFETY: loading the CUDA stand-in (LD_LIBRARY_PATH set by the parent) and resolving
+    // entry points with their cuda.h signatures.
+    let (lib, ctx, dptr, pitch) = unsafe {
+        let lib = libloading::Library::new("libcuda.so.1").expect("libcuda.so.1");
+        let cu_init = *lib.get::<FnI>(b"cuInit\0").unwrap();
+        let dev_get = *lib.get::<FnDev>(b"cuDeviceGet\0").unwrap();
+        let ctx_create = *lib.get::<FnCtx>(b"cuCtxCreate_v2\0").unwrap();
+        let alloc_pitch = *lib.get::<FnPitch>(b"cuMemAllocPitch_v2\0").unwrap();
+        let pop = *lib.get::<FnPop>(b"cuCtxPopCurrent_v2\0").unwrap();
+        assert_eq!(cu_init(0), 0);
+        let mut dev = 0;
+        assert_eq!(dev_get(&mut dev, 0), 0);
+        let mut ctx = 0u64;
+        assert_eq!(ctx_create(&mut ctx, 0, dev), 0);
+        let mut dptr = 0u64;
+        let mut pitch = 0usize;
+        assert_eq!(
+            alloc_pitch(&mut dptr, &mut pitch, W as usize, H as usize * 3 / 2, 16),
+            0
+        );
+        let mut popped = 0;
+        assert_eq!(pop(&mut popped), 0);
+        (lib, ctx, dptr, pitch)
+    };
+    // SAFETY: as above.
+    let copy = unsafe { *lib.get::<FnCopy>(b"cuMemcpy2D_v2\0").unwrap() };
+    // SAFETY: as above.
+    let push = unsafe {
+        *lib.get::<unsafe extern "C" fn(u64) -> i32>(b"cuCtxPushCurrent_v2\0")
+            .unwrap()
+    };
+    // SAFETY: as above.
+    let pop = unsafe { *lib.get::<FnPop>(b"cuCtxPopCurrent_v2\0").unwrap() };
+
+    let api = Api::new(3);
+    let (st, enc) = api.open_with(
+        nvidia_encode::abi::ver(3, "NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER").unwrap(),
+        nvidia_encode::abi::api_version(3),
+        ctx,
+        1,
+    );
+    assert_eq!(st, SUCCESS);
+    let (_, cfg) = api.preset(enc, HEVC, "NV_ENC_PRESET_P4_GUID", 1);
+    cfg.set("frameIntervalP", 1);
+    let ip = api.init_params(HEVC, W, H, &cfg);
+    assert_eq!(api.init_raw(enc, &ip), SUCCESS);
+    let nv12 = fmt(3, "NV12");
+    let (st, reg) = api.register(enc, dptr, W, H, pitch as u32, nv12);
+    assert_eq!(st, SUCCESS);
+    let (st, mapped) = api.map(enc, reg);
+    assert_eq!(st, SUCCESS);
+    let (_, out) = api.create_bitstream(enc);
+    let mut stream = Vec::new();
+    for n in 0..3u32 {
+        let mut host = vec![0u8; (W * H * 3 / 2) as usize];
+        for (i, b) in host.iter_mut().enumerate() {
+            *b = if i < (W * H) as usize {
+                ((i % W as usize + i / W as usize + 8 * n as usize) & 0xff) as u8
+            } else {
+                128
+            };
+        }
+        let p = Memcpy2D {
+            src_type: 1,
+            src_host: host.as_ptr() as usize,
+            src_pitch: W as usize,
+            dst_type: 2,
+            dst_dev: dptr,
+            dst_pitch: pitch,
+            width: W as usize,
+            height: (H * 3 / 2) as usize,
+            ..Default::default()
+        };
+        let mut popped = 0;
+        // SAFETY: an HtoD copy of `host` into the pitched allocation, context pushed.
+        unsafe {
+            assert_eq!(push(ctx), 0);
+            assert_eq!(copy(&p), 0);
+            assert_eq!(pop(&mut popped), 0);
+        }
+        // the same mapped pointer backs every frame; inputWidth/Height 0 as FFmpeg sends them
+        let pp = api.pic_params(mapped, out, nv12, n as u64, 0, n);
+        pp.set("inputWidth", 0)
+            .set("inputHeight", 0)
+            .set("inputPitch", pitch as u64);
+        assert_eq!(api.encode_raw(enc, &pp), SUCCESS);
+        let o = api.take(enc, out);
+        assert_eq!(o.pts, n as u64);
+        stream.extend(o.data);
+    }
+    assert_eq!(api.eos(enc), SUCCESS);
+    assert_eq!(api.unmap(enc, mapped), SUCCESS);
+    assert_eq!(api.unregister(enc, reg), SUCCESS);
+    assert_eq!(api.destroy(enc), SUCCESS);
+    let f = std::env::temp_dir().join(format!("nvemu-cuda-{}.hevc", std::process::id()));
+    std::fs::write(&f, &stream).unwrap();
+    let o = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&f);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "3");
+    println!("CUDA CHILD OK");
+}

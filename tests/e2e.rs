@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MPL-2.0
+//! End-to-end tests: the real clip (cityCC0.mpg, 720x405, 25 fps, 190 frames) decoded by
+//! `decodebin`, encoded by our elements through the NVENC emulator, muxed by `mp4mux`, then
+//! checked with `ffprobe`, decoded by FFmpeg and compared with the source (PSNR); and the
+//! emulator's trace checked for what NVENC was told.
+//!
+//! Each case runs `gst-launch-1.0` as a child process, exactly as a user would, with the
+//! freshly built plugin (`target/<profile>/libgstrsnvenc.so`) and the emulator's stand-ins
+//! (`target/nvemu/lib`), `NVEMU_STRICT=abort` so that any API contract violation fails the run.
+//! `scripts/test` builds both and runs these tests; run alone they skip (with a message) if the
+//! emulator is not built.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn emu_lib() -> Option<PathBuf> {
+    let p = root().join("target/nvemu/lib");
+    p.join("libnvidia-encode.so.1").exists().then_some(p)
+}
+
+fn plugin_dir() -> PathBuf {
+    // The test binary lives in target/<profile>/deps.
+    let exe = std::env::current_exe().expect("test exe path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+fn clip() -> PathBuf {
+    let p = root().join("tests/data/cityCC0.mpg");
+    if !p.exists() {
+        let st = Command::new(root().join("scripts/fetch-test-clip"))
+            .status()
+            .expect("run scripts/fetch-test-clip");
+        assert!(st.success(), "scripts/fetch-test-clip failed");
+    }
+    p
+}
+
+fn out_dir() -> PathBuf {
+    let d = root().join("target/e2e");
+    std::fs::create_dir_all(&d).expect("create target/e2e");
+    d
+}
+
+/// Runs gst-launch-1.0 with the emulator first in the library path.
+fn gst_launch(pipeline: &str, env: &[(&str, &str)], with_emulator: bool) -> Output {
+    let mut cmd = Command::new("gst-launch-1.0");
+    cmd.arg("-q");
+    cmd.args(shell_words(pipeline));
+    cmd.env("GST_PLUGIN_PATH", plugin_dir());
+    cmd.env(
+        "GST_REGISTRY",
+        out_dir().join(format!("registry-{}.bin", std::process::id())),
+    );
+    cmd.env("NVEMU_STRICT", "abort");
+    if with_emulator {
+        let lib = emu_lib().expect("emulator built");
+        cmd.env("LD_LIBRARY_PATH", lib);
+    } else {
+        cmd.env("LD_LIBRARY_PATH", out_dir().join("no-such-dir"));
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run gst-launch-1.0")
+}
+
+fn shell_words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+macro_rules! need_emulator {
+    () => {
+        if emu_lib().is_none() {
+            eprintln!("NVENC emulator not built (run scripts/build-emulator); skipping");
+            return;
+        }
+    };
+}
+
+fn ffprobe(args: &[&str], file: &Path) -> String {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run ffprobe");
+    assert!(o.status.success(), "ffprobe failed: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// (pts_time, dts_time, key) of every video packet.
+fn packets(file: &Path) -> Vec<(f64, f64, bool)> {
+    ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time,flags",
+            "-of",
+            "csv=p=0",
+        ],
+        file,
+    )
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        let num = |s: &str| s.trim().parse::<f64>().unwrap_or(f64::NAN);
+        (num(f[0]), num(f[1]), f.get(2).is_some_and(|x| x.contains('K')))
+    })
+    .collect()
+}
+
+/// Frames decoded by FFmpeg and the stream's size.
+fn decoded_frames_and_size(file: &Path) -> (u64, u32, u32) {
+    let s = ffprobe(
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,width,height",
+            "-of",
+            "default=nw=1",
+        ],
+        file,
+    );
+    let get = |k: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{k} missing in ffprobe output: {s}"))
+    };
+    (
+        get("nb_read_frames"),
+        get("width") as u32,
+        get("height") as u32,
+    )
+}
+
+/// Average PSNR (dB, over Y, U and V) of `file` against the source clip, both decoded by
+/// FFmpeg, comparing the top-left 720x405.
+fn psnr(file: &Path) -> f64 {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-i"])
+        .arg(file)
+        .arg("-i")
+        .arg(clip())
+        .args([
+            "-lavfi",
+            "[0:v]crop=720:405:0:0,setpts=PTS-STARTPTS[a];[1:v]setpts=PTS-STARTPTS[b];[a][b]psnr",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "ffmpeg psnr failed: {}", text(&o));
+    let avg = err
+        .lines()
+        .filter_map(|l| l.split("average:").nth(1))
+        .next_back()
+        .unwrap_or_else(|| panic!("no PSNR in ffmpeg output: {err}"));
+    let v = avg.split_whitespace().next().unwrap_or("");
+    if v == "inf" {
+        f64::INFINITY
+    } else {
+        v.parse().unwrap_or_else(|_| panic!("bad PSNR {avg}"))
+    }
+}
+
+fn trace_lines(path: &Path, call: &str) -> Vec<serde_json::Value> {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    s.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["call"] == call)
+        .collect()
+}
+
+fn assert_no_violation(path: &Path) {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let bad: Vec<&str> = s.lines().filter(|l| l.contains("\"violation\"")).collect();
+    assert!(bad.is_empty(), "contract violations in trace: {bad:#?}");
+}
+
+/// Encodes the real clip with `encoder` (element and properties) into `name`.mp4.
+fn encode_clip(encoder: &str, parser: &str, name: &str, env: &[(&str, &str)]) -> (PathBuf, Output) {
+    let out = out_dir().join(format!("{name}.mp4"));
+    let _ = std::fs::remove_file(&out);
+    let pipeline = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=NV12 ! {encoder} {parser} ! mp4mux ! filesink location={}",
+        clip().display(),
+        out.display()
+    );
+    let o = gst_launch(&pipeline, env, true);
+    (out, o)
+}
+
+fn check_clip_output(out: &Path, gop: usize, min_psnr: f64) {
+    let (frames, w, h) = decoded_frames_and_size(out);
+    assert_eq!(frames, 190, "frames out != frames in");
+    assert_eq!(w, 720);
+    // AV1 carries 405 exactly; H.265 4:2:0 can only crop in 2-row units: 406 coded+cropped.
+    assert!(h == 405 || h == 406, "height {h}");
+    let pk = packets(out);
+    assert_eq!(pk.len(), 190, "packets");
+    let mut pts: Vec<f64> = pk.iter().map(|p| p.0).collect();
+    let dts: Vec<f64> = pk.iter().map(|p| p.1).collect();
+    assert!(dts.windows(2).all(|w| w[0] < w[1]), "DTS not strictly increasing: {dts:?}");
+    pts.sort_by(|a, b| a.total_cmp(b));
+    assert!(pts.windows(2).all(|w| w[0] < w[1]), "duplicate PTS");
+    // Keyframes exactly where gop-size puts them (display order).
+    let mut by_pts: Vec<(f64, bool)> = pk.iter().map(|p| (p.0, p.2)).collect();
+    by_pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let keys: Vec<usize> = by_pts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.1)
+        .map(|(i, _)| i)
+        .collect();
+    let expected: Vec<usize> = (0..190).step_by(gop).collect();
+    assert_eq!(keys, expected, "keyframe positions");
+    let p = psnr(out);
+    eprintln!("{}: PSNR {p:.2} dB", out.display());
+    assert!(p >= min_psnr, "PSNR {p:.2} dB < {min_psnr} dB");
+}
+
+#[test]
+fn av1_real_clip_to_mp4() {
+    need_emulator!();
+    let trace = out_dir().join("av1-clip.trace");
+    let _ = std::fs::remove_file(&trace);
+    let (out, o) = encode_clip(
+        "rsnvencav1enc rc-mode=constqp qp-const-i=60 qp-const-p=60 qp-const-b=60 gop-size=30",
+        "",
+        "av1-clip",
+        &[("NVEMU_TRACE", trace.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "pipeline failed: {}", text(&o));
+    assert_no_violation(&trace);
+    check_clip_output(&out, 30, 35.0);
+    let codec = ffprobe(
+        &["-select_streams", "v:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"],
+        &out,
+    );
+    assert_eq!(codec.trim(), "av1");
+}
+
+#[test]
+fn h265_real_clip_to_mp4() {
+    need_emulator!();
+    let trace = out_dir().join("h265-clip.trace");
+    let _ = std::fs::remove_file(&trace);
+    let (out, o) = encode_clip(
+        "rsnvench265enc rc-mode=constqp qp-const-i=20 qp-const-p=20 qp-const-b=20 gop-size=30",
+        "",
+        "h265-clip",
+        &[("NVEMU_TRACE", trace.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "pipeline failed: {}", text(&o));
+    assert_no_violation(&trace);
+    check_clip_output(&out, 30, 35.0);
+}
+
+#[test]
+#[ignore = "hangs on the emulator: x265 holds 2n+4 frames back with B-frames, more than the ring; see the issue note"]
+fn h265_real_clip_through_h265parse_with_bframes() {
+    need_emulator!();
+    let (out, o) = encode_clip(
+        "rsnvench265enc rc-mode=constqp qp-const-i=20 qp-const-p=22 qp-const-b=24 gop-size=30 bframes=2",
+        "! h265parse",
+        "h265-bframes",
+        &[],
+    );
+    assert!(o.status.success(), "pipeline failed: {}", text(&o));
+    check_clip_output(&out, 30, 35.0);
+    // Reordered: some packet has DTS < PTS, and DTS never exceeds PTS.
+    let pk = packets(&out);
+    assert!(pk.iter().any(|p| p.1 < p.0 - 1e-6), "no reordering seen");
+    assert!(pk.iter().all(|p| p.1 <= p.0 + 1e-6), "DTS after PTS");
+}
+
+/// The expected `NV_ENC_INITIALIZE_PARAMS_VER` for each API version (from the SDK headers).
+const INIT_VERS: [(&str, &str); 3] = [
+    ("12.1", "0xf106000c"),
+    ("12.2", "0xf207000c"),
+    ("13.0", "0xf007000d"),
+];
+
+#[test]
+fn properties_reach_nvenc_for_every_api_version() {
+    need_emulator!();
+    for (api, init_ver) in INIT_VERS {
+        for (element, codec_cfg, codec_guid) in [
+            ("rsnvench265enc", "hevcConfig", "NV_ENC_CODEC_HEVC_GUID"),
+            ("rsnvencav1enc", "av1Config", "NV_ENC_CODEC_AV1_GUID"),
+        ] {
+            let trace = out_dir().join(format!("props-{element}-{api}.trace"));
+            let _ = std::fs::remove_file(&trace);
+            let pipeline = format!(
+                "videotestsrc num-buffers=20 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} preset=p3 tune=low-latency rc-mode=cbr bitrate=1500 max-bitrate=3000 gop-size=12 bframes=0 ! fakesink"
+            );
+            let o = gst_launch(
+                &pipeline,
+                &[("NVEMU_TRACE", trace.to_str().unwrap()), ("NVEMU_MAX_API", api)],
+                true,
+            );
+            assert!(o.status.success(), "{element} API {api}: {}", text(&o));
+            assert_no_violation(&trace);
+            let init = trace_lines(&trace, "nvEncInitializeEncoder");
+            assert_eq!(init.len(), 1, "{element} API {api}: one initialize");
+            let a = &init[0]["args"];
+            let cfg = |k: &str| a[format!("encodeConfig.{k}")].clone();
+            assert_eq!(init[0]["status"], "NV_ENC_SUCCESS");
+            assert_eq!(a["version"], init_ver, "{element} API {api}");
+            assert_eq!(a["encodeGUID"], codec_guid);
+            assert_eq!(a["presetGUID"], "NV_ENC_PRESET_P3_GUID");
+            assert_eq!(a["tuningInfo"], 2, "low-latency tuning");
+            assert_eq!(a["enablePTD"], 1);
+            assert_eq!(a["encodeWidth"], 320);
+            assert_eq!(cfg("rcParams.rateControlMode"), 2, "CBR");
+            assert_eq!(cfg("rcParams.averageBitRate"), 1500 * 1024);
+            assert_eq!(cfg("rcParams.maxBitRate"), 3000 * 1024);
+            assert_eq!(cfg("gopLength"), 12);
+            assert_eq!(cfg("frameIntervalP"), 1, "bframes=0");
+            assert_eq!(cfg(&format!("encodeCodecConfig.{codec_cfg}.idrPeriod")), 12);
+            let enc = trace_lines(&trace, "nvEncEncodePicture");
+            assert!(enc.len() >= 20, "every frame encoded (+EOS)");
+            let locks = trace_lines(&trace, "nvEncLockBitstream");
+            assert_eq!(locks.len(), 20, "every frame's bitstream locked once");
+        }
+    }
+}
+
+#[test]
+fn api_12_0_driver_gives_minimum_driver_error() {
+    need_emulator!();
+    let o = gst_launch(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=NV12 ! rsnvench265enc ! fakesink",
+        &[("NVEMU_MAX_API", "12.0")],
+        true,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("530.41"), "{t}");
+    assert!(t.contains("12.0"), "{t}");
+}
+
+#[test]
+fn gpu_without_nvenc_gives_clear_error() {
+    need_emulator!();
+    let o = gst_launch(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=NV12 ! rsnvencav1enc ! fakesink",
+        &[("NVEMU_GPU", "no-nvenc")],
+        true,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "exit 1, not a crash: {t}");
+    assert!(t.contains("has no NVENC"), "{t}");
+    assert!(t.contains("H100"), "names the GPU: {t}");
+    assert!(t.contains("NV_ENC_ERR_UNSUPPORTED_DEVICE"), "{t}");
+}
+
+#[test]
+fn missing_library_gives_clear_error() {
+    let o = gst_launch(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=NV12 ! rsnvench265enc ! fakesink",
+        &[],
+        false,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "exit 1, not a crash: {t}");
+    assert!(
+        t.contains("libnvidia-encode.so.1 was not found"),
+        "{t}"
+    );
+}
