@@ -260,11 +260,9 @@ impl Session {
         };
         if st != ffi::NV_ENC_SUCCESS {
             let gpu = ctx.device().name().unwrap_or_else(|_| "unknown".into());
-            if !enc.is_null() {
-                if let Some(destroy) = lib.fl.nvEncDestroyEncoder {
-                    // SAFETY: a handle returned by a failed open is released as the header asks.
-                    unsafe { destroy(enc) };
-                }
+            if let (false, Some(destroy)) = (enc.is_null(), lib.fl.nvEncDestroyEncoder) {
+                // SAFETY: a handle returned by a failed open is released as the header asks.
+                unsafe { destroy(enc) };
             }
             let detail = format!(
                 "nvEncOpenEncodeSessionEx: {} ({st}), NVENC API {}",
@@ -272,7 +270,8 @@ impl Session {
                 lib.api.name()
             );
             return Err(
-                if st == ffi::NV_ENC_ERR_UNSUPPORTED_DEVICE || st == ffi::NV_ENC_ERR_NO_ENCODE_DEVICE
+                if st == ffi::NV_ENC_ERR_UNSUPPORTED_DEVICE
+                    || st == ffi::NV_ENC_ERR_NO_ENCODE_DEVICE
                 {
                     NvEncError::NoNvenc { gpu, detail }
                 } else {
@@ -329,7 +328,9 @@ impl Session {
         let get_f = entry!(self.lib, nvEncGetEncodeGUIDs);
         let mut n = 0u32;
         // SAFETY: live session, valid out pointer.
-        self.check("nvEncGetEncodeGUIDCount", unsafe { count_f(self.enc, &mut n) })?;
+        self.check("nvEncGetEncodeGUIDCount", unsafe {
+            count_f(self.enc, &mut n)
+        })?;
         let mut v = vec![GUID::default(); n as usize];
         let mut got = 0u32;
         // SAFETY: `v` has room for `n` GUIDs, as the call is told.
@@ -503,7 +504,9 @@ impl Session {
         };
         let r = f(&info, data);
         // SAFETY: unlocking the buffer locked above; `data` is no longer used.
-        self.check("nvEncUnlockBitstream", unsafe { unlock(self.enc, output.ptr) })?;
+        self.check("nvEncUnlockBitstream", unsafe {
+            unlock(self.enc, output.ptr)
+        })?;
         Ok(r)
     }
 }
@@ -566,9 +569,7 @@ impl InputBuffer {
         p.bufferFmt = format;
         let _g = session.ctx.push()?;
         // SAFETY: versioned CREATE_INPUT_BUFFER of the proven size.
-        session.check("nvEncCreateInputBuffer", unsafe {
-            f(session.enc, &mut *p)
-        })?;
+        session.check("nvEncCreateInputBuffer", unsafe { f(session.enc, &mut *p) })?;
         Ok(InputBuffer {
             session: session.clone(),
             ptr: p.inputBuffer,

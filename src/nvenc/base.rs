@@ -172,7 +172,8 @@ struct Stream {
 struct State {
     ctx: Option<Arc<cuda::Context>>,
     stream: Option<Stream>,
-    input_state: Option<gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>>,
+    input_state:
+        Option<gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>>,
 }
 
 #[derive(Default)]
@@ -276,7 +277,9 @@ impl NvEncoder {
                 "{ew}x{eh} is larger than this GPU's NVENC maximum {wmax}x{hmax}"
             )));
         }
-        let max_b = session.caps(codec.guid(), ffi::NV_ENC_CAPS_NUM_MAX_BFRAMES)?.max(0) as u32;
+        let max_b = session
+            .caps(codec.guid(), ffi::NV_ENC_CAPS_NUM_MAX_BFRAMES)?
+            .max(0) as u32;
         let bframes = if s.bframes > max_b {
             gst::warning!(
                 CAT,
@@ -501,7 +504,10 @@ impl NvEncoder {
         // (row bytes, source rows, surface rows) per plane; the surface may have one row more
         // than the frame (H.26x 4:2:0 with an odd height), filled by repeating the last row.
         let planes: Vec<(usize, usize, usize)> = match info.format() {
-            F::Nv12 => vec![(w, h, eh), (w.div_ceil(2) * 2, h.div_ceil(2), eh.div_ceil(2))],
+            F::Nv12 => vec![
+                (w, h, eh),
+                (w.div_ceil(2) * 2, h.div_ceil(2), eh.div_ceil(2)),
+            ],
             F::P01010le => vec![
                 (2 * w, h, eh),
                 (4 * w.div_ceil(2), h.div_ceil(2), eh.div_ceil(2)),
@@ -786,9 +792,9 @@ impl VideoEncoderImpl for NvEncoder {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
         }
         let mut st = self.lock_state();
-        let ctx = self.ensure_context(&mut st).map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"])
-        })?;
+        let ctx = self
+            .ensure_context(&mut st)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"]))?;
         // Open a session once to prove the GPU has NVENC (the H100 does not).
         match Session::open(ctx) {
             Ok(_) => Ok(()),
@@ -912,17 +918,26 @@ impl VideoEncoderImpl for NvEncoder {
             }
         };
         let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
-        let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, &info)
-            .map_err(|_| {
+        let vframe =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(input, &info).map_err(|_| {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Failed,
-                    ["cannot map input buffer of {} bytes as {:?}", input.size(), info]
+                    [
+                        "cannot map input buffer of {} bytes as {:?}",
+                        input.size(),
+                        info
+                    ]
                 );
                 gst::FlowError::Error
             })?;
         if let Err(e) = self.copy_frame(&mut slot, &vframe, encode_height) {
-            shared.q.lock().unwrap_or_else(|e| e.into_inner()).free.push(slot);
+            shared
+                .q
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .free
+                .push(slot);
             self.post_error(&e);
             return Err(gst::FlowError::Error);
         }
@@ -942,7 +957,8 @@ impl VideoEncoderImpl for NvEncoder {
             .flags()
             .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME)
         {
-            pic.encodePicFlags |= ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+            pic.encodePicFlags |=
+                ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
         }
         let pts = frame.pts();
         drop(frame);
@@ -954,7 +970,12 @@ impl VideoEncoderImpl for NvEncoder {
                 Ok(gst::FlowSuccess::Ok)
             }
             Err(e) => {
-                shared.q.lock().unwrap_or_else(|e| e.into_inner()).free.push(slot);
+                shared
+                    .q
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .free
+                    .push(slot);
                 self.post_error(&e);
                 Err(gst::FlowError::Error)
             }

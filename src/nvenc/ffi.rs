@@ -16,7 +16,12 @@
 //!   equal to each SDK's table value.
 //!
 //! Names follow `nvEncodeAPI.h` exactly so that each field can be looked up in the header.
-#![allow(non_snake_case, non_camel_case_types, clippy::upper_case_acronyms, dead_code)]
+#![allow(
+    non_snake_case,
+    non_camel_case_types,
+    clippy::upper_case_acronyms,
+    dead_code
+)]
 
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
@@ -261,7 +266,8 @@ pub const STATUS_NAMES: [&str; 27] = [
     "NV_ENC_ERR_RESOURCE_NOT_MAPPED",
     "NV_ENC_ERR_NEED_MORE_OUTPUT",
 ];
-const _: () = assert!(STATUS_NAMES.len() as i64 == abi::v13_0::enums::NV_ENC_ERR_NEED_MORE_OUTPUT + 1);
+const _: () =
+    assert!(STATUS_NAMES.len() as i64 == abi::v13_0::enums::NV_ENC_ERR_NEED_MORE_OUTPUT + 1);
 
 pub const NV_ENC_DEVICE_TYPE_CUDA: u32 = 1;
 prove_enum!([NV_ENC_DEVICE_TYPE_CUDA] in v12_1, v12_2, v13_0);
@@ -407,7 +413,12 @@ pub struct StructVersions {
 }
 
 /// Struct revisions per SDK, from the header; `(rev, bit31)`.
-const fn versions(major: u32, minor: u32, sdk_12_2_or_later: bool, is_12_1: bool) -> StructVersions {
+const fn versions(
+    major: u32,
+    minor: u32,
+    sdk_12_2_or_later: bool,
+    is_12_1: bool,
+) -> StructVersions {
     let api = api_version(major, minor);
     StructVersions {
         api,
@@ -621,12 +632,12 @@ pub struct NV_ENC_RC_PARAMS {
     pub _rest: [u32; 6],
 }
 prove_layout!(NV_ENC_RC_PARAMS as NV_ENC_RC_PARAMS, size in [v12_1, v12_2, v13_0],
-    fields in [v12_1, v12_2, v13_0] {
-        version, rateControlMode, constQP, averageBitRate, maxBitRate, vbvBufferSize,
-        vbvInitialDelay, minQP, maxQP, initialRCQP, temporallayerIdxMask, temporalLayerQP,
-        targetQuality, targetQualityLSB, lookaheadDepth, lowDelayKeyFrameScale,
-        yDcQPIndexOffset, uDcQPIndexOffset, vDcQPIndexOffset, qpMapMode, multiPass
-    });
+fields in [v12_1, v12_2, v13_0] {
+    version, rateControlMode, constQP, averageBitRate, maxBitRate, vbvBufferSize,
+    vbvInitialDelay, minQP, maxQP, initialRCQP, temporallayerIdxMask, temporalLayerQP,
+    targetQuality, targetQualityLSB, lookaheadDepth, lowDelayKeyFrameScale,
+    yDcQPIndexOffset, uDcQPIndexOffset, vDcQPIndexOffset, qpMapMode, multiPass
+});
 const _: () = assert!(offset_of!(NV_ENC_RC_PARAMS, flags) == 0x24);
 bitfield!(RC_ENABLE_MIN_QP = NV_ENC_RC_PARAMS.enableMinQP(0x24, 0, 1) in v12_1, v12_2, v13_0);
 bitfield!(RC_ENABLE_MAX_QP = NV_ENC_RC_PARAMS.enableMaxQP(0x24, 1, 1) in v12_1, v12_2, v13_0);
@@ -664,13 +675,13 @@ pub struct NV_ENC_CONFIG_H264_VUI_PARAMETERS {
     pub reserved: [u32; 12],
 }
 prove_layout!(NV_ENC_CONFIG_H264_VUI_PARAMETERS as NV_ENC_CONFIG_H264_VUI_PARAMETERS,
-    size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0] {
-        overscanInfoPresentFlag, overscanInfo, videoSignalTypePresentFlag, videoFormat,
-        videoFullRangeFlag, colourDescriptionPresentFlag, colourPrimaries,
-        transferCharacteristics, colourMatrix, chromaSampleLocationFlag, chromaSampleLocationTop,
-        chromaSampleLocationBot, bitstreamRestrictionFlag, timingInfoPresentFlag, numUnitInTicks,
-        timeScale
-    });
+size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0] {
+    overscanInfoPresentFlag, overscanInfo, videoSignalTypePresentFlag, videoFormat,
+    videoFullRangeFlag, colourDescriptionPresentFlag, colourPrimaries,
+    transferCharacteristics, colourMatrix, chromaSampleLocationFlag, chromaSampleLocationTop,
+    chromaSampleLocationBot, bitstreamRestrictionFlag, timingInfoPresentFlag, numUnitInTicks,
+    timeScale
+});
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -707,12 +718,12 @@ pub struct NV_ENC_CONFIG_HEVC {
     pub reserved2: [*mut c_void; 64],
 }
 prove_layout!(NV_ENC_CONFIG_HEVC as NV_ENC_CONFIG_HEVC, size in [v12_1, v12_2, v13_0],
-    fields in [v12_1, v12_2, v13_0] {
-        level, tier, minCUSize, maxCUSize, idrPeriod, intraRefreshPeriod, intraRefreshCnt,
-        maxNumRefFramesInDPB, ltrNumFrames, vpsId, spsId, ppsId, sliceMode, sliceModeData,
-        maxTemporalLayersMinus1, hevcVUIParameters, ltrTrustMode, useBFramesAsRef, numRefL0,
-        numRefL1, reserved2
-    });
+fields in [v12_1, v12_2, v13_0] {
+    level, tier, minCUSize, maxCUSize, idrPeriod, intraRefreshPeriod, intraRefreshCnt,
+    maxNumRefFramesInDPB, ltrNumFrames, vpsId, spsId, ppsId, sliceMode, sliceModeData,
+    maxTemporalLayersMinus1, hevcVUIParameters, ltrTrustMode, useBFramesAsRef, numRefL0,
+    numRefL1, reserved2
+});
 prove_layout!(NV_ENC_CONFIG_HEVC as NV_ENC_CONFIG_HEVC, size in [],
     fields in [v12_2, v13_0] { tfLevel, disableDeblockingFilterIDC, outputBitDepth, inputBitDepth });
 bitfield!(HEVC_OUTPUT_AUD = NV_ENC_CONFIG_HEVC.outputAUD(0x10, 4, 1) in v12_1, v12_2, v13_0);
@@ -759,13 +770,13 @@ pub struct NV_ENC_CONFIG_AV1 {
     pub reserved3: [*mut c_void; 62],
 }
 prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [v12_1, v12_2, v13_0],
-    fields in [v12_1, v12_2, v13_0] {
-        level, tier, minPartSize, maxPartSize, idrPeriod, intraRefreshPeriod, intraRefreshCnt,
-        maxNumRefFramesInDPB, numTileColumns, numTileRows, tileWidths, tileHeights,
-        maxTemporalLayersMinus1, colorPrimaries, transferCharacteristics, matrixCoefficients,
-        colorRange, chromaSamplePosition, useBFramesAsRef, filmGrainParams, numFwdRefs,
-        numBwdRefs
-    });
+fields in [v12_1, v12_2, v13_0] {
+    level, tier, minPartSize, maxPartSize, idrPeriod, intraRefreshPeriod, intraRefreshCnt,
+    maxNumRefFramesInDPB, numTileColumns, numTileRows, tileWidths, tileHeights,
+    maxTemporalLayersMinus1, colorPrimaries, transferCharacteristics, matrixCoefficients,
+    colorRange, chromaSamplePosition, useBFramesAsRef, filmGrainParams, numFwdRefs,
+    numBwdRefs
+});
 prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [],
     fields in [v12_2, v13_0] { reserved2, outputBitDepth, inputBitDepth, reserved3 });
 bitfield!(AV1_OUTPUT_ANNEXB_FORMAT = NV_ENC_CONFIG_AV1.outputAnnexBFormat(0x10, 0, 1) in v12_1, v12_2, v13_0);
@@ -810,10 +821,10 @@ pub struct NV_ENC_CONFIG {
 // SAFETY: integers, raw pointers and unions of those only.
 unsafe impl Zeroable for NV_ENC_CONFIG {}
 prove_layout!(NV_ENC_CONFIG as NV_ENC_CONFIG, size in [v12_1, v12_2, v13_0],
-    fields in [v12_1, v12_2, v13_0] {
-        version, profileGUID, gopLength, frameIntervalP, monoChromeEncoding, frameFieldMode,
-        mvPrecision, rcParams, encodeCodecConfig, reserved, reserved2
-    });
+fields in [v12_1, v12_2, v13_0] {
+    version, profileGUID, gopLength, frameIntervalP, monoChromeEncoding, frameFieldMode,
+    mvPrecision, rcParams, encodeCodecConfig, reserved, reserved2
+});
 /// The table gives the union's size through the field that holds it.
 const _: () = assert!(size_of::<NV_ENC_CODEC_CONFIG>() == 0x700);
 
@@ -869,12 +880,12 @@ pub struct NV_ENC_INITIALIZE_PARAMS {
 // SAFETY: integers and raw pointers only.
 unsafe impl Zeroable for NV_ENC_INITIALIZE_PARAMS {}
 prove_layout!(NV_ENC_INITIALIZE_PARAMS as NV_ENC_INITIALIZE_PARAMS, size in [],
-    fields in [v12_1, v12_2, v13_0] {
-        version, encodeGUID, presetGUID, encodeWidth, encodeHeight, darWidth, darHeight,
-        frameRateNum, frameRateDen, enableEncodeAsync, enablePTD, privDataSize, privData,
-        encodeConfig, maxEncodeWidth, maxEncodeHeight, maxMEHintCountsPerBlock, tuningInfo,
-        bufferFormat
-    });
+fields in [v12_1, v12_2, v13_0] {
+    version, encodeGUID, presetGUID, encodeWidth, encodeHeight, darWidth, darHeight,
+    frameRateNum, frameRateDen, enableEncodeAsync, enablePTD, privDataSize, privData,
+    encodeConfig, maxEncodeWidth, maxEncodeHeight, maxMEHintCountsPerBlock, tuningInfo,
+    bufferFormat
+});
 prove_layout!(NV_ENC_INITIALIZE_PARAMS as NV_ENC_INITIALIZE_PARAMS, size in [],
     fields in [v12_2, v13_0] { reserved, numStateBuffers, outputStatsLevel, reserved1, reserved2 });
 /// Bytes of `NV_ENC_INITIALIZE_PARAMS` a driver may read: the largest size of any supported SDK.
@@ -884,7 +895,9 @@ const _: () = assert!(
         == abi::v13_0::layout::NV_ENC_INITIALIZE_PARAMS::SIZE
 );
 const _: () = assert!(size_of::<NV_ENC_INITIALIZE_PARAMS>() >= INITIALIZE_PARAMS_ALLOC);
-const _: () = assert!(size_of::<NV_ENC_INITIALIZE_PARAMS>() >= abi::v12_2::layout::NV_ENC_INITIALIZE_PARAMS::SIZE);
+const _: () = assert!(
+    size_of::<NV_ENC_INITIALIZE_PARAMS>() >= abi::v12_2::layout::NV_ENC_INITIALIZE_PARAMS::SIZE
+);
 bitfield!(INIT_ENABLE_WEIGHTED_PREDICTION = NV_ENC_INITIALIZE_PARAMS.enableWeightedPrediction(0x44, 4, 1)
     in v12_0, v12_1, v12_2, v13_0);
 
@@ -967,11 +980,11 @@ pub struct NV_ENC_PIC_PARAMS {
 // SAFETY: integers and raw pointers only.
 unsafe impl Zeroable for NV_ENC_PIC_PARAMS {}
 prove_layout!(NV_ENC_PIC_PARAMS as NV_ENC_PIC_PARAMS, size in [v12_0, v12_1, v12_2, v13_0],
-    fields in [v12_0, v12_1, v12_2, v13_0] {
-        version, inputWidth, inputHeight, inputPitch, encodePicFlags, frameIdx, inputTimeStamp,
-        inputDuration, inputBuffer, outputBitstream, completionEvent, bufferFmt, pictureStruct,
-        pictureType, codecPicParams
-    });
+fields in [v12_0, v12_1, v12_2, v13_0] {
+    version, inputWidth, inputHeight, inputPitch, encodePicFlags, frameIdx, inputTimeStamp,
+    inputDuration, inputBuffer, outputBitstream, completionEvent, bufferFmt, pictureStruct,
+    pictureType, codecPicParams
+});
 
 /// `NV_ENC_LOCK_BITSTREAM` with the fields up to `temporalId`, which sit at the same offsets in
 /// every SDK; the rest (moved in 12.1) is opaque. Sized for the largest SDK (12.1: 1552 bytes).
@@ -1002,12 +1015,13 @@ pub struct NV_ENC_LOCK_BITSTREAM {
 // SAFETY: integers and raw pointers only.
 unsafe impl Zeroable for NV_ENC_LOCK_BITSTREAM {}
 prove_layout!(NV_ENC_LOCK_BITSTREAM as NV_ENC_LOCK_BITSTREAM, size in [v12_1],
-    fields in [v12_0, v12_1, v12_2, v13_0] {
-        version, outputBitstream, sliceOffsets, frameIdx, hwEncodeStatus, numSlices,
-        bitstreamSizeInBytes, outputTimeStamp, outputDuration, bitstreamBufferPtr, pictureType,
-        pictureStruct, frameAvgQP, frameSatd, ltrFrameIdx, ltrFrameBitmap, temporalId
-    });
-const _: () = assert!(size_of::<NV_ENC_LOCK_BITSTREAM>() >= abi::v13_0::layout::NV_ENC_LOCK_BITSTREAM::SIZE);
+fields in [v12_0, v12_1, v12_2, v13_0] {
+    version, outputBitstream, sliceOffsets, frameIdx, hwEncodeStatus, numSlices,
+    bitstreamSizeInBytes, outputTimeStamp, outputDuration, bitstreamBufferPtr, pictureType,
+    pictureStruct, frameAvgQP, frameSatd, ltrFrameIdx, ltrFrameBitmap, temporalId
+});
+const _: () =
+    assert!(size_of::<NV_ENC_LOCK_BITSTREAM>() >= abi::v13_0::layout::NV_ENC_LOCK_BITSTREAM::SIZE);
 bitfield!(LOCK_DO_NOT_WAIT = NV_ENC_LOCK_BITSTREAM.doNotWait(0x4, 0, 1) in v12_0, v12_1, v12_2, v13_0);
 
 #[repr(C)]
@@ -1045,7 +1059,8 @@ pub struct NV_ENCODE_API_FUNCTION_LIST {
         Option<unsafe extern "C" fn(Enc, GUID, *mut u32) -> NVENCSTATUS>,
     pub nvEncGetEncodeProfileGUIDs:
         Option<unsafe extern "C" fn(Enc, GUID, *mut GUID, u32, *mut u32) -> NVENCSTATUS>,
-    pub nvEncGetEncodeGUIDs: Option<unsafe extern "C" fn(Enc, *mut GUID, u32, *mut u32) -> NVENCSTATUS>,
+    pub nvEncGetEncodeGUIDs:
+        Option<unsafe extern "C" fn(Enc, *mut GUID, u32, *mut u32) -> NVENCSTATUS>,
     pub nvEncGetInputFormatCount: Option<unsafe extern "C" fn(Enc, GUID, *mut u32) -> NVENCSTATUS>,
     pub nvEncGetInputFormats:
         Option<unsafe extern "C" fn(Enc, GUID, *mut u32, u32, *mut u32) -> NVENCSTATUS>,
@@ -1063,7 +1078,8 @@ pub struct NV_ENCODE_API_FUNCTION_LIST {
         Option<unsafe extern "C" fn(Enc, *mut NV_ENC_CREATE_BITSTREAM_BUFFER) -> NVENCSTATUS>,
     pub nvEncDestroyBitstreamBuffer:
         Option<unsafe extern "C" fn(Enc, NV_ENC_OUTPUT_PTR) -> NVENCSTATUS>,
-    pub nvEncEncodePicture: Option<unsafe extern "C" fn(Enc, *mut NV_ENC_PIC_PARAMS) -> NVENCSTATUS>,
+    pub nvEncEncodePicture:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_PIC_PARAMS) -> NVENCSTATUS>,
     pub nvEncLockBitstream:
         Option<unsafe extern "C" fn(Enc, *mut NV_ENC_LOCK_BITSTREAM) -> NVENCSTATUS>,
     pub nvEncUnlockBitstream: Option<unsafe extern "C" fn(Enc, NV_ENC_OUTPUT_PTR) -> NVENCSTATUS>,
@@ -1102,22 +1118,22 @@ pub struct NV_ENCODE_API_FUNCTION_LIST {
 // SAFETY: integers, raw pointers and `Option` of function pointers only.
 unsafe impl Zeroable for NV_ENCODE_API_FUNCTION_LIST {}
 prove_layout!(NV_ENCODE_API_FUNCTION_LIST as NV_ENCODE_API_FUNCTION_LIST,
-    size in [v12_0, v12_1, v12_2, v13_0], fields in [v12_0, v12_1, v12_2, v13_0] {
-        version, reserved, nvEncOpenEncodeSession, nvEncGetEncodeGUIDCount,
-        nvEncGetEncodeProfileGUIDCount, nvEncGetEncodeProfileGUIDs, nvEncGetEncodeGUIDs,
-        nvEncGetInputFormatCount, nvEncGetInputFormats, nvEncGetEncodeCaps,
-        nvEncGetEncodePresetCount, nvEncGetEncodePresetGUIDs, nvEncGetEncodePresetConfig,
-        nvEncInitializeEncoder, nvEncCreateInputBuffer, nvEncDestroyInputBuffer,
-        nvEncCreateBitstreamBuffer, nvEncDestroyBitstreamBuffer, nvEncEncodePicture,
-        nvEncLockBitstream, nvEncUnlockBitstream, nvEncLockInputBuffer, nvEncUnlockInputBuffer,
-        nvEncGetEncodeStats, nvEncGetSequenceParams, nvEncRegisterAsyncEvent,
-        nvEncUnregisterAsyncEvent, nvEncMapInputResource, nvEncUnmapInputResource,
-        nvEncDestroyEncoder, nvEncInvalidateRefFrames, nvEncOpenEncodeSessionEx,
-        nvEncRegisterResource, nvEncUnregisterResource, nvEncReconfigureEncoder, reserved1,
-        nvEncCreateMVBuffer, nvEncDestroyMVBuffer, nvEncRunMotionEstimationOnly,
-        nvEncGetLastErrorString, nvEncSetIOCudaStreams, nvEncGetEncodePresetConfigEx,
-        nvEncGetSequenceParamEx
-    });
+size in [v12_0, v12_1, v12_2, v13_0], fields in [v12_0, v12_1, v12_2, v13_0] {
+    version, reserved, nvEncOpenEncodeSession, nvEncGetEncodeGUIDCount,
+    nvEncGetEncodeProfileGUIDCount, nvEncGetEncodeProfileGUIDs, nvEncGetEncodeGUIDs,
+    nvEncGetInputFormatCount, nvEncGetInputFormats, nvEncGetEncodeCaps,
+    nvEncGetEncodePresetCount, nvEncGetEncodePresetGUIDs, nvEncGetEncodePresetConfig,
+    nvEncInitializeEncoder, nvEncCreateInputBuffer, nvEncDestroyInputBuffer,
+    nvEncCreateBitstreamBuffer, nvEncDestroyBitstreamBuffer, nvEncEncodePicture,
+    nvEncLockBitstream, nvEncUnlockBitstream, nvEncLockInputBuffer, nvEncUnlockInputBuffer,
+    nvEncGetEncodeStats, nvEncGetSequenceParams, nvEncRegisterAsyncEvent,
+    nvEncUnregisterAsyncEvent, nvEncMapInputResource, nvEncUnmapInputResource,
+    nvEncDestroyEncoder, nvEncInvalidateRefFrames, nvEncOpenEncodeSessionEx,
+    nvEncRegisterResource, nvEncUnregisterResource, nvEncReconfigureEncoder, reserved1,
+    nvEncCreateMVBuffer, nvEncDestroyMVBuffer, nvEncRunMotionEstimationOnly,
+    nvEncGetLastErrorString, nvEncSetIOCudaStreams, nvEncGetEncodePresetConfigEx,
+    nvEncGetSequenceParamEx
+});
 prove_layout!(NV_ENCODE_API_FUNCTION_LIST as NV_ENCODE_API_FUNCTION_LIST, size in [],
     fields in [v12_1, v12_2, v13_0] { nvEncRestoreEncoderState, nvEncLookaheadPicture, reserved2 });
 

@@ -19,7 +19,10 @@ pub enum Preset {
     Hp = 1,
     #[enum_value(name = "High Quality (P6; P5 at 2160p)", nick = "hq")]
     Hq = 2,
-    #[enum_value(name = "Low Latency (P4/P3/P2, low-latency tuning)", nick = "low-latency")]
+    #[enum_value(
+        name = "Low Latency (P4/P3/P2, low-latency tuning)",
+        nick = "low-latency"
+    )]
     LowLatency = 3,
     #[enum_value(name = "Low Latency, High Quality", nick = "low-latency-hq")]
     LowLatencyHq = 4,
@@ -75,13 +78,25 @@ pub enum RcMode {
     Cbr = 2,
     #[enum_value(name = "Variable Bit Rate", nick = "vbr")]
     Vbr = 3,
-    #[enum_value(name = "Variable Bit Rate (deprecated, same as vbr)", nick = "vbr-minqp")]
+    #[enum_value(
+        name = "Variable Bit Rate (deprecated, same as vbr)",
+        nick = "vbr-minqp"
+    )]
     VbrMinQp = 4,
-    #[enum_value(name = "Low-Delay CBR, High Quality (deprecated: cbr, two-pass, low-latency tune)", nick = "cbr-ld-hq")]
+    #[enum_value(
+        name = "Low-Delay CBR, High Quality (deprecated: cbr, two-pass, low-latency tune)",
+        nick = "cbr-ld-hq"
+    )]
     CbrLdHq = 5,
-    #[enum_value(name = "CBR, High Quality (deprecated: cbr, two-pass)", nick = "cbr-hq")]
+    #[enum_value(
+        name = "CBR, High Quality (deprecated: cbr, two-pass)",
+        nick = "cbr-hq"
+    )]
     CbrHq = 6,
-    #[enum_value(name = "VBR, High Quality (deprecated: vbr, two-pass)", nick = "vbr-hq")]
+    #[enum_value(
+        name = "VBR, High Quality (deprecated: vbr, two-pass)",
+        nick = "vbr-hq"
+    )]
     VbrHq = 7,
 }
 
@@ -262,33 +277,6 @@ pub fn resolve(s: &Settings, width: u32, height: u32) -> Resolved {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_like_nvcodec() {
-        let mut s = Settings::default();
-        let r = resolve(&s, 720, 405);
-        assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P5_GUID);
-        assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY);
-        assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_VBR);
-        s.preset = Preset::Hq;
-        assert_eq!(resolve(&s, 3840, 2160).preset_guid, ffi::NV_ENC_PRESET_P5_GUID);
-        assert_eq!(resolve(&s, 1920, 1080).preset_guid, ffi::NV_ENC_PRESET_P6_GUID);
-        s.preset = Preset::LowLatency;
-        assert_eq!(resolve(&s, 1920, 1080).preset_guid, ffi::NV_ENC_PRESET_P3_GUID);
-        assert_eq!(resolve(&s, 1920, 1080).tuning, ffi::NV_ENC_TUNING_INFO_LOW_LATENCY);
-        s.preset = Preset::P7;
-        s.tune = Tune::UltraLowLatency;
-        s.rc_mode = RcMode::ConstQp;
-        let r = resolve(&s, 720, 405);
-        assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P7_GUID);
-        assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY);
-        assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_CONSTQP);
-    }
-}
-
 /// `qp-const-i/-p/-b`: -1 (preset default) up to `max` (51 for H.264/H.265, 255 for AV1, as
 /// nvcodec). Installed by each codec element because the range differs.
 pub fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
@@ -324,11 +312,49 @@ pub fn set_qp_property(s: &mut Settings, value: &glib::Value, pspec: &glib::Para
 
 /// Reads one of [`qp_properties`].
 pub fn qp_property(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
-
     match pspec.name() {
         "qp-const-i" => s.qp_const_i.to_value(),
         "qp-const-p" => s.qp_const_p.to_value(),
         "qp-const-b" => s.qp_const_b.to_value(),
         _ => unimplemented!(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_nvcodec() {
+        let mut s = Settings::default();
+        let r = resolve(&s, 720, 405);
+        assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P5_GUID);
+        assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY);
+        assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_VBR);
+        s.preset = Preset::Hq;
+        assert_eq!(
+            resolve(&s, 3840, 2160).preset_guid,
+            ffi::NV_ENC_PRESET_P5_GUID
+        );
+        assert_eq!(
+            resolve(&s, 1920, 1080).preset_guid,
+            ffi::NV_ENC_PRESET_P6_GUID
+        );
+        s.preset = Preset::LowLatency;
+        assert_eq!(
+            resolve(&s, 1920, 1080).preset_guid,
+            ffi::NV_ENC_PRESET_P3_GUID
+        );
+        assert_eq!(
+            resolve(&s, 1920, 1080).tuning,
+            ffi::NV_ENC_TUNING_INFO_LOW_LATENCY
+        );
+        s.preset = Preset::P7;
+        s.tune = Tune::UltraLowLatency;
+        s.rc_mode = RcMode::ConstQp;
+        let r = resolve(&s, 720, 405);
+        assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P7_GUID);
+        assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY);
+        assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_CONSTQP);
     }
 }

@@ -61,26 +61,26 @@ impl CodecOps for H265Ops {
         let Some(caps) = element.src_pad().allowed_caps() else {
             return StreamFormat::Default;
         };
-        for s in caps.iter() {
-            let first = match s.value("stream-format") {
-                Ok(v) => {
-                    if let Ok(s) = v.get::<&str>() {
-                        Some(s.to_string())
-                    } else if let Ok(l) = v.get::<gst::List>() {
-                        l.iter().find_map(|x| x.get::<String>().ok())
-                    } else {
-                        None
-                    }
+        let Some(s) = caps.iter().next() else {
+            return StreamFormat::Default;
+        };
+        let first = match s.value("stream-format") {
+            Ok(v) => {
+                if let Ok(s) = v.get::<&str>() {
+                    Some(s.to_string())
+                } else if let Ok(l) = v.get::<gst::List>() {
+                    l.iter().find_map(|x| x.get::<String>().ok())
+                } else {
+                    None
                 }
-                Err(_) => None,
-            };
-            match first.as_deref() {
-                Some("hvc1") => return StreamFormat::Hvc1,
-                Some("hev1") => return StreamFormat::Hev1,
-                Some(_) | None => return StreamFormat::Default,
             }
+            Err(_) => None,
+        };
+        match first.as_deref() {
+            Some("hvc1") => StreamFormat::Hvc1,
+            Some("hev1") => StreamFormat::Hev1,
+            Some(_) | None => StreamFormat::Default,
         }
-        StreamFormat::Default
     }
     fn configure(
         &self,

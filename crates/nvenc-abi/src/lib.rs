@@ -208,11 +208,7 @@ pub fn parse(text: &str) -> Result<Sdk, String> {
                 sdk.enums.insert(k, v);
             }
             Some("struct") => {
-                let name = it
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches('_')
-                    .to_string();
+                let name = it.next().unwrap_or("").trim_start_matches('_').to_string();
                 cur = Some((name, Struct::default()));
             }
             _ => {}
@@ -267,7 +263,12 @@ pub fn render_rust(sdks: &[Sdk]) -> String {
     );
     let tags: Vec<String> = sdks.iter().map(|s| s.tag()).collect();
     let _ = writeln!(o, "/// SDK module tags, oldest first.");
-    let _ = writeln!(o, "pub const SDK_TAGS: [&str; {}] = {:?};", tags.len(), tags);
+    let _ = writeln!(
+        o,
+        "pub const SDK_TAGS: [&str; {}] = {:?};",
+        tags.len(),
+        tags
+    );
     for sdk in sdks {
         let _ = writeln!(
             o,
@@ -276,7 +277,11 @@ pub fn render_rust(sdks: &[Sdk]) -> String {
         );
         let _ = writeln!(o, "pub const NVENCAPI_MAJOR_VERSION: u32 = {};", sdk.major);
         let _ = writeln!(o, "pub const NVENCAPI_MINOR_VERSION: u32 = {};", sdk.minor);
-        let _ = writeln!(o, "pub const NVENCAPI_VERSION: u32 = {:#x};", sdk.api_version);
+        let _ = writeln!(
+            o,
+            "pub const NVENCAPI_VERSION: u32 = {:#x};",
+            sdk.api_version
+        );
         o.push_str("pub mod ver {\n");
         for (k, v) in &sdk.vers {
             let _ = writeln!(o, "pub const {k}: u32 = {v:#010x};");
@@ -346,26 +351,50 @@ mod tests {
         assert_eq!(sdks[0].structs["NV_ENC_INITIALIZE_PARAMS"].size, 1808);
         assert_eq!(sdks[1].structs["NV_ENC_LOCK_BITSTREAM"].size, 1552);
         let init = &v13.structs["NV_ENC_INITIALIZE_PARAMS"];
-        let f = init.fields.iter().find(|f| f.name == "splitEncodeMode").unwrap();
+        let f = init
+            .fields
+            .iter()
+            .find(|f| f.name == "splitEncodeMode")
+            .unwrap();
         assert_eq!((f.offset, f.bits), (0x44, Some((5, 4))));
-        let f = init.fields.iter().find(|f| f.name == "reportSliceOffsets").unwrap();
+        let f = init
+            .fields
+            .iter()
+            .find(|f| f.name == "reportSliceOffsets")
+            .unwrap();
         assert_eq!((f.offset, f.bits), (0x44, Some((0, 1))));
-        let f = init.fields.iter().find(|f| f.name == "encodeConfig").unwrap();
-        assert_eq!((f.offset, f.size, f.ty.as_str()), (0x58, 8, "NV_ENC_CONFIG *"));
+        let f = init
+            .fields
+            .iter()
+            .find(|f| f.name == "encodeConfig")
+            .unwrap();
+        assert_eq!(
+            (f.offset, f.size, f.ty.as_str()),
+            (0x58, 8, "NV_ENC_CONFIG *")
+        );
         let f = init.fields.iter().find(|f| f.name == "reserved1").unwrap();
         assert_eq!(f.array_len, 284);
         assert_eq!(v13.vers["NV_ENC_CONFIG_VER"], 0xf009000d);
         assert_eq!(
             v13.guids["NV_ENC_CODEC_AV1_GUID"],
-            (0x0a352289, 0x0aa7, 0x4759, [0x86, 0x2d, 0x5d, 0x15, 0xcd, 0x16, 0xd2, 0x54])
+            (
+                0x0a352289,
+                0x0aa7,
+                0x4759,
+                [0x86, 0x2d, 0x5d, 0x15, 0xcd, 0x16, 0xd2, 0x54]
+            )
         );
         // every struct's fields fit in its size
         for sdk in &sdks {
             for (n, s) in &sdk.structs {
                 assert!(s.size > 0, "{} {n} has no size", sdk.name);
                 for f in &s.fields {
-                    assert!(f.offset + f.size <= s.size,
-                        "{} {n}.{} overflows", sdk.name, f.name);
+                    assert!(
+                        f.offset + f.size <= s.size,
+                        "{} {n}.{} overflows",
+                        sdk.name,
+                        f.name
+                    );
                 }
             }
         }
