@@ -553,6 +553,27 @@ impl NvEncoder {
     }
 }
 
+/// The sink (system-memory `formats`, 1..=8192 in both dimensions) and src (`src`) templates
+/// of a codec element.
+pub fn pad_templates(formats: &[gst_video::VideoFormat], src: &gst::Caps) -> Vec<gst::PadTemplate> {
+    let sink = gst_video::VideoCapsBuilder::new()
+        .format_list(formats.iter().copied())
+        .width_range(1..=8192)
+        .height_range(1..=8192)
+        .build();
+    vec![
+        gst::PadTemplate::new(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            &sink,
+        )
+        .expect("valid template"),
+        gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, src)
+            .expect("valid template"),
+    ]
+}
+
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }

@@ -256,11 +256,6 @@ pub mod imp {
         }
         fn pad_templates() -> &'static [gst::PadTemplate] {
             static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-                let sink = gst_video::VideoCapsBuilder::new()
-                    .format_list(SINK_FORMATS.iter().copied())
-                    .width_range(1..=8192)
-                    .height_range(1..=8192)
-                    .build();
                 let src = gst::Caps::builder("video/x-h265")
                     .field(
                         "stream-format",
@@ -272,22 +267,7 @@ pub mod imp {
                         gst::List::new(["main", "main-10", "main-444", "main-444-10"]),
                     )
                     .build();
-                vec![
-                    gst::PadTemplate::new(
-                        "sink",
-                        gst::PadDirection::Sink,
-                        gst::PadPresence::Always,
-                        &sink,
-                    )
-                    .expect("valid template"),
-                    gst::PadTemplate::new(
-                        "src",
-                        gst::PadDirection::Src,
-                        gst::PadPresence::Always,
-                        &src,
-                    )
-                    .expect("valid template"),
-                ]
+                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }
