@@ -12,6 +12,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -68,7 +70,59 @@ fn gst_launch(pipeline: &str, env: &[(&str, &str)], with_emulator: bool) -> Outp
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run gst-launch-1.0")
+    run_bounded(cmd, CHILD_LIMIT)
+}
+
+/// A hung pipeline fails its test (with every thread's backtrace) instead of hanging CI.
+const CHILD_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `cmd` to completion or until `limit`; on timeout, attaches gdb (when installed) to
+/// print every thread's stack, kills the child and panics with both outputs.
+fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let base = out_dir().join(format!("child-{}-{n}", std::process::id()));
+    let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
+    let file = |p: &Path| std::fs::File::create(p).expect("create child output file");
+    cmd.stdout(file(&out_path)).stderr(file(&err_path));
+    let mut child = cmd.spawn().expect("spawn child");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for child") {
+            break Some(st);
+        }
+        if start.elapsed() > limit {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+    match status {
+        Some(status) => {
+            let o = Output {
+                status,
+                stdout: read(&out_path),
+                stderr: read(&err_path),
+            };
+            let _ = std::fs::remove_file(&out_path);
+            let _ = std::fs::remove_file(&err_path);
+            o
+        }
+        None => {
+            let bt = Command::new("gdb")
+                .args(["-p", &child.id().to_string(), "-batch", "-ex"])
+                .arg("thread apply all bt")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_else(|e| format!("(no gdb: {e})"));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {limit:?}; killed.\nstderr:\n{}\nthreads:\n{bt}",
+                String::from_utf8_lossy(&read(&err_path))
+            );
+        }
+    }
 }
 
 fn shell_words(s: &str) -> Vec<String> {

@@ -151,6 +151,8 @@ struct Queues {
     done: VecDeque<Done>,
     error: Option<NvEncError>,
     shutdown: bool,
+    /// Set by a flush: the output thread drops what comes out instead of finishing it.
+    discard: bool,
 }
 
 struct Shared {
@@ -450,14 +452,22 @@ impl NvEncoder {
             return Err(gst::FlowError::Error);
         }
         let done: Vec<Done> = {
-            let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
-            while (!q.pending.is_empty() || q.locking > 0) && q.error.is_none() {
-                q = stream
-                    .shared
-                    .cond
-                    .wait(q)
-                    .unwrap_or_else(|e| e.into_inner());
+            // Wait without the stream lock: the output thread takes it to finish frames.
+            {
+                let obj = self.obj();
+                let _unlocked = super::gstffi::StreamUnlock::new(obj.upcast_ref());
+                let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
+                q.discard = !push;
+                while (!q.pending.is_empty() || q.locking > 0) && q.error.is_none() {
+                    q = stream
+                        .shared
+                        .cond
+                        .wait(q)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
             }
+            // Stream lock held again: what the output thread has not finished is ours.
+            let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(e) = q.error.clone() {
                 gst::element_imp_error!(self, gst::StreamError::Encode, ["{e}"]);
                 return Err(gst::FlowError::Error);
@@ -475,7 +485,10 @@ impl NvEncoder {
         Ok(())
     }
 
-    fn stop_stream(&self, mut stream: Stream) {
+    /// Stops the output thread and frees the ring, then the session. `stream_locked`: the
+    /// caller holds the stream lock (flush, set_format), released while joining the output
+    /// thread, which may be waiting for it.
+    fn stop_stream(&self, mut stream: Stream, stream_locked: bool) {
         {
             let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
             q.shutdown = true;
@@ -485,6 +498,9 @@ impl NvEncoder {
         // EOS releases it.
         let _ = stream.session.send_eos();
         if let Some(t) = stream.thread.take() {
+            let obj = self.obj();
+            let _unlocked =
+                stream_locked.then(|| super::gstffi::StreamUnlock::new(obj.upcast_ref()));
             let _ = t.join();
         }
         // Slots (buffers) drop before the session: they hold Arc<Session>.
@@ -663,7 +679,12 @@ fn output_loop(
         let _lock = super::gstffi::StreamLock::new(enc);
         let done: Vec<Done> = {
             let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
-            q.done.drain(..).collect()
+            let done = q.done.drain(..).collect();
+            if q.discard {
+                // Flushing: GstVideoEncoder drops its pending frames itself after flush.
+                continue;
+            }
+            done
         };
         for d in done {
             if let Err(e) = finish_one(enc, dts_offset, d) {
@@ -833,7 +854,7 @@ impl VideoEncoderImpl for NvEncoder {
             st.stream.take()
         };
         if let Some(s) = stream {
-            self.stop_stream(s);
+            self.stop_stream(s, false);
         }
         self.lock_state().ctx = None;
         Ok(())
@@ -855,7 +876,7 @@ impl VideoEncoderImpl for NvEncoder {
         let old = self.lock_state().stream.take();
         if let Some(mut s) = old {
             let _ = self.drain(&mut s, true);
-            self.stop_stream(s);
+            self.stop_stream(s, true);
         }
         let info = state.info().clone();
         let ctx = {
@@ -923,19 +944,37 @@ impl VideoEncoderImpl for NvEncoder {
                 s.params.info.clone(),
             )
         };
-        // A free slot (the output thread returns them without any GStreamer lock).
+        // A free slot. The output thread returns slots without any GStreamer lock, but then
+        // takes the stream lock to finish frames: wait without it (as nvcodec does), or a
+        // full ring deadlocks.
         let mut slot = {
+            let obj = self.obj();
+            let mut unlocked = None;
             let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
+            let slot = loop {
                 if let Some(e) = q.error.clone() {
+                    break Err(e);
+                }
+                if let Some(s) = q.free.pop() {
+                    break Ok(s);
+                }
+                if unlocked.is_none() {
+                    // Not under `q`: the output thread may hold the stream lock and want `q`.
                     drop(q);
+                    unlocked = Some(super::gstffi::StreamUnlock::new(obj.upcast_ref()));
+                    q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+                q = shared.cond.wait(q).unwrap_or_else(|e| e.into_inner());
+            };
+            drop(q);
+            drop(unlocked);
+            match slot {
+                Ok(s) => s,
+                Err(e) => {
                     self.post_error(&e);
                     return Err(gst::FlowError::Error);
                 }
-                if let Some(s) = q.free.pop() {
-                    break s;
-                }
-                q = shared.cond.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
         let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
@@ -1017,7 +1056,7 @@ impl VideoEncoderImpl for NvEncoder {
         let stream = self.lock_state().stream.take();
         if let Some(mut s) = stream {
             let _ = self.drain(&mut s, false);
-            self.stop_stream(s);
+            self.stop_stream(s, true);
         }
         true
     }
