@@ -348,16 +348,38 @@ fn h265_real_clip_to_mp4() {
 }
 
 #[test]
-#[ignore = "hangs on the emulator: x265 holds 2n+4 frames back with B-frames, more than the ring; see the issue note"]
 fn h265_real_clip_through_h265parse_with_bframes() {
     need_emulator!();
+    let trace = out_dir().join("h265-bframes.trace");
+    let _ = std::fs::remove_file(&trace);
     let (out, o) = encode_clip(
         "rsnvench265enc rc-mode=constqp qp-const-i=20 qp-const-p=22 qp-const-b=24 gop-size=30 bframes=2",
         "! h265parse",
         "h265-bframes",
-        &[],
+        &[("NVEMU_TRACE", trace.to_str().unwrap())],
     );
     assert!(o.status.success(), "pipeline failed: {}", text(&o));
+    assert_no_violation(&trace);
+    let init = trace_lines(&trace, "nvEncInitializeEncoder");
+    assert_eq!(
+        init[0]["args"]["encodeConfig.frameIntervalP"], 3,
+        "bframes=2"
+    );
+    let types: Vec<u64> = trace_lines(&trace, "nvEncLockBitstream")
+        .iter()
+        .filter_map(|l| l["args"]["out.pictureType"].as_u64())
+        .collect();
+    assert_eq!(types.len(), 190, "every frame locked once");
+    // NV_ENC_PIC_TYPE_B = 1: the B-frames NVENC decided (PTD) came out as B pictures.
+    assert!(
+        types.iter().filter(|&&t| t == 1).count() >= 100,
+        "B pictures: {types:?}"
+    );
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        !text.contains("emulator_note"),
+        "the emulator had to deviate from NVENC (see the trace)"
+    );
     check_clip_output(&out, 30, 35.0);
     // Reordered: some packet has DTS < PTS, and DTS never exceeds PTS.
     let pk = packets(&out);

@@ -1,4 +1,5 @@
-//! Builds the C shim against the system FFmpeg (libavcodec, libavutil, libswscale).
+//! Builds the C shim against the system FFmpeg (libavcodec, libavutil, libswscale) and
+//! libx265.
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/swenc.c");
@@ -8,16 +9,17 @@ fn main() {
         .file("csrc/swenc.c")
         .warnings(true)
         .extra_warnings(true);
-    for lib in ["libavcodec", "libavutil", "libswscale"] {
+    for lib in ["libavcodec", "libavutil", "libswscale", "x265"] {
         let found = pkg_config::Config::new()
             .atleast_version(match lib {
                 "libavcodec" => "59.37",
                 "libavutil" => "57.28",
+                "x265" => "3.5",
                 _ => "6.7",
             })
             .probe(lib)
             .unwrap_or_else(|e| {
-                panic!("{lib} not found with pkg-config (apt-get install libavcodec-dev libswscale-dev): {e}")
+                panic!("{lib} not found with pkg-config (apt-get install libavcodec-dev libswscale-dev libx265-dev): {e}")
             });
         for inc in found.include_paths {
             build.include(inc);

@@ -15,9 +15,12 @@
 //!   future B-frames (NEED_MORE_INPUT) until the N-th, then buffers fill in submission order
 //!   with pictures in coded order. `zeroReorderDelay` disables B-frames. AV1 buffers carry one
 //!   shown frame each, in display order.
-//! - A blocking LockBitstream waits on a condition variable; when the software encoder holds
-//!   the picture and no more input can come (same thread, or no EncodePicture for 150 ms), the
-//!   software encoder is drained (new sequence, next frame IDR; traced as `emulator_note`).
+//! - A blocking LockBitstream waits on a condition variable. The software encoders give every
+//!   released picture out at once (zero delay: libaom realtime, x265 flushed after each anchor,
+//!   x264 without B-frames), except H.264 with B-frames (x264 holds n+1 more frames): when it
+//!   holds the picture and no more input can come (same thread, or no EncodePicture for
+//!   150 ms), it is drained (new sequence, next frame IDR; traced as `emulator_note`), which
+//!   real NVENC never does.
 //! - Input pixels are copied at EncodePicture time (system memory, or CUDA device memory with
 //!   `cuMemcpy2D_v2` DtoH), so Unmap/Unregister before the output is locked is harmless.
 

@@ -199,8 +199,9 @@ fn av1_decodes_in_display_order() {
 }
 
 /// NVIDIA-sample-like client: locks every buffer right after the SUCCESS that made it ready,
-/// on the same thread, before sending more input. The emulator must not deadlock (it drains
-/// the software encoder when it still holds the picture), and the stream must stay valid.
+/// on the same thread, before sending more input. As on NVENC, every released picture is
+/// ready at once (the software encoder gives a mini-GOP out after its anchor), so the stream
+/// is one sequence: one IDR, B-frames in coded order, no forced drain.
 #[test]
 fn hevc_lock_right_after_success_same_thread() {
     let path = std::env::temp_dir().join(format!("nvemu-trace-same-{}.jsonl", std::process::id()));
@@ -214,6 +215,7 @@ fn hevc_lock_right_after_success_same_thread() {
     let outs: Vec<Ptr> = (0..n).map(|_| api.create_bitstream(enc).1).collect();
     let mut stream = Vec::new();
     let mut pts = Vec::new();
+    let mut types = Vec::new();
     let mut next = 0usize;
     for i in 0..n {
         api.fill_nv12(enc, inb, W, H, i);
@@ -222,6 +224,7 @@ fn hevc_lock_right_after_success_same_thread() {
             while next <= i as usize {
                 let o = api.take(enc, outs[next]);
                 pts.push(o.pts);
+                types.push(o.pic_type);
                 stream.extend(o.data);
                 next += 1;
             }
@@ -240,11 +243,16 @@ fn hevc_lock_right_after_success_same_thread() {
     sorted.sort();
     assert_eq!(sorted, (0..n as u64).collect::<Vec<_>>());
     check_frames(&decode(&stream, "hevc", "hevc-same"), n);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        text.contains("emulator_note"),
-        "the forced drain is noted in the trace"
+    // Coded order with frameIntervalP 3: IDR0, then (P3 B1 B2) (P6 B4 B5) ... (0 P, 1 B, 3 IDR).
+    assert_eq!(&types[..7], &[3, 0, 1, 1, 0, 1, 1], "pictures: {types:?}");
+    assert_eq!(&pts[..7], &[0, 3, 1, 2, 6, 4, 5], "coded order: {pts:?}");
+    assert_eq!(
+        types.iter().filter(|&&t| t == 3).count(),
+        1,
+        "one IDR: {types:?}"
     );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("emulator_note"), "no forced drain: {text}");
     let _ = std::fs::remove_file(&path);
 }
 

@@ -1,11 +1,19 @@
 /*
  * nvemu-swenc: the software encoder behind the NVENC stand-in.
  *
- * A thin layer over libavcodec (libx264, libx265, libaom-av1) and libswscale, compiled against
- * the system FFmpeg headers so that no FFmpeg struct layout is written by hand on the Rust side.
+ * A thin layer over libavcodec (libx264, libaom-av1), libx265's own API, and libswscale,
+ * compiled against the system headers so that no FFmpeg or x265 struct layout is written by
+ * hand on the Rust side.
  *
  * Encoder choices:
- * - H.265: libx265. H.264: libx264.
+ * - H.265: libx265, driven through its own API (not libavcodec's wrapper) for one reason:
+ *   NVENC has a mini-GOP out as soon as its last (anchor) frame is sent, while x265's
+ *   lookahead holds 2n+4 frames with n B-frames. After each anchor this shim flushes x265
+ *   (x265_encoder_encode with no picture, which runs the slice-type decision on what it holds
+ *   and encodes it) and then re-arms its lookahead with x265_encoder_reconfig(forceFlush=1),
+ *   so the stream goes on with no new IDR: the same sequence of pictures NVENC would give,
+ *   with no delay (verified by tests/encode.rs measured_delay_matches_delay).
+ * - H.264: libx264.
  * - AV1: libaom-av1, not libsvtav1. libaom in realtime usage with lag-in-frames=0 emits one
  *   packet per input frame with no delay, encodes any size (odd sizes such as 720x405
  *   included), follows forced key frames (AOM_EFLAG_FORCE_KF), honours min=max quantizer for
@@ -20,8 +28,8 @@
  * - libaom (realtime usage, lag-in-frames=0): 0 frames, with or without b_frames.
  * - libx264 / libx265 with b_frames=0 (tune zerolatency, one frame thread): 0 frames.
  * - libx264 with n B-frames (rc-lookahead=0, sync-lookahead=0, threads=1): n+1 frames.
- * - libx265 with n B-frames (rc-lookahead=n+1, the minimum x265 accepts, frame-threads=1):
- *   2n+4 frames (x265's lookahead keeps ~3 frames more than its depth).
+ * - libx265 with n B-frames: 0 frames (flushed after every anchor, see above); without that
+ *   flush it would be 2n+4 (rc-lookahead=n+1, the minimum x265 accepts, plus its mini-GOP lag).
  * libavcodec returns at most one packet per input frame for these wrappers.
  *
  * Nothing here aborts or asserts: every failure is returned with the libav error text.
@@ -39,6 +47,15 @@
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
+#include <x265.h>
+
+/* One coded picture from x265, owned until the next swenc_receive. */
+typedef struct XPacket {
+    uint8_t *data;
+    size_t size;
+    int64_t pts;
+    int key, pict_type;
+} XPacket;
 
 struct SwencCtx {
     SwencConfig cfg;
@@ -48,6 +65,14 @@ struct SwencCtx {
     enum AVPixelFormat enc_fmt;
     struct SwsContext *sws;
     int flushed;
+    /* H.265 through x265's API (codec and avctx unused) */
+    const x265_api *x265;
+    x265_param *xparam;
+    x265_encoder *xenc;
+    XPacket *xq;      /* FIFO of coded pictures: xq[xhead..xlen) */
+    size_t xhead, xlen, xcap;
+    XPacket xcur;     /* the one handed out by the last swenc_receive */
+    int xeof;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -127,23 +152,18 @@ static int append(char *buf, size_t len, const char *fmt, ...)
     return (n < 0 || (size_t)n >= len - used) ? -1 : 0;
 }
 
-static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
+/* The x264/x265 parameter string ("key=value:key=value") for cfg. */
+static int x26x_params(const SwencConfig *cfg, char *params, size_t plen, char *err, size_t errlen)
 {
-    const SwencConfig *cfg = &c->cfg;
-    AVCodecContext *avctx = c->avctx;
     int hevc = cfg->codec == SWENC_HEVC;
     int b = cfg->b_frames;
-    char params[1024] = { 0 };
     int r = 0;
     int keyint = cfg->gop_length > 0 ? cfg->gop_length : -1;
 
-    av_opt_set(avctx->priv_data, "preset", x26x_preset(cfg->speed), 0);
-    if (b == 0)
-        av_opt_set(avctx->priv_data, "tune", "zerolatency", 0);
-
+    params[0] = 0;
     if (hevc) {
         /* keyint=-1 is x265's "infinite". The first frame is always an IDR. */
-        r |= append(params, sizeof(params),
+        r |= append(params, plen,
                     "log-level=error:info=0:repeat-headers=1:annexb=1:aud=0:hrd=0"
                     ":keyint=%d:min-keyint=%d:scenecut=0:open-gop=0:bframes=%d:b-adapt=0"
                     ":b-pyramid=0:rc-lookahead=%d:lookahead-slices=0:frame-threads=1"
@@ -155,7 +175,7 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
             snprintf(ki, sizeof(ki), "%d:min-keyint=%d", keyint, keyint);
         else
             snprintf(ki, sizeof(ki), "infinite");
-        r |= append(params, sizeof(params),
+        r |= append(params, plen,
                     "log=0:repeat-headers=1:annexb=1:aud=0:keyint=%s:scenecut=0:open-gop=0"
                     ":bframes=%d:b-adapt=0:b-pyramid=none:rc-lookahead=0:sync-lookahead=0"
                     ":mbtree=0:threads=1:weightb=0",
@@ -170,7 +190,7 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
         /* QP_I = QP_P - 6*log2(ipratio), QP_B = QP_P + 6*log2(pbratio) */
         double ipratio = pow(2.0, (qp - qi) / 6.0);
         double pbratio = pow(2.0, (qb - qp) / 6.0);
-        r |= append(params, sizeof(params), ":qp=%d:ipratio=%.6f:pbratio=%.6f%s", qp, ipratio,
+        r |= append(params, plen, ":qp=%d:ipratio=%.6f:pbratio=%.6f%s", qp, ipratio,
                     pbratio, hevc ? "" : ":aq-mode=0");
         break;
     }
@@ -178,12 +198,12 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
         int64_t max = cfg->max_bps > 0 ? cfg->max_bps : cfg->avg_bps;
         int64_t vbv = cfg->vbv_bits > 0 ? cfg->vbv_bits : max;
         if (cfg->target_quality >= 0)
-            r |= append(params, sizeof(params), ":crf=%.2f", (double)cfg->target_quality);
+            r |= append(params, plen, ":crf=%.2f", (double)cfg->target_quality);
         else
-            r |= append(params, sizeof(params), ":bitrate=%lld",
+            r |= append(params, plen, ":bitrate=%lld",
                         (long long)(cfg->avg_bps / 1000 > 0 ? cfg->avg_bps / 1000 : 1));
         if (max > 0)
-            r |= append(params, sizeof(params), ":vbv-maxrate=%lld:vbv-bufsize=%lld",
+            r |= append(params, plen, ":vbv-maxrate=%lld:vbv-bufsize=%lld",
                         (long long)(max / 1000 > 0 ? max / 1000 : 1),
                         (long long)(vbv / 1000 > 0 ? vbv / 1000 : 1));
         break;
@@ -191,7 +211,7 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
     case SWENC_RC_CBR: {
         int64_t kbps = cfg->avg_bps / 1000 > 0 ? cfg->avg_bps / 1000 : 1;
         int64_t vbv = cfg->vbv_bits / 1000 > 0 ? cfg->vbv_bits / 1000 : kbps;
-        r |= append(params, sizeof(params), ":bitrate=%lld:vbv-maxrate=%lld:vbv-bufsize=%lld%s",
+        r |= append(params, plen, ":bitrate=%lld:vbv-maxrate=%lld:vbv-bufsize=%lld%s",
                     (long long)kbps, (long long)kbps, (long long)vbv,
                     hevc ? ":strict-cbr=1" : ":nal-hrd=cbr");
         break;
@@ -204,7 +224,24 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
         set_err(err, errlen, "encoder parameter string too long");
         return AVERROR(EINVAL);
     }
-    r = av_opt_set(avctx->priv_data, hevc ? "x265-params" : "x264-params", params, 0);
+    return 0;
+}
+
+static int setup_x264(SwencCtx *c, char *err, size_t errlen)
+{
+    const SwencConfig *cfg = &c->cfg;
+    AVCodecContext *avctx = c->avctx;
+    int b = cfg->b_frames;
+    char params[1024];
+    int keyint = cfg->gop_length > 0 ? cfg->gop_length : -1;
+    int r = x26x_params(cfg, params, sizeof(params), err, errlen);
+    if (r < 0)
+        return r;
+
+    av_opt_set(avctx->priv_data, "preset", x26x_preset(cfg->speed), 0);
+    if (b == 0)
+        av_opt_set(avctx->priv_data, "tune", "zerolatency", 0);
+    r = av_opt_set(avctx->priv_data, "x264-params", params, 0);
     if (r < 0) {
         set_averr(err, errlen, "setting x26x params", r);
         return r;
@@ -214,8 +251,7 @@ static int setup_x26x(SwencCtx *c, char *err, size_t errlen)
     avctx->keyint_min = keyint > 0 ? keyint : -1;
     avctx->max_b_frames = b;
     avctx->thread_count = 1;
-    if (!hevc)
-        avctx->refs = 1 + (b > 0);
+    avctx->refs = 1 + (b > 0);
     return 0;
 }
 
@@ -280,6 +316,223 @@ static int setup_aom(SwencCtx *c, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- H.265 through libx265's API ---------------------------------------------------------- */
+
+static int xq_push(SwencCtx *c, const x265_nal *nal, uint32_t nn, const x265_picture *out)
+{
+    size_t size = 0;
+    XPacket pk;
+    for (uint32_t i = 0; i < nn; i++)
+        size += nal[i].sizeBytes;
+    if (c->xhead > 0 && c->xhead == c->xlen)
+        c->xhead = c->xlen = 0;
+    if (c->xlen == c->xcap) {
+        size_t cap = c->xcap ? c->xcap * 2 : 16;
+        XPacket *q = av_realloc_array(c->xq, cap, sizeof(*q));
+        if (!q)
+            return AVERROR(ENOMEM);
+        c->xq = q;
+        c->xcap = cap;
+    }
+    pk.data = av_malloc(size ? size : 1);
+    if (!pk.data)
+        return AVERROR(ENOMEM);
+    pk.size = 0;
+    for (uint32_t i = 0; i < nn; i++) {
+        memcpy(pk.data + pk.size, nal[i].payload, nal[i].sizeBytes);
+        pk.size += nal[i].sizeBytes;
+    }
+    pk.pts = out->pts;
+    pk.key = out->sliceType == X265_TYPE_IDR;
+    pk.pict_type = IS_X265_TYPE_I(out->sliceType)   ? AV_PICTURE_TYPE_I
+                   : IS_X265_TYPE_B(out->sliceType) ? AV_PICTURE_TYPE_B
+                                                    : AV_PICTURE_TYPE_P;
+    c->xq[c->xlen++] = pk;
+    return 0;
+}
+
+/* One x265_encoder_encode call (pic == NULL: flush); queues the picture it gives out.
+ * Returns 1 if one came out, 0 if none, < 0 on error. */
+static int x265_step(SwencCtx *c, x265_picture *pic, char *err, size_t errlen)
+{
+    x265_nal *nal = NULL;
+    uint32_t nn = 0;
+    x265_picture out;
+    int r;
+    c->x265->picture_init(c->xparam, &out);
+    r = c->x265->encoder_encode(c->xenc, &nal, &nn, pic, &out);
+    if (r < 0) {
+        set_err(err, errlen, "x265_encoder_encode failed (%d)", r);
+        return AVERROR_EXTERNAL;
+    }
+    if (r == 0)
+        return 0;
+    if (xq_push(c, nal, nn, &out) < 0) {
+        set_err(err, errlen, "out of memory");
+        return AVERROR(ENOMEM);
+    }
+    return 1;
+}
+
+/* After an anchor frame: takes every frame x265 holds out (coded, in coding order), then
+ * re-arms the lookahead so that the next frame continues the same sequence. */
+static int x265_flush_minigop(SwencCtx *c, char *err, size_t errlen)
+{
+    int r;
+    while ((r = x265_step(c, NULL, err, errlen)) > 0)
+        ;
+    if (r < 0)
+        return r;
+    c->x265->encoder_parameters(c->xenc, c->xparam);
+    c->xparam->forceFlush = 1; /* applied (and cleared) by x265 at the next picture */
+    r = c->x265->encoder_reconfig(c->xenc, c->xparam);
+    c->xparam->forceFlush = 0;
+    if (r < 0) {
+        set_err(err, errlen, "x265_encoder_reconfig(forceFlush) failed (%d)", r);
+        return AVERROR_EXTERNAL;
+    }
+    return 0;
+}
+
+static int x265_parse(SwencCtx *c, const char *k, const char *v, char *err, size_t errlen)
+{
+    int r = c->x265->param_parse(c->xparam, k, v);
+    if (r) {
+        set_err(err, errlen, "x265 rejected %s=%s (%d)", k, v, r);
+        return AVERROR(EINVAL);
+    }
+    return 0;
+}
+
+static int open_x265(SwencCtx *c, char *err, size_t errlen)
+{
+    const SwencConfig *cfg = &c->cfg;
+    char params[1024], *save = NULL, *tok;
+    x265_param *p;
+    int r = x26x_params(cfg, params, sizeof(params), err, errlen);
+    if (r < 0)
+        return r;
+    c->x265 = x265_api_get(cfg->bit_depth);
+    if (!c->x265) {
+        set_err(err, errlen, "this libx265 has no %d-bit encoder", cfg->bit_depth);
+        return AVERROR(ENOSYS);
+    }
+    p = c->xparam = c->x265->param_alloc();
+    if (!p) {
+        set_err(err, errlen, "out of memory");
+        return AVERROR(ENOMEM);
+    }
+    if (c->x265->param_default_preset(p, x26x_preset(cfg->speed),
+                                      cfg->b_frames == 0 ? "zerolatency" : NULL) < 0) {
+        set_err(err, errlen, "x265 rejected its preset");
+        return AVERROR(EINVAL);
+    }
+    p->sourceWidth = cfg->width;
+    p->sourceHeight = cfg->height;
+    p->fpsNum = (uint32_t)cfg->fps_num;
+    p->fpsDenom = (uint32_t)cfg->fps_den;
+    p->internalCsp = cfg->chroma_444 ? X265_CSP_I444 : X265_CSP_I420;
+    p->sourceBitDepth = cfg->bit_depth;
+    /* VUI as libavcodec's libx265 wrapper writes it */
+    p->vui.bEnableVideoSignalTypePresentFlag = 1;
+    p->vui.bEnableVideoFullRangeFlag = cfg->has_colour && cfg->full_range;
+    if (cfg->has_colour && (cfg->primaries != 2 || cfg->transfer != 2 || cfg->matrix != 2)) {
+        p->vui.bEnableColorDescriptionPresentFlag = 1;
+        p->vui.colorPrimaries = cfg->primaries;
+        p->vui.transferCharacteristics = cfg->transfer;
+        p->vui.matrixCoeffs = cfg->matrix;
+    }
+    if ((r = x265_parse(c, "sar", "1:1", err, errlen)) < 0)
+        return r;
+    for (tok = strtok_r(params, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            set_err(err, errlen, "malformed x265 parameter %s", tok);
+            return AVERROR(EINVAL);
+        }
+        *eq = 0;
+        if ((r = x265_parse(c, tok, eq + 1, err, errlen)) < 0)
+            return r;
+    }
+    /* x265 needs at least one CTU in each direction; small pictures get smaller CTUs. */
+    {
+        int m = cfg->width < cfg->height ? cfg->width : cfg->height;
+        const char *ctu = m >= 64 ? NULL : m >= 32 ? "32" : "16";
+        if (ctu && (int)p->maxCUSize > m && (r = x265_parse(c, "ctu", ctu, err, errlen)) < 0)
+            return r;
+    }
+    c->xenc = c->x265->encoder_open(p);
+    if (!c->xenc) {
+        set_err(err, errlen, "x265_encoder_open failed for %dx%d %d-bit %s", cfg->width,
+                cfg->height, cfg->bit_depth, cfg->chroma_444 ? "4:4:4" : "4:2:0");
+        return AVERROR_EXTERNAL;
+    }
+    return 0;
+}
+
+static void close_x265(SwencCtx *c)
+{
+    if (c->xenc)
+        c->x265->encoder_close(c->xenc);
+    if (c->xparam)
+        c->x265->param_free(c->xparam);
+    for (size_t i = c->xhead; i < c->xlen; i++)
+        av_free(c->xq[i].data);
+    av_free(c->xq);
+    av_free(c->xcur.data);
+}
+
+static int x265_send(SwencCtx *c, AVFrame *f, int64_t pts, int32_t kind, char *err, size_t errlen)
+{
+    x265_picture pic;
+    int r;
+    c->x265->picture_init(c->xparam, &pic);
+    for (int i = 0; i < 3; i++) {
+        pic.planes[i] = f->data[i];
+        pic.stride[i] = f->linesize[i];
+    }
+    pic.bitDepth = c->cfg.bit_depth;
+    pic.colorSpace = c->xparam->internalCsp;
+    pic.pts = pts;
+    switch (kind) {
+    case SWENC_KIND_IDR:
+        pic.sliceType = X265_TYPE_IDR;
+        break;
+    case SWENC_KIND_I:
+        pic.sliceType = X265_TYPE_I;
+        break;
+    case SWENC_KIND_P:
+        pic.sliceType = X265_TYPE_P;
+        break;
+    case SWENC_KIND_B:
+        pic.sliceType = X265_TYPE_B;
+        break;
+    default:
+        pic.sliceType = X265_TYPE_AUTO;
+        break;
+    }
+    r = x265_step(c, &pic, err, errlen);
+    if (r < 0)
+        return r;
+    if (c->cfg.b_frames > 0 && kind != SWENC_KIND_B && kind != SWENC_KIND_AUTO)
+        return x265_flush_minigop(c, err, errlen);
+    return 0;
+}
+
+static int x265_receive(SwencCtx *c, SwencPacket *out)
+{
+    av_freep(&c->xcur.data);
+    if (c->xhead == c->xlen)
+        return c->flushed && c->xeof ? 2 : 0;
+    c->xcur = c->xq[c->xhead++];
+    out->data = c->xcur.data;
+    out->size = c->xcur.size;
+    out->pts = c->xcur.pts;
+    out->key = c->xcur.key;
+    out->pict_type = c->xcur.pict_type;
+    return 1;
+}
+
 SwencCtx *swenc_open(const SwencConfig *cfg, char *err, size_t errlen)
 {
     SwencCtx *c;
@@ -332,6 +585,16 @@ SwencCtx *swenc_open(const SwencConfig *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->cfg = *cfg;
+    if (cfg->bit_depth == 10)
+        c->enc_fmt = cfg->chroma_444 ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV420P10LE;
+    else
+        c->enc_fmt = cfg->chroma_444 ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P;
+    if (cfg->codec == SWENC_HEVC) {
+        (void)name;
+        if (open_x265(c, err, errlen) < 0)
+            goto fail;
+        return c;
+    }
     c->codec = avcodec_find_encoder_by_name(name);
     if (!c->codec) {
         set_err(err, errlen, "encoder %s is not available in this libavcodec", name);
@@ -343,11 +606,6 @@ SwencCtx *swenc_open(const SwencConfig *cfg, char *err, size_t errlen)
         set_err(err, errlen, "out of memory");
         goto fail;
     }
-    if (cfg->bit_depth == 10)
-        c->enc_fmt = cfg->chroma_444 ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV420P10LE;
-    else
-        c->enc_fmt = cfg->chroma_444 ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P;
-
     c->avctx->width = cfg->width;
     c->avctx->height = cfg->height;
     c->avctx->pix_fmt = c->enc_fmt;
@@ -364,7 +622,7 @@ SwencCtx *swenc_open(const SwencConfig *cfg, char *err, size_t errlen)
     if (cfg->chroma_444)
         c->avctx->strict_std_compliance = FF_COMPLIANCE_EXPERIMENTAL;
 
-    r = cfg->codec == SWENC_AV1 ? setup_aom(c, err, errlen) : setup_x26x(c, err, errlen);
+    r = cfg->codec == SWENC_AV1 ? setup_aom(c, err, errlen) : setup_x264(c, err, errlen);
     if (r < 0)
         goto fail;
 
@@ -386,6 +644,7 @@ void swenc_close(SwencCtx *c)
 {
     if (!c)
         return;
+    close_x265(c);
     avcodec_free_context(&c->avctx);
     av_packet_free(&c->pkt);
     sws_freeContext(c->sws);
@@ -660,6 +919,16 @@ int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t
     if (!data) {
         if (c->flushed)
             return 0;
+        if (c->xenc) {
+            /* end of stream: x265 gives out everything it holds */
+            while ((r = x265_step(c, NULL, err, errlen)) > 0)
+                ;
+            if (r < 0)
+                return r;
+            c->flushed = 1;
+            c->xeof = 1;
+            return 0;
+        }
         r = avcodec_send_frame(c->avctx, NULL);
         if (r < 0) {
             set_averr(err, errlen, "avcodec_send_frame(flush)", r);
@@ -702,6 +971,11 @@ int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t
     f = convert_input(c, fmt, data, &l, err, errlen);
     if (!f)
         return AVERROR(ENOMEM);
+    if (c->xenc) {
+        r = x265_send(c, f, pts, kind, err, errlen);
+        av_frame_free(&f);
+        return r;
+    }
     f->pts = pts;
     if (c->cfg.has_colour) {
         f->color_primaries = c->cfg.primaries;
@@ -747,6 +1021,8 @@ int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen)
         return AVERROR(EINVAL);
     }
     memset(out, 0, sizeof(*out));
+    if (c->xenc)
+        return x265_receive(c, out);
     av_packet_unref(c->pkt);
     r = avcodec_receive_packet(c->avctx, c->pkt);
     if (r == AVERROR(EAGAIN))

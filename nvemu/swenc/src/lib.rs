@@ -1,7 +1,7 @@
 //! Software encoding backend of the NVENC emulator.
 //!
-//! A safe wrapper around a small C shim (`csrc/swenc.c`) over libavcodec (libx264, libx265,
-//! libaom-av1) and libswscale. The API is fixed by `docs/emulator-contract.md`.
+//! A safe wrapper around a small C shim (`csrc/swenc.c`) over libavcodec (libx264,
+//! libaom-av1), libx265's own API and libswscale. The API is fixed by `docs/emulator-contract.md`.
 //!
 //! Behaviour worth knowing (details in the contract doc):
 //! - The encoder follows the picture kinds it is asked for: `Idr` gives an IDR/key frame with
@@ -386,15 +386,14 @@ impl SwEncoder {
     /// - libx265 and libx264 with `b_frames == 0` (zerolatency, one frame thread): 0.
     /// - libx264 with `b_frames == n > 0` (rc-lookahead 0, one thread): `n + 1` (x264 decides
     ///   a mini-GOP once it has its anchor, and libavcodec returns one packet per `send`).
-    /// - libx265 with `b_frames == n > 0`: `2n + 4` (x265 needs rc-lookahead > n and its
-    ///   lookahead/pipeline keeps about 3 more frames; with frame-threads=1).
+    /// - libx265 with `b_frames == n > 0`: 0 (the shim flushes x265 after every anchor frame
+    ///   and re-arms its lookahead, see csrc/swenc.c; without that it would be `2n + 4`).
     pub fn delay(&self) -> u32 {
         let n = self.cfg.b_frames;
         match self.cfg.codec {
-            Codec::Av1 => 0,
+            Codec::Av1 | Codec::Hevc => 0,
             _ if n == 0 => 0,
             Codec::H264 => n + 1,
-            Codec::Hevc => 2 * n + 4,
         }
     }
 
