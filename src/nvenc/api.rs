@@ -706,3 +706,12 @@ impl Codec {
         }
     }
 }
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Codec::Hevc => "H.265",
+            Codec::Av1 => "AV1",
+        })
+    }
+}

@@ -268,15 +268,44 @@ impl NvEncoder {
         if !guids.contains(&codec.guid()) {
             let gpu = session.context().device().name().unwrap_or_default();
             return Err(NvEncError::Other(format!(
-                "the GPU \"{gpu}\" cannot encode {codec:?} with NVENC"
+                "the GPU \"{gpu}\" cannot encode {codec} with NVENC"
             )));
         }
+        let gpu = || session.context().device().name().unwrap_or_default();
         let (ew, eh) = ops.encode_size(info.width(), info.height());
-        let wmax = session.caps(codec.guid(), ffi::NV_ENC_CAPS_WIDTH_MAX)? as u32;
-        let hmax = session.caps(codec.guid(), ffi::NV_ENC_CAPS_HEIGHT_MAX)? as u32;
-        if ew > wmax || eh > hmax {
+        let cap = |c| session.caps(codec.guid(), c);
+        let (wmin, hmin) = (
+            cap(ffi::NV_ENC_CAPS_WIDTH_MIN)?.max(1) as u32,
+            cap(ffi::NV_ENC_CAPS_HEIGHT_MIN)?.max(1) as u32,
+        );
+        let wmax = cap(ffi::NV_ENC_CAPS_WIDTH_MAX)? as u32;
+        let hmax = cap(ffi::NV_ENC_CAPS_HEIGHT_MAX)? as u32;
+        if ew > wmax || eh > hmax || ew < wmin || eh < hmin {
             return Err(NvEncError::Other(format!(
-                "{ew}x{eh} is larger than this GPU's NVENC maximum {wmax}x{hmax}"
+                "{ew}x{eh} is outside what NVENC on \"{}\" encodes as {codec}: {wmin}x{hmin} to {wmax}x{hmax}",
+                gpu()
+            )));
+        }
+        if !session
+            .input_formats(codec.guid())?
+            .contains(&buffer_format)
+        {
+            return Err(NvEncError::Other(format!(
+                "NVENC on \"{}\" takes no {:?} input for {codec} (NV_ENC_BUFFER_FORMAT {buffer_format:#x})",
+                gpu(),
+                info.format()
+            )));
+        }
+        if bit_depth > 8 && cap(ffi::NV_ENC_CAPS_SUPPORT_10BIT_ENCODE)? == 0 {
+            return Err(NvEncError::Other(format!(
+                "NVENC on \"{}\" cannot encode 10-bit {codec}",
+                gpu()
+            )));
+        }
+        if chroma_444 && cap(ffi::NV_ENC_CAPS_SUPPORT_YUV444_ENCODE)? == 0 {
+            return Err(NvEncError::Other(format!(
+                "NVENC on \"{}\" cannot encode 4:4:4 {codec}",
+                gpu()
             )));
         }
         let max_b = session
@@ -385,9 +414,14 @@ impl NvEncoder {
         session.initialize(&mut init, &mut cfg)?;
 
         let seq = session.sequence_params()?;
-        let caps = ops
+        let mut caps = ops
             .output_caps(&seq, &params, fmt)
             .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
+        if info.is_rgb() || info.format() == gst_video::VideoFormat::Vuya {
+            // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
+            // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
+            caps.make_mut().set("colorimetry", "bt709");
+        }
 
         // Ring: nvcodec's task pool size, 4 + lookahead + B-frames + 1.
         let ring = 4 + lookahead + (frame_interval_p.max(1) as u32 - 1) + 1;

@@ -3,7 +3,14 @@
 
 /// (colour primaries, transfer characteristics, matrix coefficients, full range) as
 /// ISO/IEC 23091-4 / ITU-T H.273 code points; `None` if the caps say nothing useful.
+///
+/// RGB and VUYA input is converted to 4:2:0 YUV by NVENC itself, with the matrix and range
+/// the VUI names: those streams say BT.709, limited range (1, 1, 1, false), as nvcodec's do,
+/// whatever the input colorimetry (an sRGB matrix would describe RGB, not what is coded).
 pub fn iso_colour(info: &gst_video::VideoInfo) -> Option<(u32, u32, u32, bool)> {
+    if info.is_rgb() || info.format() == gst_video::VideoFormat::Vuya {
+        return Some((1, 1, 1, false));
+    }
     let c = info.colorimetry();
     let p = c.primaries().to_iso();
     let t = c.transfer().to_iso();
