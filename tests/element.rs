@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MPL-2.0
+//! In-process tests of the elements' stream handling with gst-check's `Harness`, on the NVENC
+//! emulator: force-key-unit, the latency query, flushing, caps changes.
+//!
+//! `harness = false` (see Cargo.toml): `main` sets the emulator's environment
+//! (`NVEMU_STRICT=abort`, `NVEMU_TRACE`) before any thread exists, then runs each case in turn
+//! and reports. The emulator must be first in `LD_LIBRARY_PATH` (as `scripts/test` does);
+//! otherwise the cases are skipped with a message.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use gst::prelude::*;
+use gst_check::Harness;
+
+const W: u32 = 320;
+const H: u32 = 240;
+const FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(40);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn trace_path() -> PathBuf {
+    root().join("target/e2e/element.trace")
+}
+
+/// The trace lines of `call` written so far.
+fn trace_lines(call: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(trace_path())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["call"] == call)
+        .collect()
+}
+
+fn new_harness(element: &str, props: &[(&str, &str)], src_caps: &str, sink_caps: &str) -> Harness {
+    let mut h = Harness::new(element);
+    {
+        let e = h.element().expect("element");
+        for (k, v) in props {
+            e.set_property_from_str(k, v);
+        }
+    }
+    h.set_src_caps_str(src_caps);
+    h.set_sink_caps_str(sink_caps);
+    h
+}
+
+fn nv12_caps(w: u32, h: u32) -> String {
+    format!("video/x-raw,format=NV12,width={w},height={h},framerate=25/1")
+}
+
+/// Pushes NV12 frames `range` (PTS = index x 40 ms) of `w`x`h`, each a different gradient.
+fn push_frames(h: &mut Harness, w: u32, hh: u32, range: std::ops::Range<u64>) {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, w, hh)
+        .build()
+        .expect("video info");
+    for i in range {
+        let mut buf = gst::Buffer::with_size(info.size()).expect("buffer");
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * i);
+            b.set_duration(FRAME);
+            let mut map = b.map_writable().unwrap();
+            for (n, px) in map.iter_mut().enumerate() {
+                *px = ((n as u64 / 4 + i * 8) % 220 + 16) as u8;
+            }
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok), "push frame {i}");
+    }
+}
+
+/// Sends EOS and takes every buffer out: (PTS as running time, keyframe, data), in output
+/// order. (The encoder shifts its output segment by 1000 hours, `set_min_pts`, as nvcodec
+/// does, so that B-frame DTS never go negative: running time is what the input had.)
+fn finish(h: &mut Harness) -> Vec<(gst::ClockTime, bool, Vec<u8>)> {
+    assert!(h.push_event(gst::event::Eos::new()), "EOS");
+    let seg = h
+        .sinkpad()
+        .unwrap()
+        .sticky_event::<gst::event::Segment>(0)
+        .expect("output segment");
+    let seg = seg
+        .segment()
+        .downcast_ref::<gst::ClockTime>()
+        .expect("time segment")
+        .clone();
+    let mut out = Vec::new();
+    while let Some(b) = h.try_pull() {
+        let pts = b.pts().expect("PTS on every output buffer");
+        out.push((
+            seg.to_running_time(pts).expect("PTS inside the segment"),
+            !b.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            b.map_readable().unwrap().to_vec(),
+        ));
+    }
+    out
+}
+
+/// H.265 NAL unit types in an Annex B access unit.
+fn h265_nal_types(au: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    let mut i = 0;
+    while i + 3 < au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            t.push((au[i + 3] >> 1) & 0x3f);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    t
+}
+
+/// AV1 OBU types of a temporal unit (low-overhead format, every OBU with a size field).
+fn av1_obu_types(tu: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    let mut i = 0;
+    while i < tu.len() {
+        let hdr = tu[i];
+        t.push((hdr >> 3) & 0xf);
+        let mut p = i + 1 + usize::from(hdr & 0x4 != 0);
+        if hdr & 0x2 == 0 {
+            break;
+        }
+        let (mut size, mut shift) = (0usize, 0);
+        while p < tu.len() {
+            let b = tu[p];
+            p += 1;
+            size |= ((b & 0x7f) as usize) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        i = p + size;
+    }
+    t
+}
+
+/// force-key-unit from downstream: the next frame is an IDR with the sequence headers in
+/// band, and NVENC was told so (FORCEIDR | OUTPUT_SPSPPS); no other frame is a keyframe.
+fn force_key_unit(element: &str) {
+    let sink = if element == "rsnvench265enc" {
+        "video/x-h265,stream-format=byte-stream,alignment=au"
+    } else {
+        "video/x-av1,stream-format=obu-stream,alignment=tu"
+    };
+    let before = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(element, &[("gop-size", "-1")], &nv12_caps(W, H), sink);
+    push_frames(&mut h, W, H, 0..5);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 5..10);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 10, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0, 5], "keyframes");
+    let forced = &out.iter().find(|o| o.0 == FRAME * 5).unwrap().2;
+    if element == "rsnvench265enc" {
+        let t = h265_nal_types(forced);
+        for want in [32u8, 33, 34] {
+            assert!(
+                t.contains(&want),
+                "NAL type {want} in the forced IDR: {t:?}"
+            );
+        }
+        assert!(t.contains(&19) || t.contains(&20), "IDR slice: {t:?}");
+    } else {
+        let t = av1_obu_types(forced);
+        assert!(
+            t.contains(&1),
+            "sequence header OBU in the forced keyframe: {t:?}"
+        );
+    }
+    // NV_ENC_PIC_FLAG_FORCEIDR = 0x2, NV_ENC_PIC_FLAG_OUTPUT_SPSPPS = 0x4 (nvEncodeAPI.h).
+    let flags: Vec<u64> = trace_lines("nvEncEncodePicture")[before..]
+        .iter()
+        .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+        .map(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(flags.len(), 10, "encode calls: {flags:?}");
+    assert_eq!(flags[5] & 0x6, 0x6, "frame 5 flags: {flags:?}");
+    assert!(
+        flags
+            .iter()
+            .enumerate()
+            .all(|(i, f)| i == 5 || f & 0x6 == 0),
+        "only frame 5 forced: {flags:?}"
+    );
+}
+
+/// The latency query reports the B-frame reorder delay: (bframes) frame durations.
+fn latency(element: &str, bframes: u32, want: gst::ClockTime) {
+    let mut h = new_harness(
+        element,
+        &[("bframes", &bframes.to_string())],
+        &nv12_caps(W, H),
+        "ANY",
+    );
+    push_frames(&mut h, W, H, 0..1);
+    let got = h.query_latency();
+    assert_eq!(got, Some(want), "{element} bframes={bframes}");
+    finish(&mut h);
+}
+
+/// A flush in the middle (frames held as future B-frames) drops what NVENC held, re-creates
+/// the session, and the frames after it all come out, starting with a keyframe.
+fn flush_mid_stream() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let destroys = trace_lines("nvEncDestroyEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("bframes", "2")],
+        &nv12_caps(W, H),
+        "video/x-h265,stream-format=byte-stream,alignment=au",
+    );
+    push_frames(&mut h, W, H, 0..8);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let seg = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(h.push_event(gst::event::Segment::new(&seg)));
+    push_frames(&mut h, W, H, 100..110);
+    let out = finish(&mut h);
+    // The harness queue is in push order: what came out before the flush (at most frames 0-6:
+    // frame 7 waited as a future B-frame and is dropped), then the 10 frames after it. (Running
+    // times are taken in the last segment, which is right for the frames after the flush.)
+    assert!((10..=17).contains(&out.len()), "{} buffers", out.len());
+    let after = &out[out.len() - 10..];
+    assert_eq!(
+        after[0].0,
+        FRAME * 100,
+        "first out after the flush is frame 100"
+    );
+    assert!(after[0].1, "first frame after the flush is a keyframe");
+    let mut pts: Vec<u64> = after.iter().map(|o| o.0 / FRAME).collect();
+    pts.sort();
+    assert_eq!(
+        pts,
+        (100..110).collect::<Vec<u64>>(),
+        "every frame after the flush"
+    );
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        2,
+        "session re-created after the flush"
+    );
+    drop(h);
+    assert!(
+        trace_lines("nvEncDestroyEncoder").len() - destroys >= 2,
+        "both sessions destroyed"
+    );
+}
+
+/// New caps mid-stream: everything before is drained out, the session is re-created at the
+/// new size, output caps follow, and the first frame at the new size is a keyframe.
+fn caps_change() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("bframes", "2")],
+        &nv12_caps(W, H),
+        "video/x-h265,stream-format=byte-stream,alignment=au",
+    );
+    push_frames(&mut h, W, H, 0..5);
+    h.set_src_caps_str(&nv12_caps(352, 288));
+    push_frames(&mut h, 352, 288, 5..10);
+    let out = finish(&mut h);
+    let mut pts: Vec<(u64, bool)> = out.iter().map(|o| (o.0 / FRAME, o.1)).collect();
+    pts.sort();
+    assert_eq!(pts.len(), 10, "frames out == frames in: {pts:?}");
+    assert!(pts[5].1, "first frame at the new size is a keyframe");
+    let init = trace_lines("nvEncInitializeEncoder");
+    assert_eq!(init.len() - inits, 2, "session re-created");
+    assert_eq!(init[init.len() - 1]["args"]["encodeWidth"], 352);
+    let caps = h.sinkpad().unwrap().current_caps().expect("output caps");
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<i32>("width").unwrap(), 352);
+    assert_eq!(s.get::<i32>("height").unwrap(), 288);
+}
+
+fn run(name: &str, f: &dyn Fn(), failed: &mut Vec<String>) {
+    eprint!("test {name} ... ");
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(()) => eprintln!("ok"),
+        Err(_) => {
+            eprintln!("FAILED");
+            failed.push(name.to_string());
+        }
+    }
+}
+
+fn emulator_in_library_path(lib: &Path) -> bool {
+    std::env::var_os("LD_LIBRARY_PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| d.canonicalize().ok() == lib.canonicalize().ok())
+    })
+}
+
+fn main() -> ExitCode {
+    let lib = root().join("target/nvemu/lib");
+    if !lib.join("libnvidia-encode.so.1").exists() || !emulator_in_library_path(&lib) {
+        eprintln!(
+            "NVENC emulator not built or not in LD_LIBRARY_PATH (run scripts/test); skipping"
+        );
+        return ExitCode::SUCCESS;
+    }
+    std::fs::create_dir_all(root().join("target/e2e")).expect("target/e2e");
+    let _ = std::fs::remove_file(trace_path());
+    // SAFETY: nothing else runs yet (no thread has been started by this process), so nothing
+    // can read the environment concurrently.
+    unsafe {
+        std::env::set_var("NVEMU_STRICT", "abort");
+        std::env::set_var("NVEMU_TRACE", trace_path());
+    }
+    gst::init().expect("gst init");
+    gstrsnvenc::plugin_register_static().expect("register rsnvenc");
+
+    let mut failed = Vec::new();
+    run(
+        "force_key_unit_h265",
+        &|| force_key_unit("rsnvench265enc"),
+        &mut failed,
+    );
+    run(
+        "force_key_unit_av1",
+        &|| force_key_unit("rsnvencav1enc"),
+        &mut failed,
+    );
+    run(
+        "latency_h265_bframes_2",
+        &|| latency("rsnvench265enc", 2, FRAME * 2),
+        &mut failed,
+    );
+    run(
+        "latency_av1_no_reorder",
+        &|| latency("rsnvencav1enc", 0, gst::ClockTime::ZERO),
+        &mut failed,
+    );
+    run("flush_mid_stream", &flush_mid_stream, &mut failed);
+    run("caps_change", &caps_change, &mut failed);
+    let bad: Vec<String> = std::fs::read_to_string(trace_path())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"violation\""))
+        .map(str::to_string)
+        .collect();
+    if !bad.is_empty() {
+        eprintln!("contract violations in the trace: {bad:#?}");
+        failed.push("no_contract_violation".into());
+    }
+    if failed.is_empty() {
+        eprintln!("element tests: all passed");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("element tests failed: {failed:?}");
+        ExitCode::FAILURE
+    }
+}
