@@ -117,13 +117,17 @@ glib::wrapper! {
 
 unsafe impl<T: NvEncoderImpl> IsSubclassable<T> for NvEncoderObj {
     fn class_init(class: &mut glib::Class<Self>) {
-        // GObject copied NvEncoder's class struct into this one: keep its handle_frame. The
-        // subclasses do not override it, and gstreamer-rs 0.25's `parent_handle_frame` passes
-        // the frame borrowed while the parent's trampoline takes ownership (a double unref).
-        let handle_frame = class.as_ref().parent.handle_frame;
+        // GObject copied NvEncoder's class struct into this one: keep every GstVideoEncoder
+        // vfunc of NvEncoder (the codec subclasses override none), and take only the
+        // GstElementClass part (pad templates, metadata) from the subclass. Going through
+        // gstreamer-rs's `parent_*` trampolines instead would (0.25) double-unref the frame in
+        // `parent_handle_frame`, and post a second, vaguer error when `start` fails.
+        let video_encoder_vfuncs = class.as_ref().parent;
         Self::parent_class_init::<T>(class);
         let klass = class.as_mut();
-        klass.parent.handle_frame = handle_frame;
+        let element_class = klass.parent.element_class;
+        klass.parent = video_encoder_vfuncs;
+        klass.parent.element_class = element_class;
         klass.ops = Some(T::OPS);
     }
 }
@@ -943,6 +947,18 @@ impl VideoEncoderImpl for NvEncoder {
         &self,
         frame: gst_video::VideoCodecFrame,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Take what NVENC needs and let go of the frame first: gstreamer-rs's
+        // VideoCodecFrame holds the stream lock (once more) while it lives, and the wait for a
+        // free slot below must release the stream lock completely.
+        let frame_number = frame.system_frame_number();
+        let duration = frame.duration();
+        let pts = frame.pts();
+        let force_idr = frame
+            .flags()
+            .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME);
+        let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
+        drop(frame);
+
         // Re-create the session after a flush.
         if self.lock_state().stream.is_none() {
             let (info, input_state) = {
@@ -1011,9 +1027,8 @@ impl VideoEncoderImpl for NvEncoder {
                 }
             }
         };
-        let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
         let vframe =
-            gst_video::VideoFrameRef::from_buffer_ref_readable(input, &info).map_err(|_| {
+            gst_video::VideoFrameRef::from_buffer_ref_readable(&input, &info).map_err(|_| {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Failed,
@@ -1038,8 +1053,8 @@ impl VideoEncoderImpl for NvEncoder {
         drop(vframe);
 
         let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
-        pic.inputTimeStamp = frame.system_frame_number() as u64;
-        pic.inputDuration = frame.duration().map(|d| d.nseconds()).unwrap_or(0);
+        pic.inputTimeStamp = frame_number as u64;
+        pic.inputDuration = duration.map(|d| d.nseconds()).unwrap_or(0);
         {
             let mut st = self.lock_state();
             if let Some(s) = st.stream.as_mut() {
@@ -1047,15 +1062,10 @@ impl VideoEncoderImpl for NvEncoder {
                 s.frame_idx = s.frame_idx.wrapping_add(1);
             }
         }
-        if frame
-            .flags()
-            .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME)
-        {
+        if force_idr {
             pic.encodePicFlags |=
                 ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
         }
-        let pts = frame.pts();
-        drop(frame);
         match session.encode_picture(&slot.input, &slot.output, &mut pic) {
             Ok(EncodeStatus::Success) | Ok(EncodeStatus::NeedMoreInput) => {
                 let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
