@@ -52,6 +52,15 @@ fn out_dir() -> PathBuf {
 
 /// Runs gst-launch-1.0 with the emulator first in the library path.
 fn gst_launch(pipeline: &str, env: &[(&str, &str)], with_emulator: bool) -> Output {
+    gst_launch_limited(pipeline, env, with_emulator, CHILD_LIMIT)
+}
+
+fn gst_launch_limited(
+    pipeline: &str,
+    env: &[(&str, &str)],
+    with_emulator: bool,
+    limit: Duration,
+) -> Output {
     let mut cmd = Command::new("gst-launch-1.0");
     cmd.arg("-q");
     cmd.args(shell_words(pipeline));
@@ -70,7 +79,7 @@ fn gst_launch(pipeline: &str, env: &[(&str, &str)], with_emulator: bool) -> Outp
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_bounded(cmd, CHILD_LIMIT)
+    run_bounded(cmd, limit)
 }
 
 /// A hung pipeline fails its test (with every thread's backtrace) instead of hanging CI.
@@ -616,4 +625,44 @@ fn every_input_format_encodes_faithfully() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The encoder slower than the input (the emulator's timing model: 15 ms per picture), so the
+/// ring is full at nearly every frame and the streaming thread waits for the output thread,
+/// which needs the stream lock to finish frames. Before the fix this deadlocked on the first
+/// full ring (the frame wrapper kept the stream lock held while waiting).
+#[test]
+fn slow_encoder_full_ring_does_not_deadlock() {
+    need_emulator!();
+    for (element, bframes) in [
+        ("rsnvench265enc", 2),
+        ("rsnvench265enc", 0),
+        ("rsnvencav1enc", 0),
+    ] {
+        let trace = out_dir().join(format!("slow-{element}-{bframes}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let pipeline = format!(
+            "videotestsrc num-buffers=60 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} bframes={bframes} ! fakesink"
+        );
+        let o = gst_launch_limited(
+            &pipeline,
+            &[
+                ("NVEMU_TRACE", trace.to_str().unwrap()),
+                ("NVEMU_ENCODE_MS", "15"),
+            ],
+            true,
+            Duration::from_secs(60),
+        );
+        assert!(
+            o.status.success(),
+            "{element} bframes={bframes}: {}",
+            text(&o)
+        );
+        assert_no_violation(&trace);
+        assert_eq!(
+            trace_lines(&trace, "nvEncLockBitstream").len(),
+            60,
+            "{element} bframes={bframes}: every frame out"
+        );
+    }
 }

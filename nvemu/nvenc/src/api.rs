@@ -1290,6 +1290,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         metas: Default::default(),
         next_pts: 0,
         since_idr: 0,
+        engine_free: std::time::Instant::now(),
         since_i: 0,
         need_idr: true,
         fresh: true,
@@ -1651,6 +1652,17 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                         st::INVALID_PARAM,
                         format!("bitstream buffer {h:#x} is already locked"),
                     ));
+                }
+                OutState::Ready(o) if o.ready_at > Instant::now() => {
+                    // The modelled engine is still coding this picture.
+                    if no_wait {
+                        return Ok(st::LOCK_BUSY);
+                    }
+                    let left = o.ready_at.saturating_duration_since(Instant::now());
+                    g =
+                        s.cv.wait_timeout(g, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                 }
                 OutState::Ready(_) => {
                     let OutState::Ready(o) = std::mem::replace(&mut b.state, OutState::Idle) else {

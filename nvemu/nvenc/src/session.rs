@@ -139,6 +139,8 @@ pub struct Reg {
 
 #[derive(Clone, Debug)]
 pub struct Output {
+    /// When the (modelled) hardware has finished this picture: LockBitstream waits until then.
+    pub ready_at: std::time::Instant,
     pub data: Vec<u8>,
     pub pts: u64,
     pub duration: u64,
@@ -222,6 +224,23 @@ pub struct Enc {
     pub submits: u64,
     pub last_submitter: Option<std::thread::ThreadId>,
     pub qp: (u32, u32, u32),
+    /// When the modelled engine finishes the last picture given to it.
+    pub engine_free: std::time::Instant,
+}
+
+/// Modelled hardware time per picture: `NVEMU_ENCODE_MS` (default 0, no model). The real
+/// figure depends on the GPU, preset and size (about 1-4 ms for 1080p on Ada at P4); tests use
+/// it to make the encoder slower than the input so that the client's ring fills up.
+pub fn encode_time() -> std::time::Duration {
+    static T: std::sync::LazyLock<std::time::Duration> = std::sync::LazyLock::new(|| {
+        std::time::Duration::from_millis(
+            std::env::var("NVEMU_ENCODE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        )
+    });
+    *T
 }
 
 pub fn kind_to_pic_type(k: sw::PicKind) -> u32 {
@@ -325,6 +344,7 @@ impl Enc {
             while let Some(b) = self.awaiting.pop_front() {
                 if let Some(o) = outputs.get_mut(&b) {
                     o.state = OutState::Ready(Output {
+                        ready_at: std::time::Instant::now(),
                         data: Vec::new(),
                         pts: 0,
                         duration: 0,
@@ -465,7 +485,11 @@ impl Enc {
             sw::PicKind::B => self.qp.2,
             _ => self.qp.1,
         };
+        // Timing model: one engine, `NVEMU_ENCODE_MS` per picture, in coded order.
+        let now = std::time::Instant::now();
+        self.engine_free = self.engine_free.max(now) + encode_time();
         let out = Output {
+            ready_at: self.engine_free,
             data,
             pts: meta.pts,
             duration: meta.duration,
