@@ -443,6 +443,21 @@ fn properties_reach_nvenc_for_every_api_version() {
             assert_eq!(cfg("gopLength"), 12);
             assert_eq!(cfg("frameIntervalP"), 1, "bframes=0");
             assert_eq!(cfg(&format!("encodeCodecConfig.{codec_cfg}.idrPeriod")), 12);
+            // The config was taken from the driver's preset (P3, low-latency) first, in the same
+            // session, then changed: never a zeroed config.
+            let presets = trace_lines(&trace, "nvEncGetEncodePresetConfigEx");
+            let preset = presets
+                .iter()
+                .rfind(|l| {
+                    l["session"] == init[0]["session"]
+                        && l["seq"].as_u64() < init[0]["seq"].as_u64()
+                })
+                .unwrap_or_else(|| {
+                    panic!("{element} API {api}: no preset config before initialize")
+                });
+            assert_eq!(preset["args"]["presetGUID"], "NV_ENC_PRESET_P3_GUID");
+            assert_eq!(preset["args"]["tuningInfo"], 2);
+            assert_eq!(preset["status"], "NV_ENC_SUCCESS");
             let enc = trace_lines(&trace, "nvEncEncodePicture");
             assert!(enc.len() >= 20, "every frame encoded (+EOS)");
             let locks = trace_lines(&trace, "nvEncLockBitstream");
@@ -665,4 +680,19 @@ fn slow_encoder_full_ring_does_not_deadlock() {
             "{element} bframes={bframes}: every frame out"
         );
     }
+}
+
+/// A codec the GPU lacks fails at start with the reason. (Input the GPU cannot take is in
+/// tests/element.rs: gst-launch does not reliably print the warning that explains it.)
+#[test]
+fn codec_the_gpu_lacks_says_why() {
+    need_emulator!();
+    let o = gst_launch(
+        "videotestsrc num-buffers=3 ! rsnvencav1enc ! fakesink",
+        &[("NVEMU_GPU", "ampere")],
+        true,
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "AV1 on Ampere must fail: {t}");
+    assert!(t.contains("cannot encode AV1 with NVENC"), "reason: {t}");
 }

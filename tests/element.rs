@@ -283,6 +283,41 @@ fn caps_change() {
     assert_eq!(s.get::<i32>("height").unwrap(), 288);
 }
 
+/// Input the GPU cannot take (16x16, below NVENC's 145x49): negotiation fails, and the element
+/// says why in a warning that names what the GPU takes (probed at start).
+fn unsupported_size_says_why() {
+    let p = gst::parse::launch(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=16,height=16 ! rsnvench265enc ! fakesink",
+    )
+    .expect("pipeline");
+    p.set_state(gst::State::Playing).ok();
+    let bus = p.bus().unwrap();
+    let mut warnings = Vec::new();
+    let mut error = None;
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(20)) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => {
+                warnings.push(format!("{} {:?}", w.error(), w.debug()));
+            }
+            gst::MessageView::Error(e) => {
+                error = Some(e.error().to_string());
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).ok();
+    assert!(error.is_some(), "16x16 must fail");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("cannot take the offered input")
+                && w.contains("width=(int)[ 145, 8192 ]")),
+        "warnings: {warnings:?}"
+    );
+}
+
 fn run(name: &str, f: &dyn Fn(), failed: &mut Vec<String>) {
     eprint!("test {name} ... ");
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -342,6 +377,11 @@ fn main() -> ExitCode {
     );
     run("flush_mid_stream", &flush_mid_stream, &mut failed);
     run("caps_change", &caps_change, &mut failed);
+    run(
+        "unsupported_size_says_why",
+        &unsupported_size_says_why,
+        &mut failed,
+    );
     let bad: Vec<String> = std::fs::read_to_string(trace_path())
         .unwrap_or_default()
         .lines()

@@ -180,6 +180,11 @@ struct State {
     stream: Option<Stream>,
     input_state:
         Option<gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>>,
+    /// Sink caps the GPU accepts (template formats NVENC takes, its size range), probed at
+    /// start; answered to caps queries.
+    probed_sink: Option<gst::Caps>,
+    /// The warning about unsupported offered caps was posted (once per start).
+    told_unsupported: bool,
 }
 
 #[derive(Default)]
@@ -221,6 +226,60 @@ impl NvEncoder {
             F::Bgra | F::Bgrx => (ffi::NV_ENC_BUFFER_FORMAT_ARGB, 8, false),
             _ => return None,
         })
+    }
+
+    /// The sink template restricted to what this GPU's NVENC takes for the codec: input
+    /// formats (`nvEncGetInputFormats`, 10-bit and 4:4:4 caps) and the size range. Errors if
+    /// the GPU cannot encode the codec at all.
+    fn probe_sink_caps(&self, session: &Session) -> Result<gst::Caps, NvEncError> {
+        let codec = self.ops().codec();
+        let gpu = || session.context().device().name().unwrap_or_default();
+        if !session.encode_guids()?.contains(&codec.guid()) {
+            return Err(NvEncError::Other(format!(
+                "the GPU \"{}\" cannot encode {codec} with NVENC",
+                gpu()
+            )));
+        }
+        let cap = |c| session.caps(codec.guid(), c);
+        let inputs = session.input_formats(codec.guid())?;
+        let ten = cap(ffi::NV_ENC_CAPS_SUPPORT_10BIT_ENCODE)? != 0;
+        let yuv444 = cap(ffi::NV_ENC_CAPS_SUPPORT_YUV444_ENCODE)? != 0;
+        let templ = self.obj().static_pad("sink").map(|p| p.pad_template_caps());
+        let formats: Vec<gst_video::VideoFormat> = templ
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .and_then(|s| s.get::<gst::List>("format").ok())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| v.get::<&str>().ok())
+                    .map(gst_video::VideoFormat::from_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ok: Vec<gst_video::VideoFormat> = formats
+            .into_iter()
+            .filter(|f| {
+                self.nvenc_buffer_format(*f)
+                    .is_some_and(|(bf, depth, c444)| {
+                        inputs.contains(&bf) && (depth == 8 || ten) && (!c444 || yuv444)
+                    })
+            })
+            .collect();
+        if ok.is_empty() {
+            return Err(NvEncError::Other(format!(
+                "NVENC on \"{}\" takes none of this element's input formats for {codec}",
+                gpu()
+            )));
+        }
+        let wmin = cap(ffi::NV_ENC_CAPS_WIDTH_MIN)?.max(1);
+        let hmin = cap(ffi::NV_ENC_CAPS_HEIGHT_MIN)?.max(1);
+        let wmax = cap(ffi::NV_ENC_CAPS_WIDTH_MAX)?.max(wmin);
+        let hmax = cap(ffi::NV_ENC_CAPS_HEIGHT_MAX)?.max(hmin);
+        Ok(gst_video::VideoCapsBuilder::new()
+            .format_list(ok)
+            .width_range(wmin..=wmax)
+            .height_range(hmin..=hmax)
+            .build())
     }
 
     /// Creates the CUDA context on `cuda-device-id` (once per start).
@@ -875,20 +934,51 @@ impl VideoEncoderImpl for NvEncoder {
         let ctx = self
             .ensure_context(&mut st)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"]))?;
-        // Open a session once to prove the GPU has NVENC (the H100 does not).
-        match Session::open(ctx) {
-            Ok(_) => Ok(()),
+        // Open a session once to prove the GPU has NVENC (the H100 does not) and can encode
+        // this codec, and to learn which input it takes.
+        let session = match Session::open(ctx) {
+            Ok(s) => s,
             Err(e @ NvEncError::NoNvenc { .. }) => {
-                Err(gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]))
+                return Err(gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]));
             }
-            Err(e) => Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"])),
+            Err(e) => return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"])),
+        };
+        let probed = self
+            .probe_sink_caps(&session)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{e}"]))?;
+        gst::debug!(CAT, imp = self, "GPU accepts {probed}");
+        st.probed_sink = Some(probed);
+        Ok(())
+    }
+
+    fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
+        let probed = self.lock_state().probed_sink.clone();
+        let caps = self.obj().proxy_getcaps(probed.as_ref(), filter);
+        if let (Some(probed), true) = (&probed, caps.is_empty()) {
+            // Upstream offers nothing this GPU takes: say why (once per start), since the
+            // resulting not-negotiated error will not.
+            let template = self.obj().proxy_getcaps(None, filter);
+            let mut st = self.lock_state();
+            if !template.is_empty() && !st.told_unsupported {
+                st.told_unsupported = true;
+                drop(st);
+                gst::element_imp_warning!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("NVENC on this GPU cannot take the offered input"),
+                    ["offered {template}; the GPU takes {probed}"]
+                );
+            }
         }
+        caps
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let stream = {
             let mut st = self.lock_state();
             st.input_state = None;
+            st.probed_sink = None;
+            st.told_unsupported = false;
             st.stream.take()
         };
         if let Some(s) = stream {

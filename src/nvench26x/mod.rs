@@ -154,10 +154,16 @@ impl CodecOps for H265Ops {
                 &info.profile_tier_level_bytes,
             )
             .map_err(|e| e.to_string())?;
-            // Keep the profile from the input format (the helper may only set "main" style).
-            c.structure_mut(0)
-                .ok_or("empty caps")?
-                .set("profile", profile_name(p));
+            // Keep the profile from the input format (the helper may only set "main" style);
+            // chroma format and bit depth as h265parse writes them.
+            let st = c.structure_mut(0).ok_or("empty caps")?;
+            st.set("profile", profile_name(p));
+            st.set(
+                "chroma-format",
+                if p.chroma_444 { "4:4:4" } else { "4:2:0" },
+            );
+            st.set("bit-depth-luma", p.bit_depth);
+            st.set("bit-depth-chroma", p.bit_depth);
             if fmt != StreamFormat::Default {
                 let rec = hvcc::build_hvcc(&vps, &sps, &pps, 4).map_err(|e| e.to_string())?;
                 c.structure_mut(0)
