@@ -696,3 +696,82 @@ fn codec_the_gpu_lacks_says_why() {
     assert!(!o.status.success(), "AV1 on Ampere must fail: {t}");
     assert!(t.contains("cannot encode AV1 with NVENC"), "reason: {t}");
 }
+
+/// The plugin's error paths, driven by the emulator's fault injection (`NVEMU_FAULT`):
+/// ENCODER_BUSY is retried as the header asks; a failed LockBitstream or a lasting
+/// ENCODER_BUSY stops the pipeline with the call and status named, without a hang or a
+/// contract violation while tearing down; the GeForce session cap gives an explained error.
+#[test]
+fn injected_faults_recover_or_fail_clearly() {
+    need_emulator!();
+    let run = |fault: &str, name: &str, pipeline: &str| {
+        let trace = out_dir().join(format!("fault-{name}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let o = gst_launch_limited(
+            pipeline,
+            &[
+                ("NVEMU_TRACE", trace.to_str().unwrap()),
+                ("NVEMU_FAULT", fault),
+            ],
+            true,
+            Duration::from_secs(60),
+        );
+        assert_no_violation(&trace);
+        (o, trace)
+    };
+    let simple = "videotestsrc num-buffers=20 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! rsnvench265enc bframes=2 ! fakesink";
+
+    let (o, trace) = run(
+        "nvEncEncodePicture:5:NV_ENC_ERR_ENCODER_BUSY,nvEncEncodePicture:9:NV_ENC_ERR_ENCODER_BUSY",
+        "busy-twice",
+        simple,
+    );
+    assert!(
+        o.status.success(),
+        "busy twice must be retried: {}",
+        text(&o)
+    );
+    let notes = std::fs::read_to_string(&trace)
+        .unwrap()
+        .matches("injected fault")
+        .count();
+    assert_eq!(notes, 2, "two injected faults");
+    assert_eq!(trace_lines(&trace, "nvEncLockBitstream").len(), 20);
+
+    let (o, _) = run("nvEncLockBitstream:3", "lock", simple);
+    let t = text(&o);
+    assert!(!o.status.success(), "failed lock must fail: {t}");
+    assert!(
+        t.contains("nvEncLockBitstream") && t.contains("NV_ENC_ERR_GENERIC"),
+        "error names the call and status: {t}"
+    );
+
+    let (o, _) = run(
+        "nvEncEncodePicture:3+:NV_ENC_ERR_ENCODER_BUSY",
+        "busy-forever",
+        simple,
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "lasting busy must fail: {t}");
+    assert!(t.contains("NV_ENC_ERR_ENCODER_BUSY"), "{t}");
+
+    // Nine encoders on one GeForce-class GPU model (cap 8).
+    let mut nine = String::from(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! tee name=t",
+    );
+    for _ in 0..9 {
+        nine.push_str(" t. ! queue ! rsnvench265enc ! fakesink");
+    }
+    let (o, trace) = run("", "sessions", &nine);
+    let t = text(&o);
+    assert!(!o.status.success(), "a ninth session must fail: {t}");
+    assert!(
+        t.contains("NV_ENC_ERR_OUT_OF_MEMORY") && t.contains("concurrent encode sessions"),
+        "explained: {t}"
+    );
+    let opened = trace_lines(&trace, "nvEncOpenEncodeSessionEx")
+        .iter()
+        .filter(|l| l["status"] == "NV_ENC_ERR_OUT_OF_MEMORY")
+        .count();
+    assert!(opened >= 1, "the emulator refused a session over the cap");
+}

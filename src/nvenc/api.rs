@@ -279,7 +279,16 @@ impl Session {
                         call: "nvEncOpenEncodeSessionEx",
                         code: st,
                         name: status_name(st),
-                        detail: format!(" on GPU \"{gpu}\" with NVENC API {}", lib.api.name()),
+                        detail: format!(
+                            " on GPU \"{gpu}\" with NVENC API {}{}",
+                            lib.api.name(),
+                            if st == ffi::NV_ENC_ERR_OUT_OF_MEMORY {
+                                // What GeForce drivers answer over their concurrent-session cap.
+                                "; the GPU's limit of concurrent encode sessions (all processes) may be reached"
+                            } else {
+                                ""
+                            }
+                        ),
                     }
                 },
             );
@@ -441,6 +450,7 @@ impl Session {
     }
 
     /// `nvEncEncodePicture` of one input buffer into one bitstream buffer.
+    /// `NV_ENC_ERR_ENCODER_BUSY` is retried for about 100 ms as the header asks.
     pub fn encode_picture(
         &self,
         input: &InputBuffer,
@@ -457,9 +467,20 @@ impl Session {
         pic.inputPitch = input.pitch;
         pic.pictureStruct = ffi::NV_ENC_PIC_STRUCT_FRAME;
         let _g = self.ctx.push()?;
-        // SAFETY: `pic` is versioned and refers to buffers of this session that are alive
-        // (borrowed for the call; the caller keeps them until the bitstream is locked).
-        let st = unsafe { f(self.enc, pic) };
+        // NV_ENC_ERR_ENCODER_BUSY: the header asks the client to call again after a few
+        // milliseconds. Retry for up to about 100 ms, then report it.
+        let mut st;
+        let mut tries = 0;
+        loop {
+            // SAFETY: `pic` is versioned and refers to buffers of this session that are alive
+            // (borrowed for the call; the caller keeps them until the bitstream is locked).
+            st = unsafe { f(self.enc, pic) };
+            if st != ffi::NV_ENC_ERR_ENCODER_BUSY || tries == ENCODER_BUSY_RETRIES {
+                break;
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         if st == ffi::NV_ENC_ERR_NEED_MORE_INPUT {
             return Ok(EncodeStatus::NeedMoreInput);
         }
@@ -697,6 +718,9 @@ pub enum Codec {
     Hevc,
     Av1,
 }
+
+/// How many times `encode_picture` calls again on NV_ENC_ERR_ENCODER_BUSY, 2 ms apart.
+const ENCODER_BUSY_RETRIES: u32 = 50;
 
 impl Codec {
     pub fn guid(self) -> GUID {

@@ -150,6 +150,10 @@ struct Queues {
     free: Vec<Slot>,
     /// Submitted, waiting for the output thread, with the PTS of that submission.
     pending: VecDeque<(Slot, Option<gst::ClockTime>)>,
+    /// Submitted, but NVENC answered NEED_MORE_INPUT: not to be locked until a later
+    /// EncodePicture returns SUCCESS or EOS is sent (NVENC's rule, as nvcodec keeps it). Then
+    /// they move to `pending`, in submission order.
+    held: Vec<(Slot, Option<gst::ClockTime>)>,
     /// Slots the output thread holds right now (0 or 1).
     locking: usize,
     done: VecDeque<Done>,
@@ -547,6 +551,13 @@ impl NvEncoder {
         if let Err(e) = stream.session.send_eos() {
             gst::element_imp_error!(self, gst::StreamError::Encode, ["{e}"]);
             return Err(gst::FlowError::Error);
+        }
+        {
+            // EOS releases what NVENC held for more input.
+            let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            let held: Vec<_> = q.held.drain(..).collect();
+            q.pending.extend(held);
+            stream.shared.cond.notify_all();
         }
         let done: Vec<Done> = {
             // Wait without the stream lock: the output thread takes it to finish frames.
@@ -1157,8 +1168,15 @@ impl VideoEncoderImpl for NvEncoder {
                 ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
         }
         match session.encode_picture(&slot.input, &slot.output, &mut pic) {
-            Ok(EncodeStatus::Success) | Ok(EncodeStatus::NeedMoreInput) => {
+            Ok(EncodeStatus::NeedMoreInput) => {
                 let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+                q.held.push((slot, pts));
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Ok(EncodeStatus::Success) => {
+                let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+                let held: Vec<_> = q.held.drain(..).collect();
+                q.pending.extend(held);
                 q.pending.push_back((slot, pts));
                 shared.cond.notify_all();
                 Ok(gst::FlowSuccess::Ok)

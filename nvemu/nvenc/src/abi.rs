@@ -177,6 +177,16 @@ pub fn status_name(code: i32) -> String {
     format!("NVENCSTATUS_{code}")
 }
 
+/// Value of an NVENCSTATUS name (`NV_ENC_SUCCESS`, `NV_ENC_ERR_*`).
+pub fn status_code(name: &str) -> Option<i32> {
+    tables().enums[3]
+        .iter()
+        .find(|(k, _)| {
+            k.as_str() == name && (k.starts_with("NV_ENC_ERR_") || k.as_str() == "NV_ENC_SUCCESS")
+        })
+        .map(|(_, v)| *v as i32)
+}
+
 /// Size of a struct in an SDK.
 pub fn size_of(sdk: SdkIdx, strukt: &str) -> usize {
     tables().sizes[sdk].get(strukt).copied().unwrap_or(0)

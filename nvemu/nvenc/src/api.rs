@@ -120,6 +120,10 @@ fn with_session(
         };
         call.session = Some(s.id);
         call.api = Some(api_name(s.sdk));
+        if let Some(st) = crate::fault::check(name) {
+            call.note("injected fault (NVEMU_FAULT): the call did nothing");
+            return finish(call, Some(&s), Ok(st));
+        }
         let r = match catch_unwind(AssertUnwindSafe(|| f(&mut call, &s))) {
             Ok(r) => r,
             Err(_) => Err(fail(st::GENERIC, "internal error in the emulator (panic)")),
@@ -346,7 +350,13 @@ fn entry_for(name: &str) -> usize {
 extern "C" fn open_encode_session_ex(params: Ptr, encoder: *mut Ptr) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         let mut call = Call::new("nvEncOpenEncodeSessionEx");
-        let r = open_inner(&mut call, params, encoder);
+        let r = match crate::fault::check("nvEncOpenEncodeSessionEx") {
+            Some(st) => {
+                call.note("injected fault (NVEMU_FAULT): the call did nothing");
+                Ok(st)
+            }
+            None => open_inner(&mut call, params, encoder),
+        };
         finish(call, None, r)
     }))
     .unwrap_or(st::GENERIC)
@@ -430,6 +440,18 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
             st::UNSUPPORTED_DEVICE,
             "this GPU has no NVENC (NVEMU_GPU=no-nvenc)",
         ));
+    }
+    if let Some(limit) = gpu.session_limit() {
+        let live = session::live_count();
+        if live >= limit {
+            // GeForce drivers refuse the session over the cap with OUT_OF_MEMORY (what FFmpeg
+            // users report as "OpenEncodeSessionEx failed: out of memory (10)"). The real cap
+            // counts every process on the GPU; the emulator counts this process only.
+            return Err(fail(
+                st::OUT_OF_MEMORY,
+                format!("{live} encode sessions are open: this GPU model allows {limit} at once"),
+            ));
+        }
     }
     let handle = session::new_handle(Tag::Session);
     let s = Arc::new(Session {

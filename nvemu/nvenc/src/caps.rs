@@ -20,6 +20,17 @@ impl Gpu {
         }
     }
 
+    /// Concurrent encode sessions allowed: GeForce cards (the `ada` RTX 4090 and `turing`
+    /// RTX 2080 models) are capped by the driver, 8 since driver 551 (NVIDIA's Video Encode and
+    /// Decode GPU Support Matrix, "Max # of concurrent sessions"; it was 3, then 5); the
+    /// professional `ampere` RTX A4000 has no cap.
+    pub fn session_limit(self) -> Option<usize> {
+        match self {
+            Gpu::Ada | Gpu::Turing => Some(8),
+            Gpu::Ampere | Gpu::NoNvenc => None,
+        }
+    }
+
     pub fn codecs(self) -> &'static [CodecKind] {
         match self {
             Gpu::Ada => &[CodecKind::H264, CodecKind::Hevc, CodecKind::Av1],

@@ -28,6 +28,7 @@ pub mod abi;
 mod api;
 mod caps;
 mod cuda;
+mod fault;
 mod hdr;
 mod session;
 mod trace;

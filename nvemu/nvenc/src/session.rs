@@ -92,6 +92,15 @@ pub fn lookup(handle: u64) -> Lookup {
     }
 }
 
+/// Sessions open (not destroyed) in this process.
+pub fn live_count() -> usize {
+    SESSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map_or(0, |m| m.len())
+}
+
 pub fn unregister(handle: u64) -> Option<Arc<Session>> {
     let s = SESSIONS
         .lock()
