@@ -17,6 +17,10 @@
 //! - Copies are counted by kind (HtoD, DtoH, DtoD, HtoH) with bytes
 //!   (`nvemu_cuda_copy_counts`, `nvemu_cuda_copy_bytes`) and traced to `NVEMU_TRACE`.
 //!
+//! - What GStreamer's `libgstcuda` loader also requires (peer access, OpenGL interop, modules
+//!   and kernel launches, texture objects) is in `src/interop.rs`: exported, strict, and failing
+//!   with documented codes where the emulated GPU cannot do it (no GL, no device code).
+//!
 //! Functions it does not implement are not exported, so `dlsym` fails cleanly. Handles
 //! (`CUcontext`, `CUstream`, `CUevent`) are opaque numbers that are never dereferenced.
 #![allow(non_snake_case)]
@@ -303,6 +307,8 @@ struct State {
     device_bytes: usize,
     streams: HashMap<u64, Stream>,
     events: HashMap<u64, Event>,
+    /// Texture objects (`CUtexObject` -> owning context).
+    textures: HashMap<u64, u64>,
 }
 
 impl State {
@@ -638,6 +644,16 @@ const ERRORS: &[(CUresult, &CStr, &CStr)] = &[
         c"no kernel image is available for execution on the device",
     ),
     (
+        217,
+        c"CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
+        c"peer access is not supported between these two devices",
+    ),
+    (
+        219,
+        c"CUDA_ERROR_INVALID_GRAPHICS_CONTEXT",
+        c"invalid OpenGL or DirectX context",
+    ),
+    (
         300,
         c"CUDA_ERROR_INVALID_SOURCE",
         c"device kernel image is invalid",
@@ -659,6 +675,11 @@ const ERRORS: &[(CUresult, &CStr, &CStr)] = &[
         700,
         c"CUDA_ERROR_ILLEGAL_ADDRESS",
         c"an illegal memory access was encountered",
+    ),
+    (
+        705,
+        c"CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
+        c"peer access has not been enabled",
     ),
     (
         708,
@@ -820,6 +841,7 @@ fn free_ctx_resources(st: &mut State, ctx: u64) {
     st.allocs.retain(|_, a| a.ctx != ctx);
     st.streams.retain(|_, s| s.ctx != ctx);
     st.events.retain(|_, e| e.ctx != ctx);
+    st.textures.retain(|_, c| *c != ctx);
 }
 
 cuda_fn! { fn cuCtxDestroy_v2(ctx: CUcontext) {
@@ -1734,6 +1756,9 @@ cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
 }}
 alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
 
+mod interop;
+pub use interop::*;
+
 // --- errors and symbol lookup -----------------------------------------------------------------
 
 cuda_fn! { fn cuGetErrorName(error: CUresult, pstr: *mut *const c_char) {
@@ -1845,6 +1870,24 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuGetErrorString,
             cuGetProcAddress,
             cuGetProcAddress_v2,
+            cuDeviceCanAccessPeer,
+            cuCtxEnablePeerAccess,
+            cuCtxDisablePeerAccess,
+            cuGLGetDevices_v2,
+            cuGraphicsGLRegisterBuffer,
+            cuGraphicsGLRegisterImage,
+            cuGraphicsMapResources,
+            cuGraphicsUnmapResources,
+            cuGraphicsResourceSetMapFlags_v2,
+            cuGraphicsSubResourceGetMappedArray,
+            cuGraphicsResourceGetMappedPointer_v2,
+            cuGraphicsUnregisterResource,
+            cuModuleLoadData,
+            cuModuleUnload,
+            cuModuleGetFunction,
+            cuLaunchKernel,
+            cuTexObjectCreate,
+            cuTexObjectDestroy,
         );
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.

@@ -50,6 +50,25 @@ fn exports_and_dlopen() {
         "cuDevicePrimaryCtxRelease_v2",
         "cuMemHostGetDevicePointer_v2",
         "cuPointerGetAttribute",
+        // what GStreamer 1.22's libgstcuda loader requires besides the above
+        "cuCtxEnablePeerAccess",
+        "cuCtxDisablePeerAccess",
+        "cuDeviceCanAccessPeer",
+        "cuGLGetDevices_v2",
+        "cuGraphicsGLRegisterBuffer",
+        "cuGraphicsGLRegisterImage",
+        "cuGraphicsMapResources",
+        "cuGraphicsUnmapResources",
+        "cuGraphicsResourceSetMapFlags_v2",
+        "cuGraphicsSubResourceGetMappedArray",
+        "cuGraphicsResourceGetMappedPointer_v2",
+        "cuGraphicsUnregisterResource",
+        "cuModuleLoadData",
+        "cuModuleUnload",
+        "cuModuleGetFunction",
+        "cuLaunchKernel",
+        "cuTexObjectCreate",
+        "cuTexObjectDestroy",
         "nvemu_cuda_copy_counts",
         "nvemu_cuda_copy_bytes",
     ] {
@@ -63,8 +82,9 @@ fn exports_and_dlopen() {
         "cuMemcpy2D",
         "cuMemcpyHtoD",
         "cuCtxCreate",
-        "cuLaunchKernel",
-        "cuModuleLoadData",
+        "cuArrayCreate_v2",
+        "cuModuleLoad",
+        "cuGraphicsResourceGetMappedPointer",
     ] {
         // SAFETY: only the symbol's presence is checked.
         let s = unsafe { lib.get::<*const ()>(name.as_bytes()) };
