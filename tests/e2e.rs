@@ -700,7 +700,8 @@ fn codec_the_gpu_lacks_says_why() {
 /// The plugin's error paths, driven by the emulator's fault injection (`NVEMU_FAULT`):
 /// ENCODER_BUSY is retried as the header asks; a failed LockBitstream or a lasting
 /// ENCODER_BUSY stops the pipeline with the call and status named, without a hang or a
-/// contract violation while tearing down; the GeForce session cap gives an explained error.
+/// contract violation while tearing down; the GeForce session cap (8, `NVEMU_SESSION_LIMIT`)
+/// gives an explained error.
 #[test]
 fn injected_faults_recover_or_fail_clearly() {
     need_emulator!();
@@ -755,14 +756,28 @@ fn injected_faults_recover_or_fail_clearly() {
     assert!(!o.status.success(), "lasting busy must fail: {t}");
     assert!(t.contains("NV_ENC_ERR_ENCODER_BUSY"), "{t}");
 
-    // Nine encoders on one GeForce-class GPU model (cap 8).
+    // Nine encoders with the GeForce session cap (8) modelled.
     let mut nine = String::from(
         "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! tee name=t",
     );
     for _ in 0..9 {
         nine.push_str(" t. ! queue ! rsnvench265enc ! fakesink");
     }
-    let (o, trace) = run("", "sessions", &nine);
+    let (o, trace) = {
+        let trace = out_dir().join("fault-sessions.trace");
+        let _ = std::fs::remove_file(&trace);
+        let o = gst_launch_limited(
+            &nine,
+            &[
+                ("NVEMU_TRACE", trace.to_str().unwrap()),
+                ("NVEMU_SESSION_LIMIT", "8"),
+            ],
+            true,
+            Duration::from_secs(60),
+        );
+        assert_no_violation(&trace);
+        (o, trace)
+    };
     let t = text(&o);
     assert!(!o.status.success(), "a ninth session must fail: {t}");
     assert!(

@@ -318,6 +318,71 @@ fn unsupported_size_says_why() {
     );
 }
 
+/// bitrate changed while PLAYING: one `nvEncReconfigureEncoder` carrying the new rate, with
+/// neither resetEncoder nor forceIDR, the same session, no new IDR, every frame out.
+fn live_bitrate_change() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("rc-mode", "cbr"), ("bitrate", "1000"), ("gop-size", "-1")],
+        &nv12_caps(W, H),
+        "video/x-h265,stream-format=byte-stream,alignment=au",
+    );
+    push_frames(&mut h, W, H, 0..10);
+    h.element().unwrap().set_property("bitrate", 3000u32);
+    push_frames(&mut h, W, H, 10..20);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 20, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0], "no IDR for a bitrate change");
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "same session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    assert_eq!(r.len() - reconfs, 1, "one reconfigure");
+    let a = &r[r.len() - 1]["args"];
+    assert_eq!(r[r.len() - 1]["status"], "NV_ENC_SUCCESS");
+    assert_eq!(a["resetEncoder"], 0);
+    assert_eq!(a["forceIDR"], 0);
+    assert_eq!(
+        a["reInitEncodeParams.encodeConfig.rcParams.averageBitRate"],
+        3000 * 1024,
+        "{a}"
+    );
+}
+
+/// preset changed while PLAYING: drained, a new session with the new preset, a new IDR at the
+/// next frame, every frame out.
+fn live_preset_change() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let mut h = new_harness(
+        "rsnvencav1enc",
+        &[("gop-size", "-1")],
+        &nv12_caps(W, H),
+        "video/x-av1,stream-format=obu-stream,alignment=tu",
+    );
+    push_frames(&mut h, W, H, 0..10);
+    h.element().unwrap().set_property_from_str("preset", "p7");
+    push_frames(&mut h, W, H, 10..20);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 20, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(
+        keys,
+        vec![0, 10],
+        "new IDR at the first frame after the change"
+    );
+    let init = trace_lines("nvEncInitializeEncoder");
+    assert_eq!(init.len() - inits, 2, "a new session");
+    assert_eq!(
+        init[init.len() - 1]["args"]["presetGUID"],
+        "NV_ENC_PRESET_P7_GUID"
+    );
+}
+
 fn run(name: &str, f: &dyn Fn(), failed: &mut Vec<String>) {
     eprint!("test {name} ... ");
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -382,6 +447,8 @@ fn main() -> ExitCode {
         &unsupported_size_says_why,
         &mut failed,
     );
+    run("live_bitrate_change", &live_bitrate_change, &mut failed);
+    run("live_preset_change", &live_preset_change, &mut failed);
     let bad: Vec<String> = std::fs::read_to_string(trace_path())
         .unwrap_or_default()
         .lines()

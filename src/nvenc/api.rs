@@ -420,6 +420,60 @@ impl Session {
         self.check("nvEncInitializeEncoder", st)
     }
 
+    /// `nvEncReconfigureEncoder` with the session's `params`/`config`, changed. With
+    /// `reset_encoder == false` and `force_idr == false` (a rate change) the stream goes on
+    /// without a new IDR. The struct is laid out for the negotiated API (see
+    /// `ffi::RECONFIGURE_INIT_OFFSET`).
+    pub fn reconfigure(
+        &self,
+        params: &mut ffi::NV_ENC_INITIALIZE_PARAMS,
+        config: &mut ffi::NV_ENC_CONFIG,
+        reset_encoder: bool,
+        force_idr: bool,
+    ) -> Result<(), NvEncError> {
+        let f = entry!(self.lib, nvEncReconfigureEncoder);
+        let v = self.lib.api.versions();
+        params.version = v.initialize;
+        config.version = v.config;
+        params.encodeConfig = config;
+        let (init_size, reset_bf, idr_bf) = match self.lib.api {
+            ApiVersion::V12_1 => (
+                ffi::INITIALIZE_PARAMS_SIZE_12_1,
+                ffi::RECONF_RESET_ENCODER_12_1,
+                ffi::RECONF_FORCE_IDR_12_1,
+            ),
+            ApiVersion::V12_2 | ApiVersion::V13_0 => (
+                ffi::INITIALIZE_PARAMS_SIZE_13_0,
+                ffi::RECONF_RESET_ENCODER,
+                ffi::RECONF_FORCE_IDR,
+            ),
+        };
+        // u64 words: 8-byte alignment for the pointers inside the embedded struct.
+        let mut buf = vec![0u64; ffi::RECONFIGURE_PARAMS_ALLOC.div_ceil(8)];
+        let base = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `buf` holds RECONFIGURE_PARAMS_ALLOC bytes (the largest SDK size); the
+        // version word is at 0, the embedded INITIALIZE_PARAMS (`init_size` bytes, no more than
+        // `params` has, proven in ffi) at RECONFIGURE_INIT_OFFSET, and the flag word at the
+        // proven bitfield offset, all inside it.
+        unsafe {
+            base.cast::<u32>().write(v.reconfigure);
+            std::ptr::copy_nonoverlapping(
+                (params as *const ffi::NV_ENC_INITIALIZE_PARAMS).cast::<u8>(),
+                base.add(ffi::RECONFIGURE_INIT_OFFSET),
+                init_size,
+            );
+            let word = base.add(reset_bf.word_offset).cast::<u32>();
+            let w = reset_bf.set(word.read_unaligned(), reset_encoder as u32);
+            word.write_unaligned(idr_bf.set(w, force_idr as u32));
+        }
+        let _g = self.ctx.push()?;
+        // SAFETY: a versioned RECONFIGURE_PARAMS for this API, whose embedded config pointer
+        // (`config`) is valid for the call.
+        let st = unsafe { f(self.enc, base.cast()) };
+        params.encodeConfig = std::ptr::null_mut();
+        self.check("nvEncReconfigureEncoder", st)
+    }
+
     /// `nvEncGetSequenceParams`: the codec headers (H.265 VPS/SPS/PPS in Annex B, AV1 sequence
     /// header OBU).
     pub fn sequence_params(&self) -> Result<Vec<u8>, NvEncError> {

@@ -176,6 +176,8 @@ struct Stream {
     params: SessionParams,
     dts_offset: gst::ClockTime,
     frame_idx: u32,
+    /// What the session was initialised with, for `nvEncReconfigureEncoder`.
+    config: ffi::SessionConfig,
 }
 
 #[derive(Default)]
@@ -195,7 +197,14 @@ struct State {
 pub struct NvEncoder {
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Property changes while a session runs, applied at the next frame: `UPDATE_RATE`
+    /// (bitrate, max-bitrate: `nvEncReconfigureEncoder`, no IDR) or `UPDATE_REINIT` (anything
+    /// else: drain, new session, IDR).
+    pending_update: std::sync::atomic::AtomicU8,
 }
+
+const UPDATE_RATE: u8 = 1;
+const UPDATE_REINIT: u8 = 2;
 
 impl NvEncoder {
     fn ops(&self) -> &'static dyn CodecOps {
@@ -210,6 +219,19 @@ impl NvEncoder {
     /// Settings, for subclasses' own properties.
     pub fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
         self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A property changed: `rate_only` (bitrate, max-bitrate) is applied with
+    /// `nvEncReconfigureEncoder` at the next frame; anything else re-creates the session there
+    /// (drain, new IDR). Nothing happens before a session exists.
+    pub fn request_update(&self, rate_only: bool) {
+        let flag = if rate_only {
+            UPDATE_RATE
+        } else {
+            UPDATE_REINIT
+        };
+        self.pending_update
+            .fetch_or(flag, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -314,6 +336,9 @@ impl NvEncoder {
     ) -> Result<(Stream, gst::Caps), NvEncError> {
         let ops = self.ops();
         let codec = ops.codec();
+        // This session takes the settings as they are now: earlier changes need no update.
+        self.pending_update
+            .store(0, std::sync::atomic::Ordering::SeqCst);
         let s = *self.settings();
         let (buffer_format, bit_depth, chroma_444) =
             self.nvenc_buffer_format(info.format()).ok_or_else(|| {
@@ -540,9 +565,90 @@ impl NvEncoder {
                 params,
                 dts_offset,
                 frame_idx: 0,
+                config: ffi::SessionConfig { init, cfg },
             },
             caps,
         ))
+    }
+
+    /// Applies property changes made while PLAYING (see `request_update`). Called by the
+    /// streaming thread with the stream lock held once and no frame borrowed.
+    fn apply_pending_update(&self) -> Result<(), gst::FlowError> {
+        use std::sync::atomic::Ordering;
+        let flags = self.pending_update.swap(0, Ordering::SeqCst);
+        if flags == 0 || self.lock_state().stream.is_none() {
+            return Ok(());
+        }
+        if flags & UPDATE_REINIT == 0 {
+            let s = *self.settings();
+            let mut st = self.lock_state();
+            let Some(stream) = st.stream.as_mut() else {
+                return Ok(());
+            };
+            let rc = &mut stream.config.cfg.rcParams;
+            if rc.rateControlMode == ffi::NV_ENC_PARAMS_RC_CONSTQP {
+                gst::info!(CAT, imp = self, "bitrate change ignored in constqp");
+                return Ok(());
+            }
+            if s.bitrate > 0 {
+                rc.averageBitRate = s.bitrate.saturating_mul(1024);
+            }
+            if s.max_bitrate > 0 {
+                rc.maxBitRate = s.max_bitrate.saturating_mul(1024);
+            }
+            let ffi::SessionConfig { init, cfg } = &mut stream.config;
+            match stream.session.reconfigure(init, cfg, false, false) {
+                Ok(()) => {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "bitrate {} kbit/s, max {} kbit/s applied without a new IDR",
+                        s.bitrate,
+                        s.max_bitrate
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Some GPUs or modes refuse it: fall back to a new session.
+                    gst::warning!(CAT, imp = self, "{e}; re-creating the session instead");
+                }
+            }
+        }
+        self.restart_stream()
+    }
+
+    /// Drains the session, then opens a new one with the current settings (new IDR, caps
+    /// re-negotiated). Called with the stream lock held once and no frame borrowed.
+    fn restart_stream(&self) -> Result<(), gst::FlowError> {
+        let (old, input_state) = {
+            let mut st = self.lock_state();
+            (st.stream.take(), st.input_state.clone())
+        };
+        let Some(input_state) = input_state else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        if let Some(mut s) = old {
+            self.drain(&mut s, true)?;
+            self.stop_stream(s, true);
+        }
+        let info = input_state.info().clone();
+        let ctx = {
+            let mut st = self.lock_state();
+            self.ensure_context(&mut st).map_err(|e| {
+                self.post_error(&e);
+                gst::FlowError::Error
+            })?
+        };
+        let (stream, caps) = self.create_stream(ctx, &info).map_err(|e| {
+            self.post_error(&e);
+            gst::FlowError::Error
+        })?;
+        self.lock_state().stream = Some(stream);
+        gst::info!(CAT, imp = self, "settings changed: new session, new IDR");
+        let obj = self.obj();
+        let out = obj.set_output_state(caps, Some(&input_state))?;
+        obj.negotiate(out)?;
+        Ok(())
     }
 
     /// Sends EOS to NVENC, waits until every submitted frame is out of the encoder, and
@@ -831,31 +937,31 @@ impl ObjectImpl for NvEncoder {
                 glib::ParamSpecEnum::builder_with_default("preset", settings::DEFAULT_PRESET)
                     .nick("Encoding Preset")
                     .blurb("NVENC preset (presetGUID); legacy names map to P1..P7 as in nvcodec")
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("tune", settings::DEFAULT_TUNE)
                     .nick("Tune")
                     .blurb("NVENC tuning info (tuningInfo); default = the preset's")
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("rc-mode", settings::DEFAULT_RC_MODE)
                     .nick("RC Mode")
                     .blurb("Rate control mode (rcParams.rateControlMode)")
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("bitrate")
                     .nick("Bitrate")
                     .blurb("Bitrate in kbit/s (x1024 into rcParams.averageBitRate), 0 = preset default; ignored in constqp")
                     .maximum(settings::MAX_BITRATE_KBPS)
                     .default_value(settings::DEFAULT_BITRATE)
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("max-bitrate")
                     .nick("Max Bitrate")
                     .blurb("Maximum bitrate in kbit/s (rcParams.maxBitRate) for VBR, 0 = preset default; ignored in CBR")
                     .maximum(settings::MAX_BITRATE_KBPS)
                     .default_value(settings::DEFAULT_MAX_BITRATE)
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("const-quality")
                     .nick("Constant Quality")
@@ -863,27 +969,27 @@ impl ObjectImpl for NvEncoder {
                     .minimum(0.0)
                     .maximum(51.0)
                     .default_value(settings::DEFAULT_CONST_QUALITY)
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecInt::builder("gop-size")
                     .nick("GOP size")
                     .blurb("Frames between IDRs (gopLength and idrPeriod); -1 = infinite, 0 = intra only")
                     .minimum(-1)
                     .default_value(settings::DEFAULT_GOP_SIZE)
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("bframes")
                     .nick("B-Frames")
                     .blurb("B-frames between reference frames (frameIntervalP - 1); capped at the GPU's NV_ENC_CAPS_NUM_MAX_BFRAMES")
                     .maximum(settings::MAX_BFRAMES)
                     .default_value(settings::DEFAULT_BFRAMES)
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("zerolatency")
                     .nick("Zerolatency")
                     .blurb("Zero reorder delay (rcParams.zeroReorderDelay)")
                     .default_value(settings::DEFAULT_ZEROLATENCY)
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
             ]
         });
@@ -904,6 +1010,12 @@ impl ObjectImpl for NvEncoder {
             "bframes" => s.bframes = value.get().expect("type checked upstream"),
             "zerolatency" => s.zerolatency = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
+        }
+        drop(s);
+        match pspec.name() {
+            "cuda-device-id" => {}
+            "bitrate" | "max-bitrate" => self.request_update(true),
+            _ => self.request_update(false),
         }
     }
 
@@ -1059,6 +1171,7 @@ impl VideoEncoderImpl for NvEncoder {
             .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME);
         let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
         drop(frame);
+        self.apply_pending_update()?;
 
         // Re-create the session after a flush.
         if self.lock_state().stream.is_none() {

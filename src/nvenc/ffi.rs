@@ -410,6 +410,7 @@ pub struct StructVersions {
     pub pic_params: u32,
     pub lock_bitstream: u32,
     pub sequence_param_payload: u32,
+    pub reconfigure: u32,
 }
 
 /// Struct revisions per SDK, from the header; `(rev, bit31)`.
@@ -451,6 +452,7 @@ const fn versions(
             struct_version(api, 2, false)
         },
         sequence_param_payload: struct_version(api, 1, false),
+        reconfigure: struct_version(api, if sdk_12_2_or_later { 2 } else { 1 }, true),
     }
 }
 
@@ -478,6 +480,7 @@ macro_rules! prove_versions {
             assert!($v.pic_params == T::NV_ENC_PIC_PARAMS_VER);
             assert!($v.lock_bitstream == T::NV_ENC_LOCK_BITSTREAM_VER);
             assert!($v.sequence_param_payload == T::NV_ENC_SEQUENCE_PARAM_PAYLOAD_VER);
+            assert!($v.reconfigure == T::NV_ENC_RECONFIGURE_PARAMS_VER);
         };
     };
 }
@@ -1042,6 +1045,69 @@ prove_layout!(NV_ENC_SEQUENCE_PARAM_PAYLOAD as NV_ENC_SEQUENCE_PARAM_PAYLOAD,
     size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0]
     { version, inBufferSize, spsId, ppsId, spsppsBuffer, outSPSPPSPayloadSize });
 
+// ---- Reconfigure ----------------------------------------------------------------------------
+
+/// `NV_ENC_RECONFIGURE_PARAMS` embeds an `NV_ENC_INITIALIZE_PARAMS` whose size depends on the
+/// SDK (1808 bytes in 12.1, 1800 later), so the flag word after it moves: the struct is built
+/// in a byte buffer per API (see `api::Session::reconfigure`). Its layout facts, proven here:
+/// `version` at 0, `reInitEncodeParams` at 8, the flag word right after the embedded struct.
+pub const RECONFIGURE_INIT_OFFSET: usize = 8;
+/// Size of the embedded `NV_ENC_INITIALIZE_PARAMS` in SDK 12.1, and in 12.2 and 13.0.
+pub const INITIALIZE_PARAMS_SIZE_12_1: usize = abi::v12_1::layout::NV_ENC_INITIALIZE_PARAMS::SIZE;
+pub const INITIALIZE_PARAMS_SIZE_13_0: usize = abi::v13_0::layout::NV_ENC_INITIALIZE_PARAMS::SIZE;
+const _: () =
+    assert!(INITIALIZE_PARAMS_SIZE_13_0 == abi::v12_2::layout::NV_ENC_INITIALIZE_PARAMS::SIZE);
+/// Bytes to allocate: the largest size of any supported SDK (12.1).
+pub const RECONFIGURE_PARAMS_ALLOC: usize = abi::v12_1::layout::NV_ENC_RECONFIGURE_PARAMS::SIZE;
+macro_rules! prove_reconfigure {
+    ($($sdk:ident),+) => {$(
+        const _: () = {
+            use abi::$sdk::layout as L;
+            assert!(L::NV_ENC_RECONFIGURE_PARAMS::version == 0);
+            assert!(L::NV_ENC_RECONFIGURE_PARAMS::reInitEncodeParams == RECONFIGURE_INIT_OFFSET);
+            assert!(L::NV_ENC_RECONFIGURE_PARAMS::SIZE <= RECONFIGURE_PARAMS_ALLOC);
+        };
+    )+};
+}
+prove_reconfigure!(v12_1, v12_2, v13_0);
+bitfield!(
+    /// `resetEncoder` in SDK 12.1 (after the 1808-byte INITIALIZE_PARAMS).
+    RECONF_RESET_ENCODER_12_1 = NV_ENC_RECONFIGURE_PARAMS.resetEncoder(0x718, 0, 1) in v12_1);
+bitfield!(
+    /// `forceIDR` in SDK 12.1.
+    RECONF_FORCE_IDR_12_1 = NV_ENC_RECONFIGURE_PARAMS.forceIDR(0x718, 1, 1) in v12_1);
+bitfield!(
+    /// `resetEncoder` in SDK 12.2 and 13.0 (after the 1800-byte INITIALIZE_PARAMS).
+    RECONF_RESET_ENCODER = NV_ENC_RECONFIGURE_PARAMS.resetEncoder(0x710, 0, 1) in v12_2, v13_0);
+bitfield!(
+    /// `forceIDR` in SDK 12.2 and 13.0.
+    RECONF_FORCE_IDR = NV_ENC_RECONFIGURE_PARAMS.forceIDR(0x710, 1, 1) in v12_2, v13_0);
+// The flag word directly follows the embedded INITIALIZE_PARAMS of the same SDK.
+const _: () = assert!(
+    RECONF_RESET_ENCODER_12_1.word_offset
+        == RECONFIGURE_INIT_OFFSET + abi::v12_1::layout::NV_ENC_INITIALIZE_PARAMS::SIZE
+);
+const _: () = assert!(
+    RECONF_RESET_ENCODER.word_offset
+        == RECONFIGURE_INIT_OFFSET + abi::v13_0::layout::NV_ENC_INITIALIZE_PARAMS::SIZE
+);
+const _: () = assert!(
+    RECONF_RESET_ENCODER.word_offset
+        == RECONFIGURE_INIT_OFFSET + abi::v12_2::layout::NV_ENC_INITIALIZE_PARAMS::SIZE
+);
+
+/// The INITIALIZE_PARAMS and CONFIG a session was initialised with, kept for
+/// `nvEncReconfigureEncoder`.
+pub struct SessionConfig {
+    pub init: Box<NV_ENC_INITIALIZE_PARAMS>,
+    pub cfg: Box<NV_ENC_CONFIG>,
+}
+
+// SAFETY: the raw pointers inside (`encodeConfig`, `privData`, AV1 tile arrays, ...) are NULL
+// while stored (`encodeConfig` points at `cfg` only during an API call made by the thread that
+// holds the struct); plain data otherwise, with no thread affinity.
+unsafe impl Send for SessionConfig {}
+
 // ---- Function list --------------------------------------------------------------------------
 
 type Enc = *mut c_void;
@@ -1100,7 +1166,7 @@ pub struct NV_ENCODE_API_FUNCTION_LIST {
     >,
     pub nvEncRegisterResource: Unused,
     pub nvEncUnregisterResource: Unused,
-    pub nvEncReconfigureEncoder: Unused,
+    pub nvEncReconfigureEncoder: Option<unsafe extern "C" fn(Enc, *mut c_void) -> NVENCSTATUS>,
     pub reserved1: *mut c_void,
     pub nvEncCreateMVBuffer: Unused,
     pub nvEncDestroyMVBuffer: Unused,

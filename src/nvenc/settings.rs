@@ -293,7 +293,7 @@ pub fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
             .minimum(-1)
             .maximum(max)
             .default_value(DEFAULT_QP)
-            .mutable_ready()
+            .mutable_playing()
             .build()
     })
     .collect()

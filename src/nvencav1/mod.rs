@@ -117,6 +117,7 @@ pub mod imp {
             let base = self.obj();
             let base = base.upcast_ref::<NvEncoderObj>().imp();
             crate::nvenc::settings::set_qp_property(&mut base.settings(), value, pspec);
+            base.request_update(false);
         }
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
             let base = self.obj();

@@ -207,7 +207,7 @@ pub mod imp {
                         .nick("AUD")
                         .blurb("Insert access unit delimiters (hevcConfig.outputAUD)")
                         .default_value(settings::DEFAULT_AUD)
-                        .mutable_ready()
+                        .mutable_playing()
                         .build(),
                 );
                 v.push(
@@ -215,7 +215,7 @@ pub mod imp {
                         .nick("Repeat Sequence Header")
                         .blurb("Insert VPS/SPS/PPS before every IDR (hevcConfig.repeatSPSPPS); ignored for hvc1")
                         .default_value(settings::DEFAULT_REPEAT_SEQUENCE_HEADER)
-                        .mutable_ready()
+                        .mutable_playing()
                         .build(),
                 );
                 v
@@ -233,6 +233,8 @@ pub mod imp {
                 }
                 _ => settings::set_qp_property(&mut s, value, pspec),
             }
+            drop(s);
+            base.request_update(false);
         }
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
             let obj = self.obj();

@@ -377,6 +377,20 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
     let sdk = abi::sdk_of_api(api_of_struct);
     let Some(sdk) = sdk.filter(|s| *s <= max) else {
         call.arg("version", format!("{version:#010x}"));
+        let major = version & 0xff;
+        if (1..12).contains(&major) {
+            // An older client (GStreamer 1.22's nvcodec and FFmpeg 5.1 use API 11.1). A real
+            // 12.x/13.0 driver accepts it; the emulator has no ABI facts for SDK 11.x, so it
+            // refuses, and says that this is its own limit, not the client's fault.
+            let minor = (version >> 24) & 0xf;
+            call.note(format!(
+                "API {major}.{minor} client: the emulator speaks 12.0-13.0 only (no SDK 11.x ABI tables); a real driver would accept it"
+            ));
+            return Err(fail(
+                st::INVALID_VERSION,
+                format!("NVENC API {major}.{minor} is not emulated (12.0 to 13.0 are)"),
+            ));
+        }
         return Err(violation(
             st::INVALID_VERSION,
             format!(
@@ -1364,6 +1378,24 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
             .ok_or_else(|| fail(st::ENCODER_NOT_INITIALIZED, "not initialized"))?;
         if init.get("encodeConfig") != 0 {
             match build_encoder(call, s, &init, Some(e)) {
+                Ok(newe) if !reset && !force_idr && only_rate_differs(&e.swcfg, &newe.swcfg) => {
+                    // A new bitrate: NVENC goes on without an IDR. x265 can too (VBV on); the
+                    // other software encoders cannot, and are re-opened below.
+                    let rc = newe.swcfg.rc;
+                    match e.sw.set_rate_control(&rc) {
+                        Ok(true) => {
+                            call.note(format!("rate control changed live to {rc:?}"));
+                            e.swcfg.rc = rc;
+                        }
+                        Ok(false) => {
+                            call.note(format!(
+                                "rate control changed to {rc:?}: this software encoder cannot change it live; re-opened (new IDR, which real NVENC would not insert)"
+                            ));
+                            reopen(&mut g, newe, call)?;
+                        }
+                        Err(m) => return Err(fail(st::GENERIC, m)),
+                    }
+                }
                 Ok(newe) => {
                     // The software encoder has no bitrate-change API: a changed rate control
                     // takes effect by re-opening it, which starts a new sequence (IDR).
@@ -1399,6 +1431,40 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
         }
         Ok(st::SUCCESS)
     })
+}
+
+/// Whether two software-encoder configurations differ only in the rate (same mode, same
+/// everything else).
+fn only_rate_differs(a: &sw::Config, b: &sw::Config) -> bool {
+    use sw::RateControl as R;
+    let same_mode = matches!(
+        (&a.rc, &b.rc),
+        (R::Cbr { .. }, R::Cbr { .. }) | (R::Vbr { .. }, R::Vbr { .. })
+    );
+    let mut b2 = b.clone();
+    b2.rc = a.rc;
+    same_mode && a.rc != b.rc && *a == b2
+}
+
+/// Re-opens the software encoder with `newe`'s configuration: frames already sent are drained
+/// from the old one (new sequence, IDR next).
+fn reopen(g: &mut session::Inner, newe: Enc, call: &mut Call) -> Result<(), Fail> {
+    let inner = &mut *g;
+    let e = inner.enc.as_mut().unwrap();
+    if e.sent_since_drain {
+        e.drain(&mut inner.outputs, call)
+            .map_err(|m| fail(st::GENERIC, m))?;
+    }
+    let e = g.enc.as_mut().unwrap();
+    e.sw = newe.sw;
+    e.swcfg = newe.swcfg;
+    e.seq = newe.seq;
+    e.qp = newe.qp;
+    e.fresh = true;
+    e.seq_headers_due = true;
+    e.repeat_headers = newe.repeat_headers;
+    e.disable_headers = newe.disable_headers;
+    Ok(())
 }
 
 extern "C" fn set_io_cuda_streams(enc: Ptr, input: Ptr, output: Ptr) -> i32 {

@@ -470,6 +470,42 @@ static int open_x265(SwencCtx *c, char *err, size_t errlen)
     return 0;
 }
 
+/* x265 changes bitrate and VBV live through x265_encoder_reconfig (it needs VBV on from the
+ * start, which CBR and capped VBR have); other modes and encoders answer 0. */
+int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bits, char *err,
+                   size_t errlen)
+{
+    x265_param *p;
+    int r;
+    if (!c) {
+        set_err(err, errlen, "no encoder");
+        return AVERROR(EINVAL);
+    }
+    if (!c->xenc || c->cfg.rc_mode == SWENC_RC_CONSTQP || c->cfg.target_quality >= 0)
+        return 0;
+    p = c->xparam;
+    c->x265->encoder_parameters(c->xenc, p);
+    if (p->rc.vbvMaxBitrate <= 0 || p->rc.vbvBufferSize <= 0)
+        return 0;
+    p->rc.bitrate = (int)(avg_bps / 1000 > 0 ? avg_bps / 1000 : 1);
+    if (c->cfg.rc_mode == SWENC_RC_CBR)
+        p->rc.vbvMaxBitrate = p->rc.bitrate;
+    else if (max_bps > 0)
+        p->rc.vbvMaxBitrate = (int)(max_bps / 1000 > 0 ? max_bps / 1000 : 1);
+    if (vbv_bits > 0)
+        p->rc.vbvBufferSize = (int)(vbv_bits / 1000 > 0 ? vbv_bits / 1000 : 1);
+    r = c->x265->encoder_reconfig(c->xenc, p);
+    if (r < 0) {
+        set_err(err, errlen, "x265_encoder_reconfig(bitrate) failed (%d)", r);
+        return AVERROR_EXTERNAL;
+    }
+    c->cfg.avg_bps = avg_bps;
+    c->cfg.max_bps = max_bps;
+    if (vbv_bits > 0)
+        c->cfg.vbv_bits = vbv_bits;
+    return 1;
+}
+
 static void close_x265(SwencCtx *c)
 {
     if (c->xenc)

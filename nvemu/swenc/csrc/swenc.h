@@ -48,6 +48,10 @@ int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t
                uint32_t height_alloc, int64_t pts, int32_t kind, char *err, size_t errlen);
 /* 1: packet in *out; 0: needs more input; 2: end of stream reached; < 0: error */
 int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen);
+/* Live rate change (VBR/CBR), keeping the sequence going: 1 applied, 0 not possible with this
+ * encoder or mode (the caller re-opens instead), < 0 error. */
+int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bits, char *err,
+                   size_t errlen);
 void swenc_close(SwencCtx *c);
 
 #endif

@@ -90,6 +90,14 @@ mod ffi {
             err: *mut c_char,
             errlen: usize,
         ) -> i32;
+        pub fn swenc_set_rate(
+            c: *mut SwencCtx,
+            avg_bps: i64,
+            max_bps: i64,
+            vbv_bits: i64,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> i32;
         pub fn swenc_close(c: *mut SwencCtx);
     }
 }
@@ -454,6 +462,51 @@ impl SwEncoder {
     /// The next coded picture, if one is ready.
     pub fn receive(&mut self) -> Result<Option<Packet>, String> {
         Ok(self.ready.pop_front())
+    }
+
+    /// Changes the rate (VBR/CBR to VBR/CBR of the same mode) without ending the sequence.
+    /// `Ok(false)`: this encoder or mode cannot (libx264, libaom, constant QP, target quality):
+    /// nothing changed, the caller re-opens the encoder instead.
+    pub fn set_rate_control(&mut self, rc: &RateControl) -> Result<bool, String> {
+        let (avg, max, vbv) = match (*rc, self.cfg.rc) {
+            (RateControl::Cbr { bps, vbv_bits }, RateControl::Cbr { .. }) => (bps, bps, vbv_bits),
+            (
+                RateControl::Vbr {
+                    avg_bps,
+                    max_bps,
+                    vbv_bits,
+                    target_quality: None,
+                },
+                RateControl::Vbr {
+                    target_quality: None,
+                    ..
+                },
+            ) => (avg_bps, max_bps, vbv_bits),
+            _ => return Ok(false),
+        };
+        let Some(ctx) = self.ctx else {
+            return Err(self.reopen_error.clone());
+        };
+        let mut err = [0 as c_char; ERRLEN];
+        // SAFETY: `ctx` is the live context this wrapper owns; `err` has ERRLEN bytes.
+        let r = unsafe {
+            ffi::swenc_set_rate(
+                ctx.as_ptr(),
+                avg as i64,
+                max as i64,
+                vbv as i64,
+                err.as_mut_ptr(),
+                ERRLEN,
+            )
+        };
+        match r {
+            1 => {
+                self.cfg.rc = *rc;
+                Ok(true)
+            }
+            0 => Ok(false),
+            _ => Err(err_text(&err)),
+        }
     }
 
     /// End of sequence: returns every remaining packet, then reopens the encoder (the next
