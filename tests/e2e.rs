@@ -790,3 +790,69 @@ fn injected_faults_recover_or_fail_clearly() {
         .count();
     assert!(opened >= 1, "the emulator refused a session over the cap");
 }
+
+/// The rest of the rate-control and coding properties reach NVENC with each API version's
+/// struct layout: VBV, lookahead with I/B adapt, spatial AQ and its strength, temporal AQ,
+/// non-reference P, strict GOP, multi-pass, min/max QP with nvcodec's fallbacks, and H.265
+/// slices. weighted-pred is refused (the emulated GPU reports no support) and stays 0.
+#[test]
+fn rate_control_properties_reach_nvenc_for_every_api_version() {
+    need_emulator!();
+    for (api, _) in INIT_VERS {
+        for (element, extra) in [("rsnvench265enc", "num-slices=2"), ("rsnvencav1enc", "")] {
+            let trace = out_dir().join(format!("rcprops-{element}-{api}.trace"));
+            let _ = std::fs::remove_file(&trace);
+            let pipeline = format!(
+                "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} rc-mode=vbr bitrate=2000 max-bitrate=4000 vbv-buffer-size=3000 rc-lookahead=8 i-adapt=true b-adapt=false spatial-aq=true aq-strength=7 temporal-aq=true nonref-p=true strict-gop=true weighted-pred=true multi-pass=two-pass qp-min-i=10 qp-min-p=12 qp-max-i=40 {extra} ! fakesink"
+            );
+            let o = gst_launch(
+                &pipeline,
+                &[
+                    ("NVEMU_TRACE", trace.to_str().unwrap()),
+                    ("NVEMU_MAX_API", api),
+                ],
+                true,
+            );
+            assert!(o.status.success(), "{element} API {api}: {}", text(&o));
+            assert_no_violation(&trace);
+            let init = trace_lines(&trace, "nvEncInitializeEncoder");
+            let a = &init[0]["args"];
+            let rc = |k: &str| a[format!("encodeConfig.rcParams.{k}")].clone();
+            let want = [
+                ("rateControlMode", 1),
+                ("averageBitRate", 2000 * 1024),
+                ("maxBitRate", 4000 * 1024),
+                ("vbvBufferSize", 3000 * 1024),
+                ("enableLookahead", 1),
+                ("lookaheadDepth", 8),
+                ("disableIadapt", 0),
+                ("disableBadapt", 1),
+                ("enableAQ", 1),
+                ("aqStrength", 7),
+                ("enableTemporalAQ", 1),
+                ("enableNonRefP", 1),
+                ("strictGOPTarget", 1),
+                ("multiPass", 2),
+                ("enableMinQP", 1),
+                ("minQP.qpIntra", 10),
+                ("minQP.qpInterP", 12),
+                ("minQP.qpInterB", 12),
+                ("enableMaxQP", 1),
+                ("maxQP.qpIntra", 40),
+                ("maxQP.qpInterP", 40),
+                ("maxQP.qpInterB", 40),
+            ];
+            for (k, v) in want {
+                assert_eq!(rc(k), v, "{element} API {api}: rcParams.{k}");
+            }
+            assert_eq!(a["enableWeightedPrediction"], 0, "refused: GPU says no");
+            if element == "rsnvench265enc" {
+                let h =
+                    |k: &str| a[format!("encodeConfig.encodeCodecConfig.hevcConfig.{k}")].clone();
+                assert_eq!(h("sliceMode"), 3);
+                assert_eq!(h("sliceModeData"), 2);
+            }
+            assert_eq!(trace_lines(&trace, "nvEncLockBitstream").len(), 10);
+        }
+    }
+}

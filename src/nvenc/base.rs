@@ -463,6 +463,64 @@ impl NvEncoder {
             }
         }
         rc.flags = ffi::RC_ZERO_REORDER_DELAY.set(rc.flags, s.zerolatency as u32);
+        if s.vbv_buffer_size > 0 {
+            rc.vbvBufferSize = s.vbv_buffer_size.saturating_mul(1024);
+        }
+        if let Some((i, p, b)) = settings::qp_triplet(s.qp_min_i, s.qp_min_p, s.qp_min_b) {
+            rc.flags = ffi::RC_ENABLE_MIN_QP.set(rc.flags, 1);
+            rc.minQP = ffi::NV_ENC_QP {
+                qpIntra: i,
+                qpInterP: p,
+                qpInterB: b,
+            };
+        }
+        if let Some((i, p, b)) = settings::qp_triplet(s.qp_max_i, s.qp_max_p, s.qp_max_b) {
+            rc.flags = ffi::RC_ENABLE_MAX_QP.set(rc.flags, 1);
+            rc.maxQP = ffi::NV_ENC_QP {
+                qpIntra: i,
+                qpInterP: p,
+                qpInterB: b,
+            };
+        }
+        // Options the GPU may lack are refused with a warning, never silently dropped.
+        let refuse = |prop: &str, cap_name: &str| {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("{prop} is not supported by this GPU's NVENC and is ignored"),
+                ["{cap_name} is 0 for {codec}"]
+            );
+        };
+        if s.rc_lookahead > 0 {
+            if cap(ffi::NV_ENC_CAPS_SUPPORT_LOOKAHEAD)? != 0 {
+                rc.flags = ffi::RC_ENABLE_LOOKAHEAD.set(rc.flags, 1);
+                rc.lookaheadDepth = s.rc_lookahead as u16;
+                rc.flags = ffi::RC_DISABLE_IADAPT.set(rc.flags, !s.i_adapt as u32);
+                rc.flags = ffi::RC_DISABLE_BADAPT.set(rc.flags, !s.b_adapt as u32);
+            } else {
+                refuse("rc-lookahead", "NV_ENC_CAPS_SUPPORT_LOOKAHEAD");
+            }
+        }
+        rc.flags = ffi::RC_ENABLE_AQ.set(rc.flags, s.spatial_aq as u32);
+        if s.spatial_aq {
+            rc.flags = ffi::RC_AQ_STRENGTH.set(rc.flags, s.aq_strength);
+        }
+        if s.temporal_aq {
+            if cap(ffi::NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ)? != 0 {
+                rc.flags = ffi::RC_ENABLE_TEMPORAL_AQ.set(rc.flags, 1);
+            } else {
+                refuse("temporal-aq", "NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ");
+            }
+        }
+        rc.flags = ffi::RC_ENABLE_NONREF_P.set(rc.flags, s.nonref_p as u32);
+        rc.flags = ffi::RC_STRICT_GOP_TARGET.set(rc.flags, s.strict_gop as u32);
+        let weighted_pred = s.weighted_pred
+            && if cap(ffi::NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION)? != 0 {
+                true
+            } else {
+                refuse("weighted-pred", "NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION");
+                false
+            };
         let lookahead = if ffi::RC_ENABLE_LOOKAHEAD.get(rc.flags) != 0 {
             rc.lookaheadDepth as u32
         } else {
@@ -480,6 +538,7 @@ impl NvEncoder {
         init.encodeGUID = codec.guid();
         init.presetGUID = res.preset_guid;
         init.tuningInfo = res.tuning;
+        init.flags = ffi::INIT_ENABLE_WEIGHTED_PREDICTION.set(init.flags, weighted_pred as u32);
         init.encodeWidth = ew;
         init.encodeHeight = eh;
         init.maxEncodeWidth = ew;
@@ -991,6 +1050,63 @@ impl ObjectImpl for NvEncoder {
                     .default_value(settings::DEFAULT_ZEROLATENCY)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("multi-pass", settings::DEFAULT_MULTI_PASS)
+                    .nick("Multi Pass")
+                    .blurb("Multi-pass encoding (rcParams.multiPass); default = from preset and rc-mode")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("weighted-pred")
+                    .nick("Weighted Pred")
+                    .blurb("Weighted prediction (enableWeightedPrediction); refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("vbv-buffer-size")
+                    .nick("VBV Buffer Size")
+                    .blurb("VBV buffer size in kbits (x1024 into rcParams.vbvBufferSize), 0 = preset default")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("rc-lookahead")
+                    .nick("Rate Control Lookahead")
+                    .blurb("Frames of rate-control lookahead (rcParams.enableLookahead, lookaheadDepth), 0 = off; refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_LOOKAHEAD")
+                    .maximum(settings::MAX_RC_LOOKAHEAD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("i-adapt")
+                    .nick("I Adapt")
+                    .blurb("Adaptive I-frame insertion with lookahead (rcParams.disableIadapt = !i-adapt)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("b-adapt")
+                    .nick("B Adapt")
+                    .blurb("Adaptive B-frame decision with lookahead (rcParams.disableBadapt = !b-adapt)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("spatial-aq")
+                    .nick("Spatial AQ")
+                    .blurb("Spatial adaptive quantization (rcParams.enableAQ)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("temporal-aq")
+                    .nick("Temporal AQ")
+                    .blurb("Temporal adaptive quantization (rcParams.enableTemporalAQ); refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("nonref-p")
+                    .nick("Non-reference P")
+                    .blurb("Automatic insertion of non-reference P-frames (rcParams.enableNonRefP)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("strict-gop")
+                    .nick("Strict GOP")
+                    .blurb("Minimize GOP-to-GOP rate fluctuations (rcParams.strictGOPTarget)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("aq-strength")
+                    .nick("AQ Strength")
+                    .blurb("Spatial AQ strength 1 (least) to 15 (most aggressive), 0 = auto (rcParams.aqStrength)")
+                    .maximum(settings::MAX_AQ_STRENGTH)
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -1009,6 +1125,17 @@ impl ObjectImpl for NvEncoder {
             "gop-size" => s.gop_size = value.get().expect("type checked upstream"),
             "bframes" => s.bframes = value.get().expect("type checked upstream"),
             "zerolatency" => s.zerolatency = value.get().expect("type checked upstream"),
+            "multi-pass" => s.multi_pass = value.get().expect("type checked upstream"),
+            "weighted-pred" => s.weighted_pred = value.get().expect("type checked upstream"),
+            "vbv-buffer-size" => s.vbv_buffer_size = value.get().expect("type checked upstream"),
+            "rc-lookahead" => s.rc_lookahead = value.get().expect("type checked upstream"),
+            "i-adapt" => s.i_adapt = value.get().expect("type checked upstream"),
+            "b-adapt" => s.b_adapt = value.get().expect("type checked upstream"),
+            "spatial-aq" => s.spatial_aq = value.get().expect("type checked upstream"),
+            "temporal-aq" => s.temporal_aq = value.get().expect("type checked upstream"),
+            "nonref-p" => s.nonref_p = value.get().expect("type checked upstream"),
+            "strict-gop" => s.strict_gop = value.get().expect("type checked upstream"),
+            "aq-strength" => s.aq_strength = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
         drop(s);
@@ -1032,6 +1159,17 @@ impl ObjectImpl for NvEncoder {
             "gop-size" => s.gop_size.to_value(),
             "bframes" => s.bframes.to_value(),
             "zerolatency" => s.zerolatency.to_value(),
+            "multi-pass" => s.multi_pass.to_value(),
+            "weighted-pred" => s.weighted_pred.to_value(),
+            "vbv-buffer-size" => s.vbv_buffer_size.to_value(),
+            "rc-lookahead" => s.rc_lookahead.to_value(),
+            "i-adapt" => s.i_adapt.to_value(),
+            "b-adapt" => s.b_adapt.to_value(),
+            "spatial-aq" => s.spatial_aq.to_value(),
+            "temporal-aq" => s.temporal_aq.to_value(),
+            "nonref-p" => s.nonref_p.to_value(),
+            "strict-gop" => s.strict_gop.to_value(),
+            "aq-strength" => s.aq_strength.to_value(),
             _ => unimplemented!(),
         }
     }

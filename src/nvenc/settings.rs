@@ -100,6 +100,27 @@ pub enum RcMode {
     VbrHq = 7,
 }
 
+/// `multi-pass`, as nvcodec's GstNvEncoderMultiPass.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncMultiPass")]
+pub enum MultiPass {
+    #[enum_value(name = "Default (from the preset and rc-mode)", nick = "default")]
+    Default = 0,
+    #[enum_value(name = "Disabled", nick = "disabled")]
+    Disabled = 1,
+    #[enum_value(
+        name = "Two pass with quarter resolution encoding in first pass",
+        nick = "two-pass-quarter"
+    )]
+    TwoPassQuarter = 2,
+    #[enum_value(
+        name = "Two pass with full resolution encoding in first pass",
+        nick = "two-pass"
+    )]
+    TwoPass = 3,
+}
+
 pub const DEFAULT_PRESET: Preset = Preset::Default;
 pub const DEFAULT_TUNE: Tune = Tune::Default;
 pub const DEFAULT_RC_MODE: RcMode = RcMode::Default;
@@ -115,6 +136,10 @@ pub const DEFAULT_ZEROLATENCY: bool = false;
 pub const DEFAULT_CUDA_DEVICE_ID: u32 = 0;
 pub const DEFAULT_AUD: bool = true;
 pub const DEFAULT_REPEAT_SEQUENCE_HEADER: bool = false;
+pub const DEFAULT_MULTI_PASS: MultiPass = MultiPass::Default;
+pub const MAX_RC_LOOKAHEAD: u32 = 32;
+pub const MAX_AQ_STRENGTH: u32 = 15;
+pub const MAX_NUM_SLICES: u32 = 32;
 
 /// Everything the user set. `Copy`, behind a Mutex in the element.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,6 +166,29 @@ pub struct Settings {
     pub aud: bool,
     /// H.265 only.
     pub repeat_sequence_header: bool,
+    pub multi_pass: MultiPass,
+    pub weighted_pred: bool,
+    /// kbits (x1024 into NVENC), 0 = preset default.
+    pub vbv_buffer_size: u32,
+    /// Frames, 0 = off.
+    pub rc_lookahead: u32,
+    pub i_adapt: bool,
+    pub b_adapt: bool,
+    pub spatial_aq: bool,
+    pub temporal_aq: bool,
+    pub nonref_p: bool,
+    pub strict_gop: bool,
+    /// 0 = auto.
+    pub aq_strength: u32,
+    /// -1 = none; P falls back to I, B to P (as nvcodec).
+    pub qp_min_i: i32,
+    pub qp_min_p: i32,
+    pub qp_min_b: i32,
+    pub qp_max_i: i32,
+    pub qp_max_p: i32,
+    pub qp_max_b: i32,
+    /// H.265 only; 0 = one slice.
+    pub num_slices: u32,
 }
 
 impl Default for Settings {
@@ -161,6 +209,24 @@ impl Default for Settings {
             cuda_device_id: DEFAULT_CUDA_DEVICE_ID,
             aud: DEFAULT_AUD,
             repeat_sequence_header: DEFAULT_REPEAT_SEQUENCE_HEADER,
+            multi_pass: DEFAULT_MULTI_PASS,
+            weighted_pred: false,
+            vbv_buffer_size: 0,
+            rc_lookahead: 0,
+            i_adapt: false,
+            b_adapt: false,
+            spatial_aq: false,
+            temporal_aq: false,
+            nonref_p: false,
+            strict_gop: false,
+            aq_strength: 0,
+            qp_min_i: DEFAULT_QP,
+            qp_min_p: DEFAULT_QP,
+            qp_min_b: DEFAULT_QP,
+            qp_max_i: DEFAULT_QP,
+            qp_max_p: DEFAULT_QP,
+            qp_max_b: DEFAULT_QP,
+            num_slices: 0,
         }
     }
 }
@@ -269,6 +335,12 @@ pub fn resolve(s: &Settings, width: u32, height: u32) -> Resolved {
             ffi::NV_ENC_PARAMS_RC_CBR
         }
     };
+    match s.multi_pass {
+        MultiPass::Default => {}
+        MultiPass::Disabled => multi_pass = ffi::NV_ENC_MULTI_PASS_DISABLED,
+        MultiPass::TwoPassQuarter => multi_pass = ffi::NV_ENC_TWO_PASS_QUARTER_RESOLUTION,
+        MultiPass::TwoPass => multi_pass = ffi::NV_ENC_TWO_PASS_FULL_RESOLUTION,
+    }
     Resolved {
         preset_guid: P[p - 1],
         tuning,
@@ -277,13 +349,20 @@ pub fn resolve(s: &Settings, width: u32, height: u32) -> Resolved {
     }
 }
 
-/// `qp-const-i/-p/-b`: -1 (preset default) up to `max` (51 for H.264/H.265, 255 for AV1, as
-/// nvcodec). Installed by each codec element because the range differs.
+/// `qp-const-i/-p/-b`, `qp-min-i/-p/-b`, `qp-max-i/-p/-b`: -1 (preset default / none) up to
+/// `max` (51 for H.264/H.265, 255 for AV1, as nvcodec). Installed by each codec element because
+/// the range differs.
 pub fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
     [
         ("qp-const-i", "Constant QP for I frames", "Constant QP for I frames in constqp rate control (rcParams.constQP.qpIntra), -1 = preset default"),
         ("qp-const-p", "Constant QP for P frames", "Constant QP for P frames in constqp rate control (rcParams.constQP.qpInterP), -1 = preset default"),
         ("qp-const-b", "Constant QP for B frames", "Constant QP for B frames in constqp rate control (rcParams.constQP.qpInterB), -1 = preset default"),
+        ("qp-min-i", "Minimum QP for I frames", "Minimum QP for I frames (rcParams.minQP.qpIntra, enableMinQP), -1 = none"),
+        ("qp-min-p", "Minimum QP for P frames", "Minimum QP for P frames (rcParams.minQP.qpInterP), -1 = same as qp-min-i"),
+        ("qp-min-b", "Minimum QP for B frames", "Minimum QP for B frames (rcParams.minQP.qpInterB), -1 = same as qp-min-p"),
+        ("qp-max-i", "Maximum QP for I frames", "Maximum QP for I frames (rcParams.maxQP.qpIntra, enableMaxQP), -1 = none"),
+        ("qp-max-p", "Maximum QP for P frames", "Maximum QP for P frames (rcParams.maxQP.qpInterP), -1 = same as qp-max-i"),
+        ("qp-max-b", "Maximum QP for B frames", "Maximum QP for B frames (rcParams.maxQP.qpInterB), -1 = same as qp-max-p"),
     ]
     .iter()
     .map(|(name, nick, blurb)| {
@@ -306,6 +385,12 @@ pub fn set_qp_property(s: &mut Settings, value: &glib::Value, pspec: &glib::Para
         "qp-const-i" => s.qp_const_i = v,
         "qp-const-p" => s.qp_const_p = v,
         "qp-const-b" => s.qp_const_b = v,
+        "qp-min-i" => s.qp_min_i = v,
+        "qp-min-p" => s.qp_min_p = v,
+        "qp-min-b" => s.qp_min_b = v,
+        "qp-max-i" => s.qp_max_i = v,
+        "qp-max-p" => s.qp_max_p = v,
+        "qp-max-b" => s.qp_max_b = v,
         _ => unimplemented!(),
     }
 }
@@ -316,13 +401,37 @@ pub fn qp_property(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
         "qp-const-i" => s.qp_const_i.to_value(),
         "qp-const-p" => s.qp_const_p.to_value(),
         "qp-const-b" => s.qp_const_b.to_value(),
+        "qp-min-i" => s.qp_min_i.to_value(),
+        "qp-min-p" => s.qp_min_p.to_value(),
+        "qp-min-b" => s.qp_min_b.to_value(),
+        "qp-max-i" => s.qp_max_i.to_value(),
+        "qp-max-p" => s.qp_max_p.to_value(),
+        "qp-max-b" => s.qp_max_b.to_value(),
         _ => unimplemented!(),
     }
+}
+
+/// Min/max QP with nvcodec's fallbacks (P from I, B from P): `None` if `i` is -1.
+pub fn qp_triplet(i: i32, p: i32, b: i32) -> Option<(u32, u32, u32)> {
+    if i < 0 {
+        return None;
+    }
+    let p = if p >= 0 { p } else { i };
+    let b = if b >= 0 { b } else { p };
+    Some((i as u32, p as u32, b as u32))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qp_fallbacks_like_nvcodec() {
+        assert_eq!(qp_triplet(-1, 20, 30), None);
+        assert_eq!(qp_triplet(10, -1, -1), Some((10, 10, 10)));
+        assert_eq!(qp_triplet(10, 20, -1), Some((10, 20, 20)));
+        assert_eq!(qp_triplet(10, 20, 30), Some((10, 20, 30)));
+    }
 
     #[test]
     fn resolves_like_nvcodec() {

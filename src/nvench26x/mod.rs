@@ -103,6 +103,11 @@ impl CodecOps for H265Ops {
         h.idrPeriod = gop;
         h.flags = ffi::HEVC_CHROMA_FORMAT_IDC.set(h.flags, if p.chroma_444 { 3 } else { 1 });
         h.flags = ffi::HEVC_OUTPUT_AUD.set(h.flags, s.aud as u32);
+        if s.num_slices > 0 {
+            // sliceMode 3: sliceModeData is the number of slices per picture.
+            h.sliceMode = 3;
+            h.sliceModeData = s.num_slices;
+        }
         h.flags = ffi::HEVC_REPEAT_SPSPPS.set(
             h.flags,
             (s.repeat_sequence_header && fmt != StreamFormat::Hvc1) as u32,
@@ -218,6 +223,32 @@ pub mod imp {
                         .mutable_playing()
                         .build(),
                 );
+                v.push(
+                    glib::ParamSpecUInt::builder("num-slices")
+                        .nick("Number of Slices")
+                        .blurb("Slices per picture (hevcConfig.sliceMode = 3, sliceModeData), 0 = one slice")
+                        .maximum(settings::MAX_NUM_SLICES)
+                        .mutable_playing()
+                        .build(),
+                );
+                for (name, what) in [
+                    ("qp-const", "qp-const-i/-p/-b"),
+                    ("qp-min", "qp-min-i/-p/-b"),
+                    ("qp-max", "qp-max-i/-p/-b"),
+                ] {
+                    v.push(
+                        glib::ParamSpecInt::builder(name)
+                            .nick(name)
+                            .blurb(&format!(
+                                "Deprecated, as in nvcodec: sets {what} together; reads the I value"
+                            ))
+                            .minimum(-1)
+                            .maximum(51)
+                            .default_value(settings::DEFAULT_QP)
+                            .mutable_playing()
+                            .build(),
+                    );
+                }
                 v
             });
             PROPS.as_ref()
@@ -231,6 +262,20 @@ pub mod imp {
                 "repeat-sequence-header" => {
                     s.repeat_sequence_header = value.get().expect("type checked upstream")
                 }
+                "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
+                "qp-const" => {
+                    let v: i32 = value.get().expect("type checked upstream");
+                    (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
+                }
+                // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
+                "qp-min" => {
+                    let v: i32 = value.get().expect("type checked upstream");
+                    (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
+                }
+                "qp-max" => {
+                    let v: i32 = value.get().expect("type checked upstream");
+                    (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
+                }
                 _ => settings::set_qp_property(&mut s, value, pspec),
             }
             drop(s);
@@ -243,6 +288,10 @@ pub mod imp {
             match pspec.name() {
                 "aud" => s.aud.to_value(),
                 "repeat-sequence-header" => s.repeat_sequence_header.to_value(),
+                "num-slices" => s.num_slices.to_value(),
+                "qp-const" => s.qp_const_i.to_value(),
+                "qp-min" => s.qp_min_i.to_value(),
+                "qp-max" => s.qp_max_i.to_value(),
                 _ => settings::qp_property(&s, pspec),
             }
         }
