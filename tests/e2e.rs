@@ -856,3 +856,43 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
         }
     }
 }
+
+/// An application in another language: examples/python/encode.py (PyGObject, Debian's
+/// python3-gi) sets properties by name and enum nick, raises the bitrate while PLAYING and
+/// counts frame-stats signals, for both elements. H.265 keeps one IDR across the bitrate
+/// change (nvEncReconfigureEncoder); the emulator's AV1 encoder (libaom) cannot change its
+/// rate live and starts a new sequence, which real NVENC would not.
+#[test]
+fn python_application_through_gobject_introspection() {
+    need_emulator!();
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let trace = out_dir().join("python.trace");
+    let _ = std::fs::remove_file(&trace);
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("examples/python/encode.py"));
+    cmd.env("GST_PLUGIN_PATH", plugin_dir());
+    cmd.env(
+        "GST_REGISTRY",
+        out_dir().join(format!("registry-py-{}.bin", std::process::id())),
+    );
+    cmd.env("LD_LIBRARY_PATH", emu_lib().unwrap());
+    cmd.env("NVEMU_STRICT", "abort");
+    cmd.env("NVEMU_TRACE", &trace);
+    let o = run_bounded(cmd, Duration::from_secs(120));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("rsnvench265enc: 60 buffers, 60 frame-stats, 1 IDR, bitrate now 3000 kbit/s"),
+        "{t}"
+    );
+    assert!(
+        t.contains("rsnvencav1enc: 60 buffers, 60 frame-stats"),
+        "{t}"
+    );
+    assert_no_violation(&trace);
+    assert_eq!(trace_lines(&trace, "nvEncReconfigureEncoder").len(), 2);
+}

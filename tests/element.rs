@@ -384,7 +384,8 @@ fn live_preset_change() {
 }
 
 /// Every nvcodec (1.28) property of nvh265enc / nvav1enc that rsnvenc has, by name, with
-/// nvcodec's type; the two not done yet are named here so that the gap is explicit.
+/// the one not done yet (cc-insert) is named here so that the gap is explicit; and the
+/// frame-stats signal exists.
 fn property_names_match_nvcodec() {
     let common = [
         "cuda-device-id",
@@ -426,7 +427,7 @@ fn property_names_match_nvcodec() {
         "repeat-sequence-header",
         "num-slices",
     ];
-    let not_yet = ["cc-insert", "emit-frame-stats"];
+    let not_yet = ["cc-insert"];
     for (element, extra) in [
         ("rsnvench265enc", &h265_only[..]),
         ("rsnvencav1enc", &[][..]),
@@ -451,6 +452,10 @@ fn property_names_match_nvcodec() {
                 assert!(!names.iter().any(|n| n == h), "{element} must not have {h}");
             }
         }
+        assert!(
+            gst::glib::subclass::signal::SignalId::lookup("frame-stats", e.type_()).is_some(),
+            "{element}: frame-stats signal"
+        );
         let bitrate = e.find_property("bitrate").unwrap();
         assert!(bitrate.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING));
     }

@@ -18,6 +18,7 @@
 //! 3. EOS, flush and caps changes send NVENC's EOS and wait until every submitted frame is out.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::thread::JoinHandle;
 
@@ -201,6 +202,8 @@ pub struct NvEncoder {
     /// (bitrate, max-bitrate: `nvEncReconfigureEncoder`, no IDR) or `UPDATE_REINIT` (anything
     /// else: drain, new session, IDR).
     pending_update: std::sync::atomic::AtomicU8,
+    /// `emit-frame-stats`, read by the output thread for every frame.
+    emit_frame_stats: std::sync::atomic::AtomicBool,
 }
 
 const UPDATE_RATE: u8 = 1;
@@ -916,11 +919,36 @@ fn output_loop(
         };
         let res = session.with_locked_bitstream(&slot.output, |info, data| {
             let out = ops.convert_output(data, fmt);
+            let stats = imp.emit_frame_stats.load(Ordering::Relaxed).then(|| {
+                gst::Structure::builder("application/x-nvenc-stats")
+                    .field("frame-idx", info.frame_idx)
+                    .field("frame-avg-qp", info.frame_avg_qp)
+                    .field(
+                        "picture-type",
+                        match info.picture_type {
+                            ffi::NV_ENC_PIC_TYPE_IDR => "idr",
+                            ffi::NV_ENC_PIC_TYPE_I => "i",
+                            ffi::NV_ENC_PIC_TYPE_B => "b",
+                            _ => "p",
+                        },
+                    )
+                    .field("size", data.len() as u32)
+                    .field("system-frame-number", info.output_timestamp as u32)
+                    .build()
+            });
             (
                 info.output_timestamp as u32,
                 info.picture_type == ffi::NV_ENC_PIC_TYPE_IDR,
                 gst::Buffer::from_mut_slice(out),
+                stats,
             )
+        });
+        // Statistics go out before any lock is taken (handlers may do anything).
+        let res = res.map(|(n, key, buffer, stats)| {
+            if let Some(st) = stats {
+                element.emit_by_name::<()>("frame-stats", &[&st]);
+            }
+            (n, key, buffer)
         });
         let shutdown = {
             let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
@@ -983,6 +1011,21 @@ impl ObjectSubclass for NvEncoder {
 }
 
 impl ObjectImpl for NvEncoder {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                // nvcodec 1.28's signal, with more fields: frame-idx (uint), frame-avg-qp
+                // (uint), picture-type ("idr", "i", "p", "b"), size (bytes),
+                // system-frame-number (uint). Emitted from the output thread when
+                // emit-frame-stats is on.
+                glib::subclass::Signal::builder("frame-stats")
+                    .param_types([gst::Structure::static_type()])
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
@@ -1048,6 +1091,11 @@ impl ObjectImpl for NvEncoder {
                     .nick("Zerolatency")
                     .blurb("Zero reorder delay (rcParams.zeroReorderDelay)")
                     .default_value(settings::DEFAULT_ZEROLATENCY)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("emit-frame-stats")
+                    .nick("Emit Frame Stats")
+                    .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("multi-pass", settings::DEFAULT_MULTI_PASS)
@@ -1125,6 +1173,11 @@ impl ObjectImpl for NvEncoder {
             "gop-size" => s.gop_size = value.get().expect("type checked upstream"),
             "bframes" => s.bframes = value.get().expect("type checked upstream"),
             "zerolatency" => s.zerolatency = value.get().expect("type checked upstream"),
+            "emit-frame-stats" => {
+                let v: bool = value.get().expect("type checked upstream");
+                self.emit_frame_stats.store(v, Ordering::Relaxed);
+                return;
+            }
             "multi-pass" => s.multi_pass = value.get().expect("type checked upstream"),
             "weighted-pred" => s.weighted_pred = value.get().expect("type checked upstream"),
             "vbv-buffer-size" => s.vbv_buffer_size = value.get().expect("type checked upstream"),
@@ -1159,6 +1212,7 @@ impl ObjectImpl for NvEncoder {
             "gop-size" => s.gop_size.to_value(),
             "bframes" => s.bframes.to_value(),
             "zerolatency" => s.zerolatency.to_value(),
+            "emit-frame-stats" => self.emit_frame_stats.load(Ordering::Relaxed).to_value(),
             "multi-pass" => s.multi_pass.to_value(),
             "weighted-pred" => s.weighted_pred.to_value(),
             "vbv-buffer-size" => s.vbv_buffer_size.to_value(),
