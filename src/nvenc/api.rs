@@ -511,14 +511,38 @@ impl Session {
         output: &BitstreamBuffer,
         pic: &mut ffi::NV_ENC_PIC_PARAMS,
     ) -> Result<EncodeStatus, NvEncError> {
-        let f = entry!(self.lib, nvEncEncodePicture);
-        pic.version = self.lib.api.versions().pic_params;
         pic.inputBuffer = input.ptr;
-        pic.outputBitstream = output.ptr;
         pic.bufferFmt = input.format;
         pic.inputWidth = input.width;
         pic.inputHeight = input.height;
         pic.inputPitch = input.pitch;
+        self.encode(output, pic)
+    }
+
+    /// `nvEncEncodePicture` of a mapped external resource (CUDA device memory).
+    pub fn encode_mapped(
+        &self,
+        input: &MappedResource<'_>,
+        output: &BitstreamBuffer,
+        pic: &mut ffi::NV_ENC_PIC_PARAMS,
+    ) -> Result<EncodeStatus, NvEncError> {
+        let r = input.resource;
+        pic.inputBuffer = input.ptr;
+        pic.bufferFmt = input.format;
+        pic.inputWidth = r.width;
+        pic.inputHeight = r.height;
+        pic.inputPitch = r.pitch;
+        self.encode(output, pic)
+    }
+
+    fn encode(
+        &self,
+        output: &BitstreamBuffer,
+        pic: &mut ffi::NV_ENC_PIC_PARAMS,
+    ) -> Result<EncodeStatus, NvEncError> {
+        let f = entry!(self.lib, nvEncEncodePicture);
+        pic.version = self.lib.api.versions().pic_params;
+        pic.outputBitstream = output.ptr;
         pic.pictureStruct = ffi::NV_ENC_PIC_STRUCT_FRAME;
         let _g = self.ctx.push()?;
         // NV_ENC_ERR_ENCODER_BUSY: the header asks the client to call again after a few
@@ -698,6 +722,105 @@ impl Drop for InputBuffer {
     }
 }
 
+/// CUDA device memory registered with NVENC (`nvEncRegisterResource`,
+/// `NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR`); unregistered on drop. The memory must outlive
+/// it and stay unchanged while a picture made from it is being encoded.
+pub struct RegisteredResource {
+    session: Arc<Session>,
+    ptr: ffi::NV_ENC_REGISTERED_PTR,
+    pub format: u32,
+    pub width: u32,
+    pub height: u32,
+    pub pitch: u32,
+}
+
+// SAFETY: the handle is only used through the session, which is Send + Sync.
+unsafe impl Send for RegisteredResource {}
+// SAFETY: as above; mapping takes `&self` and NVENC serialises calls on a session.
+unsafe impl Sync for RegisteredResource {}
+
+impl RegisteredResource {
+    /// Registers `devptr` (a `width` x `height` picture of NVENC `format`, rows `pitch` bytes
+    /// apart, planes contiguous as in NVENC's own input buffers).
+    pub fn cuda(
+        session: &Arc<Session>,
+        devptr: u64,
+        format: u32,
+        width: u32,
+        height: u32,
+        pitch: u32,
+    ) -> Result<RegisteredResource, NvEncError> {
+        let f = entry!(session.lib, nvEncRegisterResource);
+        let mut p = boxed_zeroed::<ffi::NV_ENC_REGISTER_RESOURCE>();
+        p.version = session.lib.api.versions().register_resource;
+        p.resourceType = ffi::NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR;
+        p.width = width;
+        p.height = height;
+        p.pitch = pitch;
+        p.resourceToRegister = devptr as *mut c_void;
+        p.bufferFormat = format;
+        p.bufferUsage = ffi::NV_ENC_INPUT_IMAGE;
+        let _g = session.ctx.push()?;
+        // SAFETY: versioned REGISTER_RESOURCE of the proven size; the device pointer belongs
+        // to the session's context (the caller's contract).
+        session.check("nvEncRegisterResource", unsafe { f(session.enc, &mut *p) })?;
+        Ok(RegisteredResource {
+            session: session.clone(),
+            ptr: p.registeredResource,
+            format,
+            width,
+            height,
+            pitch,
+        })
+    }
+
+    /// `nvEncMapInputResource`: the picture as an NVENC input, until the guard drops.
+    pub fn map(&self) -> Result<MappedResource<'_>, NvEncError> {
+        let s = &self.session;
+        let f = entry!(s.lib, nvEncMapInputResource);
+        let mut p = boxed_zeroed::<ffi::NV_ENC_MAP_INPUT_RESOURCE>();
+        p.version = s.lib.api.versions().map_input_resource;
+        p.registeredResource = self.ptr;
+        let _g = s.ctx.push()?;
+        // SAFETY: versioned MAP_INPUT_RESOURCE of the proven size with a live registration.
+        s.check("nvEncMapInputResource", unsafe { f(s.enc, &mut *p) })?;
+        Ok(MappedResource {
+            resource: self,
+            ptr: p.mappedResource,
+            format: p.mappedBufferFmt,
+        })
+    }
+}
+
+impl Drop for RegisteredResource {
+    fn drop(&mut self) {
+        if let Some(f) = self.session.lib.fl.nvEncUnregisterResource {
+            let _g = self.session.ctx.push();
+            // SAFETY: a registration of this live session, released once.
+            unsafe { f(self.session.enc, self.ptr) };
+        }
+    }
+}
+
+/// A mapped [`RegisteredResource`]; unmapped on drop (after the bitstream of every picture
+/// encoded from it is locked, as the API requires).
+pub struct MappedResource<'a> {
+    resource: &'a RegisteredResource,
+    ptr: ffi::NV_ENC_INPUT_PTR,
+    pub format: u32,
+}
+
+impl Drop for MappedResource<'_> {
+    fn drop(&mut self) {
+        let s = &self.resource.session;
+        if let Some(f) = s.lib.fl.nvEncUnmapInputResource {
+            let _g = s.ctx.push();
+            // SAFETY: a mapping of this live session, released once.
+            unsafe { f(s.enc, self.ptr) };
+        }
+    }
+}
+
 /// An NVENC bitstream (output) buffer (`nvEncCreateBitstreamBuffer`).
 pub struct BitstreamBuffer {
     session: Arc<Session>,
@@ -791,5 +914,136 @@ impl std::fmt::Display for Codec {
             Codec::Hevc => "H.265",
             Codec::Av1 => "AV1",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session on CUDA device 0, or `None` (after saying why) where no NVENC library (real or
+    /// the emulator, first in LD_LIBRARY_PATH as `scripts/test` sets it) can be used.
+    fn session() -> Option<Arc<Session>> {
+        if let Err(e) = load() {
+            eprintln!("skipping: {e}");
+            return None;
+        }
+        if cuda::init().is_err() || cuda::device_count().unwrap_or(0) == 0 {
+            eprintln!("skipping: no CUDA device");
+            return None;
+        }
+        let dev = cuda::Device::new(0).ok()?;
+        let ctx = Arc::new(cuda::Context::new(&dev).ok()?);
+        match Session::open(ctx) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("skipping: {e}");
+                None
+            }
+        }
+    }
+
+    /// CUDA device memory registered with NVENC, mapped and encoded (H.265, constqp 10):
+    /// every picture comes out, and FFmpeg decodes it back to the uploaded luma.
+    #[test]
+    fn encode_from_registered_cuda_memory() {
+        let Some(s) = session() else { return };
+        let (w, h) = (320u32, 240u32);
+        let codec = Codec::Hevc.guid();
+        let preset = s
+            .preset_config(
+                codec,
+                ffi::NV_ENC_PRESET_P4_GUID,
+                ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY,
+            )
+            .expect("preset");
+        let mut cfg: Box<ffi::NV_ENC_CONFIG> = boxed_zeroed();
+        *cfg = preset.presetCfg;
+        cfg.gopLength = 30;
+        cfg.frameIntervalP = 1;
+        cfg.rcParams.rateControlMode = ffi::NV_ENC_PARAMS_RC_CONSTQP;
+        cfg.rcParams.constQP = ffi::NV_ENC_QP {
+            qpIntra: 10,
+            qpInterP: 10,
+            qpInterB: 10,
+        };
+        let mut init: Box<ffi::NV_ENC_INITIALIZE_PARAMS> = boxed_zeroed();
+        init.encodeGUID = codec;
+        init.presetGUID = ffi::NV_ENC_PRESET_P4_GUID;
+        init.tuningInfo = ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY;
+        (init.encodeWidth, init.encodeHeight) = (w, h);
+        (init.maxEncodeWidth, init.maxEncodeHeight) = (w, h);
+        (init.darWidth, init.darHeight) = (4, 3);
+        (init.frameRateNum, init.frameRateDen) = (25, 1);
+        init.enablePTD = 1;
+        init.bufferFormat = ffi::NV_ENC_BUFFER_FORMAT_NV12;
+        s.initialize(&mut init, &mut cfg).expect("initialize");
+
+        // One NV12 picture in pitched device memory: luma rows, then chroma rows.
+        let rows = (h + h / 2) as usize;
+        let mut dev = cuda::DevicePitched::new(s.context(), w as usize, rows).expect("alloc");
+        let pitch = dev.pitch();
+        let mut host = vec![128u8; w as usize * rows];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                host[y * w as usize + x] = (16 + (x + 2 * y) % 200) as u8;
+            }
+        }
+        dev.upload(&host, w as usize, w as usize, rows, None)
+            .expect("upload");
+        let reg = RegisteredResource::cuda(
+            &s,
+            dev.as_raw(),
+            ffi::NV_ENC_BUFFER_FORMAT_NV12,
+            w,
+            h,
+            pitch as u32,
+        )
+        .expect("register");
+        let outs: Vec<BitstreamBuffer> =
+            (0..3).map(|_| BitstreamBuffer::new(&s).unwrap()).collect();
+        let mut stream = Vec::new();
+        for (i, out) in outs.iter().enumerate() {
+            let mapped = reg.map().expect("map");
+            let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = boxed_zeroed();
+            pic.inputTimeStamp = i as u64;
+            let st = s.encode_mapped(&mapped, out, &mut pic).expect("encode");
+            assert!(matches!(st, EncodeStatus::Success));
+            s.with_locked_bitstream(out, |info, data| {
+                assert_eq!(info.output_timestamp, i as u64);
+                stream.extend_from_slice(data);
+            })
+            .expect("lock");
+            drop(mapped);
+        }
+        s.send_eos().expect("eos");
+        drop(reg);
+
+        let dir = std::env::temp_dir().join(format!("rsnvenc-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("out.hevc");
+        std::fs::write(&file, &stream).unwrap();
+        let o = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "hevc", "-i"])
+            .arg(&file)
+            .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+            .output()
+            .expect("run ffmpeg");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let frame = (w * h) as usize;
+        assert_eq!(o.stdout.len(), 3 * frame * 3 / 2, "three pictures decoded");
+        let luma = &host[..frame];
+        for f in o.stdout.chunks(frame * 3 / 2) {
+            let f = &f[..frame];
+            let mse: f64 = f
+                .iter()
+                .zip(luma)
+                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                .sum::<f64>()
+                / frame as f64;
+            let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
+            assert!(psnr > 40.0, "luma PSNR {psnr:.1} dB");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

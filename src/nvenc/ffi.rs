@@ -411,6 +411,8 @@ pub struct StructVersions {
     pub lock_bitstream: u32,
     pub sequence_param_payload: u32,
     pub reconfigure: u32,
+    pub register_resource: u32,
+    pub map_input_resource: u32,
 }
 
 /// Struct revisions per SDK, from the header; `(rev, bit31)`.
@@ -453,6 +455,8 @@ const fn versions(
         },
         sequence_param_payload: struct_version(api, 1, false),
         reconfigure: struct_version(api, if sdk_12_2_or_later { 2 } else { 1 }, true),
+        register_resource: struct_version(api, if sdk_12_2_or_later { 5 } else { 4 }, false),
+        map_input_resource: struct_version(api, 4, false),
     }
 }
 
@@ -481,6 +485,8 @@ macro_rules! prove_versions {
             assert!($v.lock_bitstream == T::NV_ENC_LOCK_BITSTREAM_VER);
             assert!($v.sequence_param_payload == T::NV_ENC_SEQUENCE_PARAM_PAYLOAD_VER);
             assert!($v.reconfigure == T::NV_ENC_RECONFIGURE_PARAMS_VER);
+            assert!($v.register_resource == T::NV_ENC_REGISTER_RESOURCE_VER);
+            assert!($v.map_input_resource == T::NV_ENC_MAP_INPUT_RESOURCE_VER);
         };
     };
 }
@@ -1045,6 +1051,57 @@ prove_layout!(NV_ENC_SEQUENCE_PARAM_PAYLOAD as NV_ENC_SEQUENCE_PARAM_PAYLOAD,
     size in [v12_1, v12_2, v13_0], fields in [v12_1, v12_2, v13_0]
     { version, inBufferSize, spsId, ppsId, spsppsBuffer, outSPSPPSPayloadSize });
 
+// ---- External input resources (CUDA device memory) ------------------------------------------
+
+pub type NV_ENC_REGISTERED_PTR = *mut c_void;
+pub const NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR: u32 = 1;
+pub const NV_ENC_INPUT_IMAGE: u32 = 0;
+prove_enum!([NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR, NV_ENC_INPUT_IMAGE] in v12_1, v12_2, v13_0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_REGISTER_RESOURCE {
+    pub version: u32,
+    pub resourceType: u32,
+    pub width: u32,
+    pub height: u32,
+    pub pitch: u32,
+    pub subResourceIndex: u32,
+    pub resourceToRegister: *mut c_void,
+    pub registeredResource: NV_ENC_REGISTERED_PTR,
+    pub bufferFormat: u32,
+    pub bufferUsage: u32,
+    pub pInputFencePoint: *mut c_void,
+    pub chromaOffset: [u32; 2],
+    /// `chromaOffsetIn` (12.2+) and reserved words: left zero.
+    pub _rest: [u64; 184],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_REGISTER_RESOURCE {}
+prove_layout!(NV_ENC_REGISTER_RESOURCE as NV_ENC_REGISTER_RESOURCE, size in [v12_1, v12_2, v13_0],
+fields in [v12_1, v12_2, v13_0] {
+    version, resourceType, width, height, pitch, subResourceIndex, resourceToRegister,
+    registeredResource, bufferFormat, bufferUsage, pInputFencePoint, chromaOffset
+});
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_MAP_INPUT_RESOURCE {
+    pub version: u32,
+    pub subResourceIndex: u32,
+    pub inputResource: *mut c_void,
+    pub registeredResource: NV_ENC_REGISTERED_PTR,
+    pub mappedResource: NV_ENC_INPUT_PTR,
+    pub mappedBufferFmt: u32,
+    pub _rest: [u32; 377],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_MAP_INPUT_RESOURCE {}
+prove_layout!(NV_ENC_MAP_INPUT_RESOURCE as NV_ENC_MAP_INPUT_RESOURCE, size in [v12_1, v12_2, v13_0],
+fields in [v12_1, v12_2, v13_0] {
+    version, subResourceIndex, inputResource, registeredResource, mappedResource, mappedBufferFmt
+});
+
 // ---- Reconfigure ----------------------------------------------------------------------------
 
 /// `NV_ENC_RECONFIGURE_PARAMS` embeds an `NV_ENC_INITIALIZE_PARAMS` whose size depends on the
@@ -1157,15 +1214,18 @@ pub struct NV_ENCODE_API_FUNCTION_LIST {
         Option<unsafe extern "C" fn(Enc, *mut NV_ENC_SEQUENCE_PARAM_PAYLOAD) -> NVENCSTATUS>,
     pub nvEncRegisterAsyncEvent: Unused,
     pub nvEncUnregisterAsyncEvent: Unused,
-    pub nvEncMapInputResource: Unused,
-    pub nvEncUnmapInputResource: Unused,
+    pub nvEncMapInputResource:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_MAP_INPUT_RESOURCE) -> NVENCSTATUS>,
+    pub nvEncUnmapInputResource: Option<unsafe extern "C" fn(Enc, NV_ENC_INPUT_PTR) -> NVENCSTATUS>,
     pub nvEncDestroyEncoder: Option<unsafe extern "C" fn(Enc) -> NVENCSTATUS>,
     pub nvEncInvalidateRefFrames: Unused,
     pub nvEncOpenEncodeSessionEx: Option<
         unsafe extern "C" fn(*mut NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS, *mut Enc) -> NVENCSTATUS,
     >,
-    pub nvEncRegisterResource: Unused,
-    pub nvEncUnregisterResource: Unused,
+    pub nvEncRegisterResource:
+        Option<unsafe extern "C" fn(Enc, *mut NV_ENC_REGISTER_RESOURCE) -> NVENCSTATUS>,
+    pub nvEncUnregisterResource:
+        Option<unsafe extern "C" fn(Enc, NV_ENC_REGISTERED_PTR) -> NVENCSTATUS>,
     pub nvEncReconfigureEncoder: Option<unsafe extern "C" fn(Enc, *mut c_void) -> NVENCSTATUS>,
     pub reserved1: *mut c_void,
     pub nvEncCreateMVBuffer: Unused,
