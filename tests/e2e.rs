@@ -134,6 +134,18 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
+/// Runs `pipeline` with the emulator and `NVEMU_TRACE` set to `target/e2e/<name>.trace` (plus
+/// `env`); checks the trace has no contract violation.
+fn launch_traced(pipeline: &str, name: &str, env: &[(&str, &str)]) -> (Output, PathBuf) {
+    let trace = out_dir().join(format!("{name}.trace"));
+    let _ = std::fs::remove_file(&trace);
+    let mut all = vec![("NVEMU_TRACE", trace.to_str().unwrap())];
+    all.extend_from_slice(env);
+    let o = gst_launch_limited(pipeline, &all, true, Duration::from_secs(120));
+    assert_no_violation(&trace);
+    (o, trace)
+}
+
 fn shell_words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
@@ -411,21 +423,12 @@ fn properties_reach_nvenc_for_every_api_version() {
             ("rsnvench265enc", "hevcConfig", "NV_ENC_CODEC_HEVC_GUID"),
             ("rsnvencav1enc", "av1Config", "NV_ENC_CODEC_AV1_GUID"),
         ] {
-            let trace = out_dir().join(format!("props-{element}-{api}.trace"));
-            let _ = std::fs::remove_file(&trace);
             let pipeline = format!(
                 "videotestsrc num-buffers=20 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} preset=p3 tune=low-latency rc-mode=cbr bitrate=1500 max-bitrate=3000 gop-size=12 bframes=0 ! fakesink"
             );
-            let o = gst_launch(
-                &pipeline,
-                &[
-                    ("NVEMU_TRACE", trace.to_str().unwrap()),
-                    ("NVEMU_MAX_API", api),
-                ],
-                true,
-            );
+            let name = format!("props-{element}-{api}");
+            let (o, trace) = launch_traced(&pipeline, &name, &[("NVEMU_MAX_API", api)]);
             assert!(o.status.success(), "{element} API {api}: {}", text(&o));
-            assert_no_violation(&trace);
             let init = trace_lines(&trace, "nvEncInitializeEncoder");
             assert_eq!(init.len(), 1, "{element} API {api}: one initialize");
             let a = &init[0]["args"];
@@ -697,7 +700,8 @@ fn codec_the_gpu_lacks_says_why() {
     assert!(t.contains("cannot encode AV1 with NVENC"), "reason: {t}");
 }
 
-/// The plugin's error paths, driven by the emulator's fault injection (`NVEMU_FAULT`):
+/// The plugin's error paths, driven by the emulator's fault injection (`NVEMU_FAULT`, NVENC and
+/// CUDA entry points):
 /// ENCODER_BUSY is retried as the header asks; a failed LockBitstream or a lasting
 /// ENCODER_BUSY stops the pipeline with the call and status named, without a hang or a
 /// contract violation while tearing down; the GeForce session cap (8, `NVEMU_SESSION_LIMIT`)
@@ -706,19 +710,11 @@ fn codec_the_gpu_lacks_says_why() {
 fn injected_faults_recover_or_fail_clearly() {
     need_emulator!();
     let run = |fault: &str, name: &str, pipeline: &str| {
-        let trace = out_dir().join(format!("fault-{name}.trace"));
-        let _ = std::fs::remove_file(&trace);
-        let o = gst_launch_limited(
+        launch_traced(
             pipeline,
-            &[
-                ("NVEMU_TRACE", trace.to_str().unwrap()),
-                ("NVEMU_FAULT", fault),
-            ],
-            true,
-            Duration::from_secs(60),
-        );
-        assert_no_violation(&trace);
-        (o, trace)
+            &format!("fault-{name}"),
+            &[("NVEMU_FAULT", fault)],
+        )
     };
     let simple = "videotestsrc num-buffers=20 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! rsnvench265enc bframes=2 ! fakesink";
 
@@ -756,6 +752,23 @@ fn injected_faults_recover_or_fail_clearly() {
     assert!(!o.status.success(), "lasting busy must fail: {t}");
     assert!(t.contains("NV_ENC_ERR_ENCODER_BUSY"), "{t}");
 
+    // CUDA faults: no context at start; the context cannot be made current mid-stream.
+    let (o, _) = run(
+        "cuCtxCreate_v2:1:CUDA_ERROR_OUT_OF_MEMORY",
+        "cuda-ctx",
+        simple,
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("cannot use CUDA") && t.contains("CUDA_ERROR_OUT_OF_MEMORY"),
+        "{t}"
+    );
+    let (o, _) = run("cuCtxPushCurrent_v2:20+", "cuda-push", simple);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("cuCtxPushCurrent_v2"), "{t}");
+
     // Nine encoders with the GeForce session cap (8) modelled.
     let mut nine = String::from(
         "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! tee name=t",
@@ -763,21 +776,7 @@ fn injected_faults_recover_or_fail_clearly() {
     for _ in 0..9 {
         nine.push_str(" t. ! queue ! rsnvench265enc ! fakesink");
     }
-    let (o, trace) = {
-        let trace = out_dir().join("fault-sessions.trace");
-        let _ = std::fs::remove_file(&trace);
-        let o = gst_launch_limited(
-            &nine,
-            &[
-                ("NVEMU_TRACE", trace.to_str().unwrap()),
-                ("NVEMU_SESSION_LIMIT", "8"),
-            ],
-            true,
-            Duration::from_secs(60),
-        );
-        assert_no_violation(&trace);
-        (o, trace)
-    };
+    let (o, trace) = launch_traced(&nine, "fault-sessions", &[("NVEMU_SESSION_LIMIT", "8")]);
     let t = text(&o);
     assert!(!o.status.success(), "a ninth session must fail: {t}");
     assert!(
@@ -800,21 +799,12 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
     need_emulator!();
     for (api, _) in INIT_VERS {
         for (element, extra) in [("rsnvench265enc", "num-slices=2"), ("rsnvencav1enc", "")] {
-            let trace = out_dir().join(format!("rcprops-{element}-{api}.trace"));
-            let _ = std::fs::remove_file(&trace);
             let pipeline = format!(
                 "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} rc-mode=vbr bitrate=2000 max-bitrate=4000 vbv-buffer-size=3000 rc-lookahead=8 i-adapt=true b-adapt=false spatial-aq=true aq-strength=7 temporal-aq=true nonref-p=true strict-gop=true weighted-pred=true multi-pass=two-pass qp-min-i=10 qp-min-p=12 qp-max-i=40 {extra} ! fakesink"
             );
-            let o = gst_launch(
-                &pipeline,
-                &[
-                    ("NVEMU_TRACE", trace.to_str().unwrap()),
-                    ("NVEMU_MAX_API", api),
-                ],
-                true,
-            );
+            let name = format!("rcprops-{element}-{api}");
+            let (o, trace) = launch_traced(&pipeline, &name, &[("NVEMU_MAX_API", api)]);
             assert!(o.status.success(), "{element} API {api}: {}", text(&o));
-            assert_no_violation(&trace);
             let init = trace_lines(&trace, "nvEncInitializeEncoder");
             let a = &init[0]["args"];
             let rc = |k: &str| a[format!("encodeConfig.rcParams.{k}")].clone();

@@ -720,7 +720,12 @@ macro_rules! cuda_fn {
         $(#[$m])*
         #[unsafe(no_mangle)]
         pub extern "C" fn $name($($a: $t),*) -> CUresult {
-            guard(|| $body)
+            guard(|| {
+                if let Some(st) = injected_fault(stringify!($name)) {
+                    return Err(st);
+                }
+                $body
+            })
         }
     };
 }
@@ -1757,6 +1762,25 @@ cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
 alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
 
 mod interop;
+
+#[path = "../../common/fault.rs"]
+mod fault;
+
+/// `NVEMU_FAULT` for a CUDA entry point: the status to fail it with, traced.
+fn injected_fault(name: &str) -> Option<CUresult> {
+    let st = fault::check(
+        name,
+        |n| {
+            ERRORS
+                .iter()
+                .find(|(_, e, _)| e.to_str() == Ok(n))
+                .map(|(c, _, _)| *c as i32)
+        },
+        CUDA_ERROR_UNKNOWN as i32,
+    )? as CUresult;
+    trace(name, st, &[("injectedFault", 1u64.into())], None);
+    Some(st)
+}
 pub use interop::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------

@@ -85,6 +85,11 @@ fn finish(mut call: Call, s: Option<&Session>, r: R) -> i32 {
     status
 }
 
+/// `NVEMU_FAULT` for an NVENC entry point.
+fn fault(name: &str) -> Option<i32> {
+    crate::fault::check(name, abi::status_code, st::GENERIC)
+}
+
 /// Runs a session call: looks the handle up, traces, catches panics.
 fn with_session(
     name: &'static str,
@@ -120,7 +125,7 @@ fn with_session(
         };
         call.session = Some(s.id);
         call.api = Some(api_name(s.sdk));
-        if let Some(st) = crate::fault::check(name) {
+        if let Some(st) = fault(name) {
             call.note("injected fault (NVEMU_FAULT): the call did nothing");
             return finish(call, Some(&s), Ok(st));
         }
@@ -350,7 +355,7 @@ fn entry_for(name: &str) -> usize {
 extern "C" fn open_encode_session_ex(params: Ptr, encoder: *mut Ptr) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         let mut call = Call::new("nvEncOpenEncodeSessionEx");
-        let r = match crate::fault::check("nvEncOpenEncodeSessionEx") {
+        let r = match fault("nvEncOpenEncodeSessionEx") {
             Some(st) => {
                 call.note("injected fault (NVEMU_FAULT): the call did nothing");
                 Ok(st)
@@ -1405,21 +1410,7 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                     ));
                     // Frames already sent are drained from the old encoder; frames still
                     // waiting to become B-frames go to the new one.
-                    let inner = &mut *g;
-                    let e = inner.enc.as_mut().unwrap();
-                    if e.sent_since_drain {
-                        e.drain(&mut inner.outputs, call)
-                            .map_err(|m| fail(st::GENERIC, m))?;
-                    }
-                    let e = g.enc.as_mut().unwrap();
-                    e.sw = newe.sw;
-                    e.swcfg = newe.swcfg;
-                    e.seq = newe.seq;
-                    e.qp = newe.qp;
-                    e.fresh = true;
-                    e.seq_headers_due = true;
-                    e.repeat_headers = newe.repeat_headers;
-                    e.disable_headers = newe.disable_headers;
+                    reopen(&mut g, newe, call)?;
                 }
                 Err(f) if f.status == st::SUCCESS => {}
                 Err(f) => return Err(f),

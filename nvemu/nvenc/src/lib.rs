@@ -28,6 +28,7 @@ pub mod abi;
 mod api;
 mod caps;
 mod cuda;
+#[path = "../../common/fault.rs"]
 mod fault;
 mod hdr;
 mod session;
