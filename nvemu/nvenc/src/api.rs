@@ -85,6 +85,13 @@ fn finish(mut call: Call, s: Option<&Session>, r: R) -> i32 {
     status
 }
 
+/// `NVEMU_BACKEND=null`: no software encoding (see `nvemu_swenc::SwEncoder::new`).
+fn null_backend() -> bool {
+    static NULL: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::env::var("NVEMU_BACKEND").is_ok_and(|v| v == "null"));
+    *NULL
+}
+
 /// `NVEMU_FAULT` for an NVENC entry point.
 fn fault(name: &str) -> Option<i32> {
     crate::fault::check(name, abi::status_code, st::GENERIC)
@@ -2119,7 +2126,14 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
                     "input buffer smaller than the encode size",
                 ));
             }
-            (b.data.clone(), b.fmt, b.pitch, b.height)
+            // The null backend encodes nothing, so it reads nothing either (no host copy that
+            // the real engine, reading by DMA, would not make).
+            let data = if null_backend() {
+                Vec::new()
+            } else {
+                b.data.clone()
+            };
+            (data, b.fmt, b.pitch, b.height)
         } else if let Some(rh) = inner.maps.get(&ib) {
             let r = &inner.regs[rh];
             if r.width < w || r.height < h {
@@ -2130,8 +2144,12 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             }
             let (_, _, rows) = format_info(s.sdk, r.fmt, r.height)
                 .ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
-            let data = crate::cuda::read_device(s.device, r.ptr, r.pitch as usize, rows)
-                .map_err(|m| fail(st::GENERIC, format!("reading the CUDA input: {m}")))?;
+            let data = if null_backend() {
+                Vec::new()
+            } else {
+                crate::cuda::read_device(s.device, r.ptr, r.pitch as usize, rows)
+                    .map_err(|m| fail(st::GENERIC, format!("reading the CUDA input: {m}")))?
+            };
             (data, r.fmt, r.pitch as usize, r.height)
         } else if inner.regs.contains_key(&ib) {
             return Err(violation(

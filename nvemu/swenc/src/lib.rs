@@ -227,6 +227,10 @@ pub struct SwEncoder {
     headers_sent: bool,
     ready: VecDeque<Packet>,
     seq_header: OnceLock<Vec<u8>>,
+    /// `NVEMU_BACKEND=null`: no encoding, placeholder pictures (see [`SwEncoder::new`]).
+    null: bool,
+    /// Null backend: B-frames waiting for their anchor (coded order: anchor first).
+    held_b: Vec<(i64, PicKind)>,
 }
 
 // SAFETY: the C context is only touched through `&mut self` (send/receive/drain/drop), so it is
@@ -365,13 +369,28 @@ fn kind_code(kind: PicKind) -> i32 {
 
 impl SwEncoder {
     /// Opens an encoder for `cfg`.
+    ///
+    /// With `NVEMU_BACKEND=null` nothing is encoded: each picture comes out at once (coded
+    /// order, B-frames after their anchor) as a 16-byte placeholder of the codec's syntax
+    /// (an H.264/H.265 slice NAL header, an AV1 padding OBU), IDRs with the real sequence
+    /// header in front. For throughput work on the host side; the output does not decode.
     pub fn new(cfg: &Config) -> Result<SwEncoder, String> {
+        Self::with_backend(
+            cfg,
+            std::env::var("NVEMU_BACKEND").is_ok_and(|v| v == "null"),
+        )
+    }
+
+    /// [`SwEncoder::new`] with the backend chosen by the caller (`null == true`: placeholders).
+    pub fn with_backend(cfg: &Config, null: bool) -> Result<SwEncoder, String> {
         let raw = raw_config(cfg)?;
-        let ctx = open_raw(&raw)?;
+        let ctx = if null { None } else { Some(open_raw(&raw)?) };
         Ok(SwEncoder {
             cfg: cfg.clone(),
             raw,
-            ctx: Some(ctx),
+            ctx,
+            null,
+            held_b: Vec::new(),
             reopen_error: String::new(),
             in_flight: HashMap::new(),
             next_id: 0,
@@ -430,6 +449,9 @@ impl SwEncoder {
         pts: i64,
         kind: PicKind,
     ) -> Result<(), String> {
+        if self.null {
+            return self.send_null(pts, kind);
+        }
         let ctx = self.ctx()?;
         let id = self.next_id;
         let mut err = [0 as c_char; ERRLEN];
@@ -512,6 +534,14 @@ impl SwEncoder {
     /// End of sequence: returns every remaining packet, then reopens the encoder (the next
     /// frame is an IDR).
     pub fn drain(&mut self) -> Result<Vec<Packet>, String> {
+        if self.null {
+            let held: Vec<(i64, PicKind)> = self.held_b.drain(..).collect();
+            for (pts, _) in held {
+                self.push_null(pts, PicKind::P)?;
+            }
+            self.headers_sent = false;
+            return Ok(self.ready.drain(..).collect());
+        }
         let ctx = self.ctx()?;
         let result = self.flush();
         let mut out: Vec<Packet> = self.ready.drain(..).collect();
@@ -533,6 +563,49 @@ impl SwEncoder {
         result?;
         out.shrink_to_fit();
         Ok(out)
+    }
+
+    /// Null backend: B-frames wait for their anchor, which goes out first.
+    fn send_null(&mut self, pts: i64, kind: PicKind) -> Result<(), String> {
+        if kind == PicKind::B && self.cfg.codec != Codec::Av1 {
+            self.held_b.push((pts, kind));
+            return Ok(());
+        }
+        let kind = match kind {
+            PicKind::Auto => PicKind::P,
+            PicKind::B => PicKind::P,
+            k => k,
+        };
+        self.push_null(pts, kind)?;
+        let held: Vec<(i64, PicKind)> = self.held_b.drain(..).collect();
+        for (p, k) in held {
+            self.push_null(p, k)?;
+        }
+        Ok(())
+    }
+
+    fn push_null(&mut self, pts: i64, kind: PicKind) -> Result<(), String> {
+        let mut data = Vec::with_capacity(64);
+        let key = kind == PicKind::Idr;
+        if key && (self.cfg.repeat_headers || !self.headers_sent) {
+            data.extend(self.sequence_header()?);
+            self.headers_sent = true;
+        }
+        match self.cfg.codec {
+            // Slice NAL header (H.265 TRAIL_R / H.264 non-IDR slice) and filler payload.
+            Codec::Hevc => data.extend([0, 0, 0, 1, 0x02, 0x01]),
+            Codec::H264 => data.extend([0, 0, 0, 1, 0x41]),
+            // Padding OBU (type 15) with a size field of 16.
+            Codec::Av1 => data.extend([0x7a, 16]),
+        }
+        data.extend([0xaa; 16]);
+        self.ready.push_back(Packet {
+            data,
+            pts,
+            key,
+            kind,
+        });
+        Ok(())
     }
 
     /// Signals end of stream to the encoder and collects every packet into `self.ready`.
@@ -691,6 +764,9 @@ fn probe_header(cfg: &Config, raw: &ffi::SwencConfig) -> Result<Vec<u8>, String>
         headers_sent: false,
         ready: VecDeque::new(),
         seq_header: OnceLock::new(),
+        // The probe encodes for real, whatever NVEMU_BACKEND says.
+        null: false,
+        held_b: Vec::new(),
     };
     let w = cfg.width as usize;
     let h = cfg.height as usize;
