@@ -182,6 +182,9 @@ fn decode_into(
     codec: Option<CodecKind>,
     sess_sdk: SdkIdx,
 ) {
+    if !crate::trace::wanted() {
+        return;
+    }
     let follow = |name: &str, p: u64| -> Option<View> {
         if name == "encodeConfig" && p != 0 {
             // SAFETY: `encodeConfig` points to the client's NV_ENC_CONFIG (this call reads it).

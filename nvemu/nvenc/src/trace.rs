@@ -8,6 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static SEQ: AtomicU64 = AtomicU64::new(0);
 static FILE: Mutex<Option<(String, std::fs::File)>> = Mutex::new(None);
 
+/// Whether calls are traced or logged (read at each call: tests change it at run time). When
+/// not, entry points skip decoding their structs for the trace.
+pub fn wanted() -> bool {
+    std::env::var_os("NVEMU_TRACE").is_some_and(|p| !p.is_empty())
+        || std::env::var_os("NVEMU_LOG").is_some_and(|v| v == "1")
+}
+
 /// One traced call, filled in by the entry point and written by [`Call::finish`].
 pub struct Call {
     pub call: &'static str,
