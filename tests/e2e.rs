@@ -544,7 +544,8 @@ fn luma_psnr(file: &Path, demux: &str, reference: &Path, ref_fmt: &str, w: u32, 
     let y = err
         .lines()
         .filter(|l| l.contains("average:"))
-        .filter_map(|l| l.split(" y:").nth(1))
+        // Y, or G for RGB output (gbrp), the plane that carries most of the luma.
+        .filter_map(|l| l.split(" y:").nth(1).or_else(|| l.split(" g:").nth(1)))
         .next_back()
         .unwrap_or_else(|| panic!("no PSNR in ffmpeg output: {err}"));
     let v = y.split_whitespace().next().unwrap_or("");
@@ -563,33 +564,65 @@ fn every_input_format_encodes_faithfully() {
     need_emulator!();
     let (w, h) = (320u32, 240u32);
     // (element, GStreamer format, NV_ENC_BUFFER_FORMAT (nvEncodeAPI.h), decoded pix_fmt)
+    // The reference: the source converted by videoconvert to (GStreamer format, FFmpeg pix_fmt).
+    // NVENC converts packed RGB with the BT.709 matrix the stream signals (as nvcodec's do);
+    // planar GBR is coded as it is (identity matrix), so it is compared as GBR.
+    const Y444: (&str, &str) = ("Y444", "yuv444p");
+    const Y444_10: (&str, &str) = ("Y444_10LE", "yuv444p10le");
+    const RGB_709: (&str, &str) = ("Y444,colorimetry=bt709", "yuv444p");
+    const RGB10_709: (&str, &str) = ("Y444_10LE,colorimetry=bt709", "yuv444p10le");
     let cases = [
-        ("rsnvench265enc", "NV12", "0x1", "yuv420p"),
-        ("rsnvench265enc", "P010_10LE", "0x10000", "yuv420p10le"),
-        ("rsnvench265enc", "Y444", "0x1000", "yuv444p"),
-        ("rsnvench265enc", "VUYA", "0x4000000", "yuv420p"),
-        ("rsnvench265enc", "BGRx", "0x1000000", "yuv420p"),
-        ("rsnvench265enc", "RGBA", "0x10000000", "yuv420p"),
-        ("rsnvencav1enc", "NV12", "0x1", "yuv420p"),
-        ("rsnvencav1enc", "P010_10LE", "0x10000", "yuv420p10le"),
-        ("rsnvencav1enc", "BGRx", "0x1000000", "yuv420p"),
+        ("rsnvench265enc", "NV12", "0x1", "yuv420p", Y444),
+        (
+            "rsnvench265enc",
+            "P010_10LE",
+            "0x10000",
+            "yuv420p10le",
+            Y444_10,
+        ),
+        ("rsnvench265enc", "Y444", "0x1000", "yuv444p", Y444),
+        (
+            "rsnvench265enc",
+            "Y444_16LE",
+            "0x100000",
+            "yuv444p10le",
+            Y444_10,
+        ),
+        ("rsnvench265enc", "GBR", "0x1000", "gbrp", ("GBR", "gbrp")),
+        ("rsnvench265enc", "VUYA", "0x4000000", "yuv420p", Y444),
+        ("rsnvench265enc", "BGRx", "0x1000000", "yuv420p", RGB_709),
+        ("rsnvench265enc", "RGBA", "0x10000000", "yuv420p", RGB_709),
+        (
+            "rsnvench265enc",
+            "RGB10A2_LE",
+            "0x20000000",
+            "yuv420p10le",
+            RGB10_709,
+        ),
+        ("rsnvencav1enc", "NV12", "0x1", "yuv420p", Y444),
+        (
+            "rsnvencav1enc",
+            "P010_10LE",
+            "0x10000",
+            "yuv420p10le",
+            Y444_10,
+        ),
+        ("rsnvencav1enc", "BGRx", "0x1000000", "yuv420p", RGB_709),
+        (
+            "rsnvencav1enc",
+            "RGB10A2_LE",
+            "0x20000000",
+            "yuv420p10le",
+            RGB10_709,
+        ),
     ];
     let mut failures = Vec::new();
-    for (element, format, nvfmt, pix_fmt) in cases {
+    for (element, format, nvfmt, pix_fmt, (ref_gst, ref_ff)) in cases {
         let name = format!("fmt-{element}-{format}");
         let out = out_dir().join(format!("{name}.bin"));
         let reference = out_dir().join(format!("{name}.ref"));
         let trace = out_dir().join(format!("{name}.trace"));
         let _ = std::fs::remove_file(&trace);
-        let ten = format.contains("10");
-        let (ref_gst, ref_ff) = if ten {
-            ("Y444_10LE", "yuv444p10le")
-        } else if format.contains("RGB") || format.contains("BGR") {
-            // NVENC converts RGB with the BT.709 matrix the stream signals (as nvcodec's do).
-            ("Y444,colorimetry=bt709", "yuv444p")
-        } else {
-            ("Y444", "yuv444p")
-        };
         let (qp, out_caps, demux) = if element == "rsnvencav1enc" {
             (60, "video/x-av1,stream-format=obu-stream", "obu")
         } else {

@@ -250,6 +250,12 @@ impl NvEncoder {
             F::Nv12 => (ffi::NV_ENC_BUFFER_FORMAT_NV12, 8, false),
             F::P01010le => (ffi::NV_ENC_BUFFER_FORMAT_YUV420_10BIT, 10, false),
             F::Y444 => (ffi::NV_ENC_BUFFER_FORMAT_YUV444, 8, true),
+            // 16-bit samples, the 10 significant bits at the top, as NVENC reads them.
+            F::Y44416le => (ffi::NV_ENC_BUFFER_FORMAT_YUV444_10BIT, 10, true),
+            // Planar G, B, R coded as three 4:4:4 planes with the identity matrix (VUI).
+            F::Gbr => (ffi::NV_ENC_BUFFER_FORMAT_YUV444, 8, true),
+            // A2B10G10R10 words, R in the lowest bits: NVENC converts to 10-bit 4:2:0.
+            F::Rgb10a2Le => (ffi::NV_ENC_BUFFER_FORMAT_ABGR10, 10, false),
             F::Vuya => (ffi::NV_ENC_BUFFER_FORMAT_AYUV, 8, false),
             F::Rgba | F::Rgbx => (ffi::NV_ENC_BUFFER_FORMAT_ABGR, 8, false),
             F::Bgra | F::Bgrx => (ffi::NV_ENC_BUFFER_FORMAT_ARGB, 8, false),
@@ -571,7 +577,7 @@ impl NvEncoder {
         let mut caps = ops
             .output_caps(&seq, &params, fmt)
             .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
-        if info.is_rgb() || info.format() == gst_video::VideoFormat::Vuya {
+        if crate::nvenc::colour::converted_by_nvenc(info) {
             // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
             // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
             caps.make_mut().set("colorimetry", "bt709");
@@ -804,7 +810,8 @@ impl NvEncoder {
                 (2 * w, h, eh),
                 (4 * w.div_ceil(2), h.div_ceil(2), eh.div_ceil(2)),
             ],
-            F::Y444 => vec![(w, h, eh); 3],
+            F::Y444 | F::Gbr => vec![(w, h, eh); 3],
+            F::Y44416le => vec![(2 * w, h, eh); 3],
             _ => vec![(4 * w, h, eh)],
         };
         let fmt = info.format();

@@ -4,11 +4,16 @@
 /// (colour primaries, transfer characteristics, matrix coefficients, full range) as
 /// ISO/IEC 23091-4 / ITU-T H.273 code points; `None` if the caps say nothing useful.
 ///
-/// RGB and VUYA input is converted to 4:2:0 YUV by NVENC itself, with the matrix and range
-/// the VUI names: those streams say BT.709, limited range (1, 1, 1, false), as nvcodec's do,
-/// whatever the input colorimetry (an sRGB matrix would describe RGB, not what is coded).
+/// Packed RGB and VUYA input is converted to 4:2:0 YUV by NVENC itself, with the matrix and
+/// range the VUI names: those streams say BT.709, limited range (1, 1, 1, false), as nvcodec's
+/// do, whatever the input colorimetry (an sRGB matrix would describe RGB, not what is coded).
+/// Planar GBR is coded as three 4:4:4 planes with the identity matrix, full range.
 pub fn iso_colour(info: &gst_video::VideoInfo) -> Option<(u32, u32, u32, bool)> {
-    if info.is_rgb() || info.format() == gst_video::VideoFormat::Vuya {
+    if matches!(info.format(), gst_video::VideoFormat::Gbr) {
+        // Coded as RGB itself: identity matrix (0), sRGB transfer, full range.
+        return Some((1, 13, 0, true));
+    }
+    if converted_by_nvenc(info) {
         return Some((1, 1, 1, false));
     }
     let c = info.colorimetry();
@@ -26,4 +31,11 @@ pub fn iso_colour(info: &gst_video::VideoInfo) -> Option<(u32, u32, u32, bool)> 
         nz(m),
         c.range() == gst_video::VideoColorRange::Range0_255,
     ))
+}
+
+/// Packed RGB and VUYA input, which NVENC converts to 4:2:0 YUV itself (planar GBR is coded as
+/// it is).
+pub fn converted_by_nvenc(info: &gst_video::VideoInfo) -> bool {
+    (info.is_rgb() && info.format() != gst_video::VideoFormat::Gbr)
+        || info.format() == gst_video::VideoFormat::Vuya
 }

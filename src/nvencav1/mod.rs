@@ -32,6 +32,7 @@ const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Rgbx,
     gst_video::VideoFormat::Bgra,
     gst_video::VideoFormat::Bgrx,
+    gst_video::VideoFormat::Rgb10a2Le,
 ];
 
 impl CodecOps for Av1Ops {

@@ -31,11 +31,14 @@ const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Y444,
+    gst_video::VideoFormat::Y44416le,
+    gst_video::VideoFormat::Gbr,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,
     gst_video::VideoFormat::Rgbx,
     gst_video::VideoFormat::Bgra,
     gst_video::VideoFormat::Bgrx,
+    gst_video::VideoFormat::Rgb10a2Le,
 ];
 
 fn profile_name(p: &SessionParams) -> &'static str {
