@@ -802,15 +802,67 @@ bitfield!(
     AV1_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_AV1.pixelBitDepthMinus8(0x10, 15, 3) in v12_0, v12_1
 );
 
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_CONFIG_H264 {
+    /// Bitfields: see the `H264_*` [`BitField`] constants.
+    pub flags: u32,
+    pub level: u32,
+    pub idrPeriod: u32,
+    pub separateColourPlaneFlag: u32,
+    pub disableDeblockingFilterIDC: u32,
+    pub numTemporalLayers: u32,
+    pub spsId: u32,
+    pub ppsId: u32,
+    pub adaptiveTransformMode: u32,
+    pub fmoMode: u32,
+    pub bdirectMode: u32,
+    pub entropyCodingMode: u32,
+    pub stereoMode: u32,
+    pub intraRefreshPeriod: u32,
+    pub intraRefreshCnt: u32,
+    pub maxNumRefFrames: u32,
+    pub sliceMode: u32,
+    pub sliceModeData: u32,
+    pub h264VUIParameters: NV_ENC_CONFIG_H264_VUI_PARAMETERS,
+    pub ltrNumFrames: u32,
+    pub ltrTrustMode: u32,
+    pub chromaFormatIDC: u32,
+    pub maxTemporalLayers: u32,
+    pub useBFramesAsRef: u32,
+    pub numRefL0: u32,
+    pub numRefL1: u32,
+    /// 12.2+: `outputBitDepth`, `inputBitDepth` (13.0: also `tfLevel`); reserved before.
+    pub outputBitDepth: u32,
+    pub inputBitDepth: u32,
+    pub _rest: [u32; 265],
+    pub reserved2: [*mut c_void; 64],
+}
+prove_layout!(NV_ENC_CONFIG_H264 as NV_ENC_CONFIG_H264, size in [v12_1, v12_2, v13_0],
+fields in [v12_1, v12_2, v13_0] {
+    level, idrPeriod, separateColourPlaneFlag, disableDeblockingFilterIDC, numTemporalLayers,
+    spsId, ppsId, adaptiveTransformMode, fmoMode, bdirectMode, entropyCodingMode, stereoMode,
+    intraRefreshPeriod, intraRefreshCnt, maxNumRefFrames, sliceMode, sliceModeData,
+    h264VUIParameters, ltrNumFrames, ltrTrustMode, chromaFormatIDC, maxTemporalLayers,
+    useBFramesAsRef, numRefL0, numRefL1, reserved2
+});
+prove_layout!(NV_ENC_CONFIG_H264 as NV_ENC_CONFIG_H264, size in [],
+    fields in [v12_2, v13_0] { outputBitDepth, inputBitDepth });
+bitfield!(H264_OUTPUT_AUD = NV_ENC_CONFIG_H264.outputAUD(0x0, 6, 1) in v12_1, v12_2, v13_0);
+bitfield!(H264_DISABLE_SPSPPS = NV_ENC_CONFIG_H264.disableSPSPPS(0x0, 7, 1) in v12_1, v12_2, v13_0);
+bitfield!(H264_REPEAT_SPSPPS = NV_ENC_CONFIG_H264.repeatSPSPPS(0x0, 12, 1) in v12_1, v12_2, v13_0);
+
 /// `NV_ENC_CODEC_CONFIG` union (1792 bytes, the size of its largest member `h264Config`).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union NV_ENC_CODEC_CONFIG {
+    pub h264Config: NV_ENC_CONFIG_H264,
     pub hevcConfig: NV_ENC_CONFIG_HEVC,
     pub av1Config: NV_ENC_CONFIG_AV1,
-    /// `h264Config` (not used yet) and `reserved[320]`: only their size matters here.
-    pub _h264_and_reserved: [u64; 224],
+    /// `reserved[320]`: only its size matters here.
+    pub _reserved: [u64; 160],
 }
+const _: () = assert!(size_of::<NV_ENC_CODEC_CONFIG>() == size_of::<NV_ENC_CONFIG_H264>());
 
 #[repr(C)]
 #[derive(Clone, Copy)]
