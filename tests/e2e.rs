@@ -919,3 +919,27 @@ fn python_application_through_gobject_introspection() {
     assert_no_violation(&trace);
     assert_eq!(trace_lines(&trace, "nvEncReconfigureEncoder").len(), 2);
 }
+
+/// `rsnvench264enc` (first version: 8-bit 4:2:0, byte-stream) on the real clip through
+/// `h264parse ! mp4mux`: 190 frames, keyframes every 30, DTS increasing, PSNR of at least 35 dB
+/// at constqp 20, and NVENC told H.264 with the GOP as IDR period and AUDs on.
+#[test]
+fn h264_real_clip_to_mp4() {
+    need_emulator!();
+    let trace = out_dir().join("h264-clip.trace");
+    let _ = std::fs::remove_file(&trace);
+    let (out, o) = encode_clip(
+        "rsnvench264enc rc-mode=constqp qp-const-i=20 qp-const-p=20 qp-const-b=20 gop-size=30",
+        "! h264parse",
+        "h264-clip",
+        &[("NVEMU_TRACE", trace.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "pipeline failed: {}", text(&o));
+    assert_no_violation(&trace);
+    let init = trace_lines(&trace, "nvEncInitializeEncoder");
+    let a = &init[0]["args"];
+    assert_eq!(a["encodeGUID"], "NV_ENC_CODEC_H264_GUID");
+    assert_eq!(a["encodeConfig.encodeCodecConfig.h264Config.idrPeriod"], 30);
+    assert_eq!(a["encodeConfig.encodeCodecConfig.h264Config.outputAUD"], 1);
+    check_clip_output(&out, 30, 35.0);
+}

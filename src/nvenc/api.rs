@@ -864,6 +864,8 @@ impl Drop for BitstreamBuffer {
 /// before.
 pub fn set_bit_depth(api: ApiVersion, codec: Codec, cfg: &mut ffi::NV_ENC_CONFIG, depth: u32) {
     match codec {
+        // The H.264 element takes 8-bit input only.
+        Codec::H264 => {}
         Codec::Hevc => {
             // SAFETY: union access; the config was obtained for `codec`, and the member holds
             // plain integers and pointers, so any bits are a valid value.
@@ -892,6 +894,7 @@ pub fn set_bit_depth(api: ApiVersion, codec: Codec, cfg: &mut ffi::NV_ENC_CONFIG
 /// Codecs of this plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
+    H264,
     Hevc,
     Av1,
 }
@@ -902,6 +905,7 @@ const ENCODER_BUSY_RETRIES: u32 = 50;
 impl Codec {
     pub fn guid(self) -> GUID {
         match self {
+            Codec::H264 => ffi::NV_ENC_CODEC_H264_GUID,
             Codec::Hevc => ffi::NV_ENC_CODEC_HEVC_GUID,
             Codec::Av1 => ffi::NV_ENC_CODEC_AV1_GUID,
         }
@@ -911,6 +915,7 @@ impl Codec {
 impl std::fmt::Display for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Codec::H264 => "H.264",
             Codec::Hevc => "H.265",
             Codec::Av1 => "AV1",
         })

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! `rsnvench265enc`: H.265 encoding with NVENC (H.264 will share this module).
+//! `rsnvench265enc`: H.265 encoding with NVENC (`rsnvench264enc`, in `h264`, shares the
+//! helpers).
 //!
 //! Output: `video/x-h265, alignment=au` in `byte-stream`, `hvc1` or `hev1` (whichever
 //! downstream lists first), with an `hvcC` `codec_data` for the packetized formats, so
@@ -7,6 +8,7 @@
 //! H.265 (the conformance window crops in 2-row units), so an odd height such as 405 is
 //! encoded as 406 with the last row repeated; caps keep the true 405.
 
+pub mod h264;
 pub mod hvcc;
 pub mod nal;
 
@@ -352,5 +354,6 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         "rsnvench265enc",
         gst::Rank::NONE,
         NvH265Enc::static_type(),
-    )
+    )?;
+    h264::register(plugin)
 }
