@@ -785,9 +785,10 @@ fn injected_faults_recover_or_fail_clearly() {
     assert!(!o.status.success(), "lasting busy must fail: {t}");
     assert!(t.contains("NV_ENC_ERR_ENCODER_BUSY"), "{t}");
 
-    // CUDA faults: no context at start; the context cannot be made current mid-stream.
+    // CUDA faults: no context can be made (neither the shared one through libgstcuda nor the
+    // encoder's own); the context cannot be made current mid-stream.
     let (o, _) = run(
-        "cuCtxCreate_v2:1:CUDA_ERROR_OUT_OF_MEMORY",
+        "cuCtxCreate_v2:1+:CUDA_ERROR_OUT_OF_MEMORY",
         "cuda-ctx",
         simple,
     );
@@ -942,4 +943,29 @@ fn h264_real_clip_to_mp4() {
     assert_eq!(a["encodeConfig.encodeCodecConfig.h264Config.idrPeriod"], 30);
     assert_eq!(a["encodeConfig.encodeCodecConfig.h264Config.outputAUD"], 1);
     check_clip_output(&out, 30, 35.0);
+}
+
+/// The CUDA context is shared with GStreamer's own CUDA elements (`gst.cuda.context`, through
+/// libgstcuda): with `cudaupload ! cudadownload` in front, the encoder creates no CUDA context
+/// of its own (the pipeline makes as many as it does without the encoder), and its NVENC
+/// session opens on the shared one.
+#[test]
+fn cuda_context_shared_with_gstreamer_cuda_elements() {
+    need_emulator!();
+    let caps = "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! cudaupload ! cudadownload";
+    let count = |name: &str, pipeline: &str| {
+        let (o, trace) = launch_traced(pipeline, name, &[]);
+        (o, trace_lines(&trace, "cuCtxCreate_v2").len())
+    };
+    // The registry scan (with nvcodec's device probe) happens in the first run only.
+    let (o, _) = count("ctx-warmup", &format!("{caps} ! fakesink"));
+    if !o.status.success() {
+        eprintln!("skipping: cudaupload does not run here: {}", text(&o));
+        return;
+    }
+    let (o, without) = count("ctx-without", &format!("{caps} ! fakesink"));
+    assert!(o.status.success(), "{}", text(&o));
+    let (o, with) = count("ctx-with", &format!("{caps} ! rsnvench265enc ! fakesink"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(with, without, "the encoder made a CUDA context of its own");
 }

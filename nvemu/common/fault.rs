@@ -46,6 +46,14 @@ fn faults(status_of: fn(&str) -> Option<i32>, default: i32) -> &'static Faults {
 fn parse(spec: &str, status_of: fn(&str) -> Option<i32>, default: i32) -> Vec<Rule> {
     let mut rules = Vec::new();
     for r in spec.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        // A rule naming a status of the other library (NVENC's `NV_ENC_*`, CUDA's `CUDA_*`)
+        // that this one does not know is the other library's: skipped without a word.
+        let other = r.split(':').nth(2).is_some_and(|s| {
+            (s.starts_with("NV_ENC_") || s.starts_with("CUDA_")) && status_of(s).is_none()
+        });
+        if other {
+            continue;
+        }
         match parse_rule(r, status_of, default) {
             Some(rule) => rules.push(rule),
             None => eprintln!("nvemu: ignoring NVEMU_FAULT rule {r:?} here (CALL:N[+][:STATUS])"),

@@ -19,6 +19,7 @@
 //! (`GstCudaContext` sharing through the pipeline's context query) comes later.
 
 pub mod ffi;
+pub mod gst;
 
 use std::ffi::{CStr, c_char, c_void};
 use std::marker::PhantomData;
@@ -267,6 +268,8 @@ pub struct Context {
     lib: &'static CudaLib,
     raw: CUcontext,
     device: Device,
+    /// Set for a borrowed context: its owner, released after use (never destroyed here).
+    keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 // SAFETY: a CUcontext is a handle the driver lets any thread use: it can be pushed (made
@@ -279,9 +282,22 @@ unsafe impl Send for Context {}
 // SAFETY: see `Send` above; every `&self` method is safe to call concurrently.
 unsafe impl Sync for Context {}
 
-// TODO: `Context::from_raw_borrowed(ptr)` for a context owned by GStreamer's CUDA library
-// (GstCudaContext shared through the pipeline's context query); it must not destroy on drop.
 impl Context {
+    /// A context owned by someone else (GStreamer's CUDA library, shared through the pipeline);
+    /// `keep_alive` holds the owner's reference, and the context is not destroyed on drop.
+    pub fn borrowed(
+        raw: *mut c_void,
+        device: &Device,
+        keep_alive: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Result<Context, CudaError> {
+        Ok(Context {
+            lib: driver()?,
+            raw,
+            device: *device,
+            keep_alive: Some(keep_alive),
+        })
+    }
+
     /// Creates a context on `device` with default flags (`CU_CTX_SCHED_AUTO`). On return it is
     /// not current on the calling thread (the thread's context stack is as before).
     ///
@@ -298,6 +314,7 @@ impl Context {
             lib,
             raw,
             device: *device,
+            keep_alive: None,
         };
         // cuCtxCreate made it current; undo that.
         let mut popped: CUcontext = ptr::null_mut();
@@ -348,6 +365,9 @@ impl Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
+        if self.keep_alive.is_some() {
+            return; // borrowed: its owner destroys it
+        }
         // SAFETY: we own `self.raw` and this is its last use: no guard borrows `self` and no
         // resource holds an `Arc` to it. Nothing can be done about an error here.
         let _ = unsafe { (self.lib.cuCtxDestroy_v2)(self.raw) };

@@ -204,6 +204,9 @@ pub struct NvEncoder {
     pending_update: std::sync::atomic::AtomicU8,
     /// `emit-frame-stats`, read by the output thread for every frame.
     emit_frame_stats: std::sync::atomic::AtomicBool,
+    /// The GstCudaContext shared with neighbours (`gst.cuda.context`), when GStreamer's CUDA
+    /// library is there. Its own lock: `set_context` may come while `start` asks for it.
+    shared_cuda: Mutex<Option<cuda::gst::SharedContext>>,
 }
 
 const UPDATE_RATE: u8 = 1;
@@ -317,6 +320,40 @@ impl NvEncoder {
             .build())
     }
 
+    /// Finds or makes the pipeline's GstCudaContext on `cuda-device-id`
+    /// (`gst_cuda_ensure_element_context`), without holding any lock of ours: it queries
+    /// neighbours and posts messages, and `set_context` may come meanwhile.
+    fn ensure_shared_cuda(&self) {
+        if cuda::gst::lib().is_none() || cuda::init().is_err() {
+            return;
+        }
+        let id = self.settings().cuda_device_id as i32;
+        let mut cur = self
+            .shared_cuda
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !cuda::gst::ensure_context(self.obj().upcast_ref(), id, &mut cur) {
+            gst::debug!(CAT, imp = self, "no shared CUDA context: using our own");
+        }
+        let mut g = self.shared_cuda.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = cur;
+        }
+    }
+
+    fn handle_context_query(&self, query: &mut gst::QueryRef) -> bool {
+        if !matches!(query.view(), gst::QueryView::Context(_)) {
+            return false;
+        }
+        let ctx = self
+            .shared_cuda
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        cuda::gst::handle_query(self.obj().upcast_ref(), query, ctx.as_ref())
+    }
+
     /// Creates the CUDA context on `cuda-device-id` (once per start).
     fn ensure_context(&self, state: &mut State) -> Result<Arc<cuda::Context>, NvEncError> {
         if let Some(c) = &state.ctx {
@@ -325,12 +362,30 @@ impl NvEncoder {
         let id = self.settings().cuda_device_id;
         cuda::init()?;
         let dev = cuda::Device::new(id as i32)?;
-        let ctx = Arc::new(cuda::Context::new(&dev)?);
+        let shared = self
+            .shared_cuda
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let ctx = match shared {
+            // The pipeline's context (from a neighbour, the application, or made by us and
+            // offered to the others): same context, no copies between CUDA elements.
+            Some(sc) if !sc.handle().is_null() => {
+                let raw = sc.handle();
+                Arc::new(cuda::Context::borrowed(raw, &dev, Box::new(sc))?)
+            }
+            _ => Arc::new(cuda::Context::new(&dev)?),
+        };
         gst::info!(
             CAT,
             imp = self,
-            "CUDA device {id}: {}",
-            dev.name().unwrap_or_default()
+            "CUDA device {id}: {}{}",
+            dev.name().unwrap_or_default(),
+            if cuda::gst::lib().is_some() {
+                " (context shared as gst.cuda.context)"
+            } else {
+                ""
+            }
         );
         state.ctx = Some(ctx.clone());
         Ok(ctx)
@@ -1244,14 +1299,35 @@ impl ObjectImpl for NvEncoder {
 }
 
 impl GstObjectImpl for NvEncoder {}
-impl ElementImpl for NvEncoder {}
+impl ElementImpl for NvEncoder {
+    fn set_context(&self, context: &gst::Context) {
+        let id = self.settings().cuda_device_id as i32;
+        let mut cur = self
+            .shared_cuda
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        cuda::gst::set_context(self.obj().upcast_ref(), context, id, &mut cur);
+        *self.shared_cuda.lock().unwrap_or_else(|e| e.into_inner()) = cur;
+        self.parent_set_context(context);
+    }
+}
 
 impl VideoEncoderImpl for NvEncoder {
+    fn sink_query(&self, query: &mut gst::QueryRef) -> bool {
+        self.handle_context_query(query) || self.parent_sink_query(query)
+    }
+
+    fn src_query(&self, query: &mut gst::QueryRef) -> bool {
+        self.handle_context_query(query) || self.parent_src_query(query)
+    }
+
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         // Fail at start, with a clear message, on machines without NVENC.
         if let Err(e) = api::load() {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
         }
+        self.ensure_shared_cuda();
         let mut st = self.lock_state();
         let ctx = self
             .ensure_context(&mut st)
