@@ -27,6 +27,7 @@ type QueryFn = unsafe extern "C" fn(
     *mut gst::ffi::GstObject,
 ) -> glib::ffi::gboolean;
 type HandleFn = unsafe extern "C" fn(*mut gst::ffi::GstObject) -> *mut c_void;
+type IsCudaMemoryFn = unsafe extern "C" fn(*mut gst::ffi::GstMemory) -> glib::ffi::gboolean;
 
 /// The entry points used, from one loaded library.
 pub struct GstCuda {
@@ -35,6 +36,7 @@ pub struct GstCuda {
     set_context: SetContextFn,
     query: QueryFn,
     handle: HandleFn,
+    is_cuda_memory: IsCudaMemoryFn,
 }
 
 static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
@@ -58,12 +60,17 @@ static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
             .get::<QueryFn>(b"gst_cuda_handle_context_query\0")
             .ok()?;
         let handle = *lib.get::<HandleFn>(b"gst_cuda_context_get_handle\0").ok()?;
+        let is_cuda_memory = *lib.get::<IsCudaMemoryFn>(b"gst_is_cuda_memory\0").ok()?;
+        let init: libloading::Symbol<unsafe extern "C" fn()> =
+            lib.get(b"gst_cuda_memory_init_once\0").ok()?;
+        init();
         Some(GstCuda {
             _lib: lib,
             ensure,
             set_context,
             query,
             handle,
+            is_cuda_memory,
         })
     }
 });
@@ -147,4 +154,75 @@ pub fn handle_query(
     };
     // SAFETY: live element, query and context for the duration of the call.
     unsafe { (l.query)(element.to_glib_none().0, query.as_mut_ptr(), ctx.as_ptr()) != 0 }
+}
+
+/// `GST_MAP_CUDA` (gst/cuda/gstcudamemory.h): map the device pointer instead of a host copy.
+const GST_MAP_CUDA: u32 = gst::ffi::GST_MAP_FLAG_LAST << 1;
+
+/// A GstCudaMemory of the shared context, mapped for reading as a device pointer
+/// (`GST_MAP_READ | GST_MAP_CUDA`); unmapped on drop. Holds its buffer.
+pub struct MappedCudaMemory {
+    buffer: gst::Buffer,
+    mem: *mut gst::ffi::GstMemory,
+    info: gst::ffi::GstMapInfo,
+}
+
+// SAFETY: the map info refers to memory kept alive by `buffer`; GstMemory maps may be released
+// from any thread.
+unsafe impl Send for MappedCudaMemory {}
+
+impl MappedCudaMemory {
+    /// Maps the only memory of `buffer` if it is CUDA memory of `ctx`'s context; `None` for
+    /// anything else (system memory, another context, several memories, a failed map).
+    pub fn map(buffer: &gst::Buffer, ctx: &SharedContext) -> Option<MappedCudaMemory> {
+        let l = lib()?;
+        if buffer.n_memory() != 1 {
+            return None;
+        }
+        let mem = buffer.peek_memory(0).as_mut_ptr();
+        // SAFETY: `mem` is a live GstMemory of `buffer`.
+        if unsafe { (l.is_cuda_memory)(mem) } == 0 {
+            return None;
+        }
+        // SAFETY: a GstCudaMemory starts with its GstMemory, followed by its GstCudaContext
+        // pointer (gst/cuda/gstcudamemory.h, 1.22 and later).
+        let mem_ctx = unsafe {
+            *(mem as *const u8)
+                .add(std::mem::size_of::<gst::ffi::GstMemory>())
+                .cast::<*mut gst::ffi::GstObject>()
+        };
+        if mem_ctx != ctx.as_ptr() {
+            return None;
+        }
+        // SAFETY: zeroed GstMapInfo is a valid out-parameter.
+        let mut info: gst::ffi::GstMapInfo = unsafe { std::mem::zeroed() };
+        // SAFETY: mapping a live memory for reading; unmapped in Drop with the same info.
+        let ok = unsafe {
+            gst::ffi::gst_memory_map(mem, &mut info, gst::ffi::GST_MAP_READ | GST_MAP_CUDA)
+        };
+        if ok == 0 {
+            return None;
+        }
+        Some(MappedCudaMemory {
+            buffer: buffer.clone(),
+            mem,
+            info,
+        })
+    }
+
+    /// The CUDA device pointer of the memory's data.
+    pub fn device_ptr(&self) -> u64 {
+        self.info.data as u64
+    }
+
+    pub fn buffer(&self) -> &gst::Buffer {
+        &self.buffer
+    }
+}
+
+impl Drop for MappedCudaMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the map made in `map`, once; `buffer` still holds the memory.
+        unsafe { gst::ffi::gst_memory_unmap(self.mem, &mut self.info) };
+    }
 }

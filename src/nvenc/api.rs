@@ -522,11 +522,11 @@ impl Session {
     /// `nvEncEncodePicture` of a mapped external resource (CUDA device memory).
     pub fn encode_mapped(
         &self,
-        input: &MappedResource<'_>,
+        input: &MappedResource,
         output: &BitstreamBuffer,
         pic: &mut ffi::NV_ENC_PIC_PARAMS,
     ) -> Result<EncodeStatus, NvEncError> {
-        let r = input.resource;
+        let r = &input.resource;
         pic.inputBuffer = input.ptr;
         pic.bufferFmt = input.format;
         pic.inputWidth = r.width;
@@ -775,7 +775,7 @@ impl RegisteredResource {
     }
 
     /// `nvEncMapInputResource`: the picture as an NVENC input, until the guard drops.
-    pub fn map(&self) -> Result<MappedResource<'_>, NvEncError> {
+    pub fn map(self: &Arc<Self>) -> Result<MappedResource, NvEncError> {
         let s = &self.session;
         let f = entry!(s.lib, nvEncMapInputResource);
         let mut p = boxed_zeroed::<ffi::NV_ENC_MAP_INPUT_RESOURCE>();
@@ -785,7 +785,7 @@ impl RegisteredResource {
         // SAFETY: versioned MAP_INPUT_RESOURCE of the proven size with a live registration.
         s.check("nvEncMapInputResource", unsafe { f(s.enc, &mut *p) })?;
         Ok(MappedResource {
-            resource: self,
+            resource: self.clone(),
             ptr: p.mappedResource,
             format: p.mappedBufferFmt,
         })
@@ -804,13 +804,16 @@ impl Drop for RegisteredResource {
 
 /// A mapped [`RegisteredResource`]; unmapped on drop (after the bitstream of every picture
 /// encoded from it is locked, as the API requires).
-pub struct MappedResource<'a> {
-    resource: &'a RegisteredResource,
+pub struct MappedResource {
+    resource: Arc<RegisteredResource>,
     ptr: ffi::NV_ENC_INPUT_PTR,
     pub format: u32,
 }
 
-impl Drop for MappedResource<'_> {
+// SAFETY: as RegisteredResource: the handle is used only through the (Send + Sync) session.
+unsafe impl Send for MappedResource {}
+
+impl Drop for MappedResource {
     fn drop(&mut self) {
         let s = &self.resource.session;
         if let Some(f) = s.lib.fl.nvEncUnmapInputResource {
@@ -996,15 +999,17 @@ mod tests {
         }
         dev.upload(&host, w as usize, w as usize, rows, None)
             .expect("upload");
-        let reg = RegisteredResource::cuda(
-            &s,
-            dev.as_raw(),
-            ffi::NV_ENC_BUFFER_FORMAT_NV12,
-            w,
-            h,
-            pitch as u32,
-        )
-        .expect("register");
+        let reg = Arc::new(
+            RegisteredResource::cuda(
+                &s,
+                dev.as_raw(),
+                ffi::NV_ENC_BUFFER_FORMAT_NV12,
+                w,
+                h,
+                pitch as u32,
+            )
+            .expect("register"),
+        );
         let outs: Vec<BitstreamBuffer> =
             (0..3).map(|_| BitstreamBuffer::new(&s).unwrap()).collect();
         let mut stream = Vec::new();

@@ -136,6 +136,61 @@ unsafe impl<T: NvEncoderImpl> IsSubclassable<T> for NvEncoderObj {
 struct Slot {
     input: InputBuffer,
     output: BitstreamBuffer,
+    /// Set while the slot's picture is upstream CUDA memory (zero-copy): NVENC's mapping, then
+    /// the GstMemory's device mapping and buffer, released (in that order) once the bitstream
+    /// is locked.
+    cuda: Option<CudaInput>,
+}
+
+struct CudaInput {
+    _nvenc: api::MappedResource,
+    _memory: cuda::gst::MappedCudaMemory,
+}
+
+/// Formats whose CUDA memory NVENC can read in place: one plane, or NV12/P010 with the chroma
+/// plane right below the luma plane (NVENC's CUDADEVICEPTR layout).
+const CUDA_FORMATS: &[gst_video::VideoFormat] = &[
+    gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::P01010le,
+    gst_video::VideoFormat::Vuya,
+    gst_video::VideoFormat::Rgba,
+    gst_video::VideoFormat::Rgbx,
+    gst_video::VideoFormat::Bgra,
+    gst_video::VideoFormat::Bgrx,
+    gst_video::VideoFormat::Rgb10a2Le,
+];
+
+/// `caps` (system memory) preceded by the same caps in `memory:CUDAMemory`, restricted to
+/// [`CUDA_FORMATS`], when GStreamer's CUDA library is there.
+fn with_cuda_memory(caps: gst::Caps) -> gst::Caps {
+    if cuda::gst::lib().is_none() {
+        return caps;
+    }
+    let system = caps.copy();
+    let mut cuda_caps = caps.copy();
+    {
+        let c = cuda_caps.get_mut().expect("a fresh copy");
+        c.filter_map_in_place(|_features, s| {
+            let fmts: Vec<String> = s
+                .get::<gst::List>("format")
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|v| v.get::<&str>().ok())
+                        .filter(|f| CUDA_FORMATS.contains(&gst_video::VideoFormat::from_string(f)))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if fmts.is_empty() {
+                return gst::CapsFilterMapAction::Remove;
+            }
+            s.set("format", gst::List::new(fmts));
+            gst::CapsFilterMapAction::Keep
+        });
+        c.set_features_simple(Some(gst::CapsFeatures::new(["memory:CUDAMemory"])));
+    }
+    cuda_caps.get_mut().expect("a fresh copy").append(system);
+    cuda_caps
 }
 
 struct Done {
@@ -179,6 +234,9 @@ struct Stream {
     frame_idx: u32,
     /// What the session was initialised with, for `nvEncReconfigureEncoder`.
     config: ffi::SessionConfig,
+    /// Upstream CUDA memories registered with NVENC, by (device pointer, pitch): once each,
+    /// for the session's life.
+    registrations: std::collections::HashMap<(u64, u32), Arc<api::RegisteredResource>>,
 }
 
 #[derive(Default)]
@@ -283,17 +341,18 @@ impl NvEncoder {
         let ten = cap(ffi::NV_ENC_CAPS_SUPPORT_10BIT_ENCODE)? != 0;
         let yuv444 = cap(ffi::NV_ENC_CAPS_SUPPORT_YUV444_ENCODE)? != 0;
         let templ = self.obj().static_pad("sink").map(|p| p.pad_template_caps());
-        let formats: Vec<gst_video::VideoFormat> = templ
-            .as_ref()
-            .and_then(|c| c.structure(0))
-            .and_then(|s| s.get::<gst::List>("format").ok())
-            .map(|l| {
-                l.iter()
-                    .filter_map(|v| v.get::<&str>().ok())
-                    .map(gst_video::VideoFormat::from_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Every format of the template (its system-memory structure lists them all).
+        let mut formats: Vec<gst_video::VideoFormat> = Vec::new();
+        for s in templ.iter().flat_map(|c| c.iter()) {
+            if let Ok(l) = s.get::<gst::List>("format") {
+                for f in l.iter().filter_map(|v| v.get::<&str>().ok()) {
+                    let f = gst_video::VideoFormat::from_string(f);
+                    if !formats.contains(&f) {
+                        formats.push(f);
+                    }
+                }
+            }
+        }
         let ok: Vec<gst_video::VideoFormat> = formats
             .into_iter()
             .filter(|f| {
@@ -313,11 +372,13 @@ impl NvEncoder {
         let hmin = cap(ffi::NV_ENC_CAPS_HEIGHT_MIN)?.max(1);
         let wmax = cap(ffi::NV_ENC_CAPS_WIDTH_MAX)?.max(wmin);
         let hmax = cap(ffi::NV_ENC_CAPS_HEIGHT_MAX)?.max(hmin);
-        Ok(gst_video::VideoCapsBuilder::new()
-            .format_list(ok)
-            .width_range(wmin..=wmax)
-            .height_range(hmin..=hmax)
-            .build())
+        Ok(with_cuda_memory(
+            gst_video::VideoCapsBuilder::new()
+                .format_list(ok)
+                .width_range(wmin..=wmax)
+                .height_range(hmin..=hmax)
+                .build(),
+        ))
     }
 
     /// Finds or makes the pipeline's GstCudaContext on `cuda-device-id`
@@ -340,6 +401,79 @@ impl NvEncoder {
         if g.is_none() {
             *g = cur;
         }
+    }
+
+    /// Upstream CUDA memory of the shared context, in a layout NVENC reads in place: its
+    /// registration (made once per device pointer) mapped for one picture, with the memory's
+    /// device mapping. `None`: copy the frame instead (system memory, another context, another
+    /// layout, or a failure, which is logged).
+    fn map_cuda_input(
+        &self,
+        input: &gst::Buffer,
+        info: &gst_video::VideoInfo,
+        encode_height: u32,
+    ) -> Option<(api::MappedResource, cuda::gst::MappedCudaMemory)> {
+        use gst_video::VideoFormat as F;
+        let shared = self
+            .shared_cuda
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let memory = cuda::gst::MappedCudaMemory::map(input, &shared)?;
+        let fmt = info.format();
+        if !CUDA_FORMATS.contains(&fmt) {
+            return None;
+        }
+        let (stride0, offset1) = match input.meta::<gst_video::VideoMeta>() {
+            Some(m) => (m.stride()[0], m.offset().get(1).copied()),
+            None => (info.stride()[0], info.offset().get(1).copied()),
+        };
+        if stride0 <= 0 {
+            return None;
+        }
+        if matches!(fmt, F::Nv12 | F::P01010le)
+            && offset1 != Some(stride0 as usize * encode_height as usize)
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "CUDA memory with chroma at {offset1:?}, not right below {encode_height} luma rows: copying"
+            );
+            return None;
+        }
+        let (buffer_format, ..) = self.nvenc_buffer_format(fmt)?;
+        let key = (memory.device_ptr(), stride0 as u32);
+        let reg = {
+            let mut st = self.lock_state();
+            let stream = st.stream.as_mut()?;
+            match stream.registrations.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = api::RegisteredResource::cuda(
+                        &stream.session,
+                        key.0,
+                        buffer_format,
+                        stream.params.encode_width,
+                        stream.params.encode_height,
+                        key.1,
+                    )
+                    .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying instead"))
+                    .ok()?;
+                    let r = Arc::new(r);
+                    if stream.registrations.len() >= 64 {
+                        // A pool that keeps allocating: start over (mapped ones stay alive).
+                        stream.registrations.clear();
+                    }
+                    stream.registrations.insert(key, r.clone());
+                    r
+                }
+            }
+        };
+        let mapped = reg
+            .map()
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying instead"))
+            .ok()?;
+        Some((mapped, memory))
     }
 
     fn handle_context_query(&self, query: &mut gst::QueryRef) -> bool {
@@ -645,6 +779,7 @@ impl NvEncoder {
             free.push(Slot {
                 input: InputBuffer::new(&session, ew, eh, buffer_format)?,
                 output: BitstreamBuffer::new(&session)?,
+                cuda: None,
             });
         }
         let shared = Arc::new(Shared {
@@ -689,6 +824,7 @@ impl NvEncoder {
                 dts_offset,
                 frame_idx: 0,
                 config: ffi::SessionConfig { init, cfg },
+                registrations: Default::default(),
             },
             caps,
         ))
@@ -910,11 +1046,13 @@ impl NvEncoder {
 /// The sink (system-memory `formats`, 1..=8192 in both dimensions) and src (`src`) templates
 /// of a codec element.
 pub fn pad_templates(formats: &[gst_video::VideoFormat], src: &gst::Caps) -> Vec<gst::PadTemplate> {
-    let sink = gst_video::VideoCapsBuilder::new()
-        .format_list(formats.iter().copied())
-        .width_range(1..=8192)
-        .height_range(1..=8192)
-        .build();
+    let sink = with_cuda_memory(
+        gst_video::VideoCapsBuilder::new()
+            .format_list(formats.iter().copied())
+            .width_range(1..=8192)
+            .height_range(1..=8192)
+            .build(),
+    );
     vec![
         gst::PadTemplate::new(
             "sink",
@@ -1015,6 +1153,9 @@ fn output_loop(
         let shutdown = {
             let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
             q.locking -= 1;
+            let mut slot = slot;
+            // The bitstream is out: NVENC's mapping, then upstream's memory, can go.
+            slot.cuda = None;
             q.free.push(slot);
             match res {
                 Ok((n, key, buffer)) => q.done.push_back(Done {
@@ -1516,20 +1657,38 @@ impl VideoEncoderImpl for NvEncoder {
                 }
             }
         };
-        let vframe =
-            gst_video::VideoFrameRef::from_buffer_ref_readable(&input, &info).map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    [
-                        "cannot map input buffer of {} bytes as {:?}",
-                        input.size(),
-                        info
-                    ]
-                );
-                gst::FlowError::Error
-            })?;
-        if let Err(e) = self.copy_frame(&mut slot, &vframe, encode_height) {
+        // Upstream CUDA memory of our context: NVENC reads it in place (no copy).
+        let cuda_mapped = self.map_cuda_input(&input, &info, encode_height);
+        let zero_copy = cuda_mapped.is_some();
+        if let Some((mapped, memory)) = cuda_mapped {
+            slot.cuda = Some(CudaInput {
+                _nvenc: mapped,
+                _memory: memory,
+            });
+        }
+        let vframe = if zero_copy {
+            None
+        } else {
+            Some(
+                gst_video::VideoFrameRef::from_buffer_ref_readable(&input, &info).map_err(
+                    |_| {
+                        gst::element_imp_error!(
+                            self,
+                            gst::CoreError::Failed,
+                            [
+                                "cannot map input buffer of {} bytes as {:?}",
+                                input.size(),
+                                info
+                            ]
+                        );
+                        gst::FlowError::Error
+                    },
+                )?,
+            )
+        };
+        if let Some(vframe) = vframe
+            && let Err(e) = self.copy_frame(&mut slot, &vframe, encode_height)
+        {
             shared
                 .q
                 .lock()
@@ -1539,7 +1698,6 @@ impl VideoEncoderImpl for NvEncoder {
             self.post_error(&e);
             return Err(gst::FlowError::Error);
         }
-        drop(vframe);
 
         let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
         pic.inputTimeStamp = frame_number as u64;
@@ -1555,7 +1713,11 @@ impl VideoEncoderImpl for NvEncoder {
             pic.encodePicFlags |=
                 ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
         }
-        match session.encode_picture(&slot.input, &slot.output, &mut pic) {
+        let encoded = match &slot.cuda {
+            Some(c) => session.encode_mapped(&c._nvenc, &slot.output, &mut pic),
+            None => session.encode_picture(&slot.input, &slot.output, &mut pic),
+        };
+        match encoded {
             Ok(EncodeStatus::NeedMoreInput) => {
                 let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
                 q.held.push((slot, pts));
