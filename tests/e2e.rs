@@ -1048,3 +1048,84 @@ fn cuda_memory_input_is_zero_copy() {
         assert!(p >= 45.0, "{element}: luma PSNR {p:.2}");
     }
 }
+
+/// CUDA memory NVENC cannot read in place (here: an odd height, 241 rows, which H.265 4:2:0
+/// codes as 242, so the chroma plane is not where NVENC wants it): one device-to-device copy
+/// per plane (plus the repeated last row) into the encoder's own registered surfaces, never a
+/// trip through system memory, and the picture comes out right (luma PSNR over the top 240 rows
+/// of at least 45 dB).
+#[test]
+fn cuda_memory_other_layout_is_copied_on_the_device() {
+    need_emulator!();
+    let (w, h, n) = (320, 241, 30);
+    let src = format!(
+        "videotestsrc num-buffers={n} pattern=smpte ! video/x-raw,format=NV12,width={w},height={h},framerate=25/1"
+    );
+    let (o, _) = launch_traced(&format!("{src} ! cudaupload ! fakesink"), "cm2-warmup", &[]);
+    if !o.status.success() {
+        eprintln!("skipping: cudaupload does not run here: {}", text(&o));
+        return;
+    }
+    let reference = out_dir().join("cm2.ref");
+    let o = gst_launch(
+        &format!(
+            "{src} ! videoconvert ! video/x-raw,format=Y444 ! filesink location={}",
+            reference.display()
+        ),
+        &[],
+        true,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = out_dir().join("cm2.h265");
+    let (o, trace) = launch_traced(
+        &format!(
+            "{src} ! cudaupload ! video/x-raw(memory:CUDAMemory) ! rsnvench265enc rc-mode=constqp qp-const-i=15 qp-const-p=15 ! video/x-h265,stream-format=byte-stream ! filesink location={}",
+            out.display()
+        ),
+        "cm2",
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(trace_lines(&trace, "nvEncMapInputResource").len(), n);
+    assert_eq!(
+        trace_lines(&trace, "nvEncLockInputBuffer").len(),
+        0,
+        "no system-memory copy"
+    );
+    let dtod = trace_lines(&trace, "cuMemcpy2D_v2")
+        .iter()
+        .filter(|l| l["kind"] == "DtoD")
+        .count();
+    assert_eq!(dtod, 3 * n, "luma, chroma and the repeated row, per frame");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-f", "hevc", "-i"])
+        .arg(&out)
+        .args([
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv444p",
+            "-s",
+            &format!("{w}x{h}"),
+            "-i",
+        ])
+        .arg(&reference)
+        .args([
+            "-lavfi",
+            "[0:v]crop=320:240:0:0[a];[1:v]crop=320:240:0:0[b];[a][b]psnr",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let y: f64 = err
+        .lines()
+        .filter_map(|l| l.split(" y:").nth(1))
+        .next_back()
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR: {err}"));
+    assert!(y >= 45.0, "luma PSNR {y:.2}");
+}

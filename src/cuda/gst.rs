@@ -175,6 +175,16 @@ impl MappedCudaMemory {
     /// Maps the only memory of `buffer` if it is CUDA memory of `ctx`'s context; `None` for
     /// anything else (system memory, another context, several memories, a failed map).
     pub fn map(buffer: &gst::Buffer, ctx: &SharedContext) -> Option<MappedCudaMemory> {
+        Self::map_inner(buffer, Some(ctx))
+    }
+
+    /// As [`MappedCudaMemory::map`], for CUDA memory of any context (to be copied from: with
+    /// unified addressing, a device pointer of another context on the same GPU is readable).
+    pub fn map_any(buffer: &gst::Buffer) -> Option<MappedCudaMemory> {
+        Self::map_inner(buffer, None)
+    }
+
+    fn map_inner(buffer: &gst::Buffer, ctx: Option<&SharedContext>) -> Option<MappedCudaMemory> {
         let l = lib()?;
         if buffer.n_memory() != 1 {
             return None;
@@ -191,7 +201,7 @@ impl MappedCudaMemory {
                 .add(std::mem::size_of::<gst::ffi::GstMemory>())
                 .cast::<*mut gst::ffi::GstObject>()
         };
-        if mem_ctx != ctx.as_ptr() {
+        if ctx.is_some_and(|c| mem_ctx != c.as_ptr()) {
             return None;
         }
         // SAFETY: zeroed GstMapInfo is a valid out-parameter.
@@ -217,6 +227,74 @@ impl MappedCudaMemory {
 
     pub fn buffer(&self) -> &gst::Buffer {
         &self.buffer
+    }
+
+    /// Copies `rows` rows of `width_bytes` from this memory (starting `offset` bytes in, rows
+    /// `stride` apart) into `dst` from its row `dst_row`, device to device, in `dst`'s context;
+    /// when `pad_to` is larger than `rows`, the last row is repeated down to row `pad_to`
+    /// (H.26x 4:2:0 coding an odd height as even).
+    ///
+    /// Errors: `InvalidArgument` (nothing copied) if the rows do not lie within this memory's
+    /// mapped size or within `dst`; driver errors otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_plane_to(
+        &self,
+        offset: usize,
+        stride: usize,
+        width_bytes: usize,
+        rows: usize,
+        pad_to: usize,
+        dst: &mut super::DevicePitched,
+        dst_row: usize,
+    ) -> Result<(), super::CudaError> {
+        let size = self.info.size;
+        let fits_src =
+            rows > 0 && stride >= width_bytes && offset + (rows - 1) * stride + width_bytes <= size;
+        let fits_dst =
+            width_bytes <= dst.width_bytes() && dst_row + pad_to.max(rows) <= dst.height();
+        if !fits_src || !fits_dst {
+            return Err(super::CudaError::InvalidArgument {
+                call: "cuMemcpy2D_v2",
+                reason: format!(
+                    "plane copy out of bounds: {rows} rows of {width_bytes} bytes at {offset} (stride {stride}) from {size} bytes into {}x{} from row {dst_row}",
+                    dst.width_bytes(),
+                    dst.height()
+                ),
+            });
+        }
+        let ctx = dst.context().clone();
+        let dst_ptr = dst.as_raw() + (dst_row * dst.pitch()) as u64;
+        let copy = |src_ptr: u64, dst_ptr: u64, n: usize| {
+            // SAFETY: the source rows lie within this mapped memory (checked above against its
+            // mapped size; the map keeps it alive), the destination rows within `dst` (checked
+            // above), which we own exclusively (&mut); unified addressing makes the upstream
+            // pointer usable from `dst`'s context on the same GPU.
+            unsafe {
+                super::copy_2d(
+                    &ctx,
+                    super::Src2D::Device {
+                        ptr: src_ptr,
+                        pitch: stride,
+                    },
+                    super::Dst2D::Device {
+                        ptr: dst_ptr,
+                        pitch: dst.pitch(),
+                    },
+                    width_bytes,
+                    n,
+                    None,
+                )
+            }
+        };
+        let src_ptr = self.device_ptr() + offset as u64;
+        copy(src_ptr, dst_ptr, rows)?;
+        if pad_to > rows {
+            let last = src_ptr + ((rows - 1) * stride) as u64;
+            for r in rows..pad_to {
+                copy(last, dst_ptr + (r * dst.pitch()) as u64, 1)?;
+            }
+        }
+        Ok(())
     }
 }
 

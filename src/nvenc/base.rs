@@ -140,11 +140,15 @@ struct Slot {
     /// the GstMemory's device mapping and buffer, released (in that order) once the bitstream
     /// is locked.
     cuda: Option<CudaInput>,
+    /// Our own device surface for CUDA memory NVENC cannot read in place (another context, or
+    /// another layout), registered with NVENC; made on first use.
+    device: Option<(cuda::DevicePitched, Arc<api::RegisteredResource>)>,
 }
 
 struct CudaInput {
     _nvenc: api::MappedResource,
-    _memory: cuda::gst::MappedCudaMemory,
+    /// Upstream's memory (zero-copy only; after a copy it is not needed any more).
+    _memory: Option<cuda::gst::MappedCudaMemory>,
 }
 
 /// Formats whose CUDA memory NVENC can read in place: one plane, or NV12/P010 with the chroma
@@ -265,6 +269,8 @@ pub struct NvEncoder {
     /// The GstCudaContext shared with neighbours (`gst.cuda.context`), when GStreamer's CUDA
     /// library is there. Its own lock: `set_context` may come while `start` asks for it.
     shared_cuda: Mutex<Option<cuda::gst::SharedContext>>,
+    /// The CUDA input path was logged (once per element).
+    told_cuda_path: std::sync::atomic::AtomicBool,
 }
 
 const UPDATE_RATE: u8 = 1;
@@ -412,7 +418,7 @@ impl NvEncoder {
         input: &gst::Buffer,
         info: &gst_video::VideoInfo,
         encode_height: u32,
-    ) -> Option<(api::MappedResource, cuda::gst::MappedCudaMemory)> {
+    ) -> Option<(api::MappedResource, Option<cuda::gst::MappedCudaMemory>)> {
         use gst_video::VideoFormat as F;
         let shared = self
             .shared_cuda
@@ -473,7 +479,110 @@ impl NvEncoder {
             .map()
             .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying instead"))
             .ok()?;
-        Some((mapped, memory))
+        self.tell_cuda_path("upstream CUDA memory read in place by NVENC (no copy)");
+        Some((mapped, Some(memory)))
+    }
+
+    /// CUDA memory NVENC cannot read in place (another context on this GPU, or planes laid
+    /// out otherwise): one device-to-device copy into the slot's own registered surface.
+    fn copy_cuda_input(
+        &self,
+        input: &gst::Buffer,
+        info: &gst_video::VideoInfo,
+        encode_height: u32,
+        slot: &mut Slot,
+    ) -> Option<api::MappedResource> {
+        use gst_video::VideoFormat as F;
+        let fmt = info.format();
+        if !CUDA_FORMATS.contains(&fmt) {
+            return None;
+        }
+        let memory = cuda::gst::MappedCudaMemory::map_any(input)?;
+        let (w, h, eh) = (
+            info.width() as usize,
+            info.height() as usize,
+            encode_height as usize,
+        );
+        let (strides, offsets): (Vec<usize>, Vec<usize>) =
+            match input.meta::<gst_video::VideoMeta>() {
+                Some(m) => (
+                    m.stride().iter().map(|s| *s as usize).collect(),
+                    m.offset().to_vec(),
+                ),
+                None => (
+                    info.stride().iter().map(|s| *s as usize).collect(),
+                    info.offset().to_vec(),
+                ),
+            };
+        // (row bytes, rows, rows coded) per plane, as NVENC lays the picture out.
+        let planes: Vec<(usize, usize, usize)> = match fmt {
+            F::Nv12 => vec![
+                (w, h, eh),
+                (w.div_ceil(2) * 2, h.div_ceil(2), eh.div_ceil(2)),
+            ],
+            F::P01010le => vec![
+                (2 * w, h, eh),
+                (4 * w.div_ceil(2), h.div_ceil(2), eh.div_ceil(2)),
+            ],
+            _ => vec![(4 * w, h, eh)],
+        };
+        let (session, ew) = {
+            let st = self.lock_state();
+            let stream = st.stream.as_ref()?;
+            (stream.session.clone(), stream.params.encode_width)
+        };
+        if slot.device.is_none() {
+            let (buffer_format, ..) = self.nvenc_buffer_format(fmt)?;
+            let total_rows: usize = planes.iter().map(|p| p.2).sum();
+            let surface = cuda::DevicePitched::new(
+                session.context(),
+                planes[0].0.max(planes.last()?.0),
+                total_rows,
+            )
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+            .ok()?;
+            let reg = api::RegisteredResource::cuda(
+                &session,
+                surface.as_raw(),
+                buffer_format,
+                ew,
+                encode_height,
+                surface.pitch() as u32,
+            )
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+            .ok()?;
+            slot.device = Some((surface, Arc::new(reg)));
+        }
+        let (surface, reg) = slot.device.as_mut()?;
+        let mut dst_row = 0;
+        for (i, &(row_bytes, rows, coded_rows)) in planes.iter().enumerate() {
+            if let Err(e) = memory.copy_plane_to(
+                *offsets.get(i)?,
+                *strides.get(i)?,
+                row_bytes,
+                rows,
+                coded_rows,
+                surface,
+                dst_row,
+            ) {
+                gst::warning!(CAT, imp = self, "{e}; copying through system memory");
+                return None;
+            }
+            dst_row += coded_rows;
+        }
+        let mapped = reg
+            .map()
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+            .ok()?;
+        self.tell_cuda_path("upstream CUDA memory copied device to device (once per frame)");
+        Some(mapped)
+    }
+
+    /// Says once, in the log, how CUDA input reaches NVENC.
+    fn tell_cuda_path(&self, how: &str) {
+        if !self.told_cuda_path.swap(true, Ordering::Relaxed) {
+            gst::info!(CAT, imp = self, "{how}");
+        }
     }
 
     fn handle_context_query(&self, query: &mut gst::QueryRef) -> bool {
@@ -780,6 +889,7 @@ impl NvEncoder {
                 input: InputBuffer::new(&session, ew, eh, buffer_format)?,
                 output: BitstreamBuffer::new(&session)?,
                 cuda: None,
+                device: None,
             });
         }
         let shared = Arc::new(Shared {
@@ -1658,7 +1768,12 @@ impl VideoEncoderImpl for NvEncoder {
             }
         };
         // Upstream CUDA memory of our context: NVENC reads it in place (no copy).
-        let cuda_mapped = self.map_cuda_input(&input, &info, encode_height);
+        let cuda_mapped = self
+            .map_cuda_input(&input, &info, encode_height)
+            .or_else(|| {
+                self.copy_cuda_input(&input, &info, encode_height, &mut slot)
+                    .map(|m| (m, None))
+            });
         let zero_copy = cuda_mapped.is_some();
         if let Some((mapped, memory)) = cuda_mapped {
             slot.cuda = Some(CudaInput {
