@@ -28,6 +28,7 @@ type QueryFn = unsafe extern "C" fn(
 ) -> glib::ffi::gboolean;
 type HandleFn = unsafe extern "C" fn(*mut gst::ffi::GstObject) -> *mut c_void;
 type IsCudaMemoryFn = unsafe extern "C" fn(*mut gst::ffi::GstMemory) -> glib::ffi::gboolean;
+type PoolNewFn = unsafe extern "C" fn(*mut gst::ffi::GstObject) -> *mut gst::ffi::GstBufferPool;
 
 /// The entry points used, from one loaded library.
 pub struct GstCuda {
@@ -37,6 +38,7 @@ pub struct GstCuda {
     query: QueryFn,
     handle: HandleFn,
     is_cuda_memory: IsCudaMemoryFn,
+    pool_new: PoolNewFn,
 }
 
 static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
@@ -61,6 +63,7 @@ static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
             .ok()?;
         let handle = *lib.get::<HandleFn>(b"gst_cuda_context_get_handle\0").ok()?;
         let is_cuda_memory = *lib.get::<IsCudaMemoryFn>(b"gst_is_cuda_memory\0").ok()?;
+        let pool_new = *lib.get::<PoolNewFn>(b"gst_cuda_buffer_pool_new\0").ok()?;
         let init: libloading::Symbol<unsafe extern "C" fn()> =
             lib.get(b"gst_cuda_memory_init_once\0").ok()?;
         init();
@@ -71,6 +74,7 @@ static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
             query,
             handle,
             is_cuda_memory,
+            pool_new,
         })
     }
 });
@@ -96,6 +100,16 @@ impl SharedContext {
 
     fn as_ptr(&self) -> *mut gst::ffi::GstObject {
         self.0.to_glib_none().0
+    }
+
+    /// A new GstCudaBufferPool on this context (`gst_cuda_buffer_pool_new`), to propose
+    /// upstream so that its buffers are NVENC-ready.
+    pub fn buffer_pool(&self) -> Option<gst::BufferPool> {
+        let l = lib()?;
+        // SAFETY: a live GstCudaContext; the function returns a new (full) reference or NULL.
+        let p = unsafe { (l.pool_new)(self.as_ptr()) };
+        // SAFETY: as above.
+        (!p.is_null()).then(|| unsafe { gst::BufferPool::from_glib_full(p) })
     }
 }
 

@@ -585,6 +585,43 @@ impl NvEncoder {
         }
     }
 
+    /// For CUDA-memory caps: a GstCudaBufferPool on the shared context holding as many
+    /// buffers as the ring can have in flight, so that upstream's frames are NVENC-ready
+    /// (read in place). (pool, buffer size, minimum buffers).
+    fn cuda_pool_for(&self, query: &gst::query::Allocation) -> Option<(gst::BufferPool, u32, u32)> {
+        let (caps, need_pool) = query.get();
+        let caps = caps?;
+        if !need_pool
+            || !caps
+                .features(0)
+                .is_some_and(|f| f.contains("memory:CUDAMemory"))
+        {
+            return None;
+        }
+        let info = gst_video::VideoInfo::from_caps(caps).ok()?;
+        let shared = self
+            .shared_cuda
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let pool = shared.buffer_pool()?;
+        let s = *self.settings();
+        let min = 4 + s.bframes + 1 + s.rc_lookahead;
+        let mut config = pool.config();
+        config.set_params(Some(&caps.to_owned()), info.size() as u32, min, 0);
+        pool.set_config(config).ok()?;
+        let size = pool
+            .config()
+            .params()
+            .map_or(info.size() as u32, |(_, size, _, _)| size);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "proposing a CUDA buffer pool of {min}+ buffers"
+        );
+        Some((pool, size, min))
+    }
+
     fn handle_context_query(&self, query: &mut gst::QueryRef) -> bool {
         if !matches!(query.view(), gst::QueryView::Context(_)) {
             return false;
@@ -1642,6 +1679,9 @@ impl VideoEncoderImpl for NvEncoder {
         query: &mut gst::query::Allocation,
     ) -> Result<(), gst::LoggableError> {
         query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        if let Some((pool, size, min)) = self.cuda_pool_for(query) {
+            query.add_allocation_pool(Some(&pool), size, min, 0);
+        }
         self.parent_propose_allocation(query)
     }
 
