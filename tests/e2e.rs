@@ -1034,12 +1034,13 @@ fn cuda_memory_input_is_zero_copy() {
             "{element}: no copy by the plugin"
         );
         // cudaupload allocates from the pool the encoder proposed (a GstCudaBufferPool on the
-        // shared context, as many buffers as the ring: 4 + 0 B-frames + 1), each registered
-        // once. (Its own pool would have 2.)
+        // shared context, at least as many buffers as the ring: 4 + 0 B-frames + 1; more when
+        // the machine is loaded and all are in flight), each registered once. Its own pool
+        // would have 2.
         let regs = count("nvEncRegisterResource");
-        assert_eq!(
-            regs, 5,
-            "{element}: one registration per buffer of the proposed pool"
+        assert!(
+            (5..=n).contains(&regs),
+            "{element}: {regs} registrations, one per buffer of the proposed pool"
         );
         let kinds: Vec<String> = trace_lines(&trace, "cuMemcpy2D_v2")
             .iter()
