@@ -29,6 +29,7 @@ type QueryFn = unsafe extern "C" fn(
 type HandleFn = unsafe extern "C" fn(*mut gst::ffi::GstObject) -> *mut c_void;
 type IsCudaMemoryFn = unsafe extern "C" fn(*mut gst::ffi::GstMemory) -> glib::ffi::gboolean;
 type PoolNewFn = unsafe extern "C" fn(*mut gst::ffi::GstObject) -> *mut gst::ffi::GstBufferPool;
+type MemorySyncFn = unsafe extern "C" fn(*mut gst::ffi::GstMemory);
 
 /// The entry points used, from one loaded library.
 pub struct GstCuda {
@@ -39,6 +40,9 @@ pub struct GstCuda {
     handle: HandleFn,
     is_cuda_memory: IsCudaMemoryFn,
     pool_new: PoolNewFn,
+    /// `gst_cuda_memory_sync` (1.24+, stream-ordered memory); absent in 1.22, whose CUDA
+    /// memory is written synchronously.
+    memory_sync: Option<MemorySyncFn>,
 }
 
 static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
@@ -64,6 +68,10 @@ static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
         let handle = *lib.get::<HandleFn>(b"gst_cuda_context_get_handle\0").ok()?;
         let is_cuda_memory = *lib.get::<IsCudaMemoryFn>(b"gst_is_cuda_memory\0").ok()?;
         let pool_new = *lib.get::<PoolNewFn>(b"gst_cuda_buffer_pool_new\0").ok()?;
+        let memory_sync = lib
+            .get::<MemorySyncFn>(b"gst_cuda_memory_sync\0")
+            .ok()
+            .map(|f| *f);
         let init: libloading::Symbol<unsafe extern "C" fn()> =
             lib.get(b"gst_cuda_memory_init_once\0").ok()?;
         init();
@@ -75,6 +83,7 @@ static LIB: LazyLock<Option<GstCuda>> = LazyLock::new(|| {
             handle,
             is_cuda_memory,
             pool_new,
+            memory_sync,
         })
     }
 });
@@ -217,6 +226,12 @@ impl MappedCudaMemory {
         };
         if ctx.is_some_and(|c| mem_ctx != c.as_ptr()) {
             return None;
+        }
+        if let Some(sync) = l.memory_sync {
+            // Wait for exactly this memory's pending work on its own CUDA stream (1.24+), not
+            // for the whole device, before NVENC or our copy reads it.
+            // SAFETY: `mem` is a live GstCudaMemory.
+            unsafe { sync(mem) };
         }
         // SAFETY: zeroed GstMapInfo is a valid out-parameter.
         let mut info: gst::ffi::GstMapInfo = unsafe { std::mem::zeroed() };
