@@ -826,13 +826,16 @@ fn injected_faults_recover_or_fail_clearly() {
 
 /// The rest of the rate-control and coding properties reach NVENC with each API version's
 /// struct layout: VBV, lookahead with I/B adapt, spatial AQ and its strength, temporal AQ,
-/// non-reference P, strict GOP, multi-pass, min/max QP with nvcodec's fallbacks, and H.265
-/// slices. weighted-pred is refused (the emulated GPU reports no support) and stays 0.
+/// non-reference P, strict GOP, multi-pass, min/max QP with nvcodec's fallbacks, H.265
+/// slices and AV1 uniform tiles. weighted-pred is refused (the emulated GPU reports no support) and stays 0.
 #[test]
 fn rate_control_properties_reach_nvenc_for_every_api_version() {
     need_emulator!();
     for (api, _) in INIT_VERS {
-        for (element, extra) in [("rsnvench265enc", "num-slices=2"), ("rsnvencav1enc", "")] {
+        for (element, extra) in [
+            ("rsnvench265enc", "num-slices=2"),
+            ("rsnvencav1enc", "tile-columns=2 tile-rows=2"),
+        ] {
             let pipeline = format!(
                 "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} rc-mode=vbr bitrate=2000 max-bitrate=4000 vbv-buffer-size=3000 rc-lookahead=8 i-adapt=true b-adapt=false spatial-aq=true aq-strength=7 temporal-aq=true nonref-p=true strict-gop=true weighted-pred=true multi-pass=two-pass qp-min-i=10 qp-min-p=12 qp-max-i=40 {extra} ! fakesink"
             );
@@ -875,6 +878,12 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
                     |k: &str| a[format!("encodeConfig.encodeCodecConfig.hevcConfig.{k}")].clone();
                 assert_eq!(h("sliceMode"), 3);
                 assert_eq!(h("sliceModeData"), 2);
+            } else {
+                let t =
+                    |k: &str| a[format!("encodeConfig.encodeCodecConfig.av1Config.{k}")].clone();
+                assert_eq!(t("numTileColumns"), 2);
+                assert_eq!(t("numTileRows"), 2);
+                assert_eq!(t("enableCustomTileConfig"), 0, "uniform tiles");
             }
             assert_eq!(trace_lines(&trace, "nvEncLockBitstream").len(), 10);
         }

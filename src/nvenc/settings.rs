@@ -189,6 +189,9 @@ pub struct Settings {
     pub qp_max_b: i32,
     /// H.265 only; 0 = one slice.
     pub num_slices: u32,
+    /// AV1 only: uniform tile columns/rows, 0 = NVENC's choice.
+    pub tile_columns: u32,
+    pub tile_rows: u32,
 }
 
 impl Default for Settings {
@@ -227,6 +230,8 @@ impl Default for Settings {
             qp_max_p: DEFAULT_QP,
             qp_max_b: DEFAULT_QP,
             num_slices: 0,
+            tile_columns: 0,
+            tile_rows: 0,
         }
     }
 }

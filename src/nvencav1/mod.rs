@@ -48,7 +48,7 @@ impl CodecOps for Av1Ops {
     fn configure(
         &self,
         cfg: &mut ffi::NV_ENC_CONFIG,
-        _s: &Settings,
+        s: &Settings,
         p: &SessionParams,
         _fmt: StreamFormat,
     ) -> Result<(), String> {
@@ -64,6 +64,13 @@ impl CodecOps for Av1Ops {
         a.flags = ffi::AV1_DISABLE_SEQ_HDR.set(a.flags, 0);
         a.flags = ffi::AV1_REPEAT_SEQ_HDR.set(a.flags, 1);
         a.flags = ffi::AV1_CHROMA_FORMAT_IDC.set(a.flags, 1);
+        // Uniform tiles (enableCustomTileConfig stays 0); 0 keeps NVENC's choice.
+        if s.tile_columns > 0 {
+            a.numTileColumns = s.tile_columns;
+        }
+        if s.tile_rows > 0 {
+            a.numTileRows = s.tile_rows;
+        }
         if let Some((pr, tr, mx, full)) = crate::nvenc::colour::iso_colour(&p.info) {
             a.colorPrimaries = pr;
             a.transferCharacteristics = tr;
@@ -110,20 +117,51 @@ pub mod imp {
 
     impl ObjectImpl for NvAv1Enc {
         fn properties() -> &'static [glib::ParamSpec] {
-            static PROPS: LazyLock<Vec<glib::ParamSpec>> =
-                LazyLock::new(|| crate::nvenc::settings::qp_properties(255));
+            static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+                let mut v = crate::nvenc::settings::qp_properties(255);
+                for (name, nick, field) in [
+                    ("tile-columns", "Tile Columns", "numTileColumns"),
+                    ("tile-rows", "Tile Rows", "numTileRows"),
+                ] {
+                    v.push(
+                        glib::ParamSpecUInt::builder(name)
+                            .nick(nick)
+                            .blurb(&format!(
+                                "Uniform tile {}s (av1Config.{field}), 0 = NVENC's choice; beyond nvcodec",
+                                if name == "tile-rows" { "row" } else { "column" }
+                            ))
+                            .maximum(64)
+                            .mutable_playing()
+                            .build(),
+                    );
+                }
+                v
+            });
             PROPS.as_ref()
         }
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
             let base = self.obj();
             let base = base.upcast_ref::<NvEncoderObj>().imp();
-            crate::nvenc::settings::set_qp_property(&mut base.settings(), value, pspec);
+            match pspec.name() {
+                "tile-columns" => {
+                    base.settings().tile_columns = value.get().expect("type checked upstream")
+                }
+                "tile-rows" => {
+                    base.settings().tile_rows = value.get().expect("type checked upstream")
+                }
+                _ => crate::nvenc::settings::set_qp_property(&mut base.settings(), value, pspec),
+            }
             base.request_update(false);
         }
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
             let base = self.obj();
             let base = base.upcast_ref::<NvEncoderObj>().imp();
-            crate::nvenc::settings::qp_property(&base.settings(), pspec)
+            let s = base.settings();
+            match pspec.name() {
+                "tile-columns" => s.tile_columns.to_value(),
+                "tile-rows" => s.tile_rows.to_value(),
+                _ => crate::nvenc::settings::qp_property(&s, pspec),
+            }
         }
     }
 
