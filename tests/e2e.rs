@@ -827,7 +827,7 @@ fn injected_faults_recover_or_fail_clearly() {
 /// The rest of the rate-control and coding properties reach NVENC with each API version's
 /// struct layout: VBV, lookahead with I/B adapt, spatial AQ and its strength, temporal AQ,
 /// non-reference P, strict GOP, multi-pass, min/max QP with nvcodec's fallbacks, H.265
-/// slices and AV1 uniform tiles. weighted-pred is refused (the emulated GPU reports no support) and stays 0.
+/// slices, AV1 uniform tiles, intra refresh and B-frames as references (middle). weighted-pred is refused (the emulated GPU reports no support) and stays 0.
 #[test]
 fn rate_control_properties_reach_nvenc_for_every_api_version() {
     need_emulator!();
@@ -837,7 +837,7 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
             ("rsnvencav1enc", "tile-columns=2 tile-rows=2"),
         ] {
             let pipeline = format!(
-                "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} rc-mode=vbr bitrate=2000 max-bitrate=4000 vbv-buffer-size=3000 rc-lookahead=8 i-adapt=true b-adapt=false spatial-aq=true aq-strength=7 temporal-aq=true nonref-p=true strict-gop=true weighted-pred=true multi-pass=two-pass qp-min-i=10 qp-min-p=12 qp-max-i=40 {extra} ! fakesink"
+                "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} rc-mode=vbr bitrate=2000 max-bitrate=4000 vbv-buffer-size=3000 rc-lookahead=8 i-adapt=true b-adapt=false spatial-aq=true aq-strength=7 temporal-aq=true nonref-p=true strict-gop=true weighted-pred=true multi-pass=two-pass qp-min-i=10 qp-min-p=12 qp-max-i=40 bframes=2 b-ref-mode=middle intra-refresh-period=30 intra-refresh-count=10 {extra} ! fakesink"
             );
             let name = format!("rcprops-{element}-{api}");
             let (o, trace) = launch_traced(&pipeline, &name, &[("NVEMU_MAX_API", api)]);
@@ -885,6 +885,17 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
                 assert_eq!(t("numTileRows"), 2);
                 assert_eq!(t("enableCustomTileConfig"), 0, "uniform tiles");
             }
+            let c = if element == "rsnvench265enc" {
+                "hevcConfig"
+            } else {
+                "av1Config"
+            };
+            let cc = |k: &str| a[format!("encodeConfig.encodeCodecConfig.{c}.{k}")].clone();
+            assert_eq!(cc("enableIntraRefresh"), 1, "{element} API {api}");
+            assert_eq!(cc("intraRefreshPeriod"), 30);
+            assert_eq!(cc("intraRefreshCnt"), 10);
+            assert_eq!(cc("useBFramesAsRef"), 2, "b-ref-mode=middle");
+            assert_eq!(a["encodeConfig.frameIntervalP"], 3);
             assert_eq!(trace_lines(&trace, "nvEncLockBitstream").len(), 10);
         }
     }

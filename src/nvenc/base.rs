@@ -871,6 +871,17 @@ impl NvEncoder {
             0
         };
 
+        let mut s = s;
+        if s.b_ref_mode != settings::BRefMode::Disabled {
+            let supported = cap(ffi::NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE)? as u32;
+            if supported & s.b_ref_mode as u32 == 0 || bframes == 0 {
+                refuse(
+                    "b-ref-mode",
+                    "NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE (or bframes=0)",
+                );
+                s.b_ref_mode = settings::BRefMode::Disabled;
+            }
+        }
         let fmt = ops.choose_stream_format(self.obj().upcast_ref());
         ops.configure(&mut cfg, &s, &params, fmt)
             .map_err(NvEncError::Other)?;
@@ -1448,6 +1459,21 @@ impl ObjectImpl for NvEncoder {
                     .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("intra-refresh-period")
+                    .nick("Intra Refresh Period")
+                    .blurb("Frames between intra refresh waves (enableIntraRefresh, intraRefreshPeriod), 0 = off; beyond nvcodec")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("intra-refresh-count")
+                    .nick("Intra Refresh Count")
+                    .blurb("Frames one refresh wave takes (intraRefreshCnt), 0 = the period; beyond nvcodec")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("b-ref-mode", settings::BRefMode::Disabled)
+                    .nick("B-frame Reference Mode")
+                    .blurb("B-frames as references (useBFramesAsRef); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("multi-pass", settings::DEFAULT_MULTI_PASS)
                     .nick("Multi Pass")
                     .blurb("Multi-pass encoding (rcParams.multiPass); default = from preset and rc-mode")
@@ -1528,6 +1554,13 @@ impl ObjectImpl for NvEncoder {
                 self.emit_frame_stats.store(v, Ordering::Relaxed);
                 return;
             }
+            "intra-refresh-period" => {
+                s.intra_refresh_period = value.get().expect("type checked upstream")
+            }
+            "intra-refresh-count" => {
+                s.intra_refresh_count = value.get().expect("type checked upstream")
+            }
+            "b-ref-mode" => s.b_ref_mode = value.get().expect("type checked upstream"),
             "multi-pass" => s.multi_pass = value.get().expect("type checked upstream"),
             "weighted-pred" => s.weighted_pred = value.get().expect("type checked upstream"),
             "vbv-buffer-size" => s.vbv_buffer_size = value.get().expect("type checked upstream"),
@@ -1563,6 +1596,9 @@ impl ObjectImpl for NvEncoder {
             "bframes" => s.bframes.to_value(),
             "zerolatency" => s.zerolatency.to_value(),
             "emit-frame-stats" => self.emit_frame_stats.load(Ordering::Relaxed).to_value(),
+            "intra-refresh-period" => s.intra_refresh_period.to_value(),
+            "intra-refresh-count" => s.intra_refresh_count.to_value(),
+            "b-ref-mode" => s.b_ref_mode.to_value(),
             "multi-pass" => s.multi_pass.to_value(),
             "weighted-pred" => s.weighted_pred.to_value(),
             "vbv-buffer-size" => s.vbv_buffer_size.to_value(),

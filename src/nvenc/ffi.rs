@@ -302,6 +302,7 @@ pub const NV_ENC_CAPS_SUPPORT_LOOKAHEAD: u32 = 37;
 pub const NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ: u32 = 38;
 pub const NV_ENC_CAPS_SUPPORT_10BIT_ENCODE: u32 = 39;
 pub const NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION: u32 = 41;
+pub const NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE: u32 = 43;
 pub const NV_ENC_CAPS_WIDTH_MIN: u32 = 45;
 pub const NV_ENC_CAPS_HEIGHT_MIN: u32 = 46;
 prove_enum!(
@@ -309,7 +310,8 @@ prove_enum!(
     NV_ENC_CAPS_HEIGHT_MAX, NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE,
     NV_ENC_CAPS_SUPPORT_YUV444_ENCODE, NV_ENC_CAPS_SUPPORT_LOOKAHEAD,
     NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ, NV_ENC_CAPS_SUPPORT_10BIT_ENCODE,
-    NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION, NV_ENC_CAPS_WIDTH_MIN, NV_ENC_CAPS_HEIGHT_MIN]
+    NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION, NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE,
+    NV_ENC_CAPS_WIDTH_MIN, NV_ENC_CAPS_HEIGHT_MIN]
     in v12_1, v12_2, v13_0
 );
 
@@ -739,6 +741,7 @@ bitfield!(HEVC_OUTPUT_AUD = NV_ENC_CONFIG_HEVC.outputAUD(0x10, 4, 1) in v12_1, v
 bitfield!(HEVC_DISABLE_SPSPPS = NV_ENC_CONFIG_HEVC.disableSPSPPS(0x10, 6, 1) in v12_1, v12_2, v13_0);
 bitfield!(HEVC_REPEAT_SPSPPS = NV_ENC_CONFIG_HEVC.repeatSPSPPS(0x10, 7, 1) in v12_1, v12_2, v13_0);
 bitfield!(HEVC_CHROMA_FORMAT_IDC = NV_ENC_CONFIG_HEVC.chromaFormatIDC(0x10, 9, 2) in v12_1, v12_2, v13_0);
+bitfield!(HEVC_ENABLE_INTRA_REFRESH = NV_ENC_CONFIG_HEVC.enableIntraRefresh(0x10, 8, 1) in v12_1, v12_2, v13_0);
 bitfield!(
     /// Before 12.2 only: the output bit depth minus 8 (replaced by `outputBitDepth`).
     HEVC_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_HEVC.pixelBitDepthMinus8(0x10, 11, 3) in v12_0, v12_1
@@ -793,6 +796,7 @@ bitfield!(AV1_ENABLE_TIMING_INFO = NV_ENC_CONFIG_AV1.enableTimingInfo(0x10, 1, 1
 bitfield!(AV1_DISABLE_SEQ_HDR = NV_ENC_CONFIG_AV1.disableSeqHdr(0x10, 4, 1) in v12_1, v12_2, v13_0);
 bitfield!(AV1_REPEAT_SEQ_HDR = NV_ENC_CONFIG_AV1.repeatSeqHdr(0x10, 5, 1) in v12_1, v12_2, v13_0);
 bitfield!(AV1_CHROMA_FORMAT_IDC = NV_ENC_CONFIG_AV1.chromaFormatIDC(0x10, 7, 2) in v12_1, v12_2, v13_0);
+bitfield!(AV1_ENABLE_INTRA_REFRESH = NV_ENC_CONFIG_AV1.enableIntraRefresh(0x10, 6, 1) in v12_1, v12_2, v13_0);
 bitfield!(
     /// Before 12.2 only (in 13.0 these bits mean `enableLTR` ... `outputMasteringDisplay`).
     AV1_INPUT_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_AV1.inputPixelBitDepthMinus8(0x10, 12, 3) in v12_0, v12_1
@@ -1104,6 +1108,14 @@ prove_layout!(NV_ENC_SEQUENCE_PARAM_PAYLOAD as NV_ENC_SEQUENCE_PARAM_PAYLOAD,
     { version, inBufferSize, spsId, ppsId, spsppsBuffer, outSPSPPSPayloadSize });
 
 // ---- External input resources (CUDA device memory) ------------------------------------------
+
+pub const NV_ENC_BFRAME_REF_MODE_DISABLED: u32 = 0;
+pub const NV_ENC_BFRAME_REF_MODE_EACH: u32 = 1;
+pub const NV_ENC_BFRAME_REF_MODE_MIDDLE: u32 = 2;
+prove_enum!(
+    [NV_ENC_BFRAME_REF_MODE_DISABLED, NV_ENC_BFRAME_REF_MODE_EACH, NV_ENC_BFRAME_REF_MODE_MIDDLE]
+    in v12_1, v12_2, v13_0
+);
 
 pub type NV_ENC_REGISTERED_PTR = *mut c_void;
 pub const NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR: u32 = 1;

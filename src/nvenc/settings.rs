@@ -121,6 +121,19 @@ pub enum MultiPass {
     TwoPass = 3,
 }
 
+/// `b-ref-mode`: B-frames used as references (`useBFramesAsRef`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncBRefMode")]
+pub enum BRefMode {
+    #[enum_value(name = "Disabled", nick = "disabled")]
+    Disabled = 0,
+    #[enum_value(name = "Each B-frame is a reference", nick = "each")]
+    Each = 1,
+    #[enum_value(name = "Only the middle B-frame is a reference", nick = "middle")]
+    Middle = 2,
+}
+
 pub const DEFAULT_PRESET: Preset = Preset::Default;
 pub const DEFAULT_TUNE: Tune = Tune::Default;
 pub const DEFAULT_RC_MODE: RcMode = RcMode::Default;
@@ -192,6 +205,11 @@ pub struct Settings {
     /// AV1 only: uniform tile columns/rows, 0 = NVENC's choice.
     pub tile_columns: u32,
     pub tile_rows: u32,
+    /// Frames over which intra refresh sweeps the picture, 0 = off.
+    pub intra_refresh_period: u32,
+    /// Frames per refresh wave, 0 = the period.
+    pub intra_refresh_count: u32,
+    pub b_ref_mode: BRefMode,
 }
 
 impl Default for Settings {
@@ -232,6 +250,9 @@ impl Default for Settings {
             num_slices: 0,
             tile_columns: 0,
             tile_rows: 0,
+            intra_refresh_period: 0,
+            intra_refresh_count: 0,
+            b_ref_mode: BRefMode::Disabled,
         }
     }
 }

@@ -108,6 +108,16 @@ impl CodecOps for H265Ops {
         h.idrPeriod = gop;
         h.flags = ffi::HEVC_CHROMA_FORMAT_IDC.set(h.flags, if p.chroma_444 { 3 } else { 1 });
         h.flags = ffi::HEVC_OUTPUT_AUD.set(h.flags, s.aud as u32);
+        if s.intra_refresh_period > 0 {
+            h.flags = ffi::HEVC_ENABLE_INTRA_REFRESH.set(h.flags, 1);
+            h.intraRefreshPeriod = s.intra_refresh_period;
+            h.intraRefreshCnt = if s.intra_refresh_count > 0 {
+                s.intra_refresh_count
+            } else {
+                s.intra_refresh_period
+            };
+        }
+        h.useBFramesAsRef = s.b_ref_mode as u32;
         if s.num_slices > 0 {
             // sliceMode 3: sliceModeData is the number of slices per picture.
             h.sliceMode = 3;
