@@ -1157,3 +1157,33 @@ fn cuda_memory_other_layout_is_copied_on_the_device() {
         .unwrap_or_else(|| panic!("no PSNR: {err}"));
     assert!(y >= 45.0, "luma PSNR {y:.2}");
 }
+
+/// `tune=ultra-high-quality` reaches NVENC as NV_ENC_TUNING_INFO_ULTRA_HIGH_QUALITY (5) for H.265
+/// from API 12.2 and AV1 from 13.0 (the emulator refuses it otherwise, as the API reference
+/// says), and falls back to high quality (1), with a warning, elsewhere and for H.264.
+#[test]
+fn ultra_high_quality_tuning_needs_api_12_2() {
+    need_emulator!();
+    for (element, api, want) in [
+        ("rsnvench265enc", "13.0", 5),
+        ("rsnvench265enc", "12.2", 5),
+        ("rsnvencav1enc", "13.0", 5),
+        ("rsnvencav1enc", "12.2", 1),
+        ("rsnvench265enc", "12.1", 1),
+        ("rsnvench264enc", "13.0", 1),
+    ] {
+        let pipeline = format!(
+            "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} tune=ultra-high-quality ! fakesink"
+        );
+        let (o, trace) = launch_traced(
+            &pipeline,
+            &format!("uhq-{element}-{api}"),
+            &[("NVEMU_MAX_API", api)],
+        );
+        assert!(o.status.success(), "{element} API {api}: {}", text(&o));
+        let init = trace_lines(&trace, "nvEncInitializeEncoder");
+        assert_eq!(init[0]["args"]["tuningInfo"], want, "{element} API {api}");
+        let preset = trace_lines(&trace, "nvEncGetEncodePresetConfigEx");
+        assert_eq!(preset.last().unwrap()["args"]["tuningInfo"], want);
+    }
+}

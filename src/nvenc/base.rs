@@ -768,7 +768,22 @@ impl NvEncoder {
             chroma_444,
             api,
         };
-        let res = settings::resolve(&s, ew, eh);
+        let mut res = settings::resolve(&s, ew, eh);
+        let uhq_ok = match codec {
+            // Ultra high quality came with SDK 12.2 for H.265 and with 13.0 for AV1.
+            Codec::Hevc => api.has_bit_depth_enums(),
+            Codec::Av1 => api == api::ApiVersion::V13_0,
+            Codec::H264 => false,
+        };
+        if res.tuning == ffi::NV_ENC_TUNING_INFO_ULTRA_HIGH_QUALITY && !uhq_ok {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("tune=ultra-high-quality needs NVENC API 12.2 (H.265) or 13.0 (AV1): using high-quality"),
+                ["API {}, {codec}", api.name()]
+            );
+            res.tuning = ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY;
+        }
         let preset = session.preset_config(codec.guid(), res.preset_guid, res.tuning)?;
         let mut cfg: Box<ffi::NV_ENC_CONFIG> = ffi::boxed_zeroed();
         *cfg = preset.presetCfg;

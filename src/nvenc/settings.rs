@@ -63,6 +63,11 @@ pub enum Tune {
     UltraLowLatency = 3,
     #[enum_value(name = "Lossless", nick = "lossless")]
     Lossless = 4,
+    #[enum_value(
+        name = "Ultra high quality (H.265 from NVENC API 12.2, AV1 from 13.0; else high quality)",
+        nick = "ultra-high-quality"
+    )]
+    UltraHighQuality = 5,
 }
 
 /// nvcodec's `GstNvEncoderRCMode` (4..=7 are deprecated names kept for compatibility).
@@ -338,6 +343,7 @@ pub fn resolve(s: &Settings, width: u32, height: u32) -> Resolved {
         Tune::LowLatency => tuning = ffi::NV_ENC_TUNING_INFO_LOW_LATENCY,
         Tune::UltraLowLatency => tuning = ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY,
         Tune::Lossless => tuning = ffi::NV_ENC_TUNING_INFO_LOSSLESS,
+        Tune::UltraHighQuality => tuning = ffi::NV_ENC_TUNING_INFO_ULTRA_HIGH_QUALITY,
     }
     let mut multi_pass = ffi::NV_ENC_MULTI_PASS_DISABLED;
     let rc_mode = match s.rc_mode {
