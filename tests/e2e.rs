@@ -990,6 +990,35 @@ fn cuda_context_shared_with_gstreamer_cuda_elements() {
     assert_eq!(with, without, "the encoder made a CUDA context of its own");
 }
 
+/// The NV12 test source (`n` frames of `w`x`h`) as a pipeline fragment, and its frames as
+/// Y444 in `target/e2e/<name>.ref`; `None` (after saying why) where GStreamer's `cudaupload`
+/// does not run on the stand-ins. The first run also warms the registry (nvcodec's probe).
+fn cuda_source(name: &str, w: u32, h: u32, n: usize) -> Option<(String, PathBuf)> {
+    let src = format!(
+        "videotestsrc num-buffers={n} pattern=smpte ! video/x-raw,format=NV12,width={w},height={h},framerate=25/1"
+    );
+    let (o, _) = launch_traced(
+        &format!("{src} ! cudaupload ! fakesink"),
+        &format!("{name}-warmup"),
+        &[],
+    );
+    if !o.status.success() {
+        eprintln!("skipping: cudaupload does not run here: {}", text(&o));
+        return None;
+    }
+    let reference = out_dir().join(format!("{name}.ref"));
+    let o = gst_launch(
+        &format!(
+            "{src} ! videoconvert ! video/x-raw,format=Y444 ! filesink location={}",
+            reference.display()
+        ),
+        &[],
+        true,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    Some((src, reference))
+}
+
 /// `memory:CUDAMemory` from `cudaupload` (same, shared context): NVENC reads the upstream
 /// device memory in place. Per frame: one `nvEncMapInputResource`, no `nvEncLockInputBuffer`
 /// (no copy by the plugin); each buffer of the CUDA pool the encoder proposes upstream
@@ -1000,25 +1029,9 @@ fn cuda_context_shared_with_gstreamer_cuda_elements() {
 fn cuda_memory_input_is_zero_copy() {
     need_emulator!();
     let (w, h, n) = (320, 240, 30);
-    let src = format!(
-        "videotestsrc num-buffers={n} pattern=smpte ! video/x-raw,format=NV12,width={w},height={h},framerate=25/1"
-    );
-    // Warm the registry (nvcodec's probe) and see whether cudaupload runs here.
-    let (o, _) = launch_traced(&format!("{src} ! cudaupload ! fakesink"), "cm-warmup", &[]);
-    if !o.status.success() {
-        eprintln!("skipping: cudaupload does not run here: {}", text(&o));
+    let Some((src, reference)) = cuda_source("cm", w, h, n) else {
         return;
-    }
-    let reference = out_dir().join("cm.ref");
-    let o = gst_launch(
-        &format!(
-            "{src} ! videoconvert ! video/x-raw,format=Y444 ! filesink location={}",
-            reference.display()
-        ),
-        &[],
-        true,
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    };
     for (element, out_caps, demux) in [
         (
             "rsnvench265enc",
@@ -1086,24 +1099,9 @@ fn cuda_memory_input_is_zero_copy() {
 fn cuda_memory_other_layout_is_copied_on_the_device() {
     need_emulator!();
     let (w, h, n) = (320, 241, 30);
-    let src = format!(
-        "videotestsrc num-buffers={n} pattern=smpte ! video/x-raw,format=NV12,width={w},height={h},framerate=25/1"
-    );
-    let (o, _) = launch_traced(&format!("{src} ! cudaupload ! fakesink"), "cm2-warmup", &[]);
-    if !o.status.success() {
-        eprintln!("skipping: cudaupload does not run here: {}", text(&o));
+    let Some((src, reference)) = cuda_source("cm2", w, h, n) else {
         return;
-    }
-    let reference = out_dir().join("cm2.ref");
-    let o = gst_launch(
-        &format!(
-            "{src} ! videoconvert ! video/x-raw,format=Y444 ! filesink location={}",
-            reference.display()
-        ),
-        &[],
-        true,
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    };
     let out = out_dir().join("cm2.h265");
     let (o, trace) = launch_traced(
         &format!(

@@ -179,13 +179,24 @@ pub fn handle_query(
     unsafe { (l.query)(element.to_glib_none().0, query.as_mut_ptr(), ctx.as_ptr()) != 0 }
 }
 
+/// Whether `buffer` is one GstCudaMemory (the only kind the CUDA input paths take).
+pub fn is_cuda_buffer(buffer: &gst::BufferRef) -> bool {
+    let Some(l) = lib() else { return false };
+    if buffer.n_memory() != 1 {
+        return false;
+    }
+    // SAFETY: a live GstMemory of `buffer`, borrowed for the call.
+    unsafe { (l.is_cuda_memory)(buffer.peek_memory(0).as_mut_ptr()) != 0 }
+}
+
 /// `GST_MAP_CUDA` (gst/cuda/gstcudamemory.h): map the device pointer instead of a host copy.
 const GST_MAP_CUDA: u32 = gst::ffi::GST_MAP_FLAG_LAST << 1;
 
 /// A GstCudaMemory of the shared context, mapped for reading as a device pointer
 /// (`GST_MAP_READ | GST_MAP_CUDA`); unmapped on drop. Holds its buffer.
 pub struct MappedCudaMemory {
-    buffer: gst::Buffer,
+    /// Keeps the memory alive while it is mapped.
+    _buffer: gst::Buffer,
     mem: *mut gst::ffi::GstMemory,
     info: gst::ffi::GstMapInfo,
 }
@@ -243,7 +254,7 @@ impl MappedCudaMemory {
             return None;
         }
         Some(MappedCudaMemory {
-            buffer: buffer.clone(),
+            _buffer: buffer.clone(),
             mem,
             info,
         })
@@ -252,10 +263,6 @@ impl MappedCudaMemory {
     /// The CUDA device pointer of the memory's data.
     pub fn device_ptr(&self) -> u64 {
         self.info.data as u64
-    }
-
-    pub fn buffer(&self) -> &gst::Buffer {
-        &self.buffer
     }
 
     /// Copies `rows` rows of `width_bytes` from this memory (starting `offset` bytes in, rows

@@ -487,9 +487,10 @@ impl NvEncoder {
     /// out otherwise): one device-to-device copy into the slot's own registered surface.
     fn copy_cuda_input(
         &self,
+        session: &Arc<Session>,
         input: &gst::Buffer,
         info: &gst_video::VideoInfo,
-        encode_height: u32,
+        (ew, encode_height): (u32, u32),
         slot: &mut Slot,
     ) -> Option<api::MappedResource> {
         use gst_video::VideoFormat as F;
@@ -526,11 +527,6 @@ impl NvEncoder {
             ],
             _ => vec![(4 * w, h, eh)],
         };
-        let (session, ew) = {
-            let st = self.lock_state();
-            let stream = st.stream.as_ref()?;
-            (stream.session.clone(), stream.params.encode_width)
-        };
         if slot.device.is_none() {
             let (buffer_format, ..) = self.nvenc_buffer_format(fmt)?;
             let total_rows: usize = planes.iter().map(|p| p.2).sum();
@@ -542,7 +538,7 @@ impl NvEncoder {
             .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
             .ok()?;
             let reg = api::RegisteredResource::cuda(
-                &session,
+                session,
                 surface.as_raw(),
                 buffer_format,
                 ew,
@@ -1049,6 +1045,23 @@ impl NvEncoder {
         self.restart_stream()
     }
 
+    /// A new session for `info` on the element's CUDA context (made if needed); failures are
+    /// posted as element errors.
+    fn open_stream(
+        &self,
+        info: &gst_video::VideoInfo,
+    ) -> Result<(Stream, gst::Caps), gst::FlowError> {
+        let post = |e: NvEncError| {
+            self.post_error(&e);
+            gst::FlowError::Error
+        };
+        let ctx = {
+            let mut st = self.lock_state();
+            self.ensure_context(&mut st).map_err(post)?
+        };
+        self.create_stream(ctx, info).map_err(post)
+    }
+
     /// Drains the session, then opens a new one with the current settings (new IDR, caps
     /// re-negotiated). Called with the stream lock held once and no frame borrowed.
     fn restart_stream(&self) -> Result<(), gst::FlowError> {
@@ -1063,18 +1076,7 @@ impl NvEncoder {
             self.drain(&mut s, true)?;
             self.stop_stream(s, true);
         }
-        let info = input_state.info().clone();
-        let ctx = {
-            let mut st = self.lock_state();
-            self.ensure_context(&mut st).map_err(|e| {
-                self.post_error(&e);
-                gst::FlowError::Error
-            })?
-        };
-        let (stream, caps) = self.create_stream(ctx, &info).map_err(|e| {
-            self.post_error(&e);
-            gst::FlowError::Error
-        })?;
+        let (stream, caps) = self.open_stream(input_state.info())?;
         self.lock_state().stream = Some(stream);
         gst::info!(CAT, imp = self, "settings changed: new session, new IDR");
         let obj = self.obj();
@@ -1799,28 +1801,19 @@ impl VideoEncoderImpl for NvEncoder {
                     None => return Err(gst::FlowError::NotNegotiated),
                 }
             };
-            let ctx = {
-                let mut st = self.lock_state();
-                self.ensure_context(&mut st).map_err(|e| {
-                    self.post_error(&e);
-                    gst::FlowError::Error
-                })?
-            };
-            let (stream, _caps) = self.create_stream(ctx, &info).map_err(|e| {
-                self.post_error(&e);
-                gst::FlowError::Error
-            })?;
+            let (stream, _caps) = self.open_stream(&info)?;
             let mut st = self.lock_state();
             st.stream = Some(stream);
             st.input_state = Some(input_state);
         }
 
-        let (shared, session, encode_height, info) = {
+        let (shared, session, encode_width, encode_height, info) = {
             let st = self.lock_state();
             let s = st.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
             (
                 s.shared.clone(),
                 s.session.clone(),
+                s.params.encode_width,
                 s.params.encode_height,
                 s.params.info.clone(),
             )
@@ -1859,12 +1852,22 @@ impl VideoEncoderImpl for NvEncoder {
             }
         };
         // Upstream CUDA memory of our context: NVENC reads it in place (no copy).
-        let cuda_mapped = self
-            .map_cuda_input(&input, &info, encode_height)
-            .or_else(|| {
-                self.copy_cuda_input(&input, &info, encode_height, &mut slot)
+        // System memory skips both CUDA paths (no lock, no further FFI call per frame).
+        let cuda_mapped = if cuda::gst::is_cuda_buffer(&input) {
+            self.map_cuda_input(&input, &info, encode_height)
+                .or_else(|| {
+                    self.copy_cuda_input(
+                        &session,
+                        &input,
+                        &info,
+                        (encode_width, encode_height),
+                        &mut slot,
+                    )
                     .map(|m| (m, None))
-            });
+                })
+        } else {
+            None
+        };
         let zero_copy = cuda_mapped.is_some();
         if let Some((mapped, memory)) = cuda_mapped {
             slot.cuda = Some(CudaInput {

@@ -39,3 +39,20 @@ pub fn converted_by_nvenc(info: &gst_video::VideoInfo) -> bool {
     (info.is_rgb() && info.format() != gst_video::VideoFormat::Gbr)
         || info.format() == gst_video::VideoFormat::Vuya
 }
+
+/// Writes the colour description of `info` (see [`iso_colour`]) into an H.264/H.265 VUI; leaves
+/// it untouched when the caps say nothing useful.
+pub fn set_vui(
+    v: &mut crate::nvenc::ffi::NV_ENC_CONFIG_H264_VUI_PARAMETERS,
+    info: &gst_video::VideoInfo,
+) {
+    if let Some((pr, tr, mx, full)) = iso_colour(info) {
+        v.videoSignalTypePresentFlag = 1;
+        v.videoFormat = crate::nvenc::ffi::NV_ENC_VUI_VIDEO_FORMAT_UNSPECIFIED;
+        v.videoFullRangeFlag = full as u32;
+        v.colourDescriptionPresentFlag = 1;
+        v.colourPrimaries = pr;
+        v.transferCharacteristics = tr;
+        v.colourMatrix = mx;
+    }
+}

@@ -443,6 +443,21 @@ pub fn qp_property(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
     }
 }
 
+impl Settings {
+    /// `(intraRefreshPeriod, intraRefreshCnt)` when intra refresh is on (the count defaults to
+    /// the period).
+    pub fn intra_refresh(&self) -> Option<(u32, u32)> {
+        (self.intra_refresh_period > 0).then(|| {
+            let count = if self.intra_refresh_count > 0 {
+                self.intra_refresh_count
+            } else {
+                self.intra_refresh_period
+            };
+            (self.intra_refresh_period, count)
+        })
+    }
+}
+
 /// Min/max QP with nvcodec's fallbacks (P from I, B from P): `None` if `i` is -1.
 pub fn qp_triplet(i: i32, p: i32, b: i32) -> Option<(u32, u32, u32)> {
     if i < 0 {

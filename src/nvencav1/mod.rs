@@ -64,14 +64,10 @@ impl CodecOps for Av1Ops {
         a.flags = ffi::AV1_DISABLE_SEQ_HDR.set(a.flags, 0);
         a.flags = ffi::AV1_REPEAT_SEQ_HDR.set(a.flags, 1);
         a.flags = ffi::AV1_CHROMA_FORMAT_IDC.set(a.flags, 1);
-        if s.intra_refresh_period > 0 {
+        if let Some((period, count)) = s.intra_refresh() {
             a.flags = ffi::AV1_ENABLE_INTRA_REFRESH.set(a.flags, 1);
-            a.intraRefreshPeriod = s.intra_refresh_period;
-            a.intraRefreshCnt = if s.intra_refresh_count > 0 {
-                s.intra_refresh_count
-            } else {
-                s.intra_refresh_period
-            };
+            a.intraRefreshPeriod = period;
+            a.intraRefreshCnt = count;
         }
         a.useBFramesAsRef = s.b_ref_mode as u32;
         // Uniform tiles (enableCustomTileConfig stays 0); 0 keeps NVENC's choice.

@@ -58,16 +58,7 @@ impl CodecOps for H264Ops {
         h.flags = ffi::H264_OUTPUT_AUD.set(h.flags, s.aud as u32);
         h.flags = ffi::H264_REPEAT_SPSPPS.set(h.flags, s.repeat_sequence_header as u32);
         h.flags = ffi::H264_DISABLE_SPSPPS.set(h.flags, 0);
-        if let Some((pr, tr, mx, full)) = crate::nvenc::colour::iso_colour(&p.info) {
-            let v = &mut h.h264VUIParameters;
-            v.videoSignalTypePresentFlag = 1;
-            v.videoFormat = ffi::NV_ENC_VUI_VIDEO_FORMAT_UNSPECIFIED;
-            v.videoFullRangeFlag = full as u32;
-            v.colourDescriptionPresentFlag = 1;
-            v.colourPrimaries = pr;
-            v.transferCharacteristics = tr;
-            v.colourMatrix = mx;
-        }
+        crate::nvenc::colour::set_vui(&mut h.h264VUIParameters, &p.info);
         Ok(())
     }
     fn output_caps(
@@ -111,22 +102,7 @@ pub mod imp {
         fn properties() -> &'static [glib::ParamSpec] {
             static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
                 let mut v = settings::qp_properties(51);
-                v.push(
-                    glib::ParamSpecBoolean::builder("aud")
-                        .nick("AUD")
-                        .blurb("Insert access unit delimiters (h264Config.outputAUD)")
-                        .default_value(settings::DEFAULT_AUD)
-                        .mutable_playing()
-                        .build(),
-                );
-                v.push(
-                    glib::ParamSpecBoolean::builder("repeat-sequence-header")
-                        .nick("Repeat Sequence Header")
-                        .blurb("Insert SPS/PPS before every IDR (h264Config.repeatSPSPPS)")
-                        .default_value(settings::DEFAULT_REPEAT_SEQUENCE_HEADER)
-                        .mutable_playing()
-                        .build(),
-                );
+                v.extend(super::super::header_properties("h264Config", "SPS/PPS", ""));
                 v
             });
             PROPS.as_ref()
@@ -135,12 +111,8 @@ pub mod imp {
             let obj = self.obj();
             let base = obj.upcast_ref::<NvEncoderObj>().imp();
             let mut s = base.settings();
-            match pspec.name() {
-                "aud" => s.aud = value.get().expect("type checked upstream"),
-                "repeat-sequence-header" => {
-                    s.repeat_sequence_header = value.get().expect("type checked upstream")
-                }
-                _ => settings::set_qp_property(&mut s, value, pspec),
+            if !super::super::set_header_property(&mut s, value, pspec) {
+                settings::set_qp_property(&mut s, value, pspec);
             }
             drop(s);
             base.request_update(false);
@@ -149,11 +121,8 @@ pub mod imp {
             let obj = self.obj();
             let base = obj.upcast_ref::<NvEncoderObj>().imp();
             let s = base.settings();
-            match pspec.name() {
-                "aud" => s.aud.to_value(),
-                "repeat-sequence-header" => s.repeat_sequence_header.to_value(),
-                _ => settings::qp_property(&s, pspec),
-            }
+            super::super::header_property(&s, pspec)
+                .unwrap_or_else(|| settings::qp_property(&s, pspec))
         }
     }
 

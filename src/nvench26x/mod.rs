@@ -108,14 +108,10 @@ impl CodecOps for H265Ops {
         h.idrPeriod = gop;
         h.flags = ffi::HEVC_CHROMA_FORMAT_IDC.set(h.flags, if p.chroma_444 { 3 } else { 1 });
         h.flags = ffi::HEVC_OUTPUT_AUD.set(h.flags, s.aud as u32);
-        if s.intra_refresh_period > 0 {
+        if let Some((period, count)) = s.intra_refresh() {
             h.flags = ffi::HEVC_ENABLE_INTRA_REFRESH.set(h.flags, 1);
-            h.intraRefreshPeriod = s.intra_refresh_period;
-            h.intraRefreshCnt = if s.intra_refresh_count > 0 {
-                s.intra_refresh_count
-            } else {
-                s.intra_refresh_period
-            };
+            h.intraRefreshPeriod = period;
+            h.intraRefreshCnt = count;
         }
         h.useBFramesAsRef = s.b_ref_mode as u32;
         if s.num_slices > 0 {
@@ -129,16 +125,7 @@ impl CodecOps for H265Ops {
         );
         // hvc1 carries the parameter sets in hvcC only.
         h.flags = ffi::HEVC_DISABLE_SPSPPS.set(h.flags, (fmt == StreamFormat::Hvc1) as u32);
-        if let Some((pr, tr, mx, full)) = crate::nvenc::colour::iso_colour(&p.info) {
-            let v = &mut h.hevcVUIParameters;
-            v.videoSignalTypePresentFlag = 1;
-            v.videoFormat = ffi::NV_ENC_VUI_VIDEO_FORMAT_UNSPECIFIED;
-            v.videoFullRangeFlag = full as u32;
-            v.colourDescriptionPresentFlag = 1;
-            v.colourPrimaries = pr;
-            v.transferCharacteristics = tr;
-            v.colourMatrix = mx;
-        }
+        crate::nvenc::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
         Ok(())
     }
     fn output_caps(
@@ -222,22 +209,11 @@ pub mod imp {
         fn properties() -> &'static [glib::ParamSpec] {
             static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
                 let mut v = settings::qp_properties(51);
-                v.push(
-                    glib::ParamSpecBoolean::builder("aud")
-                        .nick("AUD")
-                        .blurb("Insert access unit delimiters (hevcConfig.outputAUD)")
-                        .default_value(settings::DEFAULT_AUD)
-                        .mutable_playing()
-                        .build(),
-                );
-                v.push(
-                    glib::ParamSpecBoolean::builder("repeat-sequence-header")
-                        .nick("Repeat Sequence Header")
-                        .blurb("Insert VPS/SPS/PPS before every IDR (hevcConfig.repeatSPSPPS); ignored for hvc1")
-                        .default_value(settings::DEFAULT_REPEAT_SEQUENCE_HEADER)
-                        .mutable_playing()
-                        .build(),
-                );
+                v.extend(super::header_properties(
+                    "hevcConfig",
+                    "VPS/SPS/PPS",
+                    "; ignored for hvc1",
+                ));
                 v.push(
                     glib::ParamSpecUInt::builder("num-slices")
                         .nick("Number of Slices")
@@ -272,26 +248,24 @@ pub mod imp {
             let obj = self.obj();
             let base = obj.upcast_ref::<NvEncoderObj>().imp();
             let mut s = base.settings();
-            match pspec.name() {
-                "aud" => s.aud = value.get().expect("type checked upstream"),
-                "repeat-sequence-header" => {
-                    s.repeat_sequence_header = value.get().expect("type checked upstream")
+            if !super::set_header_property(&mut s, value, pspec) {
+                match pspec.name() {
+                    "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
+                    "qp-const" => {
+                        let v: i32 = value.get().expect("type checked upstream");
+                        (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
+                    }
+                    // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
+                    "qp-min" => {
+                        let v: i32 = value.get().expect("type checked upstream");
+                        (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
+                    }
+                    "qp-max" => {
+                        let v: i32 = value.get().expect("type checked upstream");
+                        (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
+                    }
+                    _ => settings::set_qp_property(&mut s, value, pspec),
                 }
-                "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
-                "qp-const" => {
-                    let v: i32 = value.get().expect("type checked upstream");
-                    (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
-                }
-                // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
-                "qp-min" => {
-                    let v: i32 = value.get().expect("type checked upstream");
-                    (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
-                }
-                "qp-max" => {
-                    let v: i32 = value.get().expect("type checked upstream");
-                    (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
-                }
-                _ => settings::set_qp_property(&mut s, value, pspec),
             }
             drop(s);
             base.request_update(false);
@@ -300,9 +274,10 @@ pub mod imp {
             let obj = self.obj();
             let base = obj.upcast_ref::<NvEncoderObj>().imp();
             let s = base.settings();
+            if let Some(v) = super::header_property(&s, pspec) {
+                return v;
+            }
             match pspec.name() {
-                "aud" => s.aud.to_value(),
-                "repeat-sequence-header" => s.repeat_sequence_header.to_value(),
                 "num-slices" => s.num_slices.to_value(),
                 "qp-const" => s.qp_const_i.to_value(),
                 "qp-min" => s.qp_min_i.to_value(),
@@ -358,6 +333,51 @@ glib::wrapper! {
 }
 
 /// Registers `rsnvench265enc` (rank NONE: never replaces nvcodec's `nvh265enc`).
+/// `aud` and `repeat-sequence-header`, shared by the H.264 and H.265 elements: `config` is
+/// the NVENC config member the blurbs name, `headers` the parameter sets repeated, `note` added
+/// to the second blurb.
+fn header_properties(config: &str, headers: &str, note: &str) -> [glib::ParamSpec; 2] {
+    [
+        glib::ParamSpecBoolean::builder("aud")
+            .nick("AUD")
+            .blurb(&format!(
+                "Insert access unit delimiters ({config}.outputAUD)"
+            ))
+            .default_value(settings::DEFAULT_AUD)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("repeat-sequence-header")
+            .nick("Repeat Sequence Header")
+            .blurb(&format!(
+                "Insert {headers} before every IDR ({config}.repeatSPSPPS){note}"
+            ))
+            .default_value(settings::DEFAULT_REPEAT_SEQUENCE_HEADER)
+            .mutable_playing()
+            .build(),
+    ]
+}
+
+/// Stores one of [`header_properties`]; `false` if `pspec` is another property.
+fn set_header_property(s: &mut Settings, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+    match pspec.name() {
+        "aud" => s.aud = value.get().expect("type checked upstream"),
+        "repeat-sequence-header" => {
+            s.repeat_sequence_header = value.get().expect("type checked upstream")
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Reads one of [`header_properties`]; `None` for another property.
+fn header_property(s: &Settings, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+    match pspec.name() {
+        "aud" => Some(s.aud.to_value()),
+        "repeat-sequence-header" => Some(s.repeat_sequence_header.to_value()),
+        _ => None,
+    }
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
