@@ -1,12 +1,8 @@
 //! Entry points that GStreamer 1.22's `libgstcuda` loader requires (it resolves its whole
-//! symbol list or refuses the library) beyond memory, copies and streams: peer access,
-//! OpenGL interop, modules and kernel launches, texture objects.
+//! symbol list or refuses the library) beyond memory, copies and streams (peer access is in
+//! `src/peer.rs`): OpenGL interop, modules and kernel launches, texture objects.
 //!
 //! What the emulated GPU can and cannot do here:
-//! - Peer access: there is one device, so there is never a peer device to reach.
-//!   `cuDeviceCanAccessPeer` answers 0, `cuCtxEnablePeerAccess` fails with
-//!   `CUDA_ERROR_PEER_ACCESS_UNSUPPORTED`, `cuCtxDisablePeerAccess` with
-//!   `CUDA_ERROR_PEER_ACCESS_NOT_ENABLED`.
 //! - OpenGL interop: the emulated GPU drives no display, so no GL context belongs to it.
 //!   `cuGLGetDevices_v2` reports no CUDA device (`CUDA_ERROR_NO_DEVICE`, count 0) and the
 //!   register calls fail with `CUDA_ERROR_INVALID_GRAPHICS_CONTEXT`; since no graphics resource
@@ -22,62 +18,13 @@
 use super::*;
 
 pub const CUDA_ERROR_INVALID_IMAGE: CUresult = 200;
-pub const CUDA_ERROR_PEER_ACCESS_UNSUPPORTED: CUresult = 217;
 pub const CUDA_ERROR_INVALID_GRAPHICS_CONTEXT: CUresult = 219;
-pub const CUDA_ERROR_PEER_ACCESS_NOT_ENABLED: CUresult = 705;
 
 pub type CUgraphicsResource = *mut c_void;
 pub type CUarray = *mut c_void;
 pub type CUmodule = *mut c_void;
 pub type CUfunction = *mut c_void;
 pub type CUtexObject = u64;
-
-// --- peer access ------------------------------------------------------------------------------
-
-cuda_fn! { fn cuDeviceCanAccessPeer(can_access: *mut c_int, dev: CUdevice, peer_dev: CUdevice) {
-    check_device(dev)?;
-    check_device(peer_dev)?;
-    // The only valid pair is (0, 0): a device is not its own peer (the runtime's
-    // cudaDeviceCanAccessPeer documents 0 for device == peerDevice; the driver call is
-    // assumed to agree).
-    put(can_access, 0)
-}}
-
-/// Checks the common arguments of the peer-access calls; returns the current context.
-fn peer_ctx(st: &State, peer: CUcontext) -> R<u64> {
-    let cur = current_ctx(st)?;
-    let p = peer as u64;
-    if !st.ctxs.contains_key(&p) || p == cur {
-        return Err(CUDA_ERROR_INVALID_CONTEXT);
-    }
-    Ok(cur)
-}
-
-cuda_fn! { fn cuCtxEnablePeerAccess(peer: CUcontext, flags: c_uint) {
-    let st = state();
-    let r = peer_ctx(&st, peer).and_then(|_| {
-        if flags != 0 {
-            return Err(CUDA_ERROR_INVALID_VALUE);
-        }
-        // Both contexts are on device 0 and cuDeviceCanAccessPeer(0, 0) is 0. What the real
-        // driver returns for two contexts of one device is not documented; this follows the
-        // documented rule "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED if cuDeviceCanAccessPeer()
-        // indicates that ... cannot directly access memory".
-        Err(CUDA_ERROR_PEER_ACCESS_UNSUPPORTED)
-    });
-    drop(st);
-    trace("cuCtxEnablePeerAccess", r.err().unwrap_or(0), &[("peerContext", hex(peer as u64)), ("Flags", flags.into())], None);
-    r
-}}
-
-cuda_fn! { fn cuCtxDisablePeerAccess(peer: CUcontext) {
-    let st = state();
-    // Peer access can never have been enabled (see cuCtxEnablePeerAccess).
-    let r = peer_ctx(&st, peer).and(Err(CUDA_ERROR_PEER_ACCESS_NOT_ENABLED));
-    drop(st);
-    trace("cuCtxDisablePeerAccess", r.err().unwrap_or(0), &[("peerContext", hex(peer as u64))], None);
-    r
-}}
 
 // --- OpenGL interop ---------------------------------------------------------------------------
 

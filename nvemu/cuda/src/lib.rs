@@ -4,9 +4,10 @@
 //! directly and every copy is a `memmove`. Work on streams completes before the call returns.
 //!
 //! What it models:
-//! - `cuInit` first (else `CUDA_ERROR_NOT_INITIALIZED`), one device (ordinal 0) whose name,
-//!   compute capability and memory size follow `NVEMU_GPU` (`NVEMU_GPU_NAME` overrides the
-//!   name).
+//! - `cuInit` first (else `CUDA_ERROR_NOT_INITIALIZED`), `NVEMU_GPU_COUNT` identical devices
+//!   (default 1, at most 8) whose name, compute capability and memory size follow `NVEMU_GPU`
+//!   (`NVEMU_GPU_NAME` overrides the name). Distinct devices can reach each other's memory
+//!   (peer access, as over NVLink) unless `NVEMU_PEER_ACCESS=0`; see `src/peer.rs`.
 //! - Contexts bound to the device, a per-thread context stack, primary contexts with a retain
 //!   count; calls that need a current context fail with `CUDA_ERROR_INVALID_CONTEXT` without
 //!   one (`CUDA_ERROR_CONTEXT_IS_DESTROYED` if the current one was destroyed).
@@ -282,6 +283,15 @@ struct Alloc {
 struct Ctx {
     flags: c_uint,
     primary: bool,
+    dev: CUdevice,
+}
+
+/// A device's primary context: created by the first retain, kept as a handle afterwards.
+#[derive(Default)]
+struct Primary {
+    ctx: Option<u64>,
+    refs: u32,
+    flags: c_uint,
 }
 
 struct Stream {
@@ -300,9 +310,9 @@ struct Event {
 struct State {
     next_handle: u64,
     ctxs: HashMap<u64, Ctx>,
-    primary: Option<u64>,
-    primary_refs: u32,
-    primary_flags: c_uint,
+    primaries: HashMap<CUdevice, Primary>,
+    /// Peer access enabled: (context, peer context), by cuCtxEnablePeerAccess from `context`.
+    peers: std::collections::HashSet<(u64, u64)>,
     allocs: BTreeMap<u64, Alloc>,
     device_bytes: usize,
     streams: HashMap<u64, Stream>,
@@ -365,9 +375,21 @@ fn current_ctx(st: &State) -> R<u64> {
     }
 }
 
+/// `NVEMU_GPU_COUNT`: how many identical devices there are (1..=8, default 1).
+pub fn device_count() -> c_int {
+    static N: OnceLock<c_int> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("NVEMU_GPU_COUNT")
+            .ok()
+            .and_then(|v| v.parse::<c_int>().ok())
+            .filter(|n| (1..=8).contains(n))
+            .unwrap_or(1)
+    })
+}
+
 fn check_device(dev: CUdevice) -> R {
     need_init()?;
-    if dev == 0 {
+    if (0..device_count()).contains(&dev) {
         Ok(())
     } else {
         Err(CUDA_ERROR_INVALID_DEVICE)
@@ -677,6 +699,11 @@ const ERRORS: &[(CUresult, &CStr, &CStr)] = &[
         c"an illegal memory access was encountered",
     ),
     (
+        704,
+        c"CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED",
+        c"peer access is already enabled",
+    ),
+    (
         705,
         c"CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
         c"peer access has not been enabled",
@@ -753,15 +780,12 @@ cuda_fn! { fn cuDriverGetVersion(version: *mut c_int) { put(version, DRIVER_VERS
 
 cuda_fn! { fn cuDeviceGetCount(count: *mut c_int) {
     need_init()?;
-    put(count, 1)
+    put(count, device_count())
 }}
 
 cuda_fn! { fn cuDeviceGet(device: *mut CUdevice, ordinal: c_int) {
-    need_init()?;
-    if ordinal != 0 {
-        return Err(CUDA_ERROR_INVALID_DEVICE);
-    }
-    put(device, 0)
+    check_device(ordinal)?;
+    put(device, ordinal)
 }}
 
 cuda_fn! { fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUdevice) {
@@ -795,7 +819,9 @@ cuda_fn! { fn cuDeviceComputeCapability(major: *mut c_int, minor: *mut c_int, de
 
 cuda_fn! { fn cuDeviceGetUuid(uuid: *mut [u8; 16], dev: CUdevice) {
     check_device(dev)?;
-    put(uuid, model().uuid)
+    let mut uuid_v = model().uuid;
+    uuid_v[13] = dev as u8;
+    put(uuid, uuid_v)
 }}
 alias!(cuDeviceGetUuid_v2 => cuDeviceGetUuid(uuid: *mut [u8; 16], dev: CUdevice));
 
@@ -804,7 +830,8 @@ cuda_fn! { fn cuDeviceGetPCIBusId(bus_id: *mut c_char, len: c_int, dev: CUdevice
     if bus_id.is_null() || len <= 0 {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
-    let s = b"0000:01:00.0";
+    let s = format!("0000:{:02x}:00.0", dev + 1);
+    let s = s.as_bytes();
     let n = s.len().min(len as usize - 1);
     for (i, &b) in s[..n].iter().enumerate() {
         put(bus_id.wrapping_add(i), b as c_char)?;
@@ -814,9 +841,16 @@ cuda_fn! { fn cuDeviceGetPCIBusId(bus_id: *mut c_char, len: c_int, dev: CUdevice
 
 // --- contexts ---------------------------------------------------------------------------------
 
-fn new_ctx(st: &mut State, flags: c_uint, primary: bool) -> u64 {
+fn new_ctx(st: &mut State, flags: c_uint, primary: bool, dev: CUdevice) -> u64 {
     let h = st.handle();
-    st.ctxs.insert(h, Ctx { flags, primary });
+    st.ctxs.insert(
+        h,
+        Ctx {
+            flags,
+            primary,
+            dev,
+        },
+    );
     h
 }
 
@@ -825,7 +859,7 @@ cuda_fn! { fn cuCtxCreate_v2(pctx: *mut CUcontext, flags: c_uint, dev: CUdevice)
     if pctx.is_null() {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
-    let h = new_ctx(&mut state(), flags, false);
+    let h = new_ctx(&mut state(), flags, false, dev);
     STACK.with(|s| s.borrow_mut().push(h));
     trace("cuCtxCreate_v2", 0, &[("flags", flags.into()), ("dev", dev.into()), ("ctx", hex(h))], None);
     put(pctx, h as CUcontext)
@@ -847,6 +881,7 @@ fn free_ctx_resources(st: &mut State, ctx: u64) {
     st.streams.retain(|_, s| s.ctx != ctx);
     st.events.retain(|_, e| e.ctx != ctx);
     st.textures.retain(|_, c| *c != ctx);
+    st.peers.retain(|&(a, b)| a != ctx && b != ctx);
 }
 
 cuda_fn! { fn cuCtxDestroy_v2(ctx: CUcontext) {
@@ -929,8 +964,9 @@ cuda_fn! { fn cuCtxSetCurrent(ctx: CUcontext) {
 }}
 
 cuda_fn! { fn cuCtxGetDevice(device: *mut CUdevice) {
-    current_ctx(&state())?;
-    put(device, 0)
+    let st = state();
+    let h = current_ctx(&st)?;
+    put(device, st.ctxs[&h].dev)
 }}
 
 cuda_fn! { fn cuCtxSynchronize() {
@@ -982,17 +1018,18 @@ cuda_fn! { fn cuDevicePrimaryCtxRetain(pctx: *mut CUcontext, dev: CUdevice) {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
     let mut st = state();
-    let h = match st.primary {
+    let h = match st.primaries.get(&dev).and_then(|p| p.ctx) {
         Some(h) => h,
         None => {
-            let flags = st.primary_flags;
-            let h = new_ctx(&mut st, flags, true);
-            st.primary = Some(h);
+            let flags = st.primaries.get(&dev).map_or(0, |p| p.flags);
+            let h = new_ctx(&mut st, flags, true, dev);
+            st.primaries.entry(dev).or_default().ctx = Some(h);
             h
         }
     };
-    st.primary_refs += 1;
-    let refs = st.primary_refs;
+    let p = st.primaries.entry(dev).or_default();
+    p.refs += 1;
+    let refs = p.refs;
     drop(st);
     trace("cuDevicePrimaryCtxRetain", 0, &[("dev", dev.into()), ("ctx", hex(h)), ("refs", refs.into())], None);
     put(pctx, h as CUcontext)
@@ -1001,20 +1038,21 @@ cuda_fn! { fn cuDevicePrimaryCtxRetain(pctx: *mut CUcontext, dev: CUdevice) {
 cuda_fn! { fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) {
     check_device(dev)?;
     let mut st = state();
-    let r = if st.primary_refs == 0 {
+    let p = st.primaries.entry(dev).or_default();
+    let r = if p.refs == 0 {
         Err(CUDA_ERROR_INVALID_CONTEXT)
     } else {
-        st.primary_refs -= 1;
-        if st.primary_refs == 0 {
+        p.refs -= 1;
+        if p.refs == 0 {
             // The primary context stays a valid handle (it is re-activated by the next
             // retain, as with the real driver); its resources are released.
-            if let Some(h) = st.primary {
+            if let Some(h) = p.ctx {
                 free_ctx_resources(&mut st, h);
             }
         }
         Ok(())
     };
-    let refs = st.primary_refs;
+    let refs = st.primaries.get(&dev).map_or(0, |p| p.refs);
     drop(st);
     trace("cuDevicePrimaryCtxRelease_v2", r.err().unwrap_or(0), &[("dev", dev.into()), ("refs", refs.into())], None);
     r
@@ -1024,11 +1062,12 @@ alias!(cuDevicePrimaryCtxRelease => cuDevicePrimaryCtxRelease_v2(dev: CUdevice))
 cuda_fn! { fn cuDevicePrimaryCtxReset_v2(dev: CUdevice) {
     check_device(dev)?;
     let mut st = state();
-    if let Some(h) = st.primary {
+    if let Some(h) = st.primaries.get(&dev).and_then(|p| p.ctx) {
         free_ctx_resources(&mut st, h);
     }
-    st.primary_refs = 0;
-    st.primary_flags = 0;
+    let p = st.primaries.entry(dev).or_default();
+    p.refs = 0;
+    p.flags = 0;
     drop(st);
     trace("cuDevicePrimaryCtxReset_v2", 0, &[("dev", dev.into())], None);
     Ok(())
@@ -1038,8 +1077,9 @@ alias!(cuDevicePrimaryCtxReset => cuDevicePrimaryCtxReset_v2(dev: CUdevice));
 cuda_fn! { fn cuDevicePrimaryCtxSetFlags_v2(dev: CUdevice, flags: c_uint) {
     check_device(dev)?;
     let mut st = state();
-    st.primary_flags = flags;
-    if let Some(h) = st.primary
+    let p = st.primaries.entry(dev).or_default();
+    p.flags = flags;
+    if let Some(h) = p.ctx
         && let Some(c) = st.ctxs.get_mut(&h)
     {
         c.flags = flags;
@@ -1051,8 +1091,9 @@ alias!(cuDevicePrimaryCtxSetFlags => cuDevicePrimaryCtxSetFlags_v2(dev: CUdevice
 cuda_fn! { fn cuDevicePrimaryCtxGetState(dev: CUdevice, flags: *mut c_uint, active: *mut c_int) {
     check_device(dev)?;
     let st = state();
-    put(flags, st.primary_flags)?;
-    put(active, (st.primary_refs > 0) as c_int)
+    let (f, refs) = st.primaries.get(&dev).map_or((0, 0), |p| (p.flags, p.refs));
+    put(flags, f)?;
+    put(active, (refs > 0) as c_int)
 }}
 
 // --- memory -----------------------------------------------------------------------------------
@@ -1333,6 +1374,8 @@ cuda_fn! { fn cuPointerGetAttribute(data: *mut c_void, attribute: c_int, ptr: CU
 struct Side {
     device: bool,
     addr: u64,
+    /// The context owning the allocation, for device memory.
+    ctx: Option<u64>,
 }
 
 /// Resolves and range-checks one side of a 2D copy.
@@ -1375,21 +1418,22 @@ fn side(
             .and_then(|s| s.checked_add(width))
             .ok_or(CUDA_ERROR_INVALID_VALUE)?
     };
-    let device = match mem_type {
+    let (device, ctx) = match mem_type {
         // A device pointer must lie inside one tracked allocation (device memory, or host
         // memory that is mapped: cuMemHostAlloc / cuMemHostRegister, same address with UVA).
         CU_MEMORYTYPE_DEVICE => {
-            st.find(addr, span.max(1)).ok_or(CUDA_ERROR_INVALID_VALUE)?;
-            true
+            let (_, a) = st.find(addr, span.max(1)).ok_or(CUDA_ERROR_INVALID_VALUE)?;
+            (true, Some(a.ctx))
         }
         // Unified: whatever the address is.
-        CU_MEMORYTYPE_UNIFIED => st
-            .find(addr, span.max(1))
-            .is_some_and(|(_, a)| a.kind == MemKind::Device),
+        CU_MEMORYTYPE_UNIFIED => match st.find(addr, span.max(1)) {
+            Some((_, a)) if a.kind == MemKind::Device => (true, Some(a.ctx)),
+            _ => (false, None),
+        },
         // Host memory: the caller vouches for it, as with the real driver.
-        _ => false,
+        _ => (false, None),
     };
-    Ok(Side { device, addr })
+    Ok(Side { device, addr, ctx })
 }
 
 fn kind_of(src_dev: bool, dst_dev: bool) -> CopyKind {
@@ -1453,6 +1497,11 @@ fn memcpy2d(call: &str, p: *const CUDA_MEMCPY2D, stream: CUstream) -> R {
     }
     match res {
         Ok((s, d)) => {
+            if let (Some(a), Some(b)) = (s.ctx, d.ctx)
+                && let Some(how) = peer::route(&st, a, b)
+            {
+                args.push(("peer", how.into()));
+            }
             let kind = kind_of(s.device, d.device);
             copy_rect(
                 d.addr,
@@ -1519,7 +1568,7 @@ fn memcpy1d(
         let d = side(&st, dst_type, dst, dst, 0, 0, bytes, bytes, 1)?;
         Ok((s, d))
     })();
-    let args = [
+    let mut args = vec![
         ("dst", hex(dst)),
         ("src", hex(src)),
         ("ByteCount", Val::from(bytes)),
@@ -1527,6 +1576,11 @@ fn memcpy1d(
     ];
     match res {
         Ok((s, d)) => {
+            if let (Some(a), Some(b)) = (s.ctx, d.ctx)
+                && let Some(how) = peer::route(&st, a, b)
+            {
+                args.push(("peer", how.into()));
+            }
             let kind = kind_of(s.device, d.device);
             copy_rect(d.addr, c.dstPitch, s.addr, c.srcPitch, bytes, 1);
             drop(st);
@@ -1762,6 +1816,7 @@ cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
 alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
 
 mod interop;
+mod peer;
 
 #[path = "../../common/fault.rs"]
 mod fault;
@@ -1782,6 +1837,7 @@ fn injected_fault(name: &str) -> Option<CUresult> {
     Some(st)
 }
 pub use interop::*;
+pub use peer::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------
 
@@ -1897,6 +1953,8 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuDeviceCanAccessPeer,
             cuCtxEnablePeerAccess,
             cuCtxDisablePeerAccess,
+            cuMemcpy3DPeer,
+            cuMemcpy3DPeerAsync,
             cuGLGetDevices_v2,
             cuGraphicsGLRegisterBuffer,
             cuGraphicsGLRegisterImage,
