@@ -1156,6 +1156,125 @@ fn cuda_memory_other_layout_is_copied_on_the_device() {
     assert!(y >= 45.0, "luma PSNR {y:.2}");
 }
 
+/// The example that feeds an encoder pipeline CUDA memory from a second pipeline (so another
+/// CUDA context), built on demand when the test runs alone.
+fn two_pipelines_example() -> PathBuf {
+    let exe = plugin_dir().join("examples/cuda_two_pipelines");
+    if !exe.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "--example", "cuda_two_pipelines"])
+            .current_dir(root())
+            .status()
+            .expect("run cargo");
+        assert!(st.success(), "cargo build --example cuda_two_pipelines");
+    }
+    exe
+}
+
+/// CUDA memory of a context other than the encoder's: NVENC cannot read it in place, so each
+/// frame is copied once, device to device, into the encoder's own registered surface
+/// (`cuMemcpy3DPeer` from the memory's context; the planes of an NV12 frame lie one below the
+/// other, so one copy per frame), never through system memory:
+/// - another context on the same GPU (two pipelines in one process: nothing shares a context);
+/// - another GPU (`NVEMU_GPU_COUNT=2`, `cudaupload cuda-device-id=1`, encoder on GPU 0), with
+///   peer access (GPU to GPU: `"peer": "direct"` in the trace) and without it
+///   (`NVEMU_PEER_ACCESS=0`: staged through host memory by the driver, `"peer": "staged"`).
+///
+/// Each: 30 of 30 frames out, luma PSNR of at least 45 dB against the source.
+#[test]
+fn cuda_memory_of_another_context_or_gpu_is_copied_once_on_the_device() {
+    need_emulator!();
+    let (w, h, n) = (320, 240, 30);
+    let Some((src, reference)) = cuda_source("cm3", w, h, n) else {
+        return;
+    };
+    let enc = "rsnvench265enc rc-mode=constqp qp-const-i=15 qp-const-p=15";
+    let caps = "video/x-h265,stream-format=byte-stream";
+    for (case, peer) in [
+        ("other-context", None),
+        ("other-gpu-p2p", Some("direct")),
+        ("other-gpu-staged", Some("staged")),
+    ] {
+        let out = out_dir().join(format!("cm3-{case}.h265"));
+        let trace = out_dir().join(format!("cm3-{case}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let mut env = vec![("NVEMU_TRACE", trace.to_str().unwrap().to_owned())];
+        let o = if peer.is_none() {
+            let mut cmd = Command::new(two_pipelines_example());
+            cmd.arg(format!(
+                "{src} ! cudaupload ! video/x-raw(memory:CUDAMemory)"
+            ))
+            .arg(format!(
+                "{enc} ! {caps} ! filesink location={}",
+                out.display()
+            ))
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env(
+                "GST_REGISTRY",
+                out_dir().join(format!("registry-{}.bin", std::process::id())),
+            )
+            .env("NVEMU_STRICT", "abort")
+            .env("LD_LIBRARY_PATH", emu_lib().expect("emulator built"));
+            for (k, v) in &env {
+                cmd.env(k, v);
+            }
+            run_bounded(cmd, CHILD_LIMIT)
+        } else {
+            env.push(("NVEMU_GPU_COUNT", "2".into()));
+            if peer == Some("staged") {
+                env.push(("NVEMU_PEER_ACCESS", "0".into()));
+            }
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            gst_launch_limited(
+                &format!(
+                    "{src} ! cudaupload cuda-device-id=1 ! video/x-raw(memory:CUDAMemory) ! {enc} cuda-device-id=0 ! {caps} ! filesink location={}",
+                    out.display()
+                ),
+                &env,
+                true,
+                CHILD_LIMIT,
+            )
+        };
+        assert!(o.status.success(), "{case}: {}", text(&o));
+        assert_no_violation(&trace);
+        let peers = trace_lines(&trace, "cuMemcpy3DPeer");
+        assert_eq!(peers.len(), n, "{case}: one copy per frame");
+        for l in &peers {
+            assert_eq!(l["status"], "CUDA_SUCCESS", "{case}: {l}");
+            assert_eq!(l["kind"], "DtoD", "{case}: {l}");
+            assert_eq!(
+                l["args"]["Height"], 360,
+                "{case}: both planes in one copy: {l}"
+            );
+            assert_eq!(
+                l["args"]["peer"].as_str(),
+                peer,
+                "{case}: how the copy crossed GPUs: {l}"
+            );
+            assert_ne!(
+                l["args"]["srcContext"], l["args"]["dstContext"],
+                "{case}: {l}"
+            );
+        }
+        assert_eq!(
+            trace_lines(&trace, "nvEncLockInputBuffer").len(),
+            0,
+            "{case}: no system-memory copy"
+        );
+        assert_eq!(
+            trace_lines(&trace, "nvEncMapInputResource").len(),
+            n,
+            "{case}"
+        );
+        let (frames, ..) = decoded_frames_and_size(&out);
+        assert_eq!(frames, n as u64, "{case}: frames out");
+        let p = luma_psnr(&out, "hevc", &reference, "yuv444p", w, h);
+        eprintln!("{case}: luma PSNR {p:.2} dB");
+        assert!(p >= 45.0, "{case}: luma PSNR {p:.2}");
+    }
+}
+
 /// `tune=ultra-high-quality` reaches NVENC as NV_ENC_TUNING_INFO_ULTRA_HIGH_QUALITY (5) for H.265
 /// from API 12.2 and AV1 from 13.0 (the emulator refuses it otherwise, as the API reference
 /// says), and falls back to high quality (1), with a warning, elsewhere and for H.264.

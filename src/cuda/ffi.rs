@@ -137,6 +137,74 @@ const _: () = {
     assert!(offset_of!(M, Height) == 120);
 };
 
+/// `CUDA_MEMCPY3D_PEER` (`CUDA_MEMCPY3D_PEER_v1`, cuda.h): parameters of `cuMemcpy3DPeer`, a
+/// copy between memory of two contexts (of one GPU or of two). 200 bytes on 64-bit targets.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CUDA_MEMCPY3D_PEER {
+    pub srcXInBytes: usize,
+    pub srcY: usize,
+    pub srcZ: usize,
+    pub srcLOD: usize,
+    pub srcMemoryType: CUmemorytype,
+    pub srcHost: *const c_void,
+    pub srcDevice: CUdeviceptr,
+    pub srcArray: CUarray,
+    pub srcContext: CUcontext,
+    pub srcPitch: usize,
+    pub srcHeight: usize,
+    pub dstXInBytes: usize,
+    pub dstY: usize,
+    pub dstZ: usize,
+    pub dstLOD: usize,
+    pub dstMemoryType: CUmemorytype,
+    pub dstHost: *mut c_void,
+    pub dstDevice: CUdeviceptr,
+    pub dstArray: CUarray,
+    pub dstContext: CUcontext,
+    pub dstPitch: usize,
+    pub dstHeight: usize,
+    pub WidthInBytes: usize,
+    pub Height: usize,
+    pub Depth: usize,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    type M = CUDA_MEMCPY3D_PEER;
+    assert!(size_of::<M>() == 200);
+    assert!(offset_of!(M, srcXInBytes) == 0);
+    assert!(offset_of!(M, srcY) == 8);
+    assert!(offset_of!(M, srcZ) == 16);
+    assert!(offset_of!(M, srcLOD) == 24);
+    assert!(offset_of!(M, srcMemoryType) == 32);
+    assert!(offset_of!(M, srcHost) == 40);
+    assert!(offset_of!(M, srcDevice) == 48);
+    assert!(offset_of!(M, srcArray) == 56);
+    assert!(offset_of!(M, srcContext) == 64);
+    assert!(offset_of!(M, srcPitch) == 72);
+    assert!(offset_of!(M, srcHeight) == 80);
+    assert!(offset_of!(M, dstXInBytes) == 88);
+    assert!(offset_of!(M, dstY) == 96);
+    assert!(offset_of!(M, dstZ) == 104);
+    assert!(offset_of!(M, dstLOD) == 112);
+    assert!(offset_of!(M, dstMemoryType) == 120);
+    assert!(offset_of!(M, dstHost) == 128);
+    assert!(offset_of!(M, dstDevice) == 136);
+    assert!(offset_of!(M, dstArray) == 144);
+    assert!(offset_of!(M, dstContext) == 152);
+    assert!(offset_of!(M, dstPitch) == 160);
+    assert!(offset_of!(M, dstHeight) == 168);
+    assert!(offset_of!(M, WidthInBytes) == 176);
+    assert!(offset_of!(M, Height) == 184);
+    assert!(offset_of!(M, Depth) == 192);
+};
+
+/// `CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED` (cuda.h): `cuCtxEnablePeerAccess` was already
+/// called for this pair of contexts.
+pub const CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED: CUresult = 704;
+
 /// The SONAME of the NVIDIA CUDA driver library.
 pub const LIBCUDA: &str = "libcuda.so.1";
 
@@ -233,6 +301,9 @@ cuda_api! {
     fn cuMemFreeHost(p: *mut c_void);
     fn cuMemcpy2D_v2(pCopy: *const CUDA_MEMCPY2D);
     fn cuMemcpy2DAsync_v2(pCopy: *const CUDA_MEMCPY2D, hStream: CUstream);
+    fn cuMemcpy3DPeer(pCopy: *const CUDA_MEMCPY3D_PEER);
+    fn cuDeviceCanAccessPeer(canAccessPeer: *mut c_int, dev: CUdevice, peerDev: CUdevice);
+    fn cuCtxEnablePeerAccess(peerContext: CUcontext, Flags: c_uint);
     fn cuGetErrorName(error: CUresult, pStr: *mut *const c_char);
     fn cuGetErrorString(error: CUresult, pStr: *mut *const c_char);
 }

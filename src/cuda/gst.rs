@@ -198,6 +198,8 @@ pub struct MappedCudaMemory {
     /// Keeps the memory alive while it is mapped.
     _buffer: gst::Buffer,
     mem: *mut gst::ffi::GstMemory,
+    /// The memory's GstCudaContext (the memory holds a reference to it).
+    ctx: *mut gst::ffi::GstObject,
     info: gst::ffi::GstMapInfo,
 }
 
@@ -256,8 +258,44 @@ impl MappedCudaMemory {
         Some(MappedCudaMemory {
             _buffer: buffer.clone(),
             mem,
+            ctx: mem_ctx,
             info,
         })
+    }
+
+    /// The CUcontext of the memory's GstCudaContext (valid while `self` lives).
+    pub fn context_handle(&self) -> *mut c_void {
+        match lib() {
+            // SAFETY: `ctx` is the live GstCudaContext the mapped memory references.
+            Some(l) => unsafe { (l.handle)(self.ctx) },
+            None => std::ptr::null_mut(),
+        }
+    }
+
+    /// How this memory is copied into `ctx`'s memory (see [`super::Context::peer_route`]; for
+    /// another GPU this enables peer access where the GPUs allow it).
+    pub fn route_to(&self, ctx: &super::Context) -> Result<super::PeerRoute, super::CudaError> {
+        // SAFETY: the memory's context is live while the memory is (the map holds it), and
+        // `device_id` is that context's GPU.
+        unsafe { ctx.peer_route(self.context_handle(), self.device_id()) }
+    }
+
+    /// The GPU of the memory's GstCudaContext (its `cuda-device-id` property), or -1.
+    pub fn device_id(&self) -> i32 {
+        use glib::prelude::ObjectExt;
+        // SAFETY: `ctx` is a live GObject (a GstCudaContext); borrowed, a new reference taken.
+        let obj: glib::Object = unsafe {
+            glib::translate::from_glib_none(self.ctx.cast::<glib::gobject_ffi::GObject>())
+        };
+        let Some(pspec) = obj.find_property("cuda-device-id") else {
+            return -1;
+        };
+        let v = obj.property_value(pspec.name());
+        v.get::<u32>()
+            .ok()
+            .and_then(|d| i32::try_from(d).ok())
+            .or_else(|| v.get::<i32>().ok())
+            .unwrap_or(-1)
     }
 
     /// The CUDA device pointer of the memory's data.
@@ -266,9 +304,11 @@ impl MappedCudaMemory {
     }
 
     /// Copies `rows` rows of `width_bytes` from this memory (starting `offset` bytes in, rows
-    /// `stride` apart) into `dst` from its row `dst_row`, device to device, in `dst`'s context;
-    /// when `pad_to` is larger than `rows`, the last row is repeated down to row `pad_to`
-    /// (H.26x 4:2:0 coding an odd height as even).
+    /// `stride` apart) into `dst` from its row `dst_row`, device to device: `cuMemcpy2D` in
+    /// `dst`'s context when the memory is of that context, else `cuMemcpy3DPeer` from the
+    /// memory's context (another context on this GPU, or another GPU: see
+    /// [`super::Context::peer_route`]). When `pad_to` is larger than `rows`, the last row is
+    /// repeated down to row `pad_to` (H.26x 4:2:0 coding an odd height as even).
     ///
     /// Errors: `InvalidArgument` (nothing copied) if the rows do not lie within this memory's
     /// mapped size or within `dst`; driver errors otherwise.
@@ -300,11 +340,25 @@ impl MappedCudaMemory {
         }
         let ctx = dst.context().clone();
         let dst_ptr = dst.as_raw() + (dst_row * dst.pitch()) as u64;
+        let src_ctx = self.context_handle();
         let copy = |src_ptr: u64, dst_ptr: u64, n: usize| {
+            if src_ctx != ctx.as_raw() {
+                // SAFETY: as below; `src_ctx` is the live context owning this memory (the map
+                // keeps the memory, and so its context, alive).
+                return unsafe {
+                    super::copy_2d_peer(
+                        &ctx,
+                        (dst_ptr, dst.pitch()),
+                        src_ctx,
+                        (src_ptr, stride),
+                        width_bytes,
+                        n,
+                    )
+                };
+            }
             // SAFETY: the source rows lie within this mapped memory (checked above against its
             // mapped size; the map keeps it alive), the destination rows within `dst` (checked
-            // above), which we own exclusively (&mut); unified addressing makes the upstream
-            // pointer usable from `dst`'s context on the same GPU.
+            // above), which we own exclusively (&mut); the memory is of `dst`'s context.
             unsafe {
                 super::copy_2d(
                     &ctx,

@@ -354,6 +354,45 @@ impl Context {
         })
     }
 
+    /// How memory of `peer` (a context on GPU `peer_device`) is copied into this context's
+    /// memory. On another GPU that `cuDeviceCanAccessPeer` says this one can reach, peer access
+    /// is enabled (`cuCtxEnablePeerAccess`, once per pair; "already enabled" counts as done) so
+    /// that copies go GPU to GPU; otherwise the driver stages them through host memory.
+    ///
+    /// Errors: driver errors from the calls above, except a refused `cuCtxEnablePeerAccess`,
+    /// which gives [`PeerRoute::Staged`].
+    ///
+    /// # Safety
+    /// `peer` must be a live context on GPU `peer_device`, kept alive for the call.
+    pub unsafe fn peer_route(
+        &self,
+        peer: *mut c_void,
+        peer_device: i32,
+    ) -> Result<PeerRoute, CudaError> {
+        if peer == self.raw {
+            return Ok(PeerRoute::SameContext);
+        }
+        if peer_device == self.device.raw {
+            return Ok(PeerRoute::SameDevice);
+        }
+        let mut can = 0;
+        // SAFETY: `can` is a valid out-pointer; both ordinals name devices (ours came from
+        // cuDeviceGet, the peer's from its live context).
+        let r = unsafe { (self.lib.cuDeviceCanAccessPeer)(&mut can, self.device.raw, peer_device) };
+        check(self.lib, "cuDeviceCanAccessPeer", r)?;
+        if can == 0 {
+            return Ok(PeerRoute::Staged);
+        }
+        let _guard = self.push()?;
+        // SAFETY: `peer` is a live context (the caller keeps its owner alive); this context is
+        // current (guard above); flags must be 0.
+        let r = unsafe { (self.lib.cuCtxEnablePeerAccess)(peer, 0) };
+        Ok(match r {
+            ffi::CUDA_SUCCESS | ffi::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED => PeerRoute::Direct,
+            _ => PeerRoute::Staged,
+        })
+    }
+
     /// Waits for all work in this context to finish (`cuCtxSynchronize`, with it pushed).
     pub fn synchronize(&self) -> Result<(), CudaError> {
         let _guard = self.push()?;
@@ -372,6 +411,19 @@ impl Drop for Context {
         // resource holds an `Arc` to it. Nothing can be done about an error here.
         let _ = unsafe { (self.lib.cuCtxDestroy_v2)(self.raw) };
     }
+}
+
+/// How memory of another context reaches a context's memory ([`Context::peer_route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRoute {
+    /// The very same context.
+    SameContext,
+    /// Another context on the same GPU: a device-to-device copy.
+    SameDevice,
+    /// Another GPU with peer access enabled: a GPU-to-GPU copy (NVLink or PCIe P2P).
+    Direct,
+    /// Another GPU without peer access: the driver stages the copy through host memory.
+    Staged,
 }
 
 /// Proof that a [`Context`] is current on this thread; pops it when dropped.
@@ -1011,6 +1063,68 @@ pub unsafe fn copy_2d(
             check(lib, "cuStreamSynchronize", r)
         }
     }
+}
+
+/// Copies `height` rows of `width_bytes` bytes from device memory of context `src_ctx` to
+/// device memory of `dst_ctx` (`cuMemcpy3DPeer`, synchronous): between two contexts of one
+/// GPU, or GPU to GPU (see [`Context::peer_route`]). A zero size copies nothing.
+///
+/// Errors: [`CudaError::InvalidArgument`] if a pitch is below `width_bytes`; driver errors.
+///
+/// # Safety
+/// `src_ctx` must be a live context; `src_ptr + y * src_pitch .. + width_bytes` for every row
+/// `y < height` must lie in one live allocation of `src_ctx`, and the same for `dst_ptr` in
+/// `dst_ctx`; neither may be freed, nor the destination used by anything else, meanwhile.
+pub unsafe fn copy_2d_peer(
+    dst_ctx: &Context,
+    (dst_ptr, dst_pitch): (CUdeviceptr, usize),
+    src_ctx: *mut c_void,
+    (src_ptr, src_pitch): (CUdeviceptr, usize),
+    width_bytes: usize,
+    height: usize,
+) -> Result<(), CudaError> {
+    const CALL: &str = "cuMemcpy3DPeer";
+    if width_bytes == 0 || height == 0 {
+        return Ok(());
+    }
+    if src_pitch < width_bytes || dst_pitch < width_bytes {
+        return Err(CudaError::InvalidArgument {
+            call: CALL,
+            reason: format!("pitches {src_pitch}/{dst_pitch} below the row of {width_bytes} bytes"),
+        });
+    }
+    let p = ffi::CUDA_MEMCPY3D_PEER {
+        srcXInBytes: 0,
+        srcY: 0,
+        srcZ: 0,
+        srcLOD: 0,
+        srcMemoryType: ffi::CU_MEMORYTYPE_DEVICE,
+        srcHost: ptr::null(),
+        srcDevice: src_ptr,
+        srcArray: ptr::null_mut(),
+        srcContext: src_ctx,
+        srcPitch: src_pitch,
+        srcHeight: height,
+        dstXInBytes: 0,
+        dstY: 0,
+        dstZ: 0,
+        dstLOD: 0,
+        dstMemoryType: ffi::CU_MEMORYTYPE_DEVICE,
+        dstHost: ptr::null_mut(),
+        dstDevice: dst_ptr,
+        dstArray: ptr::null_mut(),
+        dstContext: dst_ctx.raw,
+        dstPitch: dst_pitch,
+        dstHeight: height,
+        WidthInBytes: width_bytes,
+        Height: height,
+        Depth: 1,
+    };
+    let _guard = dst_ctx.push()?;
+    // SAFETY: `p` is fully initialized; both device regions and contexts are valid per the
+    // caller's contract; the call is synchronous, so nothing outlives it.
+    let r = unsafe { (dst_ctx.lib.cuMemcpy3DPeer)(&p) };
+    check(dst_ctx.lib, CALL, r)
 }
 
 /// Queues a copy like [`copy_2d`] on `stream` (`cuMemcpy2DAsync_v2`) and returns without

@@ -269,8 +269,11 @@ pub struct NvEncoder {
     /// The GstCudaContext shared with neighbours (`gst.cuda.context`), when GStreamer's CUDA
     /// library is there. Its own lock: `set_context` may come while `start` asks for it.
     shared_cuda: Mutex<Option<cuda::gst::SharedContext>>,
-    /// The CUDA input path was logged (once per element).
-    told_cuda_path: std::sync::atomic::AtomicBool,
+    /// The last way CUDA input reached NVENC that the log was told (said once per change).
+    told_cuda_path: Mutex<String>,
+    /// How memory of an upstream CUcontext is copied into ours: (upstream context, route),
+    /// found once per upstream context ([`cuda::Context::peer_route`]).
+    cuda_route: Mutex<Option<(usize, cuda::PeerRoute)>>,
 }
 
 const UPDATE_RATE: u8 = 1;
@@ -499,6 +502,7 @@ impl NvEncoder {
             return None;
         }
         let memory = cuda::gst::MappedCudaMemory::map_any(input)?;
+        let route = self.cuda_route(session, &memory)?;
         let (w, h, eh) = (
             info.width() as usize,
             info.height() as usize,
@@ -516,7 +520,7 @@ impl NvEncoder {
                 ),
             };
         // (row bytes, rows, rows coded) per plane, as NVENC lays the picture out.
-        let planes: Vec<(usize, usize, usize)> = match fmt {
+        let mut planes: Vec<(usize, usize, usize)> = match fmt {
             F::Nv12 => vec![
                 (w, h, eh),
                 (w.div_ceil(2) * 2, h.div_ceil(2), eh.div_ceil(2)),
@@ -549,6 +553,21 @@ impl NvEncoder {
             .ok()?;
             slot.device = Some((surface, Arc::new(reg)));
         }
+        // Planes one below the other at one stride, none padded: one copy for the whole picture.
+        let mut offsets = offsets;
+        let contiguous = planes.len() > 1
+            && planes.iter().all(|p| p.1 == p.2)
+            && (1..planes.len()).all(|i| {
+                strides.get(i) == strides.first()
+                    && offsets.get(i).copied()
+                        == offsets.get(i - 1).map(|o| o + strides[0] * planes[i - 1].1)
+            });
+        if contiguous {
+            let rows = planes.iter().map(|p| p.1).sum();
+            let row_bytes = planes.iter().map(|p| p.0).max()?;
+            planes = vec![(row_bytes, rows, rows)];
+            offsets.truncate(1);
+        }
         let (surface, reg) = slot.device.as_mut()?;
         let mut dst_row = 0;
         for (i, &(row_bytes, rows, coded_rows)) in planes.iter().enumerate() {
@@ -570,15 +589,61 @@ impl NvEncoder {
             .map()
             .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
             .ok()?;
-        self.tell_cuda_path("upstream CUDA memory copied device to device (once per frame)");
+        let n = planes.len();
+        self.tell_cuda_path(&match route {
+            cuda::PeerRoute::SameContext => format!(
+                "upstream CUDA memory (same context, a layout NVENC cannot read in place) copied device to device: {n} copies per frame"
+            ),
+            cuda::PeerRoute::SameDevice => format!(
+                "upstream CUDA memory of another context on GPU {} copied device to device (cuMemcpy3DPeer): {n} copies per frame",
+                memory.device_id()
+            ),
+            cuda::PeerRoute::Direct => format!(
+                "upstream CUDA memory on GPU {} copied peer to peer to GPU {} (peer access enabled; cuMemcpy3DPeer): {n} copies per frame",
+                memory.device_id(),
+                session.context().device().ordinal()
+            ),
+            cuda::PeerRoute::Staged => format!(
+                "upstream CUDA memory on GPU {} copied to GPU {} staged through host memory by the driver (no peer access between them; cuMemcpy3DPeer): {n} copies per frame",
+                memory.device_id(),
+                session.context().device().ordinal()
+            ),
+        });
         Some(mapped)
     }
 
     /// Says once, in the log, how CUDA input reaches NVENC.
     fn tell_cuda_path(&self, how: &str) {
-        if !self.told_cuda_path.swap(true, Ordering::Relaxed) {
+        let mut told = self
+            .told_cuda_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *told != how {
             gst::info!(CAT, imp = self, "{how}");
+            how.clone_into(&mut told);
         }
+    }
+
+    /// How upstream memory of context `memory` reaches `session`'s context, found (and peer
+    /// access enabled, for another GPU) once per upstream context.
+    fn cuda_route(
+        &self,
+        session: &Session,
+        memory: &cuda::gst::MappedCudaMemory,
+    ) -> Option<cuda::PeerRoute> {
+        let src = memory.context_handle();
+        let mut cached = self.cuda_route.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c, r)) = *cached
+            && c == src as usize
+        {
+            return Some(r);
+        }
+        let route = memory
+            .route_to(session.context())
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+            .ok()?;
+        *cached = Some((src as usize, route));
+        Some(route)
     }
 
     /// For CUDA-memory caps: a GstCudaBufferPool on the shared context holding as many
