@@ -1156,6 +1156,56 @@ fn cuda_memory_other_layout_is_copied_on_the_device() {
     assert!(y >= 45.0, "luma PSNR {y:.2}");
 }
 
+/// System memory: the encoder proposes upstream a video buffer pool of page-locked memory
+/// (`cuMemAllocHost`); `videotestsrc` writes its frames there, and the encoder uploads each one
+/// into its own registered device surface with one `cuMemcpy2D` from page-locked memory (a DMA
+/// on real hardware, `"host": "pinned"` in the trace) and no CPU copy into an NVENC input
+/// buffer. Upstream memory of its own (`identity drop-allocation=true`) still works, copied by
+/// the CPU into NVENC input buffers. Both decode to the source (luma PSNR of at least 45 dB).
+#[test]
+fn system_memory_from_the_proposed_pool_is_uploaded_by_dma() {
+    need_emulator!();
+    let (w, h, n) = (320, 240, 30);
+    let Some((src, reference)) = cuda_source("pinned", w, h, n) else {
+        return;
+    };
+    for (case, upstream, pinned) in [
+        ("pinned", "", true),
+        ("pageable", "identity drop-allocation=true !", false),
+    ] {
+        let out = out_dir().join(format!("sys-{case}.h265"));
+        let (o, trace) = launch_traced(
+            &format!(
+                "{src} ! {upstream} rsnvench265enc rc-mode=constqp qp-const-i=15 qp-const-p=15 ! video/x-h265,stream-format=byte-stream ! filesink location={}",
+                out.display()
+            ),
+            &format!("sys-{case}"),
+            &[],
+        );
+        assert!(o.status.success(), "{case}: {}", text(&o));
+        let uploads = trace_lines(&trace, "cuMemcpy2D_v2")
+            .iter()
+            .filter(|l| l["kind"] == "HtoD")
+            .map(|l| l["args"]["host"].as_str().unwrap_or("pageable").to_owned())
+            .collect::<Vec<_>>();
+        let locks = trace_lines(&trace, "nvEncLockInputBuffer").len();
+        if pinned {
+            assert_eq!(uploads.len(), n, "{case}: one upload per frame");
+            assert!(uploads.iter().all(|h| h == "pinned"), "{case}: {uploads:?}");
+            assert_eq!(locks, 0, "{case}: no CPU copy into NVENC input buffers");
+            assert_eq!(trace_lines(&trace, "nvEncMapInputResource").len(), n);
+        } else {
+            assert!(uploads.is_empty(), "{case}: {uploads:?}");
+            assert_eq!(locks, n, "{case}: one CPU copy per frame");
+        }
+        let (frames, ..) = decoded_frames_and_size(&out);
+        assert_eq!(frames, n as u64, "{case}");
+        let p = luma_psnr(&out, "hevc", &reference, "yuv444p", w, h);
+        eprintln!("{case}: luma PSNR {p:.2} dB");
+        assert!(p >= 45.0, "{case}: luma PSNR {p:.2}");
+    }
+}
+
 /// The example that feeds an encoder pipeline CUDA memory from a second pipeline (so another
 /// CUDA context), built on demand when the test runs alone.
 fn two_pipelines_example() -> PathBuf {

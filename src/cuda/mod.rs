@@ -20,6 +20,7 @@
 
 pub mod ffi;
 pub mod gst;
+pub mod pinned;
 
 use std::ffi::{CStr, c_char, c_void};
 use std::marker::PhantomData;
@@ -597,6 +598,68 @@ impl DevicePitched {
     ///
     /// Errors: [`CudaError::InvalidArgument`] if the region exceeds this surface or `src`;
     /// driver errors from the copy.
+    /// Uploads `rows` rows of `width_bytes` bytes from host memory (`src`, rows `src_pitch`
+    /// apart) into this surface from its row `dst_row` (`cuMemcpy2D_v2`, synchronous); when
+    /// `pad_to` exceeds `rows`, the last row is repeated down to row `dst_row + pad_to`. From
+    /// page-locked memory the GPU's copy engine does this by DMA.
+    ///
+    /// Errors: `InvalidArgument` (nothing copied) if the rows do not fit the surface or the
+    /// slice; driver errors.
+    pub fn upload_rows(
+        &mut self,
+        dst_row: usize,
+        src: &[u8],
+        src_pitch: usize,
+        width_bytes: usize,
+        rows: usize,
+        pad_to: usize,
+    ) -> Result<(), CudaError> {
+        if rows == 0 || width_bytes > self.width_bytes || dst_row + rows.max(pad_to) > self.height {
+            return Err(CudaError::InvalidArgument {
+                call: "cuMemcpy2D_v2",
+                reason: format!(
+                    "{rows} rows of {width_bytes} bytes from row {dst_row} do not fit a {}x{} surface",
+                    self.width_bytes, self.height
+                ),
+            });
+        }
+        let row_ptr = |r: usize| self.ptr + (r * self.pitch) as u64;
+        let dst = Dst2D::Device {
+            ptr: row_ptr(dst_row),
+            pitch: self.pitch,
+        };
+        let host = Src2D::Host {
+            data: src,
+            pitch: src_pitch,
+        };
+        // SAFETY: the rows were checked to lie inside this allocation, which we own, is alive,
+        // belongs to `self.ctx`, and is borrowed mutably so nothing else writes it; the host
+        // side is bounds-checked by copy_2d.
+        unsafe { copy_2d(&self.ctx, host, dst, width_bytes, rows, None) }?;
+        let Some(last) = src.get((rows - 1) * src_pitch..) else {
+            return Err(CudaError::InvalidArgument {
+                call: "cuMemcpy2D_v2",
+                reason: format!(
+                    "{rows} rows of pitch {src_pitch} exceed {} bytes",
+                    src.len()
+                ),
+            });
+        };
+        for r in rows..pad_to {
+            let dst = Dst2D::Device {
+                ptr: row_ptr(dst_row + r),
+                pitch: self.pitch,
+            };
+            let host = Src2D::Host {
+                data: last,
+                pitch: src_pitch,
+            };
+            // SAFETY: as above, one row inside the checked region.
+            unsafe { copy_2d(&self.ctx, host, dst, width_bytes, 1, None) }?;
+        }
+        Ok(())
+    }
+
     pub fn upload(
         &mut self,
         src: &[u8],

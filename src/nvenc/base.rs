@@ -151,6 +151,10 @@ struct CudaInput {
     _memory: Option<cuda::gst::MappedCudaMemory>,
 }
 
+/// One plane of a picture bound for a device surface: (row bytes, source rows, rows coded) and
+/// the source's (offset, stride), in bytes.
+type DevicePlane = ((usize, usize, usize), (usize, usize));
+
 /// Formats whose CUDA memory NVENC can read in place: one plane, or NV12/P010 with the chroma
 /// plane right below the luma plane (NVENC's CUDADEVICEPTR layout).
 const CUDA_FORMATS: &[gst_video::VideoFormat] = &[
@@ -274,6 +278,15 @@ pub struct NvEncoder {
     /// How memory of an upstream CUcontext is copied into ours: (upstream context, route),
     /// found once per upstream context ([`cuda::Context::peer_route`]).
     cuda_route: Mutex<Option<(usize, cuda::PeerRoute)>>,
+    /// The page-locked allocator proposed upstream for system memory: (CUcontext it allocates
+    /// in, allocator, its live regions).
+    pinned: Mutex<
+        Option<(
+            usize,
+            cuda::pinned::PinnedAllocator,
+            cuda::pinned::PinnedRegions,
+        )>,
+    >,
 }
 
 const UPDATE_RATE: u8 = 1;
@@ -486,23 +499,16 @@ impl NvEncoder {
         Some((mapped, Some(memory)))
     }
 
-    /// CUDA memory NVENC cannot read in place (another context on this GPU, or planes laid
-    /// out otherwise): one device-to-device copy into the slot's own registered surface.
-    fn copy_cuda_input(
-        &self,
-        session: &Arc<Session>,
-        input: &gst::Buffer,
+    /// Where the planes of `input` (a [`CUDA_FORMATS`] picture) lie and how NVENC wants them
+    /// in a device surface: (row bytes, source rows, rows coded) and the source (offset,
+    /// stride) of each plane. Planes one below the other at one stride, none padded, become
+    /// one, so that the whole picture is one copy.
+    fn device_planes(
+        input: &gst::BufferRef,
         info: &gst_video::VideoInfo,
-        (ew, encode_height): (u32, u32),
-        slot: &mut Slot,
-    ) -> Option<api::MappedResource> {
+        encode_height: u32,
+    ) -> Option<Vec<DevicePlane>> {
         use gst_video::VideoFormat as F;
-        let fmt = info.format();
-        if !CUDA_FORMATS.contains(&fmt) {
-            return None;
-        }
-        let memory = cuda::gst::MappedCudaMemory::map_any(input)?;
-        let route = self.cuda_route(session, &memory)?;
         let (w, h, eh) = (
             info.width() as usize,
             info.height() as usize,
@@ -519,8 +525,7 @@ impl NvEncoder {
                     info.offset().to_vec(),
                 ),
             };
-        // (row bytes, rows, rows coded) per plane, as NVENC lays the picture out.
-        let mut planes: Vec<(usize, usize, usize)> = match fmt {
+        let planes: Vec<(usize, usize, usize)> = match info.format() {
             F::Nv12 => vec![
                 (w, h, eh),
                 (w.div_ceil(2) * 2, h.div_ceil(2), eh.div_ceil(2)),
@@ -531,54 +536,137 @@ impl NvEncoder {
             ],
             _ => vec![(4 * w, h, eh)],
         };
+        let mut out = Vec::with_capacity(planes.len());
+        for (i, p) in planes.iter().enumerate() {
+            out.push((*p, (*offsets.get(i)?, *strides.get(i)?)));
+        }
+        let contiguous = out.len() > 1
+            && out.iter().all(|(p, _)| p.1 == p.2)
+            && out.windows(2).all(|x| {
+                let ((p0, (o0, s0)), (_, (o1, s1))) = (x[0], x[1]);
+                s1 == s0 && o1 == o0 + s0 * p0.1
+            });
+        if contiguous {
+            let rows = out.iter().map(|(p, _)| p.1).sum();
+            let row_bytes = out.iter().map(|(p, _)| p.0).max()?;
+            out = vec![((row_bytes, rows, rows), out[0].1)];
+        }
+        Some(out)
+    }
+
+    /// The slot's own device surface (made and registered with NVENC on first use), for
+    /// pictures of `fmt` coded `ew` x `eh`; `None` (after a warning) if that fails.
+    fn device_surface<'a>(
+        &self,
+        session: &Arc<Session>,
+        fmt: gst_video::VideoFormat,
+        (ew, eh): (u32, u32),
+        slot: &'a mut Slot,
+    ) -> Option<&'a mut (cuda::DevicePitched, Arc<api::RegisteredResource>)> {
+        use gst_video::VideoFormat as F;
         if slot.device.is_none() {
             let (buffer_format, ..) = self.nvenc_buffer_format(fmt)?;
-            let total_rows: usize = planes.iter().map(|p| p.2).sum();
-            let surface = cuda::DevicePitched::new(
-                session.context(),
-                planes[0].0.max(planes.last()?.0),
-                total_rows,
-            )
-            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
-            .ok()?;
+            let (w, rows) = (ew as usize, eh as usize);
+            let (row_bytes, total_rows) = match fmt {
+                F::Nv12 => (w.div_ceil(2) * 2, rows + rows.div_ceil(2)),
+                F::P01010le => (4 * w.div_ceil(2), rows + rows.div_ceil(2)),
+                _ => (4 * w, rows),
+            };
+            let surface = cuda::DevicePitched::new(session.context(), row_bytes, total_rows)
+                .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+                .ok()?;
             let reg = api::RegisteredResource::cuda(
                 session,
                 surface.as_raw(),
                 buffer_format,
                 ew,
-                encode_height,
+                eh,
                 surface.pitch() as u32,
             )
             .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
             .ok()?;
             slot.device = Some((surface, Arc::new(reg)));
         }
-        // Planes one below the other at one stride, none padded: one copy for the whole picture.
-        let mut offsets = offsets;
-        let contiguous = planes.len() > 1
-            && planes.iter().all(|p| p.1 == p.2)
-            && (1..planes.len()).all(|i| {
-                strides.get(i) == strides.first()
-                    && offsets.get(i).copied()
-                        == offsets.get(i - 1).map(|o| o + strides[0] * planes[i - 1].1)
-            });
-        if contiguous {
-            let rows = planes.iter().map(|p| p.1).sum();
-            let row_bytes = planes.iter().map(|p| p.0).max()?;
-            planes = vec![(row_bytes, rows, rows)];
-            offsets.truncate(1);
+        slot.device.as_mut()
+    }
+
+    /// System memory from the page-locked pool this element proposed upstream: uploaded into
+    /// the slot's registered device surface (`cuMemcpy2D` from page-locked memory: a DMA by
+    /// the GPU's copy engine, no CPU copy), then mapped for NVENC. `None`: any other memory,
+    /// format or failure (then the frame is copied into an NVENC input buffer by the CPU).
+    fn upload_pinned(
+        &self,
+        session: &Arc<Session>,
+        input: &gst::Buffer,
+        info: &gst_video::VideoInfo,
+        (ew, eh): (u32, u32),
+        slot: &mut Slot,
+    ) -> Option<api::MappedResource> {
+        let regions = self
+            .pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|p| p.2.clone())?;
+        let fmt = info.format();
+        if !CUDA_FORMATS.contains(&fmt) || input.n_memory() != 1 {
+            return None;
         }
-        let (surface, reg) = slot.device.as_mut()?;
+        let map = input.map_readable().ok()?;
+        if !regions.contains(map.as_ptr(), map.len()) {
+            return None;
+        }
+        let planes = Self::device_planes(input, info, eh)?;
+        let (surface, reg) = self.device_surface(session, fmt, (ew, eh), slot)?;
         let mut dst_row = 0;
-        for (i, &(row_bytes, rows, coded_rows)) in planes.iter().enumerate() {
+        for &((row_bytes, rows, coded_rows), (offset, stride)) in &planes {
+            let upload = map
+                .get(offset..)
+                .ok_or_else(|| "plane offset beyond the buffer".to_owned())
+                .and_then(|src| {
+                    surface
+                        .upload_rows(dst_row, src, stride, row_bytes, rows, coded_rows)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = upload {
+                gst::warning!(CAT, imp = self, "{e}; copying through system memory");
+                return None;
+            }
+            dst_row += coded_rows;
+        }
+        let mapped = reg
+            .map()
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+            .ok()?;
+        self.tell_cuda_path(&format!(
+            "system memory from the proposed page-locked pool uploaded by DMA (no CPU copy): {} copies per frame",
+            planes.len()
+        ));
+        Some(mapped)
+    }
+
+    /// CUDA memory NVENC cannot read in place (another context on this GPU, or planes laid
+    /// out otherwise): one device-to-device copy into the slot's own registered surface.
+    fn copy_cuda_input(
+        &self,
+        session: &Arc<Session>,
+        input: &gst::Buffer,
+        info: &gst_video::VideoInfo,
+        (ew, encode_height): (u32, u32),
+        slot: &mut Slot,
+    ) -> Option<api::MappedResource> {
+        let fmt = info.format();
+        if !CUDA_FORMATS.contains(&fmt) {
+            return None;
+        }
+        let memory = cuda::gst::MappedCudaMemory::map_any(input)?;
+        let route = self.cuda_route(session, &memory)?;
+        let planes = Self::device_planes(input, info, encode_height)?;
+        let (surface, reg) = self.device_surface(session, fmt, (ew, encode_height), slot)?;
+        let mut dst_row = 0;
+        for &((row_bytes, rows, coded_rows), (offset, stride)) in &planes {
             if let Err(e) = memory.copy_plane_to(
-                *offsets.get(i)?,
-                *strides.get(i)?,
-                row_bytes,
-                rows,
-                coded_rows,
-                surface,
-                dst_row,
+                offset, stride, row_bytes, rows, coded_rows, surface, dst_row,
             ) {
                 gst::warning!(CAT, imp = self, "{e}; copying through system memory");
                 return None;
@@ -649,6 +737,58 @@ impl NvEncoder {
     /// For CUDA-memory caps: a GstCudaBufferPool on the shared context holding as many
     /// buffers as the ring can have in flight, so that upstream's frames are NVENC-ready
     /// (read in place). (pool, buffer size, minimum buffers).
+    /// For system-memory caps of a format NVENC can take from device memory: a video buffer
+    /// pool of page-locked memory (see [`Self::upload_pinned`]), as many buffers as the ring can
+    /// have in flight. (pool, allocator, buffer size, minimum buffers).
+    fn pinned_pool_for(
+        &self,
+        query: &gst::query::Allocation,
+    ) -> Option<(gst::BufferPool, gst::Allocator, u32, u32)> {
+        let (caps, need_pool) = query.get();
+        let caps = caps?;
+        if !need_pool
+            || caps
+                .features(0)
+                .is_some_and(|f| f.contains("memory:CUDAMemory"))
+        {
+            return None;
+        }
+        let info = gst_video::VideoInfo::from_caps(caps).ok()?;
+        if !CUDA_FORMATS.contains(&info.format()) {
+            return None;
+        }
+        let ctx = {
+            let st = self.lock_state();
+            st.stream.as_ref()?.session.context().clone()
+        };
+        let allocator = {
+            let mut p = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            match &*p {
+                Some((c, a, _)) if *c == ctx.as_raw() as usize => a.clone(),
+                _ => {
+                    let regions = cuda::pinned::PinnedRegions::default();
+                    let a = cuda::pinned::PinnedAllocator::new(ctx.clone(), regions.clone());
+                    *p = Some((ctx.as_raw() as usize, a.clone(), regions));
+                    a
+                }
+            }
+        };
+        let pool = gst_video::VideoBufferPool::new();
+        let s = *self.settings();
+        let min = 4 + s.bframes + 1 + s.rc_lookahead;
+        let mut config = pool.config();
+        config.set_params(Some(&caps.to_owned()), info.size() as u32, min, 0);
+        config.set_allocator(Some(allocator.upcast_ref::<gst::Allocator>()), None);
+        config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);
+        pool.set_config(config).ok()?;
+        gst::debug!(
+            CAT,
+            imp = self,
+            "proposing a page-locked buffer pool of {min}+ buffers"
+        );
+        Some((pool.upcast(), allocator.upcast(), info.size() as u32, min))
+    }
+
     fn cuda_pool_for(&self, query: &gst::query::Allocation) -> Option<(gst::BufferPool, u32, u32)> {
         let (caps, need_pool) = query.get();
         let caps = caps?;
@@ -1799,6 +1939,9 @@ impl VideoEncoderImpl for NvEncoder {
         query.add_allocation_meta::<gst_video::VideoMeta>(None);
         if let Some((pool, size, min)) = self.cuda_pool_for(query) {
             query.add_allocation_pool(Some(&pool), size, min, 0);
+        } else if let Some((pool, allocator, size, min)) = self.pinned_pool_for(query) {
+            query.add_allocation_param(Some(&allocator), gst::AllocationParams::default());
+            query.add_allocation_pool(Some(&pool), size, min, 0);
         }
         self.parent_propose_allocation(query)
     }
@@ -1931,7 +2074,14 @@ impl VideoEncoderImpl for NvEncoder {
                     .map(|m| (m, None))
                 })
         } else {
-            None
+            self.upload_pinned(
+                &session,
+                &input,
+                &info,
+                (encode_width, encode_height),
+                &mut slot,
+            )
+            .map(|m| (m, None))
         };
         let zero_copy = cuda_mapped.is_some();
         if let Some((mapped, memory)) = cuda_mapped {

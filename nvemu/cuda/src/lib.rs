@@ -479,6 +479,67 @@ impl CopyKind {
 static COPY_COUNTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 static COPY_BYTES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
+/// CPU time spent in copies between device memory and page-locked host memory (cuMemAllocHost,
+/// cuMemHostAlloc, cuMemHostRegister): on a real GPU a copy engine moves those bytes by DMA
+/// while the host CPU does nothing, so this time is modelled hardware work, not host work
+/// (`nvemu_cuda_dma_cpu_ns`, and `NVEMU_STATS` at exit). Pageable host memory is copied by the
+/// driver's CPU on a real system too, so it is not counted here.
+static DMA_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+fn thread_cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clk: c_int, ts: *mut Timespec) -> c_int;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is Linux's.
+    if unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
+}
+
+/// Runs the byte moving of one copy; with a page-locked host side its CPU time is counted
+/// as DMA (see [`DMA_CPU_NS`]).
+fn do_copy(pinned: bool, f: impl FnOnce()) {
+    if !pinned {
+        return f();
+    }
+    let t0 = thread_cpu_ns();
+    f();
+    DMA_CPU_NS.fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
+}
+
+/// Whether the host side of a copy between host and device memory is page-locked memory the
+/// driver knows (a DMA on real hardware).
+fn pinned_host(st: &State, s: &Side, d: &Side) -> bool {
+    let host = match (s.device, d.device) {
+        (false, true) => s.addr,
+        (true, false) => d.addr,
+        _ => return false,
+    };
+    st.find(host, 1)
+        .is_some_and(|(_, a)| a.kind != MemKind::Device)
+}
+
+/// CPU time (ns) spent so far moving bytes between device and page-locked host memory: what a
+/// real GPU's copy engines do without the host CPU.
+#[unsafe(no_mangle)]
+pub extern "C" fn nvemu_cuda_dma_cpu_ns() -> u64 {
+    DMA_CPU_NS.load(Ordering::Relaxed)
+}
+
+extern "C" fn write_stats() {
+    if let Some(p) = std::env::var_os("NVEMU_STATS").filter(|p| !p.is_empty()) {
+        let _ = std::fs::write(p, format!("dma_cpu_ns {}\n", nvemu_cuda_dma_cpu_ns()));
+    }
+}
+
 fn count_copy(kind: CopyKind, bytes: usize) {
     COPY_COUNTS[kind as usize].fetch_add(1, Ordering::Relaxed);
     COPY_BYTES[kind as usize].fetch_add(bytes as u64, Ordering::Relaxed);
@@ -771,7 +832,13 @@ cuda_fn! { fn cuInit(flags: c_uint) {
     if flags != 0 {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
-    INITIALIZED.store(true, Ordering::Release);
+    if !INITIALIZED.swap(true, Ordering::AcqRel) && std::env::var_os("NVEMU_STATS").is_some() {
+        unsafe extern "C" {
+            fn atexit(f: extern "C" fn()) -> c_int;
+        }
+        // SAFETY: registers a plain function that only reads an atomic and writes a file.
+        unsafe { atexit(write_stats) };
+    }
     trace("cuInit", 0, &[("Flags", flags.into())], None);
     Ok(())
 }}
@@ -1503,14 +1570,20 @@ fn memcpy2d(call: &str, p: *const CUDA_MEMCPY2D, stream: CUstream) -> R {
                 args.push(("peer", how.into()));
             }
             let kind = kind_of(s.device, d.device);
-            copy_rect(
-                d.addr,
-                c.dstPitch,
-                s.addr,
-                c.srcPitch,
-                c.WidthInBytes,
-                c.Height,
-            );
+            let pinned = pinned_host(&st, &s, &d);
+            if pinned {
+                args.push(("host", "pinned".into()));
+            }
+            do_copy(pinned, || {
+                copy_rect(
+                    d.addr,
+                    c.dstPitch,
+                    s.addr,
+                    c.srcPitch,
+                    c.WidthInBytes,
+                    c.Height,
+                )
+            });
             drop(st);
             count_copy(kind, bytes);
             trace(call, 0, &args, Some((kind, bytes)));
@@ -1582,7 +1655,13 @@ fn memcpy1d(
                 args.push(("peer", how.into()));
             }
             let kind = kind_of(s.device, d.device);
-            copy_rect(d.addr, c.dstPitch, s.addr, c.srcPitch, bytes, 1);
+            let pinned = pinned_host(&st, &s, &d);
+            if pinned {
+                args.push(("host", "pinned".into()));
+            }
+            do_copy(pinned, || {
+                copy_rect(d.addr, c.dstPitch, s.addr, c.srcPitch, bytes, 1)
+            });
             drop(st);
             count_copy(kind, bytes);
             trace(call, 0, &args, Some((kind, bytes)));
