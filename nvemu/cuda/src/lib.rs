@@ -1761,6 +1761,7 @@ cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
 }}
 alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
 
+mod ffnv;
 mod interop;
 
 #[path = "../../common/fault.rs"]
@@ -1781,6 +1782,7 @@ fn injected_fault(name: &str) -> Option<CUresult> {
     trace(name, st, &[("injectedFault", 1u64.into())], None);
     Some(st)
 }
+pub use ffnv::*;
 pub use interop::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------
@@ -1912,6 +1914,16 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuLaunchKernel,
             cuTexObjectCreate,
             cuTexObjectDestroy,
+            cuCtxSetLimit,
+            cuMemAllocManaged,
+            cuStreamAddCallback,
+            cuLinkCreate,
+            cuLinkAddData,
+            cuLinkComplete,
+            cuLinkDestroy,
+            cuModuleGetGlobal,
+            cuArray3DCreate_v2,
+            cuArrayDestroy,
         );
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.
