@@ -1,7 +1,7 @@
 //! Reader of the NVENC ABI tables in `tables/sdk-*.txt`.
 //!
 //! The tables were derived mechanically from the official `nvEncodeAPI.h` of each Video Codec SDK
-//! (12.0, 12.1, 12.2, 13.0; x86_64 Linux) with `pahole`. They hold facts only: `CONST`, `VER`,
+//! (11.1, 12.0, 12.1, 12.2, 13.0; x86_64 Linux) with `pahole` (11.1 by `scripts/gen-abi-table`). They hold facts only: `CONST`, `VER`,
 //! `GUID` and `ENUM` lines and every struct with each field's byte offset and size (bitfields
 //! with their bit offset). This crate is a build dependency: `build.rs` scripts of the plugin and
 //! of the emulator call [`render_rust`] to turn the tables into Rust constants that the code is
@@ -12,9 +12,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// SDK versions covered by the tables, oldest first.
-pub const SDKS: [&str; 4] = ["12.0", "12.1", "12.2", "13.0"];
+pub const SDKS: [&str; 5] = ["11.1", "12.0", "12.1", "12.2", "13.0"];
 
-/// Directory holding the vendored tables (a copy of `shared/nvenc-abi/`).
+/// Directory holding the vendored tables (12.0 to 13.0: a copy of `shared/nvenc-abi/`; 11.1:
+/// generated here by `scripts/gen-abi-table`).
 pub fn tables_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tables")
 }
@@ -221,7 +222,7 @@ pub fn parse(text: &str) -> Result<Sdk, String> {
     Ok(sdk)
 }
 
-/// Reads all four tables from `dir` (oldest first).
+/// Reads every table of [`SDKS`] from `dir` (oldest first).
 pub fn load_all(dir: &Path) -> Result<Vec<Sdk>, String> {
     SDKS.iter()
         .map(|v| {
@@ -343,13 +344,24 @@ mod tests {
     #[test]
     fn parses_all_tables() {
         let sdks = load_all(&tables_dir()).unwrap();
-        assert_eq!(sdks.len(), 4);
-        let v13 = &sdks[3];
+        assert_eq!(sdks.len(), SDKS.len());
+        for (sdk, name) in sdks.iter().zip(SDKS) {
+            assert_eq!(sdk.name, name);
+        }
+        let v13 = &sdks[4];
         assert_eq!(v13.api_version, 0xd);
         assert_eq!(v13.structs["NV_ENC_PRESET_CONFIG"].size, 5128);
         assert_eq!(v13.structs["NV_ENC_INITIALIZE_PARAMS"].size, 1800);
-        assert_eq!(sdks[0].structs["NV_ENC_INITIALIZE_PARAMS"].size, 1808);
-        assert_eq!(sdks[1].structs["NV_ENC_LOCK_BITSTREAM"].size, 1552);
+        assert_eq!(sdks[1].structs["NV_ENC_INITIALIZE_PARAMS"].size, 1808);
+        assert_eq!(sdks[2].structs["NV_ENC_LOCK_BITSTREAM"].size, 1552);
+        // 11.1: API 0x0100000b, PIC_PARAMS 16 bytes shorter (smaller codec union, no AV1).
+        let v11 = &sdks[0];
+        assert_eq!(v11.api_version, 0x0100_000b);
+        assert_eq!(v11.vers["NV_ENC_CONFIG_VER"], 0xf107_000b);
+        assert_eq!(v11.structs["NV_ENC_PIC_PARAMS"].size, 3344);
+        assert_eq!(v11.structs["NV_ENC_CONFIG"].size, 3584);
+        assert!(!v11.structs.contains_key("NV_ENC_CONFIG_AV1"));
+        assert!(!v11.guids.contains_key("NV_ENC_CODEC_AV1_GUID"));
         let init = &v13.structs["NV_ENC_INITIALIZE_PARAMS"];
         let f = init
             .fields
@@ -402,7 +414,8 @@ mod tests {
         assert!(src.contains("pub mod v12_1"));
     }
 
-    /// The vendored copy must be the project's shared ABI facts, unchanged.
+    /// The vendored copy must be the project's shared ABI facts, unchanged (every table the
+    /// shared directory has; 11.1 exists only here).
     #[test]
     fn vendored_tables_match_shared() {
         let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/nvenc-abi");
@@ -411,8 +424,11 @@ mod tests {
             return;
         }
         for v in SDKS {
+            let Ok(b) = std::fs::read(shared.join(format!("sdk-{v}.txt"))) else {
+                assert_eq!(v, "11.1", "shared/nvenc-abi lacks sdk-{v}.txt");
+                continue;
+            };
             let a = std::fs::read(tables_dir().join(format!("sdk-{v}.txt"))).unwrap();
-            let b = std::fs::read(shared.join(format!("sdk-{v}.txt"))).unwrap();
             assert!(a == b, "tables/sdk-{v}.txt differs from shared/nvenc-abi");
         }
     }

@@ -1894,6 +1894,7 @@ cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
 }}
 alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
 
+mod ffnv;
 mod interop;
 mod peer;
 
@@ -1915,6 +1916,7 @@ fn injected_fault(name: &str) -> Option<CUresult> {
     trace(name, st, &[("injectedFault", 1u64.into())], None);
     Some(st)
 }
+pub use ffnv::*;
 pub use interop::*;
 pub use peer::*;
 
@@ -2049,6 +2051,16 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuLaunchKernel,
             cuTexObjectCreate,
             cuTexObjectDestroy,
+            cuCtxSetLimit,
+            cuMemAllocManaged,
+            cuStreamAddCallback,
+            cuLinkCreate,
+            cuLinkAddData,
+            cuLinkComplete,
+            cuLinkDestroy,
+            cuModuleGetGlobal,
+            cuArray3DCreate_v2,
+            cuArrayDestroy,
         );
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.

@@ -69,6 +69,18 @@ fn exports_and_dlopen() {
         "cuLaunchKernel",
         "cuTexObjectCreate",
         "cuTexObjectDestroy",
+        // what FFmpeg's loader (nv-codec-headers 11.1.5.2, Debian 12's FFmpeg 5.1) requires
+        // besides the above
+        "cuCtxSetLimit",
+        "cuMemAllocManaged",
+        "cuStreamAddCallback",
+        "cuLinkCreate",
+        "cuLinkAddData",
+        "cuLinkComplete",
+        "cuLinkDestroy",
+        "cuModuleGetGlobal",
+        "cuArray3DCreate_v2",
+        "cuArrayDestroy",
         "nvemu_cuda_copy_counts",
         "nvemu_cuda_copy_bytes",
     ] {

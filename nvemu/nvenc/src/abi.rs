@@ -1,8 +1,8 @@
-//! Generic access to NVENC structs by field name, with the layout of one SDK (12.0 .. 13.0).
+//! Generic access to NVENC structs by field name, with the layout of one SDK (11.1 .. 13.0).
 //!
 //! The layouts come from the ABI tables (`crates/nvenc-abi`), rendered by `build.rs`. Nothing
 //! here hard-codes an offset: every read and write goes through the table of the SDK the struct
-//! belongs to, which is how the emulator copes with the 12.0/12.1/12.2/13.0 differences.
+//! belongs to, which is how the emulator copes with the 11.1/12.0/12.1/12.2/13.0 differences.
 
 #![allow(clippy::all, unreachable_pub)]
 include!(concat!(env!("OUT_DIR"), "/abi.rs"));
@@ -10,14 +10,26 @@ include!(concat!(env!("OUT_DIR"), "/abi.rs"));
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-/// Index of an SDK in [`SDK_TAGS`] order: 0 = 12.0, 1 = 12.1, 2 = 12.2, 3 = 13.0.
+/// Index of an SDK in [`SDK_TAGS`] order, oldest first: use the named constants below, never a
+/// bare number (11.1 was inserted in front of 12.0, which shifted every index by one).
 pub type SdkIdx = usize;
 
-pub const SDK_NAMES: [&str; 4] = ["12.0", "12.1", "12.2", "13.0"];
+pub const SDK_11_1: SdkIdx = 0;
+pub const SDK_12_0: SdkIdx = 1;
+pub const SDK_12_1: SdkIdx = 2;
+pub const SDK_12_2: SdkIdx = 3;
+pub const SDK_13_0: SdkIdx = 4;
+/// The newest SDK the tables cover.
+pub const NEWEST: SdkIdx = SDK_13_0;
+/// Number of SDKs (`0..SDK_COUNT` are all indices, oldest first).
+pub const SDK_COUNT: usize = 5;
+
+pub const SDK_NAMES: [&str; SDK_COUNT] = ["11.1", "12.0", "12.1", "12.2", "13.0"];
 
 /// `NVENCAPI_VERSION` of each SDK (`major | minor << 24`).
 pub fn api_version(sdk: SdkIdx) -> u32 {
     [
+        v11_1::NVENCAPI_VERSION,
         v12_0::NVENCAPI_VERSION,
         v12_1::NVENCAPI_VERSION,
         v12_2::NVENCAPI_VERSION,
@@ -33,15 +45,27 @@ pub fn max_version_value(sdk: SdkIdx) -> u32 {
 
 /// SDK whose `NVENCAPI_VERSION` is `v`.
 pub fn sdk_of_api(v: u32) -> Option<SdkIdx> {
-    (0..4).find(|&i| api_version(i) == v)
+    (0..SDK_COUNT).find(|&i| api_version(i) == v)
+}
+
+/// SDK by name (`"12.2"`).
+pub fn sdk_by_name(name: &str) -> Option<SdkIdx> {
+    SDK_NAMES.iter().position(|n| *n == name)
 }
 
 fn fields_of(sdk: SdkIdx) -> &'static [FieldInfo] {
-    [v12_0::FIELDS, v12_1::FIELDS, v12_2::FIELDS, v13_0::FIELDS][sdk]
+    [
+        v11_1::FIELDS,
+        v12_0::FIELDS,
+        v12_1::FIELDS,
+        v12_2::FIELDS,
+        v13_0::FIELDS,
+    ][sdk]
 }
 
 fn structs_of(sdk: SdkIdx) -> &'static [(&'static str, usize)] {
     [
+        v11_1::STRUCTS,
         v12_0::STRUCTS,
         v12_1::STRUCTS,
         v12_2::STRUCTS,
@@ -65,7 +89,7 @@ fn tables() -> &'static Tables {
     TABLES.get_or_init(|| {
         let mut fields: Vec<HashMap<&'static str, Vec<FieldInfo>>> = Vec::new();
         let mut sizes = Vec::new();
-        for sdk in 0..4 {
+        for sdk in 0..SDK_COUNT {
             let mut fm: HashMap<&'static str, Vec<FieldInfo>> = HashMap::new();
             for f in fields_of(sdk) {
                 fm.entry(f.strukt).or_default().push(*f);
@@ -121,7 +145,8 @@ fn tables() -> &'static Tables {
 }
 
 /// The vendored tables, for the VER/ENUM/GUID lines (the generated consts are compile-time only).
-static TABLE_TEXT: [&str; 4] = [
+static TABLE_TEXT: [&str; SDK_COUNT] = [
+    include_str!("../../../crates/nvenc-abi/tables/sdk-11.1.txt"),
     include_str!("../../../crates/nvenc-abi/tables/sdk-12.0.txt"),
     include_str!("../../../crates/nvenc-abi/tables/sdk-12.1.txt"),
     include_str!("../../../crates/nvenc-abi/tables/sdk-12.2.txt"),
@@ -159,7 +184,7 @@ pub fn guid(sdk: SdkIdx, name: &str) -> Option<Guid> {
 
 /// Header name of a GUID (searching the newest SDK first).
 pub fn guid_name(g: &Guid) -> Option<&'static str> {
-    for sdk in (0..4).rev() {
+    for sdk in (0..SDK_COUNT).rev() {
         if let Some((n, _)) = tables().guids[sdk].iter().find(|(_, x)| x == g) {
             return Some(n);
         }
@@ -169,7 +194,7 @@ pub fn guid_name(g: &Guid) -> Option<&'static str> {
 
 /// Name of an NVENCSTATUS value.
 pub fn status_name(code: i32) -> String {
-    for (k, v) in &tables().enums[3] {
+    for (k, v) in &tables().enums[NEWEST] {
         if *v == code as i64 && (k.starts_with("NV_ENC_ERR_") || k == "NV_ENC_SUCCESS") {
             return k.clone();
         }
@@ -179,7 +204,7 @@ pub fn status_name(code: i32) -> String {
 
 /// Value of an NVENCSTATUS name (`NV_ENC_SUCCESS`, `NV_ENC_ERR_*`).
 pub fn status_code(name: &str) -> Option<i32> {
-    tables().enums[3]
+    tables().enums[NEWEST]
         .iter()
         .find(|(k, _)| {
             k.as_str() == name && (k.starts_with("NV_ENC_ERR_") || k.as_str() == "NV_ENC_SUCCESS")
@@ -288,7 +313,7 @@ fn struct_type(ty: &str) -> Option<&'static str> {
     if t.ends_with('*') {
         return None;
     }
-    (0..4)
+    (0..SDK_COUNT)
         .rev()
         .find_map(|sdk| tables().sizes[sdk].get_key_value(t).map(|(k, _)| *k))
 }
@@ -575,11 +600,13 @@ impl View {
 /// `session_sdk`. `ver_name` is the struct's `*_VER` macro name.
 ///
 /// Rules (reference §3.1/§3.2): bits 28..30 must be 7 and the API bytes must be the session's.
-/// A (revision, bit 31) pair that some SDK up to the session's uses selects the newest such SDK.
-/// A pair that no table knows but whose revision is below the newest revision the session's
-/// SDK knows is an older revision (GStreamer and Sunshine send pre-12.0 revisions): it is
-/// decoded with the oldest layout we have (12.0). Anything else (a revision of a newer SDK, an
-/// unknown newer revision, revision 0) is INVALID_VERSION.
+/// A (revision, bit 31) pair that some SDK up to the session's uses selects the newest such SDK
+/// (so the 11.1 revisions GStreamer and Sunshine stamp with a 12.x API, e.g. PIC_PARAMS s4 or
+/// LOCK_BITSTREAM s1 without bit 31, are decoded with the 11.1 layout, the one that revision
+/// was defined with). A pair that no table knows but whose revision is below the newest
+/// revision the session's SDK knows is an older revision still (11.0 and before): it is decoded
+/// with the oldest layout we have (11.1). Anything else (a revision of a newer SDK, an unknown
+/// newer revision, revision 0) is INVALID_VERSION.
 pub fn layout_for_version(session_sdk: SdkIdx, ver_name: &str, version: u32) -> Option<SdkIdx> {
     let api = api_version(session_sdk);
     if version & 0x0f00_00ff != api || (version >> 28) & 7 != 7 {
@@ -604,12 +631,12 @@ pub fn layout_for_version(session_sdk: SdkIdx, ver_name: &str, version: u32) -> 
         return None;
     }
     // a pair known only to a newer SDK is a newer struct: reject
-    for sdk in session_sdk + 1..4 {
+    for sdk in session_sdk + 1..SDK_COUNT {
         if let Some(v) = ver(sdk, ver_name) {
             if (v >> 16) & 0xff == rev && v >> 31 == b31 {
                 return None;
             }
         }
     }
-    if rev < max_rev { Some(0) } else { None }
+    if rev < max_rev { Some(SDK_11_1) } else { None }
 }

@@ -48,14 +48,13 @@ fn api_name(sdk: SdkIdx) -> &'static str {
     abi::SDK_NAMES[sdk]
 }
 
-/// The API version `NVEMU_MAX_API` makes us report.
+/// The API version `NVEMU_MAX_API` makes us report (`11.1` .. `13.0`; default and anything
+/// else: the newest, 13.0).
 fn max_sdk() -> SdkIdx {
-    match std::env::var("NVEMU_MAX_API").as_deref() {
-        Ok("12.0") => 0,
-        Ok("12.1") => 1,
-        Ok("12.2") => 2,
-        _ => 3,
-    }
+    std::env::var("NVEMU_MAX_API")
+        .ok()
+        .and_then(|v| abi::sdk_by_name(&v))
+        .unwrap_or(abi::NEWEST)
 }
 
 fn finish(mut call: Call, s: Option<&Session>, r: R) -> i32 {
@@ -247,7 +246,7 @@ pub unsafe extern "C" fn NvEncodeAPICreateInstance(list: *mut c_void) -> i32 {
             let version = unsafe { (list as *const u32).read_unaligned() };
             call.arg("version", format!("{version:#010x}"));
             let mut n = 0;
-            for f in abi::fields(3, "NV_ENCODE_API_FUNCTION_LIST") {
+            for f in abi::fields(abi::NEWEST, "NV_ENCODE_API_FUNCTION_LIST") {
                 if !f.name.starts_with("nvEnc") {
                     continue;
                 }
@@ -393,23 +392,24 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
     let Some(sdk) = sdk.filter(|s| *s <= max) else {
         call.arg("version", format!("{version:#010x}"));
         let major = version & 0xff;
-        if (1..12).contains(&major) {
-            // An older client (GStreamer 1.22's nvcodec and FFmpeg 5.1 use API 11.1). A real
-            // 12.x/13.0 driver accepts it; the emulator has no ABI facts for SDK 11.x, so it
-            // refuses, and says that this is its own limit, not the client's fault.
-            let minor = (version >> 24) & 0xf;
+        let minor = (version >> 24) & 0xf;
+        let older = (1..11).contains(&major) || (major == 11 && minor < 1);
+        if older && (version >> 28) & 7 == 7 {
+            // A client older than SDK 11.1 (API 11.0, 10.0, ...). A real 12.x/13.0 driver
+            // accepts it; the emulator has no ABI facts for those SDKs, so it refuses, and says
+            // that this is its own limit, not the client's fault.
             call.note(format!(
-                "API {major}.{minor} client: the emulator speaks 12.0-13.0 only (no SDK 11.x ABI tables); a real driver would accept it"
+                "API {major}.{minor} client: the emulator speaks 11.1-13.0 only (no ABI tables for older SDKs); a real driver would accept it"
             ));
             return Err(fail(
                 st::INVALID_VERSION,
-                format!("NVENC API {major}.{minor} is not emulated (12.0 to 13.0 are)"),
+                format!("NVENC API {major}.{minor} is not emulated (11.1 to 13.0 are)"),
             ));
         }
         return Err(violation(
             st::INVALID_VERSION,
             format!(
-                "OPEN_ENCODE_SESSION_EX_PARAMS version {version:#010x}: API is not one of 12.0/12.1/12.2/13.0 up to the reported maximum {}",
+                "OPEN_ENCODE_SESSION_EX_PARAMS version {version:#010x}: API is not one of 11.1/12.0/12.1/12.2/13.0 up to the reported maximum {}",
                 api_name(max)
             ),
         ));
@@ -440,7 +440,7 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
         return Err(violation(
             st::INVALID_VERSION,
             format!(
-                "apiVersion {api_field:#010x} must be NVENCAPI_VERSION of 12.0/12.1/12.2/13.0, at most the reported maximum {} and equal to the struct's API",
+                "apiVersion {api_field:#010x} must be NVENCAPI_VERSION of 11.1/12.0/12.1/12.2/13.0, at most the reported maximum {} and equal to the struct's API",
                 api_name(max)
             ),
         ));
@@ -585,7 +585,7 @@ fn codec_arg(call: &mut Call, s: &Session, g: &Guid) -> Result<CodecKind, Fail> 
 extern "C" fn get_encode_guid_count(enc: Ptr, count: *mut u32) -> i32 {
     with_session("nvEncGetEncodeGUIDCount", enc, |call, s| {
         let p = out_ptr(count, "encodeGUIDCount")?;
-        let n = s.gpu.codecs().len() as u32;
+        let n = caps::session_codecs(s.gpu, s.sdk).len() as u32;
         write_out(p, n);
         call.arg("out.encodeGUIDCount", n);
         Ok(st::SUCCESS)
@@ -619,11 +619,9 @@ fn write_guids(call: &mut Call, list: &[Guid], arr: *mut Guid, size: u32, count:
 extern "C" fn get_encode_guids(enc: Ptr, guids: *mut Guid, size: u32, count: *mut u32) -> i32 {
     with_session("nvEncGetEncodeGUIDs", enc, |call, s| {
         call.arg("guidArraySize", size);
-        let list: Vec<Guid> = s
-            .gpu
-            .codecs()
-            .iter()
-            .map(|c| caps::codec_guid(s.sdk, *c))
+        let list: Vec<Guid> = caps::session_codecs(s.gpu, s.sdk)
+            .into_iter()
+            .map(|(_, g)| g)
             .collect();
         write_guids(call, &list, guids, size, count)
     })
@@ -784,7 +782,7 @@ fn preset_config(
         }
         Some(t) => t,
     };
-    if t == 5 && c == CodecKind::H264 || (t == 5 && c == CodecKind::Av1 && s.sdk < 3) {
+    if t == 5 && c == CodecKind::H264 || (t == 5 && c == CodecKind::Av1 && s.sdk < abi::SDK_13_0) {
         return Err(fail(
             st::UNSUPPORTED_PARAM,
             "ULTRA_HIGH_QUALITY tuning is HEVC-only (AV1 from 13.0)",
@@ -1127,9 +1125,13 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         "NV_ENC_HEVC_PROFILE_MAIN10_GUID" => codec == CodecKind::Hevc && chroma == 1,
         "NV_ENC_HEVC_PROFILE_FREXT_GUID" => codec == CodecKind::Hevc,
         "NV_ENC_AV1_PROFILE_MAIN_GUID" => codec == CodecKind::Av1,
-        "NV_ENC_H264_PROFILE_HIGH_GUID" | "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID" => {
-            codec == CodecKind::H264 && chroma == 1
-        }
+        // Baseline has no B slices. Whether the real driver refuses B-frames with the Baseline
+        // profile or drops them is not known; strict: refused.
+        "NV_ENC_H264_PROFILE_BASELINE_GUID" => codec == CodecKind::H264 && chroma == 1 && fip == 1,
+        "NV_ENC_H264_PROFILE_MAIN_GUID"
+        | "NV_ENC_H264_PROFILE_HIGH_GUID"
+        | "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID" => codec == CodecKind::H264 && chroma == 1,
+        "NV_ENC_H264_PROFILE_HIGH_444_GUID" => codec == CodecKind::H264,
         "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID" => {
             codec == CodecKind::H264 && chroma == 1 && fip == 1
         }
@@ -1167,13 +1169,16 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     let vbv = cfg.get("rcParams.vbvBufferSize") as u32;
     let tq = cfg.get("rcParams.targetQuality") as u32;
     let tql = cfg.get("rcParams.targetQualityLSB") as u32;
-    let mode = match (rc_mode, sdk) {
+    // Deprecated modes (VBR_MINQP 4, CBR_LOWDELAY_HQ 8, CBR_HQ 0x10, VBR_HQ 0x20) exist up to
+    // the 12.0 header (11.1 and 12.0) and were removed in 12.1: valid where the session's
+    // header still defines them.
+    let deprecated = caps::deprecated_rc_modes(sdk);
+    let mode = match (rc_mode, deprecated) {
         (0, _) => 0,
         (1, _) => 1,
         (2, _) => 2,
-        // deprecated modes, in the 12.0 header only: VBR_MINQP, CBR_LOWDELAY_HQ, CBR_HQ, VBR_HQ
-        (4 | 0x20, 0) => 1,
-        (8 | 0x10, 0) => 2,
+        (4 | 0x20, true) => 1,
+        (8 | 0x10, true) => 2,
         (m, _) => {
             return Err(fail(
                 st::INVALID_PARAM,
@@ -1308,6 +1313,19 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         colour,
         repeat_headers: repeat_headers && !disable_headers,
         speed: 8 - preset,
+        // The profile the client asked for is the profile of the stream (NVENC codes it);
+        // autoselect leaves the choice to the encoder. Constrained High: High without B-frames
+        // (checked above).
+        h264_profile: match pname {
+            _ if codec != CodecKind::H264 => sw::H264Profile::Auto,
+            "NV_ENC_H264_PROFILE_BASELINE_GUID" => sw::H264Profile::Baseline,
+            "NV_ENC_H264_PROFILE_MAIN_GUID" => sw::H264Profile::Main,
+            "NV_ENC_H264_PROFILE_HIGH_GUID"
+            | "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID"
+            | "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID" => sw::H264Profile::High,
+            "NV_ENC_H264_PROFILE_HIGH_444_GUID" => sw::H264Profile::High444,
+            _ => sw::H264Profile::Auto,
+        },
     };
     let (sw, seq) = match prev {
         Some(p) if p.swcfg == swcfg => {

@@ -49,15 +49,27 @@ pub fn codec_guid_name(c: CodecKind) -> &'static str {
     }
 }
 
-pub fn codec_guid(sdk: SdkIdx, c: CodecKind) -> Guid {
-    abi::guid(sdk, codec_guid_name(c)).unwrap_or_default()
+/// GUID of a codec in an SDK; None where the SDK's header has none (AV1 before 12.0).
+pub fn codec_guid(sdk: SdkIdx, c: CodecKind) -> Option<Guid> {
+    abi::guid(sdk, codec_guid_name(c))
 }
 
-/// Codec of a GUID, whether or not this GPU supports it.
+/// Codec of a GUID in an SDK, whether or not this GPU supports it.
 pub fn codec_of(sdk: SdkIdx, g: &Guid) -> Option<CodecKind> {
     [CodecKind::H264, CodecKind::Hevc, CodecKind::Av1]
         .into_iter()
-        .find(|c| codec_guid(sdk, *c) == *g)
+        .find(|c| codec_guid(sdk, *c) == Some(*g))
+}
+
+/// Codecs a session of API `sdk` is offered: those of the GPU that the session's header knows.
+/// An 11.1 client has no AV1 GUID, config or picture parameters, so AV1 is left out of its
+/// GetEncodeGUIDs list. Whether a real driver lists AV1 to an 11.x client is unknown (such a
+/// client could not use it: SDK 11.1 has no `NV_ENC_CONFIG_AV1`).
+pub fn session_codecs(gpu: Gpu, sdk: SdkIdx) -> Vec<(CodecKind, Guid)> {
+    gpu.codecs()
+        .iter()
+        .filter_map(|c| Some((*c, codec_guid(sdk, *c)?)))
+        .collect()
 }
 
 /// Checks a codec GUID against the model. Unknown GUID -> INVALID_PARAM; a codec this GPU lacks
@@ -73,8 +85,16 @@ pub fn check_codec(gpu: Gpu, sdk: SdkIdx, g: &Guid) -> Result<CodecKind, i32> {
 
 pub fn profile_names(sdk: SdkIdx, c: CodecKind) -> Vec<&'static str> {
     let all: &[&str] = match c {
+        // BASELINE, MAIN and HIGH_444 are in every header (11.1 .. 13.0) but only the 11.1
+        // table has them: the shipped 12.0-13.0 tables were generated with a pattern that
+        // missed their declarations (`static const GUID  NAME`, two spaces); see
+        // crates/nvenc-abi/tables/README.md. A 12.x/13.0 session therefore lists only the
+        // others, but accepts all of them in InitializeEncoder (GUIDs are named across tables).
         CodecKind::H264 => &[
+            "NV_ENC_H264_PROFILE_BASELINE_GUID",
+            "NV_ENC_H264_PROFILE_MAIN_GUID",
             "NV_ENC_H264_PROFILE_HIGH_GUID",
+            "NV_ENC_H264_PROFILE_HIGH_444_GUID",
             "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID",
             "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID",
         ],
@@ -165,10 +185,11 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
     let (wmin, hmin, wmax, hmax) = size_limits(c);
     let v = match name.trim_start_matches("NV_ENC_CAPS_") {
         "NUM_MAX_BFRAMES" => MAX_BFRAMES,
-        // Bitmask of NV_ENC_PARAMS_RC_MODE values (CONSTQP is 0 and has no bit). 12.0 still has
-        // the deprecated modes (VBR_MINQP 4, CBR_LOWDELAY_HQ 8, CBR_HQ 0x10, VBR_HQ 0x20).
+        // Bitmask of NV_ENC_PARAMS_RC_MODE values (CONSTQP is 0 and has no bit). 11.1 and 12.0
+        // still have the deprecated modes (VBR_MINQP 4, CBR_LOWDELAY_HQ 8, CBR_HQ 0x10, VBR_HQ
+        // 0x20), which the emulator accepts in those APIs.
         "SUPPORTED_RATECONTROL_MODES" => {
-            if sdk == 0 {
+            if deprecated_rc_modes(sdk) {
                 0x3f
             } else {
                 0x3
@@ -252,6 +273,13 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         _ => 0,
     };
     Some(v)
+}
+
+/// Whether the session's header still has the deprecated rate-control modes (VBR_MINQP 4, a
+/// macro, and the enumerators CBR_LOWDELAY_HQ 8, CBR_HQ 0x10, VBR_HQ 0x20): up to 12.0 (so 11.1
+/// and 12.0); removed in 12.1.
+pub fn deprecated_rc_modes(sdk: SdkIdx) -> bool {
+    abi::enum_val(sdk, "NV_ENC_PARAMS_RC_VBR_HQ").is_some()
 }
 
 pub const PRESETS: [&str; 7] = [

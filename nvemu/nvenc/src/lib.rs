@@ -1,4 +1,4 @@
-//! `libnvidia-encode.so.1` stand-in: the NVENC API (Video Codec SDK 12.0 .. 13.0) over a
+//! `libnvidia-encode.so.1` stand-in: the NVENC API (Video Codec SDK 11.1 .. 13.0) over a
 //! software encoder, enforcing the API contract that real clients rely on.
 //!
 //! Entry points: [`NvEncodeAPIGetMaxSupportedVersion`] and [`NvEncodeAPICreateInstance`]; every
@@ -8,7 +8,10 @@
 //! Behaviour in short (strict choices where the real driver is unknown are marked *strict*):
 //! - Structs are decoded by field name with the layout of the SDK their `version` revision
 //!   belongs to (`abi::layout_for_version`): the API bytes must be the session's, the revision
-//!   that SDK's or an older one (pre-12.0 revisions use the 12.0 layout); else INVALID_VERSION.
+//!   that SDK's or an older one (each known revision uses the layout of the SDK that defined
+//!   it, 11.1 revisions the 11.1 layout; unknown older ones the 11.1 layout); else
+//!   INVALID_VERSION. Clients of API 11.1 (FFmpeg 5.1, GStreamer 1.22) are accepted under any
+//!   newer reported maximum, as real drivers accept them; they get no AV1 (11.1 has none).
 //! - Picture types with `enablePTD=1`: IDR on the first frame, every `idrPeriod` frames, after
 //!   EOS and on FORCEIDR (which first closes a pending mini-GOP: its last frame becomes P);
 //!   I every `gopLength` frames and on FORCEINTRA; with `frameIntervalP = N` frames wait as
@@ -39,7 +42,7 @@ pub(crate) use nvemu_swenc as sw;
 
 pub use api::{NvEncodeAPICreateInstance, NvEncodeAPIGetMaxSupportedVersion};
 
-/// NVENCSTATUS values (identical in SDK 12.0 .. 13.0).
+/// NVENCSTATUS values (identical in SDK 11.1 .. 13.0; NEED_MORE_OUTPUT from 12.1).
 #[allow(dead_code)]
 pub mod st {
     pub const SUCCESS: i32 = 0;

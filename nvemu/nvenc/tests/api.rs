@@ -7,6 +7,7 @@ use nvidia_encode::abi;
 #[test]
 fn version_negotiation_per_max_api() {
     for (name, val) in [
+        ("11.1", 0xb1),
         ("12.0", 0xc0),
         ("12.1", 0xc1),
         ("12.2", 0xc2),
@@ -15,7 +16,7 @@ fn version_negotiation_per_max_api() {
         let _g = env(&[("NVEMU_MAX_API", name)]);
         assert_eq!(get_max_version(), (SUCCESS, val), "{name}");
         let max = sdk_of(name);
-        for sdk in 0..4 {
+        for sdk in 0..abi::SDK_COUNT {
             let api = Api::new(sdk);
             let (st, enc) = api.open();
             if sdk <= max {
@@ -45,7 +46,7 @@ fn version_negotiation_per_max_api() {
 #[test]
 fn open_session_checks() {
     let _g = env(&[]);
-    let sdk = 3;
+    let sdk = abi::SDK_13_0;
     let api = Api::new(sdk);
     let ver = abi::ver(sdk, "NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER").unwrap();
     let apiv = abi::api_version(sdk);
@@ -58,7 +59,7 @@ fn open_session_checks() {
     assert_eq!(api.open_with(ver, 0xe, 1, 1).0, INVALID_VERSION);
     // apiVersion differing from the struct's API
     assert_eq!(
-        api.open_with(ver, abi::api_version(2), 1, 1).0,
+        api.open_with(ver, abi::api_version(abi::SDK_12_2), 1, 1).0,
         INVALID_VERSION
     );
     assert_eq!(api.open_with(ver, apiv, 0, 1).0, INVALID_PTR);
@@ -70,7 +71,7 @@ fn open_session_checks() {
 #[test]
 fn no_nvenc_gpu_is_unsupported_device() {
     let _g = env(&[("NVEMU_GPU", "no-nvenc")]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let (st, enc) = api.open();
     assert_eq!(st, UNSUPPORTED_DEVICE);
     assert!(enc.is_null());
@@ -79,7 +80,7 @@ fn no_nvenc_gpu_is_unsupported_device() {
 #[test]
 fn gpu_models_and_caps() {
     let _g = env(&[("NVEMU_GPU", "ampere")]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let (_, enc) = api.open();
     assert_eq!(api.guid_count(enc), (SUCCESS, 2));
     assert_eq!(api.caps(enc, AV1, "WIDTH_MAX").0, UNSUPPORTED_PARAM);
@@ -99,15 +100,15 @@ fn gpu_models_and_caps() {
     assert_eq!(api.caps(enc, HEVC, "WIDTH_MIN"), (SUCCESS, 145));
     assert_eq!(api.caps(enc, HEVC, "ASYNC_ENCODE_SUPPORT"), (SUCCESS, 0));
     // every enumerator of the API answers; an unknown one is INVALID_PARAM
-    for (name, v) in abi::enums_with_prefix(3, "NV_ENC_CAPS_") {
+    for (name, v) in abi::enums_with_prefix(abi::SDK_13_0, "NV_ENC_CAPS_") {
         if name == "NV_ENC_CAPS_EXPOSED_COUNT" {
             continue;
         }
-        let p = S::with_ver(3, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER");
+        let p = S::with_ver(abi::SDK_13_0, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER");
         p.set("capsToQuery", v as u64);
         assert_eq!(api.caps_raw(enc, HEVC, &p).0, SUCCESS, "{name}");
     }
-    let p = S::with_ver(3, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER");
+    let p = S::with_ver(abi::SDK_13_0, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER");
     p.set("capsToQuery", 999);
     assert_eq!(api.caps_raw(enc, HEVC, &p).0, INVALID_PARAM);
     // presets: plausible, whole struct written
@@ -128,13 +129,13 @@ fn gpu_models_and_caps() {
 #[test]
 fn bad_struct_versions_are_invalid_version() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let (_, enc) = api.open();
     // CAPS_PARAM stamped with 12.2's API in a 13.0 session
-    let p = S::new(3, "NV_ENC_CAPS_PARAM");
+    let p = S::new(abi::SDK_13_0, "NV_ENC_CAPS_PARAM");
     p.set(
         "version",
-        abi::ver(2, "NV_ENC_CAPS_PARAM_VER").unwrap() as u64,
+        abi::ver(abi::SDK_12_2, "NV_ENC_CAPS_PARAM_VER").unwrap() as u64,
     );
     p.set("capsToQuery", 0);
     assert_eq!(api.caps_raw(enc, HEVC, &p).0, INVALID_VERSION);
@@ -149,7 +150,7 @@ fn bad_struct_versions_are_invalid_version() {
         api.last_error(enc)
     );
     // an older revision (12.0's s5) with the 13.0 API is accepted, as GStreamer sends it
-    let old = S::new(0, "NV_ENC_INITIALIZE_PARAMS");
+    let old = S::new(abi::SDK_12_0, "NV_ENC_INITIALIZE_PARAMS");
     // SAFETY: both buffers hold at least 1800 bytes.
     unsafe { std::ptr::copy_nonoverlapping(ip.v.base, old.v.base, 1800) };
     old.set("version", 0xf005_000d);
@@ -162,7 +163,7 @@ fn bad_struct_versions_are_invalid_version() {
 #[test]
 fn state_machine_and_lifecycle() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let (_, enc) = api.open();
     assert_eq!(api.create_bitstream(enc).0, ENCODER_NOT_INITIALIZED);
     assert_eq!(api.seq_params(enc, 512).0, ENCODER_NOT_INITIALIZED);
@@ -185,7 +186,7 @@ fn state_machine_and_lifecycle() {
     assert_eq!(api.init_raw(enc, &ip), SUCCESS);
     assert!(!api.last_error(enc).is_empty());
 
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (st, inb) = api.create_input(enc, 320, 240, nv12);
     assert_eq!(st, SUCCESS);
     let (st, _, pitch) = api.lock_input(enc, inb);
@@ -207,7 +208,7 @@ fn state_machine_and_lifecycle() {
     assert_eq!(api.unlock_bs(enc, out), SUCCESS);
     // wrong format
     assert_eq!(
-        api.encode(enc, inb, out, fmt(3, "YUV444"), 1, 0),
+        api.encode(enc, inb, out, fmt(abi::SDK_13_0, "YUV444"), 1, 0),
         INVALID_PARAM
     );
     // unknown handles
@@ -233,7 +234,7 @@ fn state_machine_and_lifecycle() {
 #[test]
 fn sequence_params() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let enc = api.session(HEVC, 320, 240, 1, |_| {});
     let (st, seq) = api.seq_params(enc, 1024);
     assert_eq!(st, SUCCESS);
@@ -244,9 +245,9 @@ fn sequence_params() {
 #[test]
 fn cuda_resource_rules() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let enc = api.session(HEVC, 320, 240, 1, |_| {});
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     assert_eq!(
         api.register(enc, 0x1000, 320, 240, 322, nv12).0,
         INVALID_PARAM,
@@ -272,9 +273,9 @@ fn cuda_resource_rules() {
 fn ibbp_worked_example_and_eos() {
     for codec in [HEVC, H264] {
         let _g = env(&[]);
-        let api = Api::new(3);
+        let api = Api::new(abi::SDK_13_0);
         let enc = api.session(codec, 320, 240, 3, |_| {});
-        let nv12 = fmt(3, "NV12");
+        let nv12 = fmt(abi::SDK_13_0, "NV12");
         let (_, inb) = api.create_input(enc, 320, 240, nv12);
         let outs: Vec<Ptr> = (0..8).map(|_| api.create_bitstream(enc).1).collect();
         let mut sts = Vec::new();
@@ -335,9 +336,9 @@ fn ibbp_worked_example_and_eos() {
 #[test]
 fn forceidr_closes_minigop_and_forceintra() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let enc = api.session(HEVC, 320, 240, 3, |_| {});
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (_, inb) = api.create_input(enc, 320, 240, nv12);
     let outs: Vec<Ptr> = (0..6).map(|_| api.create_bitstream(enc).1).collect();
     let flags = [0, 0, 0, 2, 0, 1];
@@ -380,11 +381,11 @@ fn forceidr_closes_minigop_and_forceintra() {
 #[test]
 fn zero_reorder_delay_never_needs_more_input() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let enc = api.session(HEVC, 320, 240, 3, |c| {
         c.set("rcParams.zeroReorderDelay", 1);
     });
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (_, inb) = api.create_input(enc, 320, 240, nv12);
     for i in 0..5 {
         let (_, out) = api.create_bitstream(enc);
@@ -396,9 +397,9 @@ fn zero_reorder_delay_never_needs_more_input() {
 #[test]
 fn blocking_lock_from_another_thread() {
     let _g = env(&[]);
-    let api = std::sync::Arc::new(Api::new(3));
+    let api = std::sync::Arc::new(Api::new(abi::SDK_13_0));
     let enc = api.session(HEVC, 320, 240, 3, |_| {}) as usize;
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (_, inb) = api.create_input(enc as Ptr, 320, 240, nv12);
     let outs: Vec<usize> = (0..4)
         .map(|_| api.create_bitstream(enc as Ptr).1 as usize)
@@ -443,7 +444,7 @@ fn blocking_lock_from_another_thread() {
 
 #[test]
 fn lock_bitstream_old_revisions_and_12_1_layout() {
-    for sdk in 0..4 {
+    for sdk in 0..abi::SDK_COUNT {
         let _g = env(&[]);
         let api = Api::new(sdk);
         let enc = api.session(HEVC, 320, 240, 1, |_| {});
@@ -461,7 +462,7 @@ fn lock_bitstream_old_revisions_and_12_1_layout() {
             let o = api.lock_bs_ver(enc, out, false, ver);
             assert_eq!(o.status, SUCCESS, "sdk {sdk} ver {ver:#x}");
             assert_eq!(o.pts, 7 + i);
-            if sdk >= 1 && i == 0 {
+            if sdk >= abi::SDK_12_1 && i == 0 {
                 assert_eq!(o.frame_idx_display, i as u32, "frameIdxDisplay (12.1+)");
             }
             assert_eq!(api.unlock_bs(enc, out), SUCCESS);
@@ -474,9 +475,9 @@ fn trace_has_documented_names() {
     let path = std::env::temp_dir().join(format!("nvemu-trace-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let _g = env(&[("NVEMU_TRACE", path.to_str().unwrap())]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let enc = api.session(AV1, 320, 240, 1, |_| {});
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (_, inb) = api.create_input(enc, 320, 240, nv12);
     let (_, out) = api.create_bitstream(enc);
     api.fill_nv12(enc, inb, 320, 240, 0);
@@ -536,7 +537,7 @@ fn trace_has_documented_names() {
 #[test]
 #[ignore]
 fn strict_child() {
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let (_, enc) = api.open();
     let _ = api.create_bitstream(enc); // ENCODER_NOT_INITIALIZED: a violation
     println!("NOT ABORTED");
@@ -570,13 +571,13 @@ fn strict_abort() {
 #[test]
 fn periodic_idr_and_i_frames() {
     let _g = env(&[]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let run = |fip: u32, gop: u64, idr: u64, n: u64| -> Vec<(u64, u32)> {
         let enc = api.session(HEVC, 320, 240, fip, |c| {
             c.set("gopLength", gop);
             c.set("encodeCodecConfig.hevcConfig.idrPeriod", idr);
         });
-        let nv12 = fmt(3, "NV12");
+        let nv12 = fmt(abi::SDK_13_0, "NV12");
         let (_, inb) = api.create_input(enc, 320, 240, nv12);
         let outs: Vec<Ptr> = (0..n).map(|_| api.create_bitstream(enc).1).collect();
         for i in 0..n {
@@ -606,5 +607,73 @@ fn periodic_idr_and_i_frames() {
             PIC_IDR, PIC_P, PIC_P, PIC_P, PIC_I, PIC_P, PIC_P, PIC_P, PIC_IDR, PIC_P
         ],
         "{got:?}"
+    );
+}
+
+/// API 11.1 (FFmpeg 5.1 and GStreamer 1.22 on Debian 12): negotiated under a 13.0 driver, its
+/// own struct versions checked, no AV1 (the 11.1 header has no AV1 GUID, config or picture
+/// parameters), the H.264 Baseline/Main profiles it names, the deprecated RC modes it still
+/// has; 11.1 revisions stamped with a 12.x API (as GStreamer does) decode with the 11.1 layout.
+#[test]
+fn api_11_1_sessions() {
+    let _g = env(&[]);
+    let api = Api::new(abi::SDK_11_1);
+    let (st, enc) = api.open();
+    assert_eq!(st, SUCCESS);
+    assert_eq!(api.guid_count(enc), (SUCCESS, 2), "H.264 and HEVC only");
+    let av1 = abi::guid(abi::SDK_13_0, "NV_ENC_CODEC_AV1_GUID").unwrap();
+    let p = S::with_ver(abi::SDK_11_1, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER");
+    p.set("capsToQuery", 0);
+    let f: extern "C" fn(Ptr, abi::Guid, Ptr, *mut i32) -> i32 = api.entry("nvEncGetEncodeCaps");
+    let mut v = 0;
+    assert_eq!(
+        f(enc, av1, p.ptr(), &mut v),
+        INVALID_PARAM,
+        "AV1 GUID in 11.1"
+    );
+    // a 12.0 struct version in an 11.1 session
+    let p = S::with_ver(abi::SDK_12_0, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER");
+    p.set("capsToQuery", 0);
+    assert_eq!(api.caps_raw(enc, HEVC, &p).0, INVALID_VERSION);
+    assert_eq!(
+        api.caps(enc, HEVC, "SUPPORTED_RATECONTROL_MODES"),
+        (SUCCESS, 0x3f)
+    );
+    assert_eq!(api.destroy(enc), SUCCESS);
+    // H.264 Main with B-frames (FFmpeg's h264_nvenc default profile); Baseline without
+    let main = guid(abi::SDK_11_1, "NV_ENC_H264_PROFILE_MAIN_GUID");
+    let enc = api.session(H264, 320, 240, 3, |c| {
+        c.v.set_guid("profileGUID", main);
+    });
+    assert_eq!(api.destroy(enc), SUCCESS);
+    let (_, enc) = api.open();
+    let (_, cfg) = api.preset(enc, H264, "NV_ENC_PRESET_P4_GUID", 1);
+    cfg.set("frameIntervalP", 3);
+    cfg.v.set_guid(
+        "profileGUID",
+        guid(abi::SDK_11_1, "NV_ENC_H264_PROFILE_BASELINE_GUID"),
+    );
+    let ip = api.init_params(H264, 320, 240, &cfg);
+    assert_eq!(api.init_raw(enc, &ip), INVALID_PARAM, "Baseline has no B");
+    assert_eq!(api.destroy(enc), SUCCESS);
+    // layouts: 11.1 revisions with a 12.2 API select the 11.1 tables
+    let v122 = abi::api_version(abi::SDK_12_2);
+    let pic_s4 = v122 | (4 << 16) | (7 << 28) | (1 << 31);
+    assert_eq!(
+        abi::layout_for_version(abi::SDK_12_2, "NV_ENC_PIC_PARAMS_VER", pic_s4),
+        Some(abi::SDK_11_1)
+    );
+    assert_eq!(abi::size_of(abi::SDK_11_1, "NV_ENC_PIC_PARAMS"), 3344);
+    let cfg_s7 = v122 | (7 << 16) | (7 << 28) | (1 << 31);
+    assert_eq!(
+        abi::layout_for_version(abi::SDK_12_2, "NV_ENC_CONFIG_VER", cfg_s7),
+        Some(abi::SDK_11_1)
+    );
+    // and a 12.0 revision is too new for an 11.1 session
+    let v111 = abi::api_version(abi::SDK_11_1);
+    let pic_s6 = v111 | (6 << 16) | (7 << 28) | (1 << 31);
+    assert_eq!(
+        abi::layout_for_version(abi::SDK_11_1, "NV_ENC_PIC_PARAMS_VER", pic_s6),
+        None
     );
 }

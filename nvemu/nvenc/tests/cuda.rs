@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use nvidia_encode::abi;
 
 const W: u32 = 320;
 const H: u32 = 240;
@@ -107,10 +108,10 @@ fn cuda_child() {
     // SAFETY: as above.
     let pop = unsafe { *lib.get::<FnPop>(b"cuCtxPopCurrent_v2\0").unwrap() };
 
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let (st, enc) = api.open_with(
-        nvidia_encode::abi::ver(3, "NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER").unwrap(),
-        nvidia_encode::abi::api_version(3),
+        abi::ver(abi::SDK_13_0, "NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER").unwrap(),
+        abi::api_version(abi::SDK_13_0),
         ctx,
         1,
     );
@@ -119,7 +120,7 @@ fn cuda_child() {
     cfg.set("frameIntervalP", 1);
     let ip = api.init_params(HEVC, W, H, &cfg);
     assert_eq!(api.init_raw(enc, &ip), SUCCESS);
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (st, reg) = api.register(enc, dptr, W, H, pitch as u32, nv12);
     assert_eq!(st, SUCCESS);
     let (st, mapped) = api.map(enc, reg);

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use nvidia_encode::abi;
 use std::process::Command;
 
 const W: u32 = 320;
@@ -45,9 +46,9 @@ type Encoded = (Vec<u8>, Vec<(u64, u32, usize)>, Vec<u8>);
 /// Encodes `n` frames with frameIntervalP `fip`, EOS, and returns the buffers' contents in
 /// submission order with (pts, pictureType).
 fn encode(codec: &str, n: u32, fip: u32, tweak: impl Fn(&S)) -> Encoded {
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let enc = api.session(codec, W, H, fip, tweak);
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (_, seq) = api.seq_params(enc, 1024);
     let (_, inb) = api.create_input(enc, W, H, nv12);
     let outs: Vec<Ptr> = (0..n).map(|_| api.create_bitstream(enc).1).collect();
@@ -207,10 +208,10 @@ fn hevc_lock_right_after_success_same_thread() {
     let path = std::env::temp_dir().join(format!("nvemu-trace-same-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let _g = env(&[("NVEMU_TRACE", path.to_str().unwrap())]);
-    let api = Api::new(3);
+    let api = Api::new(abi::SDK_13_0);
     let n = 9u32;
     let enc = api.session(HEVC, W, H, 3, |_| {});
-    let nv12 = fmt(3, "NV12");
+    let nv12 = fmt(abi::SDK_13_0, "NV12");
     let (_, inb) = api.create_input(enc, W, H, nv12);
     let outs: Vec<Ptr> = (0..n).map(|_| api.create_bitstream(enc).1).collect();
     let mut stream = Vec::new();
@@ -256,15 +257,15 @@ fn hevc_lock_right_after_success_same_thread() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// 10-bit HEVC: bit depth from `pixelBitDepthMinus8` in a 12.1 session (CONFIG s8 layout) and
-/// from `input/outputBitDepth` in a 13.0 session (s9 layout); P010 input.
+/// 10-bit HEVC: bit depth from `pixelBitDepthMinus8` in an 11.1 and a 12.1 session (CONFIG s7
+/// and s8 layouts) and from `input/outputBitDepth` in a 13.0 session (s9 layout); P010 input.
 #[test]
 fn hevc_10bit_per_sdk_layout() {
-    for sdk in [1usize, 3] {
+    for sdk in [abi::SDK_11_1, abi::SDK_12_1, abi::SDK_13_0] {
         let _g = env(&[]);
         let api = Api::new(sdk);
         let enc = api.session(HEVC, W, H, 1, |c| {
-            if sdk < 2 {
+            if sdk < abi::SDK_12_2 {
                 c.set("encodeCodecConfig.hevcConfig.pixelBitDepthMinus8", 2);
             } else {
                 c.set("encodeCodecConfig.hevcConfig.inputBitDepth", 10);
@@ -315,10 +316,10 @@ fn hevc_10bit_per_sdk_layout() {
 }
 
 /// Reconfigure: DAR change with encodeConfig NULL; bitrate change with resetEncoder+forceIDR
-/// (flags at 0x718 in 12.0/12.1, 0x710 from 12.2); GOP changes are refused.
+/// (flags at 0x718 in 11.1 to 12.1, 0x710 from 12.2); GOP changes are refused.
 #[test]
 fn reconfigure_per_sdk_layout() {
-    for sdk in [1usize, 3] {
+    for sdk in [abi::SDK_11_1, abi::SDK_12_1, abi::SDK_13_0] {
         let _g = env(&[]);
         let api = Api::new(sdk);
         let (st, enc) = api.open();
@@ -368,5 +369,5 @@ fn reconfigure_per_sdk_layout() {
 }
 
 fn abi_size(sdk: usize, n: &str) -> usize {
-    nvidia_encode::abi::size_of(sdk, n)
+    abi::size_of(sdk, n)
 }

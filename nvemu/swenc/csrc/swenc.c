@@ -241,6 +241,24 @@ static int setup_x264(SwencCtx *c, char *err, size_t errlen)
     av_opt_set(avctx->priv_data, "preset", x26x_preset(cfg->speed), 0);
     if (b == 0)
         av_opt_set(avctx->priv_data, "tune", "zerolatency", 0);
+    if (cfg->h264_profile) {
+        /* x264_param_apply_profile through libavcodec: fails at open if the profile cannot
+         * code this configuration (Baseline with B-frames, Main with 4:4:4). */
+        const char *prof = cfg->h264_profile == 66    ? "baseline"
+                           : cfg->h264_profile == 77  ? "main"
+                           : cfg->h264_profile == 100 ? "high"
+                           : cfg->h264_profile == 244 ? "high444"
+                                                      : NULL;
+        if (!prof) {
+            set_err(err, errlen, "unknown H.264 profile_idc %d", cfg->h264_profile);
+            return AVERROR(EINVAL);
+        }
+        r = av_opt_set(avctx->priv_data, "profile", prof, 0);
+        if (r < 0) {
+            set_averr(err, errlen, "setting the H.264 profile", r);
+            return r;
+        }
+    }
     r = av_opt_set(avctx->priv_data, "x264-params", params, 0);
     if (r < 0) {
         set_averr(err, errlen, "setting x26x params", r);

@@ -29,6 +29,7 @@ typedef struct SwencConfig {
     int32_t has_colour, primaries, transfer, matrix, full_range;
     int32_t repeat_headers;
     int32_t speed; /* 1..7 */
+    int32_t h264_profile; /* profile_idc: 0 = encoder's choice, 66, 77, 100, 244 */
 } SwencConfig;
 
 typedef struct SwencPacket {

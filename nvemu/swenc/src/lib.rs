@@ -54,6 +54,7 @@ mod ffi {
         pub full_range: i32,
         pub repeat_headers: i32,
         pub speed: i32,
+        pub h264_profile: i32,
     }
 
     /// Mirrors `SwencPacket` in `csrc/swenc.h`.
@@ -190,6 +191,21 @@ pub struct Config {
     pub repeat_headers: bool,
     /// 1 (slowest) ..= 7 (fastest).
     pub speed: u32,
+    /// H.264 profile to code (ignored for the other codecs).
+    pub h264_profile: H264Profile,
+}
+
+/// H.264 profile (NVENC's profile GUIDs): `Auto` lets x264 choose (High for 4:2:0 8-bit, High
+/// 4:4:4 Predictive for 4:4:4); the others are imposed, and a configuration the profile cannot
+/// code (Baseline with B-frames, Main with 4:4:4) fails at `SwEncoder::new`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum H264Profile {
+    #[default]
+    Auto,
+    Baseline,
+    Main,
+    High,
+    High444,
 }
 
 /// Picture type, asked for (`send`) or produced (`Packet::kind`).
@@ -261,6 +277,10 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
     if !(1..=7).contains(&cfg.speed) {
         return Err(format!("speed {} is not in 1..=7", cfg.speed));
     }
+    if cfg.codec == Codec::H264 && cfg.h264_profile == H264Profile::Baseline && cfg.b_frames > 0 {
+        // x264 would silently code no B-frames (x264_param_apply_profile).
+        return Err("the H.264 Baseline profile has no B-frames".to_owned());
+    }
     let (rc_mode, qp_i, qp_p, qp_b, avg, max, vbv, tq) = match cfg.rc {
         RateControl::ConstQp { i, p, b } => {
             let lim = if cfg.codec == Codec::Av1 { 255 } else { 51 };
@@ -330,6 +350,14 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
         full_range: colour.full_range as i32,
         repeat_headers: cfg.repeat_headers as i32,
         speed: cfg.speed as i32,
+        // profile_idc
+        h264_profile: match cfg.h264_profile {
+            H264Profile::Auto => 0,
+            H264Profile::Baseline => 66,
+            H264Profile::Main => 77,
+            H264Profile::High => 100,
+            H264Profile::High444 => 244,
+        },
     })
 }
 

@@ -562,3 +562,33 @@ fn null_backend_coded_order_and_headers() {
         );
     }
 }
+
+/// The H.264 profile asked for is the profile coded (profile_idc in the SPS); a configuration
+/// the profile cannot code is refused.
+#[test]
+fn h264_profiles() {
+    let sps_profile = |c: &Config| -> u8 {
+        let seq = SwEncoder::new(c).unwrap().sequence_header().unwrap();
+        let i = seq
+            .windows(4)
+            .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)
+            .expect("an SPS");
+        seq[i + 4]
+    };
+    let mut c = cfg(Codec::H264, 320, 240);
+    c.b_frames = 2;
+    assert_eq!(sps_profile(&c), 100, "x264's own choice: High");
+    c.h264_profile = H264Profile::Main;
+    assert_eq!(sps_profile(&c), 77);
+    c.h264_profile = H264Profile::High;
+    assert_eq!(sps_profile(&c), 100);
+    c.h264_profile = H264Profile::Baseline;
+    assert!(SwEncoder::new(&c).is_err(), "Baseline has no B-frames");
+    c.b_frames = 0;
+    assert_eq!(sps_profile(&c), 66);
+    c.h264_profile = H264Profile::Main;
+    c.chroma_444 = true;
+    assert!(SwEncoder::new(&c).is_err(), "Main is 4:2:0 only");
+    c.h264_profile = H264Profile::High444;
+    assert_eq!(sps_profile(&c), 244);
+}

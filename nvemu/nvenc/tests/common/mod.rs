@@ -115,7 +115,7 @@ pub struct Api {
 
 macro_rules! f {
     ($self:ident, $name:literal, $ty:ty) => {{
-        let off = abi::resolve(3, "NV_ENCODE_API_FUNCTION_LIST", $name)
+        let off = abi::resolve(abi::NEWEST, "NV_ENCODE_API_FUNCTION_LIST", $name)
             .unwrap()
             .offset;
         let p = $self.fl[off / 8] as usize;
@@ -158,6 +158,19 @@ impl Api {
             extern "C" fn(Ptr, *mut Ptr) -> i32
         );
         (f(p.ptr(), &mut enc), enc)
+    }
+
+    /// A function-list entry by name, as a function pointer type `T` of the header's signature.
+    pub fn entry<T: Copy>(&self, name: &str) -> T {
+        assert_eq!(std::mem::size_of::<T>(), 8, "a function pointer");
+        let off = abi::resolve(abi::NEWEST, "NV_ENCODE_API_FUNCTION_LIST", name)
+            .unwrap()
+            .offset;
+        let p = self.fl[off / 8] as usize;
+        assert!(p != 0, "{name} not filled");
+        // SAFETY: the emulator filled this slot with a function of the header's signature, and
+        // the caller names that signature as `T` (a function pointer, 8 bytes).
+        unsafe { std::mem::transmute_copy::<usize, T>(&p) }
     }
 
     pub fn open(&self) -> (i32, Ptr) {
