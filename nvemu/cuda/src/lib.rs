@@ -282,6 +282,8 @@ struct Alloc {
 struct Ctx {
     flags: c_uint,
     primary: bool,
+    /// `cuCtxSetLimit` values (`CUlimit` 0..=6), from the driver's defaults.
+    limits: [usize; 7],
 }
 
 struct Stream {
@@ -644,6 +646,11 @@ const ERRORS: &[(CUresult, &CStr, &CStr)] = &[
         c"no kernel image is available for execution on the device",
     ),
     (
+        215,
+        c"CUDA_ERROR_UNSUPPORTED_LIMIT",
+        c"limit is not supported on this architecture",
+    ),
+    (
         217,
         c"CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
         c"peer access is not supported between these two devices",
@@ -816,7 +823,14 @@ cuda_fn! { fn cuDeviceGetPCIBusId(bus_id: *mut c_char, len: c_int, dev: CUdevice
 
 fn new_ctx(st: &mut State, flags: c_uint, primary: bool) -> u64 {
     let h = st.handle();
-    st.ctxs.insert(h, Ctx { flags, primary });
+    st.ctxs.insert(
+        h,
+        Ctx {
+            flags,
+            primary,
+            limits: limits::DEFAULTS,
+        },
+    );
     h
 }
 
@@ -1638,6 +1652,15 @@ cuda_fn! { fn cuMemsetD2D32_v2(dst: CUdeviceptr, pitch: usize, ui: c_uint, w: us
 cuda_fn! { fn cuMemsetD2D8Async(dst: CUdeviceptr, pitch: usize, uc: u8, w: usize, h: usize, s: CUstream) {
     memset2d("cuMemsetD2D8Async", dst, pitch, uc.into(), 1, w, h, s)
 }}
+cuda_fn! { fn cuMemsetD2D16_v2(dst: CUdeviceptr, pitch: usize, us: u16, w: usize, h: usize) {
+    memset2d("cuMemsetD2D16_v2", dst, pitch, us.into(), 2, w, h, NO_STREAM)
+}}
+cuda_fn! { fn cuMemsetD2D16Async(dst: CUdeviceptr, pitch: usize, us: u16, w: usize, h: usize, s: CUstream) {
+    memset2d("cuMemsetD2D16Async", dst, pitch, us.into(), 2, w, h, s)
+}}
+cuda_fn! { fn cuMemsetD2D32Async(dst: CUdeviceptr, pitch: usize, ui: c_uint, w: usize, h: usize, s: CUstream) {
+    memset2d("cuMemsetD2D32Async", dst, pitch, ui, 4, w, h, s)
+}}
 
 // --- streams and events -----------------------------------------------------------------------
 
@@ -1762,6 +1785,7 @@ cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
 alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
 
 mod interop;
+mod limits;
 
 #[path = "../../common/fault.rs"]
 mod fault;
@@ -1782,6 +1806,7 @@ fn injected_fault(name: &str) -> Option<CUresult> {
     Some(st)
 }
 pub use interop::*;
+pub use limits::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------
 
@@ -1876,6 +1901,9 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuMemsetD2D8_v2,
             cuMemsetD2D32_v2,
             cuMemsetD2D8Async,
+            cuMemsetD2D16_v2,
+            cuMemsetD2D16Async,
+            cuMemsetD2D32Async,
             cuStreamCreate,
             cuStreamCreateWithPriority,
             cuStreamDestroy_v2,
@@ -1912,6 +1940,14 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuLaunchKernel,
             cuTexObjectCreate,
             cuTexObjectDestroy,
+            cuCtxGetLimit,
+            cuCtxSetLimit,
+            cuIpcGetEventHandle,
+            cuIpcOpenEventHandle,
+            cuIpcGetMemHandle,
+            cuIpcOpenMemHandle,
+            cuIpcOpenMemHandle_v2,
+            cuIpcCloseMemHandle,
         );
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.

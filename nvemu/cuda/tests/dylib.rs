@@ -69,6 +69,18 @@ fn exports_and_dlopen() {
         "cuLaunchKernel",
         "cuTexObjectCreate",
         "cuTexObjectDestroy",
+        // what GStreamer 1.24+'s loader requires besides 1.22's list
+        "cuCtxGetLimit",
+        "cuCtxSetLimit",
+        "cuMemsetD2D16_v2",
+        "cuMemsetD2D16Async",
+        "cuMemsetD2D32Async",
+        "cuIpcGetEventHandle",
+        "cuIpcOpenEventHandle",
+        "cuIpcGetMemHandle",
+        "cuIpcOpenMemHandle",
+        "cuIpcOpenMemHandle_v2",
+        "cuIpcCloseMemHandle",
         "nvemu_cuda_copy_counts",
         "nvemu_cuda_copy_bytes",
     ] {
