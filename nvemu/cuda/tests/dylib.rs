@@ -81,8 +81,18 @@ fn exports_and_dlopen() {
         "cuIpcOpenMemHandle",
         "cuIpcOpenMemHandle_v2",
         "cuIpcCloseMemHandle",
+        // its optional stream-ordered allocation group
+        "cuMemAllocAsync",
+        "cuMemAllocFromPoolAsync",
+        "cuMemFreeAsync",
+        "cuMemPoolCreate",
+        "cuMemPoolDestroy",
+        "cuMemPoolSetAttribute",
+        "cuMemPoolGetAttribute",
         "nvemu_cuda_copy_counts",
         "nvemu_cuda_copy_bytes",
+        "nvemu_cuda_pending_write",
+        "nvemu_cuda_engine_scope",
     ] {
         // SAFETY: only the symbol's presence is checked.
         let s = unsafe { lib.get::<*const ()>(name.as_bytes()) };
