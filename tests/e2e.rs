@@ -1616,3 +1616,31 @@ fn gstreamer_nvcudah264enc_api_11_1() {
     need_emulator!();
     gst_nvcodec_case("nvcudah264enc", "h264parse", "h264", "Main");
 }
+
+/// GStreamer 1.26 (Debian 13) at run time, with its 1.24+ CUDA ABI: `scripts/check-newer-gstreamer`
+/// (CUDA caps, cudaupload zero-copy, CUDA memory whose write is still pending on its own CUDA
+/// stream, CPU-written CUDA memory, stream-ordered memory, a negative control the emulator must
+/// catch, no libgstcuda). Needs root and a Debian 13 root made by that script: runs only when
+/// `RSNVENC_TRIXIE_ROOT` names one (`<root>/.rsnvenc-root-ready`), else says so and passes.
+#[test]
+fn newer_gstreamer_cuda_streams() {
+    need_emulator!();
+    let Some(troot) = std::env::var_os("RSNVENC_TRIXIE_ROOT").map(PathBuf::from) else {
+        eprintln!("skipping: RSNVENC_TRIXIE_ROOT is not set (see scripts/check-newer-gstreamer)");
+        return;
+    };
+    if !troot.join(".rsnvenc-root-ready").exists() {
+        eprintln!(
+            "skipping: {} is not a root made by scripts/check-newer-gstreamer",
+            troot.display()
+        );
+        return;
+    }
+    let mut cmd = Command::new(root().join("scripts/check-newer-gstreamer"));
+    cmd.env("RSNVENC_TRIXIE_ROOT", &troot);
+    let o = run_bounded(cmd, Duration::from_secs(600));
+    let out = text(&o);
+    eprintln!("{out}");
+    assert!(o.status.success(), "{out}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("== all checks passed"));
+}

@@ -49,6 +49,12 @@ pub const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: CUdevice_attribute = 75;
 /// `CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR` (cuda.h line 782).
 pub const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: CUdevice_attribute = 76;
 
+/// `CUpointer_attribute` (enum, passed as `int`).
+pub type CUpointer_attribute = c_int;
+/// `CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE` (cuda.h, since CUDA 11.3): the memory pool of a
+/// stream-ordered allocation, NULL for other memory.
+pub const CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: CUpointer_attribute = 17;
+
 /// `CUmemorytype` (enum, `unsigned int` on the supported ABIs; cuda.h lines 1070-1073).
 pub type CUmemorytype = c_uint;
 /// `CU_MEMORYTYPE_HOST`.
@@ -304,6 +310,7 @@ cuda_api! {
     fn cuMemcpy3DPeer(pCopy: *const CUDA_MEMCPY3D_PEER);
     fn cuDeviceCanAccessPeer(canAccessPeer: *mut c_int, dev: CUdevice, peerDev: CUdevice);
     fn cuCtxEnablePeerAccess(peerContext: CUcontext, Flags: c_uint);
+    fn cuPointerGetAttribute(data: *mut c_void, attribute: CUpointer_attribute, ptr: CUdeviceptr);
     fn cuGetErrorName(error: CUresult, pStr: *mut *const c_char);
     fn cuGetErrorString(error: CUresult, pStr: *mut *const c_char);
 }

@@ -40,8 +40,8 @@ pub struct GstCuda {
     handle: HandleFn,
     is_cuda_memory: IsCudaMemoryFn,
     pool_new: PoolNewFn,
-    /// `gst_cuda_memory_sync` (1.24+, stream-ordered memory); absent in 1.22, whose CUDA
-    /// memory is written synchronously.
+    /// `gst_cuda_memory_sync` (1.24+, CUDA memory that belongs to a CUDA stream); absent in
+    /// 1.22, whose CUDA memory is written synchronously.
     memory_sync: Option<MemorySyncFn>,
 }
 
@@ -240,12 +240,6 @@ impl MappedCudaMemory {
         if ctx.is_some_and(|c| mem_ctx != c.as_ptr()) {
             return None;
         }
-        if let Some(sync) = l.memory_sync {
-            // Wait for exactly this memory's pending work on its own CUDA stream (1.24+), not
-            // for the whole device, before NVENC or our copy reads it.
-            // SAFETY: `mem` is a live GstCudaMemory.
-            unsafe { sync(mem) };
-        }
         // SAFETY: zeroed GstMapInfo is a valid out-parameter.
         let mut info: gst::ffi::GstMapInfo = unsafe { std::mem::zeroed() };
         // SAFETY: mapping a live memory for reading; unmapped in Drop with the same info.
@@ -254,6 +248,15 @@ impl MappedCudaMemory {
         };
         if ok == 0 {
             return None;
+        }
+        if let Some(sync) = l.memory_sync {
+            // Wait for exactly this memory's pending work on its own CUDA stream (1.24+:
+            // `gst_cuda_memory_sync` synchronises that stream if the memory is flagged
+            // GST_CUDA_MEMORY_TRANSFER_NEED_SYNC), not for the whole device, before NVENC or
+            // our copy reads it. After the map: mapping memory last written by the CPU queues
+            // its upload on that stream.
+            // SAFETY: `mem` is a live GstCudaMemory (mapped above).
+            unsafe { sync(mem) };
         }
         Some(MappedCudaMemory {
             _buffer: buffer.clone(),

@@ -172,6 +172,26 @@ pub fn current_context_raw() -> Result<*mut c_void, CudaError> {
     Ok(c)
 }
 
+/// Whether `ptr` lies in a stream-ordered allocation (`cuMemAllocAsync`, a memory pool, as
+/// GStreamer 1.26's CUDA pools make with stream-ordered allocation enabled):
+/// `CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE` is set. NVENC does not take such memory as an input
+/// resource (GStreamer's nvcodec copies it too). `false` where the driver cannot say (older
+/// than CUDA 11.3, or not device memory).
+pub fn is_stream_ordered(ptr: u64) -> bool {
+    let Ok(lib) = driver() else { return false };
+    let mut pool: *mut c_void = ptr::null_mut();
+    // SAFETY: for this attribute the driver writes one CUmemoryPool (a pointer) into `pool`, a
+    // valid out-pointer; `ptr` is only looked up (unified addressing: no context needed).
+    let r = unsafe {
+        (lib.cuPointerGetAttribute)(
+            (&mut pool as *mut *mut c_void).cast(),
+            ffi::CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE,
+            ptr,
+        )
+    };
+    r == CUDA_SUCCESS && !pool.is_null()
+}
+
 /// A CUDA device (GPU), by ordinal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Device {

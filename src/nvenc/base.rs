@@ -470,6 +470,14 @@ impl NvEncoder {
             let stream = st.stream.as_mut()?;
             match stream.registrations.get(&key) {
                 Some(r) => r.clone(),
+                None if cuda::is_stream_ordered(key.0) => {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "stream-ordered CUDA memory (a memory pool), which NVENC cannot register: copying"
+                    );
+                    return None;
+                }
                 None => {
                     let r = api::RegisteredResource::cuda(
                         &stream.session,
@@ -810,6 +818,11 @@ impl NvEncoder {
         let min = 4 + s.bframes + 1 + s.rc_lookahead;
         let mut config = pool.config();
         config.set_params(Some(&caps.to_owned()), info.size() as u32, min, 0);
+        // GStreamer 1.26+ (`gst_buffer_pool_config_set_cuda_stream_ordered_alloc`): no
+        // stream-ordered allocation (memory pools) even where GST_CUDA_ENABLE_STREAM_ORDERED_ALLOC
+        // or the context prefers it, since NVENC cannot register such memory. Older versions
+        // ignore the field.
+        config.set("cuda-stream-ordered-alloc", false);
         pool.set_config(config).ok()?;
         let size = pool
             .config()

@@ -3,21 +3,18 @@
 //! FFmpeg loads `libcuda.so.1` through nv-codec-headers' `dynlink_loader.h`, which resolves a
 //! fixed symbol list and refuses the library if one mandatory symbol is missing ("Cannot load
 //! cuCtxSetLimit"). Debian 12's FFmpeg 5.1 is built with nv-codec-headers 11.1.5.2, whose list
-//! adds these to what GStreamer needs: `cuCtxSetLimit`, `cuMemAllocManaged`,
+//! adds these to what GStreamer needs: `cuCtxSetLimit` (in `limits.rs`, which 1.24+'s
+//! libgstcuda needs too), `cuMemAllocManaged`,
 //! `cuStreamAddCallback`, `cuLinkCreate`, `cuLinkAddData`, `cuLinkComplete`, `cuLinkDestroy`,
 //! `cuModuleGetGlobal`, `cuArray3DCreate_v2`, `cuArrayDestroy`. FFmpeg's NVENC encoder calls none
 //! of them; they are exported so that the loader accepts the library, and each is strict:
-//! - `cuCtxSetLimit`: the documented limits (`CU_LIMIT_STACK_SIZE` 0 ..
-//!   `CU_LIMIT_PERSISTING_L2_CACHE_SIZE` 6) are accepted and have no effect (no kernel runs);
-//!   other values `CUDA_ERROR_INVALID_VALUE` (the real driver's code for an unknown enumerator is
-//!   not documented). Needs a current context.
 //! - `cuMemAllocManaged`: device memory (which is host memory here, so it is as accessible from
 //!   the host as managed memory is); flags must be `CU_MEM_ATTACH_GLOBAL` (1) or
 //!   `CU_MEM_ATTACH_HOST` (2), the size non-zero.
-//! - `cuStreamAddCallback`: stream work is finished when each call returns, so the callback's
-//!   preceding work is done at once: it is called before this function returns, on the calling
-//!   thread, with `CUDA_SUCCESS` (the real driver calls it from a driver thread; the callback
-//!   may make no CUDA call either way). Flags must be 0.
+//! - `cuStreamAddCallback`: the stream's earlier work is completed (as a host synchronisation
+//!   would), then the callback is called before this function returns, on the calling thread,
+//!   with `CUDA_SUCCESS` (the real driver calls it from a driver thread; the callback may make no
+//!   CUDA call either way). Flags must be 0.
 //! - Linking (`cuLink*`) and `cuModuleGetGlobal`: no device code runs, so no link state or module
 //!   can exist: `cuLinkCreate` fails with `CUDA_ERROR_NOT_SUPPORTED` (as `cuModuleLoadData` does
 //!   for a valid image), the calls taking a link state or a module with
@@ -30,13 +27,6 @@ use super::*;
 
 pub type CUlinkState = *mut c_void;
 pub type CUstreamCallback = Option<extern "C" fn(CUstream, CUresult, *mut c_void)>;
-
-cuda_fn! { fn cuCtxSetLimit(limit: c_uint, value: usize) {
-    let valid = if limit <= 6 { Ok(()) } else { Err(CUDA_ERROR_INVALID_VALUE) };
-    let r = current_ctx(&state()).and(valid);
-    trace("cuCtxSetLimit", r.err().unwrap_or(0), &[("limit", limit.into()), ("value", value.into())], None);
-    r
-}}
 
 cuda_fn! { fn cuMemAllocManaged(dptr: *mut CUdeviceptr, bytesize: usize, flags: c_uint) {
     if dptr.is_null() || !matches!(flags, 1 | 2) {
@@ -52,14 +42,16 @@ cuda_fn! { fn cuStreamAddCallback(
     user_data: *mut c_void,
     flags: c_uint,
 ) {
-    {
-        let st = state();
-        current_ctx(&st)?;
-        check_stream(&st, stream)?;
-    }
     let Some(cb) = callback.filter(|_| flags == 0) else {
         return Err(CUDA_ERROR_INVALID_VALUE);
     };
+    {
+        let mut st = state();
+        let ctx = current_ctx(&st)?;
+        check_stream(&st, stream)?;
+        // The callback runs once the stream's earlier work is done.
+        ordering::host_sync(&mut st, ctx, stream, "cuStreamAddCallback");
+    }
     trace("cuStreamAddCallback", 0, &[("hStream", hex(stream as u64))], None);
     // The state lock is released: the callback runs as if on the driver's thread.
     cb(stream, 0, user_data);

@@ -1,7 +1,8 @@
 //! Stand-in for the CUDA driver API (`libcuda.so.1`) where the "device" is host memory.
 //!
 //! Device pointers are host addresses (unified addressing), so a client can read device memory
-//! directly and every copy is a `memmove`. Work on streams completes before the call returns.
+//! directly and every copy is a `memmove`, done before the call returns. What the host of a
+//! real GPU would not know yet (work pending on streams) is modelled in `src/ordering.rs`.
 //!
 //! What it models:
 //! - `cuInit` first (else `CUDA_ERROR_NOT_INITIALIZED`), `NVEMU_GPU_COUNT` identical devices
@@ -256,7 +257,7 @@ fn device_attribute(attr: c_int) -> Option<c_int> {
         111 => 1024,       // RESERVED_SHARED_MEMORY_PER_BLOCK
         112 | 113 => 0,    // sparse arrays, read-only register
         114 => 0,          // TIMELINE_SEMAPHORE_INTEROP
-        115 => 0,          // MEMORY_POOLS_SUPPORTED (not emulated)
+        115 => 1,          // MEMORY_POOLS_SUPPORTED (src/ordering.rs)
         116..=140 => 0,    // newer attributes: not supported
         _ => return None,
     })
@@ -278,12 +279,17 @@ struct Alloc {
     size: usize,
     kind: MemKind,
     ctx: u64,
+    /// The memory pool of a stream-ordered allocation (`cuMemAllocAsync`,
+    /// `cuMemAllocFromPoolAsync`).
+    pool: Option<u64>,
 }
 
 struct Ctx {
     flags: c_uint,
     primary: bool,
     dev: CUdevice,
+    /// `cuCtxSetLimit` values (`CUlimit` 0..=6), from the driver's defaults.
+    limits: [usize; 7],
 }
 
 /// A device's primary context: created by the first retain, kept as a handle afterwards.
@@ -298,12 +304,15 @@ struct Stream {
     ctx: u64,
     flags: c_uint,
     priority: c_int,
+    lane: ordering::Lane,
 }
 
 struct Event {
     ctx: u64,
     flags: c_uint,
     recorded: Option<Instant>,
+    /// The marker operation of the last `cuEventRecord` (see `ordering.rs`).
+    marker: Option<u64>,
 }
 
 #[derive(Default)]
@@ -319,6 +328,14 @@ struct State {
     events: HashMap<u64, Event>,
     /// Texture objects (`CUtexObject` -> owning context).
     textures: HashMap<u64, u64>,
+    /// Stream work not yet known to the host to be complete (`ordering.rs`).
+    ops: BTreeMap<u64, ordering::Op>,
+    next_op: u64,
+    /// The legacy (NULL) and per-thread default streams of each context: (context, 0 or 2).
+    lanes: HashMap<(u64, u64), ordering::Lane>,
+    /// Memory pools (`cuMemPoolCreate`, and the device's default pool once used).
+    pools: HashMap<u64, ordering::Pool>,
+    default_pool: Option<u64>,
 }
 
 impl State {
@@ -727,6 +744,11 @@ const ERRORS: &[(CUresult, &CStr, &CStr)] = &[
         c"no kernel image is available for execution on the device",
     ),
     (
+        215,
+        c"CUDA_ERROR_UNSUPPORTED_LIMIT",
+        c"limit is not supported on this architecture",
+    ),
+    (
         217,
         c"CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
         c"peer access is not supported between these two devices",
@@ -916,6 +938,7 @@ fn new_ctx(st: &mut State, flags: c_uint, primary: bool, dev: CUdevice) -> u64 {
             flags,
             primary,
             dev,
+            limits: limits::DEFAULTS,
         },
     );
     h
@@ -933,6 +956,9 @@ cuda_fn! { fn cuCtxCreate_v2(pctx: *mut CUcontext, flags: c_uint, dev: CUdevice)
 }}
 
 fn free_ctx_resources(st: &mut State, ctx: u64) {
+    // Its pending stream work ends with it (deferred frees are released here).
+    ordering::complete_ctx(st, ctx);
+    st.lanes.retain(|(c, _), _| *c != ctx);
     let dead: Vec<u64> = st
         .allocs
         .iter()
@@ -1034,11 +1060,6 @@ cuda_fn! { fn cuCtxGetDevice(device: *mut CUdevice) {
     let st = state();
     let h = current_ctx(&st)?;
     put(device, st.ctxs[&h].dev)
-}}
-
-cuda_fn! { fn cuCtxSynchronize() {
-    current_ctx(&state())?;
-    Ok(())
 }}
 
 cuda_fn! { fn cuCtxGetApiVersion(ctx: CUcontext, version: *mut c_uint) {
@@ -1181,6 +1202,9 @@ fn release_memory(st: &mut State, addr: u64, a: &Alloc) {
     if a.kind == MemKind::Registered {
         return;
     }
+    if let Some(p) = a.pool {
+        ordering::pool_released(st, p, a.size);
+    }
     if a.kind == MemKind::Device {
         st.device_bytes = st.device_bytes.saturating_sub(a.size);
     }
@@ -1207,6 +1231,7 @@ fn device_alloc(call: &str, size: usize) -> R<u64> {
             size,
             kind: MemKind::Device,
             ctx,
+            pool: None,
         },
     );
     st.device_bytes += size;
@@ -1277,6 +1302,7 @@ fn host_alloc(call: &str, pp: *mut *mut c_void, size: usize, flags: c_uint) -> R
             size,
             kind: MemKind::Host,
             ctx,
+            pool: None,
         },
     );
     drop(st);
@@ -1343,6 +1369,7 @@ cuda_fn! { fn cuMemHostRegister_v2(p: *mut c_void, bytesize: usize, flags: c_uin
             size: bytesize,
             kind: MemKind::Registered,
             ctx,
+            pool: None,
         },
     );
     drop(st);
@@ -1412,6 +1439,9 @@ cuda_fn! { fn cuPointerGetAttribute(data: *mut c_void, attribute: c_int, ptr: CU
     need_init()?;
     let st = state();
     let (base, a) = st.find(ptr, 1).ok_or(CUDA_ERROR_INVALID_VALUE)?;
+    if let Some(r) = ordering::mempool_attribute(&st, data, attribute, ptr) {
+        return r;
+    }
     match attribute {
         CU_POINTER_ATTRIBUTE_CONTEXT => put(data as *mut CUcontext, a.ctx as CUcontext),
         CU_POINTER_ATTRIBUTE_MEMORY_TYPE => put(
@@ -1512,10 +1542,12 @@ fn kind_of(src_dev: bool, dst_dev: bool) -> CopyKind {
     }
 }
 
-fn memcpy2d(call: &str, p: *const CUDA_MEMCPY2D, stream: CUstream) -> R {
+/// `sync`: the synchronous variant (legacy stream; host-synchronous when the destination is
+/// host memory, see `ordering::record_write`).
+fn memcpy2d(call: &'static str, p: *const CUDA_MEMCPY2D, stream: CUstream, sync: bool) -> R {
     let c = get(p)?;
-    let st = state();
-    current_ctx(&st)?;
+    let mut st = state();
+    let ctx = current_ctx(&st)?;
     check_stream(&st, stream)?;
     let res = (|| {
         let s = side(
@@ -1584,6 +1616,11 @@ fn memcpy2d(call: &str, p: *const CUDA_MEMCPY2D, stream: CUstream) -> R {
                     c.Height,
                 )
             });
+            let span = match c.Height {
+                0 => 0,
+                h => (h - 1) * c.dstPitch + c.WidthInBytes,
+            };
+            ordering::record_write(&mut st, ctx, stream, sync, call, d.addr, span, d.device);
             drop(st);
             count_copy(kind, bytes);
             trace(call, 0, &args, Some((kind, bytes)));
@@ -1597,23 +1634,25 @@ fn memcpy2d(call: &str, p: *const CUDA_MEMCPY2D, stream: CUstream) -> R {
     }
 }
 
-cuda_fn! { fn cuMemcpy2D_v2(p: *const CUDA_MEMCPY2D) { memcpy2d("cuMemcpy2D_v2", p, std::ptr::null_mut()) } }
+cuda_fn! { fn cuMemcpy2D_v2(p: *const CUDA_MEMCPY2D) { memcpy2d("cuMemcpy2D_v2", p, NO_STREAM, true) } }
 cuda_fn! { fn cuMemcpy2DUnaligned_v2(p: *const CUDA_MEMCPY2D) {
-    memcpy2d("cuMemcpy2DUnaligned_v2", p, std::ptr::null_mut())
+    memcpy2d("cuMemcpy2DUnaligned_v2", p, NO_STREAM, true)
 }}
 cuda_fn! { fn cuMemcpy2DAsync_v2(p: *const CUDA_MEMCPY2D, stream: CUstream) {
-    memcpy2d("cuMemcpy2DAsync_v2", p, stream)
+    memcpy2d("cuMemcpy2DAsync_v2", p, stream, false)
 }}
 
 /// Linear copy; `src_type`/`dst_type` are CU_MEMORYTYPE_* (UNIFIED = look it up).
+#[allow(clippy::too_many_arguments)] // mirrors the cuMemcpy* arguments
 fn memcpy1d(
-    call: &str,
+    call: &'static str,
     dst: u64,
     dst_type: c_uint,
     src: u64,
     src_type: c_uint,
     bytes: usize,
     stream: CUstream,
+    sync: bool,
 ) -> R {
     let c = CUDA_MEMCPY2D {
         srcXInBytes: 0,
@@ -1633,8 +1672,8 @@ fn memcpy1d(
         WidthInBytes: bytes,
         Height: 1,
     };
-    let st = state();
-    current_ctx(&st)?;
+    let mut st = state();
+    let ctx = current_ctx(&st)?;
     check_stream(&st, stream)?;
     let res = (|| {
         let s = side(&st, src_type, src, src, 0, 0, bytes, bytes, 1)?;
@@ -1662,6 +1701,7 @@ fn memcpy1d(
             do_copy(pinned, || {
                 copy_rect(d.addr, c.dstPitch, s.addr, c.srcPitch, bytes, 1)
             });
+            ordering::record_write(&mut st, ctx, stream, sync, call, d.addr, bytes, d.device);
             drop(st);
             count_copy(kind, bytes);
             trace(call, 0, &args, Some((kind, bytes)));
@@ -1681,34 +1721,34 @@ const U: c_uint = CU_MEMORYTYPE_UNIFIED;
 const NO_STREAM: CUstream = std::ptr::null_mut();
 
 cuda_fn! { fn cuMemcpyHtoD_v2(dst: CUdeviceptr, src: *const c_void, n: usize) {
-    memcpy1d("cuMemcpyHtoD_v2", dst, D, src as u64, H, n, NO_STREAM)
+    memcpy1d("cuMemcpyHtoD_v2", dst, D, src as u64, H, n, NO_STREAM, true)
 }}
 cuda_fn! { fn cuMemcpyDtoH_v2(dst: *mut c_void, src: CUdeviceptr, n: usize) {
-    memcpy1d("cuMemcpyDtoH_v2", dst as u64, H, src, D, n, NO_STREAM)
+    memcpy1d("cuMemcpyDtoH_v2", dst as u64, H, src, D, n, NO_STREAM, true)
 }}
 cuda_fn! { fn cuMemcpyDtoD_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize) {
-    memcpy1d("cuMemcpyDtoD_v2", dst, D, src, D, n, NO_STREAM)
+    memcpy1d("cuMemcpyDtoD_v2", dst, D, src, D, n, NO_STREAM, true)
 }}
 cuda_fn! { fn cuMemcpyHtoDAsync_v2(dst: CUdeviceptr, src: *const c_void, n: usize, s: CUstream) {
-    memcpy1d("cuMemcpyHtoDAsync_v2", dst, D, src as u64, H, n, s)
+    memcpy1d("cuMemcpyHtoDAsync_v2", dst, D, src as u64, H, n, s, false)
 }}
 cuda_fn! { fn cuMemcpyDtoHAsync_v2(dst: *mut c_void, src: CUdeviceptr, n: usize, s: CUstream) {
-    memcpy1d("cuMemcpyDtoHAsync_v2", dst as u64, H, src, D, n, s)
+    memcpy1d("cuMemcpyDtoHAsync_v2", dst as u64, H, src, D, n, s, false)
 }}
 cuda_fn! { fn cuMemcpyDtoDAsync_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize, s: CUstream) {
-    memcpy1d("cuMemcpyDtoDAsync_v2", dst, D, src, D, n, s)
+    memcpy1d("cuMemcpyDtoDAsync_v2", dst, D, src, D, n, s, false)
 }}
 cuda_fn! { fn cuMemcpy(dst: CUdeviceptr, src: CUdeviceptr, n: usize) {
-    memcpy1d("cuMemcpy", dst, U, src, U, n, NO_STREAM)
+    memcpy1d("cuMemcpy", dst, U, src, U, n, NO_STREAM, true)
 }}
 cuda_fn! { fn cuMemcpyAsync(dst: CUdeviceptr, src: CUdeviceptr, n: usize, s: CUstream) {
-    memcpy1d("cuMemcpyAsync", dst, U, src, U, n, s)
+    memcpy1d("cuMemcpyAsync", dst, U, src, U, n, s, false)
 }}
 
 /// Fills a device rectangle with a repeated element of `elem` bytes.
 #[allow(clippy::too_many_arguments)] // mirrors cuMemsetD2D*Async
 fn memset2d(
-    call: &str,
+    call: &'static str,
     dst: u64,
     pitch: usize,
     value: u32,
@@ -1717,8 +1757,8 @@ fn memset2d(
     height: usize,
     stream: CUstream,
 ) -> R {
-    let st = state();
-    current_ctx(&st)?;
+    let mut st = state();
+    let ctx = current_ctx(&st)?;
     check_stream(&st, stream)?;
     let wbytes = width.checked_mul(elem).ok_or(CUDA_ERROR_INVALID_VALUE)?;
     if !dst.is_multiple_of(elem as u64) {
@@ -1735,6 +1775,14 @@ fn memset2d(
             }
         }
     }
+    // The synchronous memsets return before the device is done (they are asynchronous to the
+    // host for device memory), like the Async ones on the legacy stream.
+    let span = if height == 0 {
+        0
+    } else {
+        (height - 1) * pitch + wbytes
+    };
+    ordering::record_write(&mut st, ctx, stream, false, call, s.addr, span, true);
     drop(st);
     trace(
         call,
@@ -1771,131 +1819,22 @@ cuda_fn! { fn cuMemsetD2D32_v2(dst: CUdeviceptr, pitch: usize, ui: c_uint, w: us
 cuda_fn! { fn cuMemsetD2D8Async(dst: CUdeviceptr, pitch: usize, uc: u8, w: usize, h: usize, s: CUstream) {
     memset2d("cuMemsetD2D8Async", dst, pitch, uc.into(), 1, w, h, s)
 }}
-
-// --- streams and events -----------------------------------------------------------------------
-
-fn stream_create(ph: *mut CUstream, flags: c_uint, priority: c_int) -> R {
-    if ph.is_null() || flags & !1 != 0 {
-        return Err(CUDA_ERROR_INVALID_VALUE);
-    }
-    let mut st = state();
-    let ctx = current_ctx(&st)?;
-    let h = st.handle();
-    st.streams.insert(
-        h,
-        Stream {
-            ctx,
-            flags,
-            priority: priority.clamp(-5, 0),
-        },
-    );
-    drop(st);
-    put(ph, h as CUstream)
-}
-
-cuda_fn! { fn cuStreamCreateWithPriority(ph: *mut CUstream, flags: c_uint, priority: c_int) {
-    stream_create(ph, flags, priority)
+cuda_fn! { fn cuMemsetD2D16_v2(dst: CUdeviceptr, pitch: usize, us: u16, w: usize, h: usize) {
+    memset2d("cuMemsetD2D16_v2", dst, pitch, us.into(), 2, w, h, NO_STREAM)
+}}
+cuda_fn! { fn cuMemsetD2D16Async(dst: CUdeviceptr, pitch: usize, us: u16, w: usize, h: usize, s: CUstream) {
+    memset2d("cuMemsetD2D16Async", dst, pitch, us.into(), 2, w, h, s)
+}}
+cuda_fn! { fn cuMemsetD2D32Async(dst: CUdeviceptr, pitch: usize, ui: c_uint, w: usize, h: usize, s: CUstream) {
+    memset2d("cuMemsetD2D32Async", dst, pitch, ui, 4, w, h, s)
 }}
 
-cuda_fn! { fn cuStreamCreate(ph: *mut CUstream, flags: c_uint) { stream_create(ph, flags, 0) } }
-
-cuda_fn! { fn cuStreamDestroy_v2(h: CUstream) {
-    let mut st = state();
-    current_ctx(&st)?;
-    st.streams.remove(&(h as u64)).map(|_| ()).ok_or(CUDA_ERROR_INVALID_HANDLE)
-}}
-alias!(cuStreamDestroy => cuStreamDestroy_v2(h: CUstream));
-
-cuda_fn! { fn cuStreamSynchronize(h: CUstream) {
-    let st = state();
-    current_ctx(&st)?;
-    check_stream(&st, h)
-}}
-
-cuda_fn! { fn cuStreamQuery(h: CUstream) {
-    let st = state();
-    current_ctx(&st)?;
-    check_stream(&st, h)
-}}
-
-cuda_fn! { fn cuStreamWaitEvent(h: CUstream, ev: CUevent, _flags: c_uint) {
-    let st = state();
-    current_ctx(&st)?;
-    check_stream(&st, h)?;
-    st.events.get(&(ev as u64)).map(|_| ()).ok_or(CUDA_ERROR_INVALID_HANDLE)
-}}
-
-cuda_fn! { fn cuStreamGetPriority(h: CUstream, prio: *mut c_int) {
-    let st = state();
-    current_ctx(&st)?;
-    check_stream(&st, h)?;
-    put(prio, st.streams.get(&(h as u64)).map_or(0, |s| s.priority))
-}}
-
-cuda_fn! { fn cuStreamGetFlags(h: CUstream, flags: *mut c_uint) {
-    let st = state();
-    current_ctx(&st)?;
-    check_stream(&st, h)?;
-    put(flags, st.streams.get(&(h as u64)).map_or(0, |s| s.flags))
-}}
-
-cuda_fn! { fn cuEventCreate(ph: *mut CUevent, flags: c_uint) {
-    if ph.is_null() || flags & !0xf != 0 {
-        return Err(CUDA_ERROR_INVALID_VALUE);
-    }
-    let mut st = state();
-    let ctx = current_ctx(&st)?;
-    let h = st.handle();
-    st.events.insert(h, Event { ctx, flags, recorded: None });
-    drop(st);
-    put(ph, h as CUevent)
-}}
-
-cuda_fn! { fn cuEventRecord(ev: CUevent, stream: CUstream) {
-    let mut st = state();
-    current_ctx(&st)?;
-    check_stream(&st, stream)?;
-    let e = st.events.get_mut(&(ev as u64)).ok_or(CUDA_ERROR_INVALID_HANDLE)?;
-    e.recorded = Some(Instant::now());
-    Ok(())
-}}
-
-cuda_fn! { fn cuEventSynchronize(ev: CUevent) {
-    need_init()?;
-    state().events.get(&(ev as u64)).map(|_| ()).ok_or(CUDA_ERROR_INVALID_HANDLE)
-}}
-
-cuda_fn! { fn cuEventQuery(ev: CUevent) {
-    need_init()?;
-    state().events.get(&(ev as u64)).map(|_| ()).ok_or(CUDA_ERROR_INVALID_HANDLE)
-}}
-
-cuda_fn! { fn cuEventElapsedTime(ms: *mut f32, start: CUevent, end: CUevent) {
-    need_init()?;
-    let st = state();
-    let s = st.events.get(&(start as u64)).ok_or(CUDA_ERROR_INVALID_HANDLE)?;
-    let e = st.events.get(&(end as u64)).ok_or(CUDA_ERROR_INVALID_HANDLE)?;
-    const DISABLE_TIMING: c_uint = 0x2;
-    if (s.flags | e.flags) & DISABLE_TIMING != 0 {
-        return Err(CUDA_ERROR_INVALID_HANDLE);
-    }
-    match (s.recorded, e.recorded) {
-        (Some(a), Some(b)) => {
-            let d = if b >= a { (b - a).as_secs_f32() } else { -(a - b).as_secs_f32() };
-            put(ms, d * 1000.0)
-        }
-        _ => Err(CUDA_ERROR_INVALID_HANDLE),
-    }
-}}
-
-cuda_fn! { fn cuEventDestroy_v2(ev: CUevent) {
-    need_init()?;
-    state().events.remove(&(ev as u64)).map(|_| ()).ok_or(CUDA_ERROR_INVALID_HANDLE)
-}}
-alias!(cuEventDestroy => cuEventDestroy_v2(ev: CUevent));
+// Streams, events, stream-ordered allocation and the pending-work model: `ordering.rs`.
 
 mod ffnv;
 mod interop;
+mod limits;
+mod ordering;
 mod peer;
 
 #[path = "../../common/fault.rs"]
@@ -1918,6 +1857,8 @@ fn injected_fault(name: &str) -> Option<CUresult> {
 }
 pub use ffnv::*;
 pub use interop::*;
+pub use limits::*;
+pub use ordering::*;
 pub use peer::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------
@@ -2013,6 +1954,9 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuMemsetD2D8_v2,
             cuMemsetD2D32_v2,
             cuMemsetD2D8Async,
+            cuMemsetD2D16_v2,
+            cuMemsetD2D16Async,
+            cuMemsetD2D32Async,
             cuStreamCreate,
             cuStreamCreateWithPriority,
             cuStreamDestroy_v2,
@@ -2051,7 +1995,6 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuLaunchKernel,
             cuTexObjectCreate,
             cuTexObjectDestroy,
-            cuCtxSetLimit,
             cuMemAllocManaged,
             cuStreamAddCallback,
             cuLinkCreate,
@@ -2061,6 +2004,21 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuModuleGetGlobal,
             cuArray3DCreate_v2,
             cuArrayDestroy,
+            cuCtxGetLimit,
+            cuCtxSetLimit,
+            cuMemAllocAsync,
+            cuMemAllocFromPoolAsync,
+            cuMemFreeAsync,
+            cuMemPoolCreate,
+            cuMemPoolDestroy,
+            cuMemPoolSetAttribute,
+            cuMemPoolGetAttribute,
+            cuIpcGetEventHandle,
+            cuIpcOpenEventHandle,
+            cuIpcGetMemHandle,
+            cuIpcOpenMemHandle,
+            cuIpcOpenMemHandle_v2,
+            cuIpcCloseMemHandle,
         );
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.

@@ -171,9 +171,9 @@ fn peer_side(
     Ok((s.addr, owner))
 }
 
-fn memcpy3d_peer(call: &str, p: *const CUDA_MEMCPY3D_PEER, stream: CUstream) -> R {
+fn memcpy3d_peer(call: &'static str, p: *const CUDA_MEMCPY3D_PEER, stream: CUstream) -> R {
     let c = get(p)?;
-    let st = state();
+    let mut st = state();
     need_init()?;
     check_stream(&st, stream)?;
     let dims = (c.WidthInBytes, c.Height, c.Depth);
@@ -243,6 +243,16 @@ fn memcpy3d_peer(call: &str, p: *const CUDA_MEMCPY3D_PEER, stream: CUstream) -> 
                     c.WidthInBytes,
                     c.Height,
                 );
+            }
+            // Ordered like any copy issued from the current context (the destination's, as
+            // callers push it): synchronous on the legacy stream, or on `stream`.
+            if let Ok(cur) = current_ctx(&st) {
+                let span = match (c.Height, c.Depth) {
+                    (0, _) | (_, 0) => 0,
+                    (h, d) => (d - 1) * dslice + (h - 1) * c.dstPitch + c.WidthInBytes,
+                };
+                let sync = call == "cuMemcpy3DPeer";
+                ordering::record_write(&mut st, cur, stream, sync, call, dst, span, dctx.is_some());
             }
             drop(st);
             count_copy(kind, bytes);

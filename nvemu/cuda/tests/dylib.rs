@@ -81,8 +81,29 @@ fn exports_and_dlopen() {
         "cuModuleGetGlobal",
         "cuArray3DCreate_v2",
         "cuArrayDestroy",
+        // what GStreamer 1.24+'s loader requires besides 1.22's list
+        "cuCtxGetLimit",
+        "cuMemsetD2D16_v2",
+        "cuMemsetD2D16Async",
+        "cuMemsetD2D32Async",
+        "cuIpcGetEventHandle",
+        "cuIpcOpenEventHandle",
+        "cuIpcGetMemHandle",
+        "cuIpcOpenMemHandle",
+        "cuIpcOpenMemHandle_v2",
+        "cuIpcCloseMemHandle",
+        // its optional stream-ordered allocation group
+        "cuMemAllocAsync",
+        "cuMemAllocFromPoolAsync",
+        "cuMemFreeAsync",
+        "cuMemPoolCreate",
+        "cuMemPoolDestroy",
+        "cuMemPoolSetAttribute",
+        "cuMemPoolGetAttribute",
         "nvemu_cuda_copy_counts",
         "nvemu_cuda_copy_bytes",
+        "nvemu_cuda_pending_write",
+        "nvemu_cuda_engine_scope",
     ] {
         // SAFETY: only the symbol's presence is checked.
         let s = unsafe { lib.get::<*const ()>(name.as_bytes()) };

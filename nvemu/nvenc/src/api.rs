@@ -1486,11 +1486,23 @@ fn reopen(g: &mut session::Inner, newe: Enc, call: &mut Call) -> Result<(), Fail
     Ok(())
 }
 
+/// `NV_ENC_CUSTREAM_PTR` points to a `CUstream`; the client's variable may be gone after the
+/// call (GStreamer passes a local), so the stream is read now. NULL: the default stream.
+fn read_custream(p: Ptr) -> u64 {
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: per nvEncodeAPI.h the argument points to a CUstream (pointer-sized) owned by the
+    // client for the duration of the call; NULL was handled above.
+    unsafe { (p as *const u64).read_unaligned() }
+}
+
 extern "C" fn set_io_cuda_streams(enc: Ptr, input: Ptr, output: Ptr) -> i32 {
     with_session("nvEncSetIOCudaStreams", enc, |call, s| {
-        call.arg("inputStream", format!("{:#x}", input as u64));
-        call.arg("outputStream", format!("{:#x}", output as u64));
-        s.lock().streams = (input as u64, output as u64);
+        let streams = (read_custream(input), read_custream(output));
+        call.arg("inputStream", format!("{:#x}", streams.0));
+        call.arg("outputStream", format!("{:#x}", streams.1));
+        s.lock().streams = streams;
         Ok(st::SUCCESS)
     })
 }
@@ -1937,6 +1949,17 @@ extern "C" fn register_resource(enc: Ptr, params: Ptr) -> i32 {
         if ptr == 0 {
             return Err(violation(st::INVALID_PTR, "NULL resourceToRegister"));
         }
+        if crate::cuda::is_stream_ordered(ptr) {
+            // GStreamer's nvcodec copies such memory for NVENC ("Stream ordered allocation is
+            // not supported by encoder", d5d17d804e, 1.26); what the driver answers is not
+            // documented: strict.
+            return Err(violation(
+                st::RESOURCE_REGISTER_FAILED,
+                format!(
+                    "resourceToRegister {ptr:#x} is stream-ordered memory (cuMemAllocAsync / a memory pool), which NVENC does not support"
+                ),
+            ));
+        }
         let (w, h, pitch, fmt) = (
             v.get("width") as u32,
             v.get("height") as u32,
@@ -2165,6 +2188,17 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             }
             let (_, _, rows) = format_info(s.sdk, r.fmt, r.height)
                 .ok_or_else(|| fail(st::INVALID_PARAM, "format"))?;
+            // The engine reads the input now (on the session's input stream, else the default
+            // stream). A write the client queued on another stream and has not synchronised
+            // may not have landed yet: a race on real hardware (the engine encodes whatever is
+            // there, as here).
+            let len = r.pitch as usize * rows;
+            if let Some(w) = crate::cuda::pending_write(s.device, r.ptr, len, inner.streams.0) {
+                call.violation(format!(
+                    "NVENC reads the input at {:#x} ({len} bytes) while {w} that writes it is still pending: synchronise it first (cuStreamSynchronize / cuEventSynchronize, gst_cuda_memory_sync) or make it NVENC's input stream (nvEncSetIOCudaStreams)",
+                    r.ptr
+                ));
+            }
             let data = if null_backend() {
                 Vec::new()
             } else {

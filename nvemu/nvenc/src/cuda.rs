@@ -1,5 +1,7 @@
 //! Reading CUDA device memory through the CUDA driver API (`libcuda.so.1`), loaded at run time:
-//! our CUDA stand-in (device pointers are host addresses) or the real driver.
+//! our CUDA stand-in (device pointers are host addresses) or the real driver. With our
+//! stand-in, also its stream-ordering model: whether a write into an input is still pending
+//! when the engine reads it, and whether memory comes from a stream-ordered pool.
 
 use std::sync::OnceLock;
 
@@ -7,6 +9,9 @@ type CuResult = i32;
 type FnMemcpy2D = unsafe extern "C" fn(*const Memcpy2D) -> CuResult;
 type FnPush = unsafe extern "C" fn(u64) -> CuResult;
 type FnPop = unsafe extern "C" fn(*mut u64) -> CuResult;
+type FnPointerAttr = unsafe extern "C" fn(*mut u64, i32, u64) -> CuResult;
+type FnPendingWrite = unsafe extern "C" fn(u64, u64, usize, u64, *mut u8, usize) -> i32;
+type FnEngineScope = unsafe extern "C" fn(i32);
 
 /// `CUDA_MEMCPY2D` (128 bytes on LP64).
 #[repr(C)]
@@ -39,6 +44,10 @@ struct Cuda {
     memcpy2d: FnMemcpy2D,
     push: FnPush,
     pop: FnPop,
+    pointer_attr: Option<FnPointerAttr>,
+    /// The CUDA stand-in's extras (absent from the real driver).
+    pending_write: Option<FnPendingWrite>,
+    engine_scope: Option<FnEngineScope>,
 }
 
 static CUDA: OnceLock<Result<Cuda, String>> = OnceLock::new();
@@ -60,11 +69,26 @@ fn cuda() -> Result<&'static Cuda, String> {
             let pop = *lib
                 .get::<FnPop>(b"cuCtxPopCurrent_v2\0")
                 .map_err(|e| e.to_string())?;
+            let pointer_attr = lib
+                .get::<FnPointerAttr>(b"cuPointerGetAttribute\0")
+                .ok()
+                .map(|f| *f);
+            let pending_write = lib
+                .get::<FnPendingWrite>(b"nvemu_cuda_pending_write\0")
+                .ok()
+                .map(|f| *f);
+            let engine_scope = lib
+                .get::<FnEngineScope>(b"nvemu_cuda_engine_scope\0")
+                .ok()
+                .map(|f| *f);
             Ok(Cuda {
                 _lib: lib,
                 memcpy2d,
                 push,
                 pop,
+                pointer_attr,
+                pending_write,
+                engine_scope,
             })
         }
     })
@@ -96,7 +120,14 @@ pub fn read_device(ctx: u64, src: u64, pitch: usize, rows: usize) -> Result<Vec<
         if r != 0 {
             return Err(format!("cuCtxPushCurrent_v2 failed: {r}"));
         }
+        // The engine's DMA, not CUDA work of the client: outside the stream-ordering model.
+        if let Some(scope) = cu.engine_scope {
+            scope(1);
+        }
         let r = (cu.memcpy2d)(&p);
+        if let Some(scope) = cu.engine_scope {
+            scope(0);
+        }
         let mut popped = 0u64;
         let r2 = (cu.pop)(&mut popped);
         if r != 0 {
@@ -107,4 +138,35 @@ pub fn read_device(ctx: u64, src: u64, pitch: usize, rows: usize) -> Result<Vec<
         }
     }
     Ok(buf)
+}
+
+/// `CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE`: non-zero for memory of a stream-ordered allocation.
+const CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: i32 = 17;
+
+/// Whether `ptr` comes from a stream-ordered allocation (`cuMemAllocAsync`, memory pools);
+/// `false` where the driver cannot tell (no such attribute, or not CUDA memory).
+pub fn is_stream_ordered(ptr: u64) -> bool {
+    let Some(attr) = cuda().ok().and_then(|c| c.pointer_attr) else {
+        return false;
+    };
+    let mut pool = 0u64;
+    // SAFETY: cuPointerGetAttribute writes one CUmemoryPool (a pointer, 8 bytes) into `pool`
+    // for this attribute; `ptr` is only looked up by the driver.
+    let r = unsafe { attr(&mut pool, CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE, ptr) };
+    r == 0 && pool != 0
+}
+
+/// With the CUDA stand-in: the client's write into `[ptr, ptr + len)` that is still pending and
+/// not ordered before work on `reader` (the session's input stream, 0 = the default stream of
+/// `ctx`), described; `None` if there is none, or with the real driver (which cannot tell).
+pub fn pending_write(ctx: u64, ptr: u64, len: usize, reader: u64) -> Option<String> {
+    let f = cuda().ok().and_then(|c| c.pending_write)?;
+    let mut buf = [0u8; 256];
+    // SAFETY: the stand-in's export writes at most `buf.len()` bytes (NUL-terminated) into
+    // `buf`; the handles are only looked up.
+    let hit = unsafe { f(ctx, ptr, len, reader, buf.as_mut_ptr(), buf.len()) } == 1;
+    hit.then(|| {
+        let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
 }

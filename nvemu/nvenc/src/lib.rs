@@ -26,6 +26,10 @@
 //!   real NVENC never does.
 //! - Input pixels are copied at EncodePicture time (system memory, or CUDA device memory with
 //!   `cuMemcpy2D_v2` DtoH), so Unmap/Unregister before the output is locked is harmless.
+//! - With the CUDA stand-in, a CUDA input whose write is still pending on a stream not ordered
+//!   before the engine's read (its input stream, else the default stream; *strict*: no
+//!   implicit legacy-stream barrier) is a violation at EncodePicture, and stream-ordered memory
+//!   (memory pools) cannot be registered (*strict*, as GStreamer's nvcodec found).
 
 pub mod abi;
 mod api;

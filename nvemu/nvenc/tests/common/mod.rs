@@ -515,6 +515,21 @@ impl Api {
         f(enc)
     }
 
+    /// `nvEncSetIOCudaStreams` with pointers to the two `CUstream`s, as the header asks.
+    pub fn set_io_streams(&self, enc: Ptr, input: u64, output: u64) -> i32 {
+        let f = f!(
+            self,
+            "nvEncSetIOCudaStreams",
+            extern "C" fn(Ptr, Ptr, Ptr) -> i32
+        );
+        let (mut i, mut o) = (input, output);
+        f(
+            enc,
+            (&mut i as *mut u64).cast(),
+            (&mut o as *mut u64).cast(),
+        )
+    }
+
     pub fn register(&self, enc: Ptr, ptr: u64, w: u32, h: u32, pitch: u32, fmt: u32) -> (i32, Ptr) {
         let p = S::with_ver(
             self.sdk,
