@@ -474,11 +474,16 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
         let live = session::live_count();
         if live >= limit {
             // GeForce drivers refuse the session over the cap with OUT_OF_MEMORY (what FFmpeg
-            // users report as "OpenEncodeSessionEx failed: out of memory (10)"). The real cap
-            // counts every process on the GPU; the emulator counts this process only.
+            // users report as "OpenEncodeSessionEx failed: out of memory (10)"; NVIDIA documents
+            // the cap, not the status). The real cap counts every process on the GPU; the
+            // emulator counts this process only. The cap is GeForce's 8 on the `ada` and
+            // `turing` models, none on `ampere` (an RTX A4000), or NVEMU_SESSION_LIMIT.
             return Err(fail(
                 st::OUT_OF_MEMORY,
-                format!("{live} encode sessions are open: this GPU model allows {limit} at once"),
+                format!(
+                    "{live} encode sessions are open: this GPU model ({}) allows {limit} at once",
+                    gpu.name()
+                ),
             ));
         }
     }
