@@ -1346,6 +1346,29 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         }
     };
     call.arg("emu.swenc", format!("{swcfg:?}"));
+    // splitEncodeMode is 0 (auto) where the session's layout has no such field (before 12.1).
+    let timing = crate::timing::Timing::new(
+        crate::timing::mode_from_env(),
+        s.gpu,
+        codec,
+        preset,
+        tuning,
+        (width, height),
+        v.get("splitEncodeMode") as u32,
+    );
+    if let Some(t) = &timing {
+        call.arg(
+            "emu.timing",
+            format!(
+                "{:.3} ms per picture on {} NVENC engine(s) {:?} of {} ({} fps for this session at most)",
+                t.time.as_secs_f64() * 1000.0 / t.engines.len() as f64,
+                t.engines.len(),
+                t.engines,
+                s.gpu.name(),
+                t.session_fps().round()
+            ),
+        );
+    }
     Ok(Enc {
         codec,
         width,
@@ -1364,7 +1387,8 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         metas: Default::default(),
         next_pts: 0,
         since_idr: 0,
-        engine_free: std::time::Instant::now(),
+        engine_free: prev.map_or_else(std::time::Instant::now, |p| p.engine_free),
+        timing,
         since_i: 0,
         need_idr: true,
         fresh: true,
