@@ -1360,12 +1360,12 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         call.arg(
             "emu.timing",
             format!(
-                "{:.3} ms per picture on {} NVENC engine(s) {:?} of {} ({} fps for this session at most)",
+                "{:.3} ms per picture on engine(s) {:?} of {} ({}); at most {:.1} fps for this session",
                 t.time.as_secs_f64() * 1000.0 / t.engines.len() as f64,
-                t.engines.len(),
                 t.engines,
+                s.gpu.nvenc_engines(),
                 s.gpu.name(),
-                t.session_fps().round()
+                t.session_fps()
             ),
         );
     }
