@@ -474,11 +474,16 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
         let live = session::live_count();
         if live >= limit {
             // GeForce drivers refuse the session over the cap with OUT_OF_MEMORY (what FFmpeg
-            // users report as "OpenEncodeSessionEx failed: out of memory (10)"). The real cap
-            // counts every process on the GPU; the emulator counts this process only.
+            // users report as "OpenEncodeSessionEx failed: out of memory (10)"; NVIDIA documents
+            // the cap, not the status). The real cap counts every process on the GPU; the
+            // emulator counts this process only. The cap is GeForce's 8 on the `ada` and
+            // `turing` models, none on `ampere` (an RTX A4000), or NVEMU_SESSION_LIMIT.
             return Err(fail(
                 st::OUT_OF_MEMORY,
-                format!("{live} encode sessions are open: this GPU model allows {limit} at once"),
+                format!(
+                    "{live} encode sessions are open: this GPU model ({}) allows {limit} at once",
+                    gpu.name()
+                ),
             ));
         }
     }
@@ -1341,6 +1346,29 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         }
     };
     call.arg("emu.swenc", format!("{swcfg:?}"));
+    // splitEncodeMode is 0 (auto) where the session's layout has no such field (before 12.1).
+    let timing = crate::timing::Timing::new(
+        crate::timing::mode_from_env(),
+        s.gpu,
+        codec,
+        preset,
+        tuning,
+        (width, height),
+        v.get("splitEncodeMode") as u32,
+    );
+    if let Some(t) = &timing {
+        call.arg(
+            "emu.timing",
+            format!(
+                "{:.3} ms per picture on engine(s) {:?} of {} ({}); at most {:.1} fps for this session",
+                t.time.as_secs_f64() * 1000.0 / t.engines.len() as f64,
+                t.engines,
+                s.gpu.nvenc_engines(),
+                s.gpu.name(),
+                t.session_fps()
+            ),
+        );
+    }
     Ok(Enc {
         codec,
         width,
@@ -1359,7 +1387,8 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         metas: Default::default(),
         next_pts: 0,
         since_idr: 0,
-        engine_free: std::time::Instant::now(),
+        engine_free: prev.map_or_else(std::time::Instant::now, |p| p.engine_free),
+        timing,
         since_i: 0,
         need_idr: true,
         fresh: true,

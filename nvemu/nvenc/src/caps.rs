@@ -2,13 +2,27 @@
 
 use crate::abi::{self, CodecKind, Guid, SdkIdx, View};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Gpu {
+    /// GeForce RTX 4090 (AD102).
     Ada,
+    /// RTX A4000 (GA104, a professional card).
     Ampere,
+    /// GeForce RTX 2080 (TU104).
     Turing,
+    /// H100: no NVENC.
     NoNvenc,
 }
+
+/// The GeForce driver's cap on concurrent encode sessions. NVENC Application Note, Video Codec
+/// SDK 13.0, section 3 "NVENC Licensing Policy"
+/// (https://docs.nvidia.com/video-technologies/video-codec-sdk/13.0/nvenc-application-note/index.html):
+/// "On non-qualified GPUs, the number of concurrent encode sessions is limited to 8 per
+/// system", combined over every non-qualified (GeForce) card; on qualified (professional)
+/// GPUs it is "limited by available system resources". NVIDIA's Video Encode and Decode GPU
+/// Support Matrix ("Max # of concurrent sessions") gives the same 8 for GeForce since driver 551
+/// (it was 3, then 5); the matrix itself was not in the sources read for this.
+pub const GEFORCE_SESSION_CAP: usize = 8;
 
 impl Gpu {
     pub fn from_env() -> Gpu {
@@ -20,16 +34,59 @@ impl Gpu {
         }
     }
 
-    /// Concurrent encode sessions allowed: `NVEMU_SESSION_LIMIT` (a number) or none. GeForce
-    /// cards (what the `ada` RTX 4090 and `turing` RTX 2080 models stand for) are capped by the
-    /// driver at 8 since driver 551 (NVIDIA's Video Encode and Decode GPU Support Matrix, "Max
-    /// # of concurrent sessions"; it was 3, then 5); professional cards have no cap. Not on by
-    /// default: the emulator's own tests open many sessions in one process, and the real cap
-    /// counts every process on the GPU, which the emulator cannot see.
+    /// The model's name in `NVEMU_GPU`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gpu::Ada => "ada",
+            Gpu::Ampere => "ampere",
+            Gpu::Turing => "turing",
+            Gpu::NoNvenc => "no-nvenc",
+        }
+    }
+
+    /// NVENC engines on the chip (`NV_ENC_CAPS_NUM_ENCODER_ENGINES`).
+    /// - RTX 4090: 2. NVIDIA's blog "Video Encoding at 8K60 with Split-Frame Encoding and NVIDIA
+    ///   Ada Lovelace Architecture"
+    ///   (https://developer.nvidia.com/blog/video-encoding-at-8k60-with-split-frame-encoding-and-nvidia-ada-lovelace-architecture/):
+    ///   "Two NVENCs are provided with NVIDIA RTX 4090 and 4080 and three NVENCs with NVIDIA RTX
+    ///   6000 Ada Lovelace or L40"; rigaya's NVEncC dump of an RTX 4080
+    ///   (github.com/rigaya/NVEnc, GPUFeatures/rtx4080.txt) reads "Encoder Engines 2" from the
+    ///   driver.
+    /// - RTX 2080: 1. NVIDIA Video Codec SDK FAQ (https://developer.nvidia.com/video-codec-sdk/download):
+    ///   "despite Turing GPUs having only 1 NVENC engine".
+    /// - RTX A4000 (GA104): 1. Not read from NVIDIA's support matrix (not in the sources at
+    ///   hand); assumed from the Ampere generation: the driver reports "Encoder Engines 1" on the
+    ///   larger GA102 (rigaya's GPUFeatures/rtx3090.txt).
+    pub fn nvenc_engines(self) -> usize {
+        match self {
+            Gpu::Ada => 2,
+            Gpu::Ampere | Gpu::Turing => 1,
+            Gpu::NoNvenc => 0,
+        }
+    }
+
+    /// Whether the card is a GeForce ("non-qualified" for NVENC licensing): the `ada`
+    /// (RTX 4090) and `turing` (RTX 2080) models. The `ampere` model is an RTX A4000, a
+    /// professional ("qualified") card.
+    pub fn is_geforce(self) -> bool {
+        matches!(self, Gpu::Ada | Gpu::Turing)
+    }
+
+    /// Concurrent encode sessions allowed in this process: `NVEMU_SESSION_LIMIT` if it is a
+    /// number (`0` = no cap), else [`GEFORCE_SESSION_CAP`] on GeForce models and none on
+    /// professional ones. Over it `nvEncOpenEncodeSessionEx` answers OUT_OF_MEMORY (see there).
+    /// The real cap counts every process (and every GeForce card) of the system, which the
+    /// emulator cannot see: it counts the sessions of this process.
     pub fn session_limit(self) -> Option<usize> {
-        std::env::var("NVEMU_SESSION_LIMIT")
+        match std::env::var("NVEMU_SESSION_LIMIT")
             .ok()
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if self.is_geforce() => Some(GEFORCE_SESSION_CAP),
+            None => None,
+        }
     }
 
     pub fn codecs(self) -> &'static [CodecKind] {
@@ -253,13 +310,7 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "SUPPORT_EMPHASIS_LEVEL_MAP" => 0,
         "SUPPORT_MULTIPLE_REF_FRAMES" => 1,
         "SUPPORT_ALPHA_LAYER_ENCODING" => 0,
-        "NUM_ENCODER_ENGINES" => {
-            if gpu == Gpu::Ada {
-                2
-            } else {
-                1
-            }
-        }
+        "NUM_ENCODER_ENGINES" => gpu.nvenc_engines() as i32,
         "SINGLE_SLICE_INTRA_REFRESH" => 0,
         "DISABLE_ENC_STATE_ADVANCE" => 0,
         "OUTPUT_RECON_SURFACE" => 0,

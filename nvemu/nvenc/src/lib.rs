@@ -39,12 +39,14 @@ mod cuda;
 mod fault;
 mod hdr;
 mod session;
+pub mod timing;
 mod trace;
 
 /// The software encoder backend.
 pub(crate) use nvemu_swenc as sw;
 
 pub use api::{NvEncodeAPICreateInstance, NvEncodeAPIGetMaxSupportedVersion};
+pub use caps::{GEFORCE_SESSION_CAP, Gpu};
 
 /// NVENCSTATUS values (identical in SDK 11.1 .. 13.0; NEED_MORE_OUTPUT from 12.1).
 #[allow(dead_code)]

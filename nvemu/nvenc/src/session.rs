@@ -233,23 +233,10 @@ pub struct Enc {
     pub submits: u64,
     pub last_submitter: Option<std::thread::ThreadId>,
     pub qp: (u32, u32, u32),
-    /// When the modelled engine finishes the last picture given to it.
+    /// When the modelled hardware finishes the last picture of this session.
     pub engine_free: std::time::Instant,
-}
-
-/// Modelled hardware time per picture: `NVEMU_ENCODE_MS` (default 0, no model). The real
-/// figure depends on the GPU, preset and size (about 1-4 ms for 1080p on Ada at P4); tests use
-/// it to make the encoder slower than the input so that the client's ring fills up.
-pub fn encode_time() -> std::time::Duration {
-    static T: std::sync::LazyLock<std::time::Duration> = std::sync::LazyLock::new(|| {
-        std::time::Duration::from_millis(
-            std::env::var("NVEMU_ENCODE_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-        )
-    });
-    *T
+    /// The timing model of this session (`crate::timing`); None: pictures are ready at once.
+    pub timing: Option<crate::timing::Timing>,
 }
 
 pub fn kind_to_pic_type(k: sw::PicKind) -> u32 {
@@ -494,9 +481,13 @@ impl Enc {
             sw::PicKind::B => self.qp.2,
             _ => self.qp.1,
         };
-        // Timing model: one engine, `NVEMU_ENCODE_MS` per picture, in coded order.
+        // Timing model (`crate::timing`): the picture goes to the session's engines now, in
+        // coded order, after the session's previous picture.
         let now = std::time::Instant::now();
-        self.engine_free = self.engine_free.max(now) + encode_time();
+        self.engine_free = match &self.timing {
+            Some(t) => t.schedule(self.engine_free),
+            None => now,
+        };
         let out = Output {
             ready_at: self.engine_free,
             data,

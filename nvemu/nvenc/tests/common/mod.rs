@@ -43,12 +43,22 @@ pub fn env(vars: &[(&str, &str)]) -> MutexGuard<'static, ()> {
         "NVEMU_TRACE",
         "NVEMU_STRICT",
         "NVEMU_LOG",
+        "NVEMU_SESSION_LIMIT",
+        "NVEMU_TIMING",
+        "NVEMU_ENCODE_MS",
     ] {
         // SAFETY: every test of this binary holds ENV while it runs, and the library reads the
         // environment only inside calls made by the test holding it, so nothing reads the
         // environment concurrently.
         unsafe { std::env::remove_var(k) };
     }
+    // No session cap unless the test asks for one: the tests of a binary share one process and
+    // many leave their sessions open (the emulator counts every live session of the process),
+    // so the GeForce cap of the default `ada` model (8) would refuse sessions in later tests
+    // that never have more than 8 open themselves. A test passes its own NVEMU_SESSION_LIMIT
+    // (a value that is not a number, e.g. "default", gives the model's own cap).
+    // SAFETY: as above.
+    unsafe { std::env::set_var("NVEMU_SESSION_LIMIT", "0") };
     for (k, v) in vars {
         // SAFETY: as above.
         unsafe { std::env::set_var(k, v) };
