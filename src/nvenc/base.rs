@@ -598,6 +598,31 @@ impl NvEncoder {
         slot.device.as_mut()
     }
 
+    /// Fills the slot's device surface plane by plane with `copy` (plane, surface, first row)
+    /// and maps its registration for one picture; `None` (after a warning) on any failure.
+    fn fill_device_surface(
+        &self,
+        session: &Arc<Session>,
+        fmt: gst_video::VideoFormat,
+        size: (u32, u32),
+        slot: &mut Slot,
+        planes: &[DevicePlane],
+        mut copy: impl FnMut(&DevicePlane, &mut cuda::DevicePitched, usize) -> Result<(), String>,
+    ) -> Option<api::MappedResource> {
+        let (surface, reg) = self.device_surface(session, fmt, size, slot)?;
+        let mut dst_row = 0;
+        for p in planes {
+            if let Err(e) = copy(p, surface, dst_row) {
+                gst::warning!(CAT, imp = self, "{e}; copying through system memory");
+                return None;
+            }
+            dst_row += p.0.2;
+        }
+        reg.map()
+            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
+            .ok()
+    }
+
     /// System memory from the page-locked pool this element proposed upstream: uploaded into
     /// the slot's registered device surface (`cuMemcpy2D` from page-locked memory: a DMA by
     /// the GPU's copy engine, no CPU copy), then mapped for NVENC. `None`: any other memory,
@@ -625,27 +650,20 @@ impl NvEncoder {
             return None;
         }
         let planes = Self::device_planes(input, info, eh)?;
-        let (surface, reg) = self.device_surface(session, fmt, (ew, eh), slot)?;
-        let mut dst_row = 0;
-        for &((row_bytes, rows, coded_rows), (offset, stride)) in &planes {
-            let upload = map
-                .get(offset..)
-                .ok_or_else(|| "plane offset beyond the buffer".to_owned())
-                .and_then(|src| {
-                    surface
-                        .upload_rows(dst_row, src, stride, row_bytes, rows, coded_rows)
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(e) = upload {
-                gst::warning!(CAT, imp = self, "{e}; copying through system memory");
-                return None;
-            }
-            dst_row += coded_rows;
-        }
-        let mapped = reg
-            .map()
-            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
-            .ok()?;
+        let mapped = self.fill_device_surface(
+            session,
+            fmt,
+            (ew, eh),
+            slot,
+            &planes,
+            |p, surface, dst_row| {
+                let ((row_bytes, rows, coded_rows), (offset, stride)) = *p;
+                let src = map.get(offset..).ok_or("plane offset beyond the buffer")?;
+                surface
+                    .upload_rows(dst_row, src, stride, row_bytes, rows, coded_rows)
+                    .map_err(|e| e.to_string())
+            },
+        )?;
         self.tell_cuda_path(&format!(
             "system memory from the proposed page-locked pool uploaded by DMA (no CPU copy): {} copies per frame",
             planes.len()
@@ -670,21 +688,21 @@ impl NvEncoder {
         let memory = cuda::gst::MappedCudaMemory::map_any(input)?;
         let route = self.cuda_route(session, &memory)?;
         let planes = Self::device_planes(input, info, encode_height)?;
-        let (surface, reg) = self.device_surface(session, fmt, (ew, encode_height), slot)?;
-        let mut dst_row = 0;
-        for &((row_bytes, rows, coded_rows), (offset, stride)) in &planes {
-            if let Err(e) = memory.copy_plane_to(
-                offset, stride, row_bytes, rows, coded_rows, surface, dst_row,
-            ) {
-                gst::warning!(CAT, imp = self, "{e}; copying through system memory");
-                return None;
-            }
-            dst_row += coded_rows;
-        }
-        let mapped = reg
-            .map()
-            .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying through system memory"))
-            .ok()?;
+        let mapped = self.fill_device_surface(
+            session,
+            fmt,
+            (ew, encode_height),
+            slot,
+            &planes,
+            |p, surface, dst_row| {
+                let ((row_bytes, rows, coded_rows), (offset, stride)) = *p;
+                memory
+                    .copy_plane_to(
+                        offset, stride, row_bytes, rows, coded_rows, surface, dst_row,
+                    )
+                    .map_err(|e| e.to_string())
+            },
+        )?;
         let n = planes.len();
         self.tell_cuda_path(&match route {
             cuda::PeerRoute::SameContext => format!(
