@@ -38,6 +38,7 @@ mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
 mod hdr;
+pub mod sdkext;
 mod session;
 pub mod timing;
 mod trace;
