@@ -1520,6 +1520,118 @@ fn sdk_extensions_reach_nvenc_for_every_api_version() {
     }
 }
 
+/// Requests the session cannot honour are refused with a warning that says why, and NVENC is
+/// told nothing of them (the emulator would refuse each: no violation, initialised once).
+#[test]
+fn sdk_extension_refusals_say_why() {
+    need_emulator!();
+    for (name, gpu, api, props, why, field, want) in [
+        (
+            "split-one-engine",
+            "turing",
+            "13.0",
+            "split-encode-mode=two",
+            "needs at least 2 NVENC engines, this GPU has 1",
+            "splitEncodeMode",
+            0,
+        ),
+        (
+            "split-four-12.2",
+            "ada",
+            "12.2",
+            "split-encode-mode=four",
+            "NV_ENC_SPLIT_FOUR_FORCED_MODE needs NVENC API 13.0",
+            "splitEncodeMode",
+            0,
+        ),
+        (
+            "ltr-with-bframes",
+            "ada",
+            "13.0",
+            "ltr-frames=2 bframes=2",
+            "not supported with B-frames",
+            "encodeConfig.encodeCodecConfig.hevcConfig.enableLTR",
+            0,
+        ),
+        (
+            "ltr-above-cap",
+            "ada",
+            "13.0",
+            "ltr-frames=8",
+            "at most 7 long-term references",
+            "encodeConfig.encodeCodecConfig.hevcConfig.ltrNumFrames",
+            7,
+        ),
+        (
+            "level-without-lookahead",
+            "ada",
+            "13.0",
+            "lookahead-level=level-1",
+            "needs lookahead (rc-lookahead > 0",
+            "encodeConfig.rcParams.lookaheadLevel",
+            0,
+        ),
+        (
+            "tf-two-bframes",
+            "ada",
+            "13.0",
+            "temporal-filter-level=level-4 bframes=2",
+            "needs frameIntervalP >= 5",
+            "encodeConfig.encodeCodecConfig.hevcConfig.tfLevel",
+            0,
+        ),
+        (
+            "tf-zerolatency",
+            "ada",
+            "13.0",
+            "temporal-filter-level=level-4 bframes=4 zerolatency=true",
+            "zero reorder delay",
+            "encodeConfig.encodeCodecConfig.hevcConfig.tfLevel",
+            0,
+        ),
+        (
+            "tf-ampere",
+            "ampere",
+            "13.0",
+            "temporal-filter-level=level-4 bframes=4",
+            "no temporal filter for H.265",
+            "encodeConfig.encodeCodecConfig.hevcConfig.tfLevel",
+            0,
+        ),
+    ] {
+        let trace = out_dir().join(format!("refusal-{name}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let pipeline = format!(
+            "videotestsrc num-buffers=6 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! rsnvench265enc {props} ! fakesink"
+        );
+        let o = run_bounded(
+            gst_command(
+                &pipeline,
+                &[
+                    ("NVEMU_GPU", gpu),
+                    ("NVEMU_MAX_API", api),
+                    ("NVEMU_TRACE", trace.to_str().unwrap()),
+                ],
+                true,
+                false,
+            ),
+            Duration::from_secs(60),
+        );
+        let t = text(&o);
+        assert!(o.status.success(), "{name}: {t}");
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("WARNING: from element") && l.contains(why)),
+            "{name}: no warning with {why:?}: {t}"
+        );
+        assert_no_violation(&trace);
+        let init = trace_lines(&trace, "nvEncInitializeEncoder");
+        assert_eq!(init.len(), 1, "{name}");
+        assert_eq!(init[0]["status"], "NV_ENC_SUCCESS", "{name}");
+        assert_eq!(init[0]["args"][field], want, "{name}: {field}");
+    }
+}
+
 /// gst-inspect-1.0 documents each property of the SDK features beyond nvcodec with its blurb,
 /// range or enum values, and default; `split-encode-mode` only on the H.265 and AV1 elements.
 #[test]
