@@ -61,8 +61,16 @@ fn gst_launch_limited(
     with_emulator: bool,
     limit: Duration,
 ) -> Output {
+    run_bounded(gst_command(pipeline, env, with_emulator, true), limit)
+}
+
+/// The gst-launch-1.0 command of [`gst_launch_limited`]; `quiet` (`-q`) also hides the
+/// elements' warnings, which gst-launch prints on stderr otherwise.
+fn gst_command(pipeline: &str, env: &[(&str, &str)], with_emulator: bool, quiet: bool) -> Command {
     let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-q");
+    if quiet {
+        cmd.arg("-q");
+    }
     cmd.args(shell_words(pipeline));
     cmd.env("GST_PLUGIN_PATH", plugin_dir());
     cmd.env(
@@ -79,7 +87,7 @@ fn gst_launch_limited(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_bounded(cmd, limit)
+    cmd
 }
 
 /// A hung pipeline fails its test (with every thread's backtrace) instead of hanging CI.
@@ -903,9 +911,9 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
 
 /// An application in another language: examples/python/encode.py (PyGObject, Debian's
 /// python3-gi) sets properties by name and enum nick, raises the bitrate while PLAYING and
-/// counts frame-stats signals, for both elements. H.265 keeps one IDR across the bitrate
-/// change (nvEncReconfigureEncoder); the emulator's AV1 encoder (libaom) cannot change its
-/// rate live and starts a new sequence, which real NVENC would not.
+/// counts frame-stats signals and reads the `stats` summary, for both elements. H.265 keeps one
+/// IDR across the bitrate change (nvEncReconfigureEncoder); the emulator's AV1 encoder (libaom)
+/// cannot change its rate live and starts a new sequence, which real NVENC would not.
 #[test]
 fn python_application_through_gobject_introspection() {
     need_emulator!();
@@ -930,9 +938,10 @@ fn python_application_through_gobject_introspection() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(
-        t.contains("rsnvench265enc: 60 buffers, 60 frame-stats, 1 IDR, bitrate now 3000 kbit/s"),
+        t.contains("rsnvench265enc: 60 buffers, 60 frame-stats, 1 IDR, bitrate now 3000 kbit/s; stats: 60 in, 60 out,"),
         "{t}"
     );
+    assert!(t.contains("in flight, 1 sessions"), "{t}");
     assert!(
         t.contains("rsnvencav1enc: 60 buffers, 60 frame-stats"),
         "{t}"
@@ -1352,6 +1361,322 @@ fn ultra_high_quality_tuning_needs_api_12_2() {
         assert_eq!(init[0]["args"]["tuningInfo"], want, "{element} API {api}");
         let preset = trace_lines(&trace, "nvEncGetEncodePresetConfigEx");
         assert_eq!(preset.last().unwrap()["args"]["tuningInfo"], want);
+    }
+}
+
+/// The SDK features beyond nvcodec (split-frame encoding, lookahead level, temporal filter,
+/// long-term references) reach `nvEncInitializeEncoder` exactly, in the layout of API 12.1,
+/// 12.2 and 13.0, for H.265, AV1 and H.264; where the API has no such field (lookahead level
+/// and H.265 temporal filter before 12.2; AV1 temporal filter and LTR, H.264 temporal filter
+/// before 13.0) or the GPU lacks the feature (the `ada` model: no lookahead levels for AV1 and
+/// H.264, no H.264 temporal filter) the element warns and the trace has no such field (or 0).
+/// The emulator validates each (no violation, no refused initialisation) and, for API 13.0,
+/// FFmpeg decodes every frame of the output.
+#[test]
+fn sdk_extensions_reach_nvenc_for_every_api_version() {
+    need_emulator!();
+    const FRAMES: u64 = 12;
+    for (api, _) in INIT_VERS {
+        let newer = api != "12.1";
+        let v13 = api == "13.0";
+        for (element, cfg_member, parser, ext) in [
+            ("rsnvench265enc", "hevcConfig", "h265parse !", "h265"),
+            ("rsnvencav1enc", "av1Config", "", "av1"),
+            ("rsnvench264enc", "h264Config", "h264parse !", "h264"),
+        ] {
+            let h264 = element == "rsnvench264enc";
+            let split = |mode: &str| {
+                if h264 {
+                    String::new()
+                } else {
+                    format!("split-encode-mode={mode}")
+                }
+            };
+            // Case 1: 4 B-frames, lookahead level 2, temporal filter, 2 forced strips.
+            // Case 2: no B-frames, 3 long-term reference frames, strips chosen by the driver.
+            for (case, props) in [
+                (
+                    "bframes",
+                    format!(
+                        "bframes=4 rc-lookahead=8 lookahead-level=level-2 temporal-filter-level=level-4 {}",
+                        split("two")
+                    ),
+                ),
+                (
+                    "ltr",
+                    format!("bframes=0 ltr-frames=3 {}", split("auto-forced")),
+                ),
+            ] {
+                let name = format!("sdkext-{case}-{element}-{api}");
+                let out = out_dir().join(format!("{name}.mp4"));
+                let _ = std::fs::remove_file(&out);
+                let trace = out_dir().join(format!("{name}.trace"));
+                let _ = std::fs::remove_file(&trace);
+                let pipeline = format!(
+                    "videotestsrc num-buffers={FRAMES} ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} {props} ! {parser} mp4mux ! filesink location={}",
+                    out.display()
+                );
+                let o = run_bounded(
+                    gst_command(
+                        &pipeline,
+                        &[
+                            ("NVEMU_MAX_API", api),
+                            ("NVEMU_TRACE", trace.to_str().unwrap()),
+                        ],
+                        true,
+                        false,
+                    ),
+                    Duration::from_secs(120),
+                );
+                let t = text(&o);
+                assert!(o.status.success(), "{name}: {t}");
+                assert_no_violation(&trace);
+                let init = trace_lines(&trace, "nvEncInitializeEncoder");
+                assert_eq!(init.len(), 1, "{name}");
+                assert_eq!(init[0]["status"], "NV_ENC_SUCCESS", "{name}");
+                let a = &init[0]["args"];
+                let cc =
+                    |k: &str| a[format!("encodeConfig.encodeCodecConfig.{cfg_member}.{k}")].clone();
+                let rc = |k: &str| a[format!("encodeConfig.rcParams.{k}")].clone();
+                let warned = |what: &str| {
+                    t.lines()
+                        .any(|l| l.starts_with("WARNING: from element") && l.contains(what))
+                };
+                let absent = serde_json::Value::Null;
+                // Split-frame encoding (12.1+, not H.264).
+                let want_split = match (h264, case) {
+                    (true, _) => 0,
+                    (false, "bframes") => 2,
+                    (false, _) => 1,
+                };
+                assert_eq!(a["splitEncodeMode"], want_split, "{name}");
+                if case == "bframes" {
+                    // Lookahead level: 12.2+, HEVC only on this GPU.
+                    let (level, why) = match (newer, element) {
+                        (false, _) => (absent.clone(), "needs NVENC API 12.2"),
+                        (true, "rsnvench265enc") => (2.into(), ""),
+                        (true, _) => (0.into(), "lookahead levels up to 0"),
+                    };
+                    assert_eq!(rc("lookaheadLevel"), level, "{name}");
+                    assert_eq!(rc("enableLookahead"), 1, "{name}");
+                    assert_eq!(a["encodeConfig.frameIntervalP"], 5, "{name}");
+                    if !why.is_empty() {
+                        assert!(
+                            warned("lookahead-level=level-2 refused: ") && warned(why),
+                            "{name}: {t}"
+                        );
+                    }
+                    // Temporal filter: HEVC 12.2+, AV1 13.0 (cap 1), H.264 13.0 (cap 0).
+                    let (tf, why) = match (element, newer, v13) {
+                        ("rsnvench265enc", true, _) => (4.into(), ""),
+                        ("rsnvench265enc", false, _) => {
+                            (absent.clone(), "needs NVENC API 12.2 for H.265")
+                        }
+                        ("rsnvencav1enc", _, true) => (4.into(), ""),
+                        ("rsnvencav1enc", _, false) => {
+                            (absent.clone(), "needs NVENC API 13.0 for AV1")
+                        }
+                        (_, _, true) => (0.into(), "no temporal filter for H.264"),
+                        _ => (absent.clone(), "needs NVENC API 13.0 for H.264"),
+                    };
+                    assert_eq!(cc("tfLevel"), tf, "{name}");
+                    if !why.is_empty() {
+                        assert!(
+                            warned("temporal-filter-level=level-4 refused") && warned(why),
+                            "{name}: {t}"
+                        );
+                    }
+                    assert!(!warned("split-encode-mode"), "{name}: {t}");
+                } else {
+                    // LTR: HEVC and H.264 always, AV1 from 13.0 (no trust mode field there).
+                    if element == "rsnvencav1enc" && !v13 {
+                        assert_eq!(cc("enableLTR"), absent, "{name}");
+                        assert_eq!(cc("ltrNumFrames"), absent, "{name}");
+                        assert!(
+                            warned("ltr-frames=3 refused") && warned("need NVENC API 13.0"),
+                            "{name}: {t}"
+                        );
+                    } else {
+                        assert_eq!(cc("enableLTR"), 1, "{name}");
+                        assert_eq!(cc("ltrNumFrames"), 3, "{name}");
+                        if element != "rsnvencav1enc" {
+                            assert_eq!(cc("ltrTrustMode"), 0, "{name}");
+                        }
+                        assert!(!warned("refused"), "{name}: {t}");
+                    }
+                    assert_eq!(a["encodeConfig.frameIntervalP"], 1, "{name}");
+                }
+                assert_eq!(
+                    trace_lines(&trace, "nvEncLockBitstream").len() as u64,
+                    FRAMES,
+                    "{name}: every frame out"
+                );
+                if v13 {
+                    let (frames, w, _) = decoded_frames_and_size(&out);
+                    assert_eq!((frames, w), (FRAMES, 320), "{name}: {ext} decodes");
+                }
+            }
+        }
+    }
+}
+
+/// Requests the session cannot honour are refused with a warning that says why, and NVENC is
+/// told nothing of them (the emulator would refuse each: no violation, initialised once).
+#[test]
+fn sdk_extension_refusals_say_why() {
+    need_emulator!();
+    for (name, gpu, api, props, why, field, want) in [
+        (
+            "split-one-engine",
+            "turing",
+            "13.0",
+            "split-encode-mode=two",
+            "needs at least 2 NVENC engines, this GPU has 1",
+            "splitEncodeMode",
+            0,
+        ),
+        (
+            "split-four-12.2",
+            "ada",
+            "12.2",
+            "split-encode-mode=four",
+            "NV_ENC_SPLIT_FOUR_FORCED_MODE needs NVENC API 13.0",
+            "splitEncodeMode",
+            0,
+        ),
+        (
+            "ltr-with-bframes",
+            "ada",
+            "13.0",
+            "ltr-frames=2 bframes=2",
+            "not supported with B-frames",
+            "encodeConfig.encodeCodecConfig.hevcConfig.enableLTR",
+            0,
+        ),
+        (
+            "ltr-above-cap",
+            "ada",
+            "13.0",
+            "ltr-frames=8",
+            "at most 7 long-term references",
+            "encodeConfig.encodeCodecConfig.hevcConfig.ltrNumFrames",
+            7,
+        ),
+        (
+            "level-without-lookahead",
+            "ada",
+            "13.0",
+            "lookahead-level=level-1",
+            "needs lookahead (rc-lookahead > 0",
+            "encodeConfig.rcParams.lookaheadLevel",
+            0,
+        ),
+        (
+            "tf-two-bframes",
+            "ada",
+            "13.0",
+            "temporal-filter-level=level-4 bframes=2",
+            "needs frameIntervalP >= 5",
+            "encodeConfig.encodeCodecConfig.hevcConfig.tfLevel",
+            0,
+        ),
+        (
+            "tf-zerolatency",
+            "ada",
+            "13.0",
+            "temporal-filter-level=level-4 bframes=4 zerolatency=true",
+            "zero reorder delay",
+            "encodeConfig.encodeCodecConfig.hevcConfig.tfLevel",
+            0,
+        ),
+        (
+            "tf-ampere",
+            "ampere",
+            "13.0",
+            "temporal-filter-level=level-4 bframes=4",
+            "no temporal filter for H.265",
+            "encodeConfig.encodeCodecConfig.hevcConfig.tfLevel",
+            0,
+        ),
+    ] {
+        let trace = out_dir().join(format!("refusal-{name}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let pipeline = format!(
+            "videotestsrc num-buffers=6 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! rsnvench265enc {props} ! fakesink"
+        );
+        let o = run_bounded(
+            gst_command(
+                &pipeline,
+                &[
+                    ("NVEMU_GPU", gpu),
+                    ("NVEMU_MAX_API", api),
+                    ("NVEMU_TRACE", trace.to_str().unwrap()),
+                ],
+                true,
+                false,
+            ),
+            Duration::from_secs(60),
+        );
+        let t = text(&o);
+        assert!(o.status.success(), "{name}: {t}");
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("WARNING: from element") && l.contains(why)),
+            "{name}: no warning with {why:?}: {t}"
+        );
+        assert_no_violation(&trace);
+        let init = trace_lines(&trace, "nvEncInitializeEncoder");
+        assert_eq!(init.len(), 1, "{name}");
+        assert_eq!(init[0]["status"], "NV_ENC_SUCCESS", "{name}");
+        assert_eq!(init[0]["args"][field], want, "{name}: {field}");
+    }
+}
+
+/// gst-inspect-1.0 documents each property of the SDK features beyond nvcodec with its blurb,
+/// range or enum values, and default; `split-encode-mode` only on the H.265 and AV1 elements.
+#[test]
+fn gst_inspect_documents_sdk_extension_properties() {
+    let run = |element: &str| {
+        let mut cmd = Command::new("gst-inspect-1.0");
+        cmd.arg(element);
+        cmd.env("GST_PLUGIN_PATH", plugin_dir());
+        cmd.env(
+            "GST_REGISTRY",
+            out_dir().join(format!("registry-inspect-{}.bin", std::process::id())),
+        );
+        let o = run_bounded(cmd, Duration::from_secs(60));
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for element in ["rsnvench265enc", "rsnvencav1enc", "rsnvench264enc"] {
+        let t = run(element);
+        for want in [
+            "lookahead-level     : Lookahead level (rcParams.lookaheadLevel, NVENC API 12.2+)",
+            "Enum \"GstRsNvEncLookaheadLevel\" Default: -1, \"default\"",
+            "(15): auto",
+            "temporal-filter-level: Temporal filter (tfLevel: H.265 from NVENC API 12.2, AV1 and H.264 from 13.0)",
+            "Enum \"GstRsNvEncTemporalFilterLevel\" Default: -1, \"default\"",
+            "(4): level-4",
+            "ltr-frames          : Long-term reference frames (enableLTR, ltrNumFrames",
+            "Unsigned Integer. Range: 0 - 8 Default: 0",
+            "ltr-trust-mode      : LTR trust mode (ltrTrustMode, H.264/H.265)",
+            "stats               : Running statistics since the element started (application/x-rsnvenc-stats)",
+        ] {
+            assert!(t.contains(want), "{element}: no {want:?} in\n{t}");
+        }
+        let split =
+            t.contains("split-encode-mode   : Split-frame encoding over several NVENC engines");
+        assert_eq!(split, element != "rsnvench264enc", "{element}");
+        if split {
+            for want in [
+                "Enum \"GstRsNvEncSplitEncodeMode\" Default: 0, \"auto\"",
+                "(1): auto-forced",
+                "(4): four",
+                "(15): disabled",
+            ] {
+                assert!(t.contains(want), "{element}: no {want:?}");
+            }
+        }
     }
 }
 

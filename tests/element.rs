@@ -461,6 +461,118 @@ fn property_names_match_nvcodec() {
     }
 }
 
+/// The read-only `stats` property: pictures in and out, bytes out (the sum of the output
+/// buffers, byte-stream being NVENC's bitstream as is), pictures in flight, the output rate
+/// over the last second and the sessions opened.
+fn stats_property() {
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("bframes", "2")],
+        &nv12_caps(W, H),
+        "video/x-h265,stream-format=byte-stream,alignment=au",
+    );
+    let stats = |h: &Harness| -> gst::Structure {
+        h.element().unwrap().property::<gst::Structure>("stats")
+    };
+    let s0 = stats(&h);
+    assert_eq!(s0.name(), "application/x-rsnvenc-stats");
+    push_frames(&mut h, W, H, 0..10);
+    let s1 = stats(&h);
+    assert_eq!(s1.get::<u64>("frames-in").unwrap(), 10, "{s1}");
+    let out1 = s1.get::<u64>("frames-out").unwrap();
+    let in_flight = s1.get::<u32>("in-flight").unwrap() as u64;
+    // What is not out yet is in NVENC (or held as a future B-frame).
+    assert!(out1 + in_flight <= 10 && out1 <= 10, "{s1}");
+    let out = finish(&mut h);
+    let s2 = stats(&h);
+    assert_eq!(s2.get::<u64>("frames-in").unwrap(), 10, "{s2}");
+    assert_eq!(s2.get::<u64>("frames-out").unwrap(), 10, "{s2}");
+    assert_eq!(s2.get::<u32>("in-flight").unwrap(), 0, "{s2}");
+    let bytes: u64 = out.iter().map(|o| o.2.len() as u64).sum();
+    assert_eq!(s2.get::<u64>("bytes-out").unwrap(), bytes, "{s2}");
+    assert!(s2.get::<f64>("encoder-fps").unwrap() > 0.0, "{s2}");
+    assert_eq!(s2.get::<u64>("sessions").unwrap(), 1, "{s2}");
+    eprint!("[{s2}] ");
+}
+
+/// Per-picture long-term references through the `rsnvenc-ltr` upstream event: the next
+/// picture carries ltrMarkFrame/ltrMarkFrameIdx (then ltrUseFrames/ltrUseFrameBitmap) in
+/// NVENC's picture parameters, and frame-stats reports the mark NVENC returned.
+fn ltr_event(element: &str) {
+    let (pp, sink) = if element == "rsnvench265enc" {
+        (
+            "codecPicParams.hevcPicParams.",
+            "video/x-h265,stream-format=byte-stream,alignment=au",
+        )
+    } else {
+        (
+            "codecPicParams.av1PicParams.",
+            "video/x-av1,stream-format=obu-stream,alignment=tu",
+        )
+    };
+    let before = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        element,
+        &[
+            ("ltr-frames", "2"),
+            ("gop-size", "-1"),
+            ("emit-frame-stats", "true"),
+        ],
+        &nv12_caps(W, H),
+        sink,
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let seen = seen.clone();
+        h.element()
+            .unwrap()
+            .connect("frame-stats", false, move |args| {
+                let st = args[1].get::<gst::Structure>().unwrap();
+                seen.lock().unwrap().push((
+                    st.get::<u32>("system-frame-number").unwrap(),
+                    st.get::<bool>("ltr-frame").unwrap(),
+                    st.get::<u32>("ltr-frame-idx").unwrap(),
+                ));
+                None
+            });
+    }
+    let ltr = |f: &str, v: u32| {
+        gst::event::CustomUpstream::new(gst::Structure::builder("rsnvenc-ltr").field(f, v).build())
+    };
+    push_frames(&mut h, W, H, 0..3);
+    assert!(h.push_upstream_event(ltr("mark-frame-idx", 1)));
+    push_frames(&mut h, W, H, 3..6);
+    assert!(h.push_upstream_event(ltr("use-frame-bitmap", 0b10)));
+    push_frames(&mut h, W, H, 6..8);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 8);
+    let pics: Vec<serde_json::Value> = trace_lines("nvEncEncodePicture")[before..]
+        .iter()
+        .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+        .map(|l| l["args"].clone())
+        .collect();
+    assert_eq!(pics.len(), 8, "{element}");
+    let f = |i: usize, k: &str| pics[i][format!("{pp}{k}")].as_u64().unwrap_or(99);
+    for i in 0..8 {
+        assert_eq!(
+            f(i, "ltrMarkFrame"),
+            (i == 3) as u64,
+            "{element} picture {i}"
+        );
+        assert_eq!(
+            f(i, "ltrUseFrames"),
+            (i == 6) as u64,
+            "{element} picture {i}"
+        );
+    }
+    assert_eq!(f(3, "ltrMarkFrameIdx"), 1);
+    assert_eq!(f(6, "ltrUseFrameBitmap"), 0b10);
+    let seen = seen.lock().unwrap().clone();
+    let marked: Vec<(u32, bool, u32)> = seen.iter().filter(|s| s.1).copied().collect();
+    assert_eq!(marked.len(), 1, "{element}: {seen:?}");
+    assert_eq!(marked[0].2, 1, "{element}: {seen:?}");
+}
+
 fn run(name: &str, f: &dyn Fn(), failed: &mut Vec<String>) {
     eprint!("test {name} ... ");
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -532,6 +644,13 @@ fn main() -> ExitCode {
     );
     run("live_bitrate_change", &live_bitrate_change, &mut failed);
     run("live_preset_change", &live_preset_change, &mut failed);
+    run("stats_property", &stats_property, &mut failed);
+    run(
+        "ltr_event_h265",
+        &|| ltr_event("rsnvench265enc"),
+        &mut failed,
+    );
+    run("ltr_event_av1", &|| ltr_event("rsnvencav1enc"), &mut failed);
     let bad: Vec<String> = std::fs::read_to_string(trace_path())
         .unwrap_or_default()
         .lines()

@@ -5,7 +5,8 @@
 For each element named on the command line (default: rsnvench265enc rsnvencav1enc): encode 60
 frames of videotestsrc at CBR 1000 kbit/s, set enum properties by nick, raise the bitrate to
 3000 kbit/s while PLAYING (after 30 frames), count the frame-stats signals and the output
-buffers. Prints one line per element and exits non-zero if a frame went missing.
+buffers, and read the `stats` summary at the end. Prints one line per element and exits
+non-zero if a frame went missing.
 
 Run it with the plugin on GST_PLUGIN_PATH, e.g. on a machine without a GPU:
     scripts/nvemu-run python3 examples/python/encode.py
@@ -63,6 +64,8 @@ def run(element):
     bus.connect("message", on_message)
     pipeline.set_state(Gst.State.PLAYING)
     loop.run()
+    # The running summary (application/x-rsnvenc-stats), read like any property.
+    summary = enc.get_property("stats")
     pipeline.set_state(Gst.State.NULL)
     bus.remove_signal_watch()
     if result["error"]:
@@ -70,10 +73,26 @@ def run(element):
         return False
     idr = sum(1 for _, t in stats if t == "idr")
     print(
-        "%s: %d buffers, %d frame-stats, %d IDR, bitrate now %d kbit/s"
-        % (element, out["buffers"], len(stats), idr, enc.get_property("bitrate"))
+        "%s: %d buffers, %d frame-stats, %d IDR, bitrate now %d kbit/s; stats: %d in, %d out, "
+        "%d bytes, %d in flight, %d sessions"
+        % (
+            element,
+            out["buffers"],
+            len(stats),
+            idr,
+            enc.get_property("bitrate"),
+            summary.get_value("frames-in"),
+            summary.get_value("frames-out"),
+            summary.get_value("bytes-out"),
+            summary.get_value("in-flight"),
+            summary.get_value("sessions"),
+        )
     )
-    return out["buffers"] == FRAMES and len(stats) == FRAMES
+    return (
+        out["buffers"] == FRAMES
+        and len(stats) == FRAMES
+        and summary.get_value("frames-out") == FRAMES
+    )
 
 
 def main():

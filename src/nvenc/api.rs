@@ -237,6 +237,9 @@ pub struct LockedInfo {
     pub picture_type: u32,
     pub frame_avg_qp: u32,
     pub frame_idx: u32,
+    /// `ltrFrame`: the picture was marked as a long-term reference, as `ltr_frame_idx`.
+    pub ltr_frame: bool,
+    pub ltr_frame_idx: u32,
 }
 
 impl Session {
@@ -588,6 +591,8 @@ impl Session {
             picture_type: p.pictureType,
             frame_avg_qp: p.frameAvgQP,
             frame_idx: p.frameIdx,
+            ltr_frame: ffi::LOCK_LTR_FRAME.get(p.flags) != 0,
+            ltr_frame_idx: p.ltrFrameIdx,
         };
         let data: &[u8] = if p.bitstreamBufferPtr.is_null() || p.bitstreamSizeInBytes == 0 {
             &[]

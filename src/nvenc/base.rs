@@ -30,6 +30,7 @@ use gst_video::subclass::prelude::*;
 
 use super::api::{self, BitstreamBuffer, Codec, EncodeStatus, InputBuffer, NvEncError, Session};
 use super::ffi;
+use super::sdkext;
 use super::settings::{self, Settings};
 use crate::cuda;
 
@@ -240,6 +241,9 @@ struct Stream {
     params: SessionParams,
     dts_offset: gst::ClockTime,
     frame_idx: u32,
+    /// "LTR Per Picture" mode: where the codec's picture parameters take the marks, and
+    /// `ltrNumFrames`; `None` without LTR or in trust mode.
+    ltr_per_picture: Option<(ffi::PicLtrLayout, u32)>,
     /// What the session was initialised with, for `nvEncReconfigureEncoder`.
     config: ffi::SessionConfig,
     /// Upstream CUDA memories registered with NVENC, by (device pointer, pitch): once each,
@@ -270,6 +274,10 @@ pub struct NvEncoder {
     pending_update: std::sync::atomic::AtomicU8,
     /// `emit-frame-stats`, read by the output thread for every frame.
     emit_frame_stats: std::sync::atomic::AtomicBool,
+    /// The running summary behind the read-only `stats` property.
+    stats: RunningStats,
+    /// A per-picture LTR request (`rsnvenc-ltr` event) for the next frame.
+    ltr_request: Mutex<Option<sdkext::LtrRequest>>,
     /// The GstCudaContext shared with neighbours (`gst.cuda.context`), when GStreamer's CUDA
     /// library is there. Its own lock: `set_context` may come while `start` asks for it.
     shared_cuda: Mutex<Option<cuda::gst::SharedContext>>,
@@ -287,6 +295,68 @@ pub struct NvEncoder {
             cuda::pinned::PinnedRegions,
         )>,
     >,
+}
+
+/// Counters of the `stats` property, since the element last started (READY to PAUSED).
+#[derive(Default)]
+struct RunningStats {
+    /// Pictures submitted to NVENC (`nvEncEncodePicture` answered SUCCESS or NEED_MORE_INPUT).
+    frames_in: std::sync::atomic::AtomicU64,
+    /// Pictures whose bitstream came out of NVENC (`nvEncLockBitstream`).
+    frames_out: std::sync::atomic::AtomicU64,
+    /// Bytes of those bitstreams, as NVENC gave them.
+    bytes_out: std::sync::atomic::AtomicU64,
+    /// Sessions opened (`nvEncInitializeEncoder`): 1, plus one per caps change, flush or
+    /// change of a property that needs a new session.
+    sessions: std::sync::atomic::AtomicU64,
+    /// When each picture of the last second came out, and when counting started.
+    recent: Mutex<(VecDeque<std::time::Instant>, Option<std::time::Instant>)>,
+}
+
+impl RunningStats {
+    fn reset(&self) {
+        for c in [
+            &self.frames_in,
+            &self.frames_out,
+            &self.bytes_out,
+            &self.sessions,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        *self.recent.lock().unwrap_or_else(|e| e.into_inner()) = (VecDeque::new(), None);
+    }
+
+    fn picture_out(&self, bytes: usize) {
+        self.frames_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        let now = std::time::Instant::now();
+        let mut r = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        r.1.get_or_insert(now);
+        r.0.push_back(now);
+        Self::trim(&mut r.0, now);
+    }
+
+    fn trim(q: &mut VecDeque<std::time::Instant>, now: std::time::Instant) {
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > std::time::Duration::from_secs(1))
+        {
+            q.pop_front();
+        }
+    }
+
+    /// Pictures out per second over the last second (over the time since the first one when
+    /// that is shorter; 0 before any).
+    fn fps(&self) -> f64 {
+        let now = std::time::Instant::now();
+        let mut r = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        Self::trim(&mut r.0, now);
+        let Some(first) = r.1 else {
+            return 0.0;
+        };
+        let span = now.duration_since(first).as_secs_f64().clamp(1e-3, 1.0);
+        r.0.len() as f64 / span
+    }
 }
 
 const UPDATE_RATE: u8 = 1;
@@ -1135,6 +1205,21 @@ impl NvEncoder {
         if bit_depth != 8 {
             api::set_bit_depth(api, codec, &mut cfg, bit_depth);
         }
+        // Split-frame encoding, lookahead level, temporal filter, LTR: SDK features beyond
+        // nvcodec, each checked against the API's layout, the GPU's caps and the header's rules.
+        let ext = self.plan_sdk_extensions(
+            &session,
+            &s,
+            sdkext::Session {
+                codec,
+                api,
+                frame_interval_p,
+                lookahead: lookahead > 0,
+                zero_reorder_delay: s.zerolatency,
+                weighted_prediction: weighted_pred,
+                preset_tf_level: sdkext::preset_tf_level(api, codec, &cfg),
+            },
+        );
 
         let mut init: Box<ffi::NV_ENC_INITIALIZE_PARAMS> = ffi::boxed_zeroed();
         init.encodeGUID = codec.guid();
@@ -1164,7 +1249,9 @@ impl NvEncoder {
         init.enablePTD = 1;
         init.enableEncodeAsync = 0;
         init.bufferFormat = buffer_format;
+        sdkext::apply(&ext, api, codec, &mut init, &mut cfg);
         session.initialize(&mut init, &mut cfg)?;
+        self.stats.sessions.fetch_add(1, Ordering::Relaxed);
 
         let seq = session.sequence_params()?;
         let mut caps = ops
@@ -1228,11 +1315,102 @@ impl NvEncoder {
                 params,
                 dts_offset,
                 frame_idx: 0,
+                ltr_per_picture: ext
+                    .ltr
+                    .filter(|(_, trust)| !trust)
+                    .and_then(|(n, _)| Some((sdkext::pic_ltr_layout(api, codec)?, n))),
                 config: ffi::SessionConfig { init, cfg },
                 registrations: Default::default(),
             },
             caps,
         ))
+    }
+
+    /// The `rsnvenc-ltr` event (custom upstream, from downstream, or custom downstream,
+    /// serialized): per-picture long-term reference control for the next frame submitted.
+    /// Fields, both optional: `mark-frame-idx` (uint): mark that picture as long-term reference
+    /// with this index (`ltrMarkFrame`, `ltrMarkFrameIdx`); `use-frame-bitmap` (uint): predict
+    /// it from the long-term references of these indices only (`ltrUseFrames`,
+    /// `ltrUseFrameBitmap`), e.g. after a loss reported by the receiver. `false` for any other
+    /// event.
+    fn take_ltr_event(&self, event: &gst::Event) -> bool {
+        let Some(st) = event.structure().filter(|s| s.name() == "rsnvenc-ltr") else {
+            return false;
+        };
+        let r = sdkext::LtrRequest {
+            mark: st.get::<u32>("mark-frame-idx").ok(),
+            use_bitmap: st.get::<u32>("use-frame-bitmap").unwrap_or(0),
+        };
+        gst::debug!(CAT, imp = self, "LTR request for the next picture: {r:?}");
+        let mut g = self.ltr_request.lock().unwrap_or_else(|e| e.into_inner());
+        // Two requests before a frame: the later mark wins, the bitmaps add up.
+        let prev = g.take().unwrap_or_default();
+        *g = Some(sdkext::LtrRequest {
+            mark: r.mark.or(prev.mark),
+            use_bitmap: r.use_bitmap | prev.use_bitmap,
+        });
+        true
+    }
+
+    /// The `stats` property: `application/x-rsnvenc-stats`.
+    fn stats_structure(&self) -> gst::Structure {
+        let in_flight = {
+            let shared = self.lock_state().stream.as_ref().map(|s| s.shared.clone());
+            shared.map_or(0, |sh| {
+                let q = sh.q.lock().unwrap_or_else(|e| e.into_inner());
+                (q.pending.len() + q.held.len() + q.locking) as u32
+            })
+        };
+        let st = &self.stats;
+        gst::Structure::builder("application/x-rsnvenc-stats")
+            .field("frames-in", st.frames_in.load(Ordering::Relaxed))
+            .field("frames-out", st.frames_out.load(Ordering::Relaxed))
+            .field("bytes-out", st.bytes_out.load(Ordering::Relaxed))
+            .field("in-flight", in_flight)
+            .field("encoder-fps", st.fps())
+            .field("sessions", st.sessions.load(Ordering::Relaxed))
+            .build()
+    }
+
+    /// Queries what [`sdkext::plan`] needs (capabilities the API lacks are 0; a failed query
+    /// reads as 0, as FFmpeg reads it), plans, and posts each refusal as a warning.
+    fn plan_sdk_extensions(
+        &self,
+        session: &Session,
+        s: &Settings,
+        x: sdkext::Session,
+    ) -> sdkext::Plan {
+        let guid = x.codec.guid();
+        let cap = |c: u32| session.caps(guid, c).unwrap_or(0);
+        let newer = sdkext::has_lookahead_level(x.api);
+        let caps = sdkext::Caps {
+            engines: cap(ffi::NV_ENC_CAPS_NUM_ENCODER_ENGINES),
+            max_ltr_frames: cap(ffi::NV_ENC_CAPS_NUM_MAX_LTR_FRAMES),
+            temporal_filter: if newer {
+                cap(ffi::NV_ENC_CAPS_SUPPORT_TEMPORAL_FILTER)
+            } else {
+                0
+            },
+            lookahead_level: if newer {
+                cap(ffi::NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL)
+            } else {
+                0
+            },
+        };
+        let plan = sdkext::plan(s, &x, &caps);
+        for r in &plan.refused {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("{} refused: {}", r.asked, r.why),
+                ["NVENC API {}, {}, {:?}", x.api.name(), x.codec, caps]
+            );
+        }
+        for n in &plan.notes {
+            gst::info!(CAT, imp = self, "{n}");
+        }
+        gst::debug!(CAT, imp = self, "SDK extensions: {plan:?} with {caps:?}");
+        plan
     }
 
     /// Applies property changes made while PLAYING (see `request_update`). Called by the
@@ -1529,6 +1707,7 @@ fn output_loop(
             }
         };
         let res = session.with_locked_bitstream(&slot.output, |info, data| {
+            imp.stats.picture_out(data.len());
             let out = ops.convert_output(data, fmt);
             let stats = imp.emit_frame_stats.load(Ordering::Relaxed).then(|| {
                 gst::Structure::builder("application/x-nvenc-stats")
@@ -1545,6 +1724,8 @@ fn output_loop(
                     )
                     .field("size", data.len() as u32)
                     .field("system-frame-number", info.output_timestamp as u32)
+                    .field("ltr-frame", info.ltr_frame)
+                    .field("ltr-frame-idx", info.ltr_frame_idx)
                     .build()
             });
             (
@@ -1630,8 +1811,9 @@ impl ObjectImpl for NvEncoder {
             vec![
                 // nvcodec 1.28's signal, with more fields: frame-idx (uint), frame-avg-qp
                 // (uint), picture-type ("idr", "i", "p", "b"), size (bytes),
-                // system-frame-number (uint). Emitted from the output thread when
-                // emit-frame-stats is on.
+                // system-frame-number (uint), ltr-frame (boolean: NVENC marked the picture as
+                // a long-term reference), ltr-frame-idx (uint: its LTR index). Emitted from
+                // the output thread when emit-frame-stats is on.
                 glib::subclass::Signal::builder("frame-stats")
                     .param_types([gst::Structure::static_type()])
                     .build(),
@@ -1778,6 +1960,32 @@ impl ObjectImpl for NvEncoder {
                     .blurb("Minimize GOP-to-GOP rate fluctuations (rcParams.strictGOPTarget)")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("lookahead-level", settings::DEFAULT_LOOKAHEAD_LEVEL)
+                    .nick("Lookahead Level")
+                    .blurb("Lookahead level (rcParams.lookaheadLevel, NVENC API 12.2+): needs rc-lookahead > 0 and a GPU with NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL >= the level, else refused with a warning; default = the preset's; beyond nvcodec")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("temporal-filter-level", settings::DEFAULT_TEMPORAL_FILTER_LEVEL)
+                    .nick("Temporal Filter Level")
+                    .blurb("Temporal filter (tfLevel: H.265 from NVENC API 12.2, AV1 and H.264 from 13.0): needs bframes >= 4 (frameIntervalP >= 5), no zerolatency and NV_ENC_CAPS_SUPPORT_TEMPORAL_FILTER, else refused with a warning; beyond nvcodec")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("ltr-frames")
+                    .nick("LTR Frames")
+                    .blurb("Long-term reference frames (enableLTR, ltrNumFrames; AV1 from NVENC API 13.0), 0 = off: needs bframes=0, at most NV_ENC_CAPS_NUM_MAX_LTR_FRAMES, else refused with a warning; mark/use them per picture with the rsnvenc-ltr event; beyond nvcodec")
+                    .maximum(settings::MAX_LTR_FRAMES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("ltr-trust-mode")
+                    .nick("LTR Trust Mode")
+                    .blurb("LTR trust mode (ltrTrustMode, H.264/H.265): NVENC marks the first ltr-frames reference frames after each IDR itself (NVIDIA discourages it); false = per-picture marking; beyond nvcodec")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Running statistics since the element started (application/x-rsnvenc-stats): frames-in, frames-out (pictures into/out of NVENC, guint64), bytes-out (guint64), in-flight (pictures in NVENC now, guint), encoder-fps (pictures out per second over the last second, gdouble), sessions (NVENC sessions opened, guint64)")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecUInt::builder("aq-strength")
                     .nick("AQ Strength")
                     .blurb("Spatial AQ strength 1 (least) to 15 (most aggressive), 0 = auto (rcParams.aqStrength)")
@@ -1825,6 +2033,12 @@ impl ObjectImpl for NvEncoder {
             "nonref-p" => s.nonref_p = value.get().expect("type checked upstream"),
             "strict-gop" => s.strict_gop = value.get().expect("type checked upstream"),
             "aq-strength" => s.aq_strength = value.get().expect("type checked upstream"),
+            "lookahead-level" => s.lookahead_level = value.get().expect("type checked upstream"),
+            "temporal-filter-level" => {
+                s.temporal_filter_level = value.get().expect("type checked upstream")
+            }
+            "ltr-frames" => s.ltr_frames = value.get().expect("type checked upstream"),
+            "ltr-trust-mode" => s.ltr_trust_mode = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
         drop(s);
@@ -1863,6 +2077,14 @@ impl ObjectImpl for NvEncoder {
             "nonref-p" => s.nonref_p.to_value(),
             "strict-gop" => s.strict_gop.to_value(),
             "aq-strength" => s.aq_strength.to_value(),
+            "lookahead-level" => s.lookahead_level.to_value(),
+            "temporal-filter-level" => s.temporal_filter_level.to_value(),
+            "ltr-frames" => s.ltr_frames.to_value(),
+            "ltr-trust-mode" => s.ltr_trust_mode.to_value(),
+            "stats" => {
+                drop(s);
+                self.stats_structure().to_value()
+            }
             _ => unimplemented!(),
         }
     }
@@ -1891,6 +2113,23 @@ impl ElementImpl for NvEncoder {
 }
 
 impl VideoEncoderImpl for NvEncoder {
+    fn src_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::CustomUpstream(_)) && self.take_ltr_event(&event)
+        {
+            return true;
+        }
+        self.parent_src_event(event)
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::CustomDownstream(_))
+            && self.take_ltr_event(&event)
+        {
+            return true;
+        }
+        self.parent_sink_event(event)
+    }
+
     fn sink_query(&self, query: &mut gst::QueryRef) -> bool {
         self.handle_context_query(query) || self.parent_sink_query(query)
     }
@@ -1900,6 +2139,7 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.stats.reset();
         // Fail at start, with a clear message, on machines without NVENC.
         if let Err(e) = api::load() {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
@@ -1956,6 +2196,7 @@ impl VideoEncoderImpl for NvEncoder {
             st.told_unsupported = false;
             st.stream.take()
         };
+        *self.ltr_request.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(s) = stream {
             self.stop_stream(s, false);
         }
@@ -2157,12 +2398,44 @@ impl VideoEncoderImpl for NvEncoder {
         let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
         pic.inputTimeStamp = frame_number as u64;
         pic.inputDuration = duration.map(|d| d.nseconds()).unwrap_or(0);
-        {
+        let ltr_request = self
+            .ltr_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let ltr_refused = {
             let mut st = self.lock_state();
+            let mut refused = None;
             if let Some(s) = st.stream.as_mut() {
                 pic.frameIdx = s.frame_idx;
                 s.frame_idx = s.frame_idx.wrapping_add(1);
+                if let Some(r) = ltr_request {
+                    refused = match s.ltr_per_picture {
+                        Some((layout, n))
+                            if r.mark.is_none_or(|m| m < n)
+                                && r.use_bitmap.checked_shr(n).unwrap_or(0) == 0 =>
+                        {
+                            sdkext::apply_pic_ltr(&layout, &mut pic, r);
+                            None
+                        }
+                        Some((_, n)) => Some(format!(
+                            "{r:?} is outside the {n} long-term references of this session (indices 0..{n})"
+                        )),
+                        None => Some(format!(
+                            "{r:?}: this session has no per-picture long-term references (needs ltr-frames > 0, ltr-trust-mode=false, bframes=0; AV1: NVENC API 13.0)"
+                        )),
+                    };
+                }
             }
+            refused
+        };
+        if let Some(why) = ltr_refused {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("rsnvenc-ltr event ignored"),
+                ["{why}"]
+            );
         }
         if force_idr {
             pic.encodePicFlags |=
@@ -2172,6 +2445,9 @@ impl VideoEncoderImpl for NvEncoder {
             Some(c) => session.encode_mapped(&c._nvenc, &slot.output, &mut pic),
             None => session.encode_picture(&slot.input, &slot.output, &mut pic),
         };
+        if encoded.is_ok() {
+            self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+        }
         match encoded {
             Ok(EncodeStatus::NeedMoreInput) => {
                 let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());

@@ -314,6 +314,60 @@ prove_enum!(
     NV_ENC_CAPS_WIDTH_MIN, NV_ENC_CAPS_HEIGHT_MIN]
     in v12_1, v12_2, v13_0
 );
+/// Maximum long-term reference frames (`NV_ENC_CAPS_NUM_MAX_LTR_FRAMES`).
+pub const NV_ENC_CAPS_NUM_MAX_LTR_FRAMES: u32 = 40;
+/// NVENC engines on the GPU (`NV_ENC_CAPS_NUM_ENCODER_ENGINES`), for split-frame encoding.
+pub const NV_ENC_CAPS_NUM_ENCODER_ENGINES: u32 = 49;
+prove_enum!(
+    [NV_ENC_CAPS_NUM_MAX_LTR_FRAMES, NV_ENC_CAPS_NUM_ENCODER_ENGINES]
+    in v12_1, v12_2, v13_0
+);
+/// SDK 12.2+: temporal filter support (`tfLevel`), 0 or 1.
+pub const NV_ENC_CAPS_SUPPORT_TEMPORAL_FILTER: u32 = 55;
+/// SDK 12.2+: the highest `NV_ENC_LOOKAHEAD_LEVEL` supported ("Maximum Lookahead level
+/// supported", nvEncodeAPI.h).
+pub const NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL: u32 = 56;
+prove_enum!(
+    [NV_ENC_CAPS_SUPPORT_TEMPORAL_FILTER, NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL]
+    in v12_2, v13_0
+);
+
+/// `NV_ENC_SPLIT_ENCODE_MODE` (SDK 12.1+, `NV_ENC_INITIALIZE_PARAMS.splitEncodeMode`; "Split
+/// Encoding is not applicable to H264").
+pub const NV_ENC_SPLIT_AUTO_MODE: u32 = 0;
+pub const NV_ENC_SPLIT_AUTO_FORCED_MODE: u32 = 1;
+pub const NV_ENC_SPLIT_TWO_FORCED_MODE: u32 = 2;
+pub const NV_ENC_SPLIT_THREE_FORCED_MODE: u32 = 3;
+pub const NV_ENC_SPLIT_DISABLE_MODE: u32 = 15;
+prove_enum!(
+    [NV_ENC_SPLIT_AUTO_MODE, NV_ENC_SPLIT_AUTO_FORCED_MODE, NV_ENC_SPLIT_TWO_FORCED_MODE,
+    NV_ENC_SPLIT_THREE_FORCED_MODE, NV_ENC_SPLIT_DISABLE_MODE]
+    in v12_1, v12_2, v13_0
+);
+/// SDK 13.0 only.
+pub const NV_ENC_SPLIT_FOUR_FORCED_MODE: u32 = 4;
+prove_enum!([NV_ENC_SPLIT_FOUR_FORCED_MODE] in v13_0);
+
+/// `NV_ENC_LOOKAHEAD_LEVEL` (SDK 12.2+, `NV_ENC_RC_PARAMS.lookaheadLevel`).
+pub const NV_ENC_LOOKAHEAD_LEVEL_0: u32 = 0;
+pub const NV_ENC_LOOKAHEAD_LEVEL_1: u32 = 1;
+pub const NV_ENC_LOOKAHEAD_LEVEL_2: u32 = 2;
+pub const NV_ENC_LOOKAHEAD_LEVEL_3: u32 = 3;
+pub const NV_ENC_LOOKAHEAD_LEVEL_AUTOSELECT: u32 = 15;
+prove_enum!(
+    [NV_ENC_LOOKAHEAD_LEVEL_0, NV_ENC_LOOKAHEAD_LEVEL_1, NV_ENC_LOOKAHEAD_LEVEL_2,
+    NV_ENC_LOOKAHEAD_LEVEL_3, NV_ENC_LOOKAHEAD_LEVEL_AUTOSELECT]
+    in v12_2, v13_0
+);
+
+/// `NV_ENC_TEMPORAL_FILTER_LEVEL` (SDK 12.2+; `tfLevel` is in `NV_ENC_CONFIG_HEVC` from 12.2,
+/// in `NV_ENC_CONFIG_AV1` and `NV_ENC_CONFIG_H264` from 13.0).
+pub const NV_ENC_TEMPORAL_FILTER_LEVEL_0: u32 = 0;
+pub const NV_ENC_TEMPORAL_FILTER_LEVEL_4: u32 = 4;
+prove_enum!(
+    [NV_ENC_TEMPORAL_FILTER_LEVEL_0, NV_ENC_TEMPORAL_FILTER_LEVEL_4]
+    in v12_2, v13_0
+);
 
 pub const NV_ENC_PARAMS_RC_CONSTQP: u32 = 0;
 pub const NV_ENC_PARAMS_RC_VBR: u32 = 1;
@@ -643,15 +697,24 @@ pub struct NV_ENC_RC_PARAMS {
     pub vDcQPIndexOffset: i8,
     pub qpMapMode: u32,
     pub multiPass: u32,
-    pub _rest: [u32; 6],
+    pub alphaLayerBitrateRatio: u32,
+    pub cbQPIndexOffset: i8,
+    pub crQPIndexOffset: i8,
+    pub reserved2: u16,
+    /// 12.2+ (`reserved[0]` in 12.1, which must stay 0: written only for API >= 12.2).
+    pub lookaheadLevel: u32,
+    pub _rest: [u32; 3],
 }
 prove_layout!(NV_ENC_RC_PARAMS as NV_ENC_RC_PARAMS, size in [v12_1, v12_2, v13_0],
 fields in [v12_1, v12_2, v13_0] {
     version, rateControlMode, constQP, averageBitRate, maxBitRate, vbvBufferSize,
     vbvInitialDelay, minQP, maxQP, initialRCQP, temporallayerIdxMask, temporalLayerQP,
     targetQuality, targetQualityLSB, lookaheadDepth, lowDelayKeyFrameScale,
-    yDcQPIndexOffset, uDcQPIndexOffset, vDcQPIndexOffset, qpMapMode, multiPass
+    yDcQPIndexOffset, uDcQPIndexOffset, vDcQPIndexOffset, qpMapMode, multiPass,
+    alphaLayerBitrateRatio, cbQPIndexOffset, crQPIndexOffset, reserved2
 });
+prove_layout!(NV_ENC_RC_PARAMS as NV_ENC_RC_PARAMS, size in [],
+    fields in [v12_2, v13_0] { lookaheadLevel });
 const _: () = assert!(offset_of!(NV_ENC_RC_PARAMS, flags) == 0x24);
 bitfield!(RC_ENABLE_MIN_QP = NV_ENC_RC_PARAMS.enableMinQP(0x24, 0, 1) in v12_1, v12_2, v13_0);
 bitfield!(RC_ENABLE_MAX_QP = NV_ENC_RC_PARAMS.enableMaxQP(0x24, 1, 1) in v12_1, v12_2, v13_0);
@@ -746,6 +809,10 @@ bitfield!(HEVC_REPEAT_SPSPPS = NV_ENC_CONFIG_HEVC.repeatSPSPPS(0x10, 7, 1) in v1
 bitfield!(HEVC_CHROMA_FORMAT_IDC = NV_ENC_CONFIG_HEVC.chromaFormatIDC(0x10, 9, 2) in v12_1, v12_2, v13_0);
 bitfield!(HEVC_ENABLE_INTRA_REFRESH = NV_ENC_CONFIG_HEVC.enableIntraRefresh(0x10, 8, 1) in v12_1, v12_2, v13_0);
 bitfield!(
+    /// Long-term references (with `ltrNumFrames`, `ltrTrustMode`); "not supported if encoding
+    /// session is configured with B-frames" (nvEncodeAPI.h).
+    HEVC_ENABLE_LTR = NV_ENC_CONFIG_HEVC.enableLTR(0x10, 5, 1) in v12_1, v12_2, v13_0);
+bitfield!(
     /// Before 12.2 only: the output bit depth minus 8 (replaced by `outputBitDepth`).
     HEVC_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_HEVC.pixelBitDepthMinus8(0x10, 11, 3) in v12_0, v12_1
 );
@@ -781,7 +848,14 @@ pub struct NV_ENC_CONFIG_AV1 {
     /// 12.2+ (reserved and zero before 12.2; written only for API >= 12.2).
     pub outputBitDepth: u32,
     pub inputBitDepth: u32,
-    pub _rest: [u32; 3 + 230],
+    /// 13.0 only (reserved and zero before 13.0; written only for API 13.0): LTR frames in
+    /// "LTR Per Picture" mode (AV1 has no trust mode).
+    pub ltrNumFrames: u32,
+    /// 13.0 only.
+    pub numTemporalLayers: u32,
+    /// 13.0 only: `NV_ENC_TEMPORAL_FILTER_LEVEL`.
+    pub tfLevel: u32,
+    pub _rest: [u32; 230],
     pub reserved3: [*mut c_void; 62],
 }
 prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [v12_1, v12_2, v13_0],
@@ -794,12 +868,17 @@ fields in [v12_1, v12_2, v13_0] {
 });
 prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [],
     fields in [v12_2, v13_0] { reserved2, outputBitDepth, inputBitDepth, reserved3 });
+prove_layout!(NV_ENC_CONFIG_AV1 as NV_ENC_CONFIG_AV1, size in [],
+    fields in [v13_0] { ltrNumFrames, numTemporalLayers, tfLevel });
 bitfield!(AV1_OUTPUT_ANNEXB_FORMAT = NV_ENC_CONFIG_AV1.outputAnnexBFormat(0x10, 0, 1) in v12_1, v12_2, v13_0);
 bitfield!(AV1_ENABLE_TIMING_INFO = NV_ENC_CONFIG_AV1.enableTimingInfo(0x10, 1, 1) in v12_1, v12_2, v13_0);
 bitfield!(AV1_DISABLE_SEQ_HDR = NV_ENC_CONFIG_AV1.disableSeqHdr(0x10, 4, 1) in v12_1, v12_2, v13_0);
 bitfield!(AV1_REPEAT_SEQ_HDR = NV_ENC_CONFIG_AV1.repeatSeqHdr(0x10, 5, 1) in v12_1, v12_2, v13_0);
 bitfield!(AV1_CHROMA_FORMAT_IDC = NV_ENC_CONFIG_AV1.chromaFormatIDC(0x10, 7, 2) in v12_1, v12_2, v13_0);
 bitfield!(AV1_ENABLE_INTRA_REFRESH = NV_ENC_CONFIG_AV1.enableIntraRefresh(0x10, 6, 1) in v12_1, v12_2, v13_0);
+bitfield!(
+    /// 13.0 only (the bit held `inputPixelBitDepthMinus8` before 12.2, reserved in 12.2).
+    AV1_ENABLE_LTR = NV_ENC_CONFIG_AV1.enableLTR(0x10, 12, 1) in v13_0);
 bitfield!(
     /// Before 12.2 only (in 13.0 these bits mean `enableLTR` ... `outputMasteringDisplay`).
     AV1_INPUT_PIXEL_BIT_DEPTH_MINUS8_12_1 = NV_ENC_CONFIG_AV1.inputPixelBitDepthMinus8(0x10, 12, 3) in v12_0, v12_1
@@ -842,7 +921,9 @@ pub struct NV_ENC_CONFIG_H264 {
     /// 12.2+: `outputBitDepth`, `inputBitDepth` (13.0: also `tfLevel`); reserved before.
     pub outputBitDepth: u32,
     pub inputBitDepth: u32,
-    pub _rest: [u32; 265],
+    /// 13.0 only (reserved and zero before; written only for API 13.0).
+    pub tfLevel: u32,
+    pub _rest: [u32; 264],
     pub reserved2: [*mut c_void; 64],
 }
 prove_layout!(NV_ENC_CONFIG_H264 as NV_ENC_CONFIG_H264, size in [v12_1, v12_2, v13_0],
@@ -855,9 +936,12 @@ fields in [v12_1, v12_2, v13_0] {
 });
 prove_layout!(NV_ENC_CONFIG_H264 as NV_ENC_CONFIG_H264, size in [],
     fields in [v12_2, v13_0] { outputBitDepth, inputBitDepth });
+prove_layout!(NV_ENC_CONFIG_H264 as NV_ENC_CONFIG_H264, size in [],
+    fields in [v13_0] { tfLevel });
 bitfield!(H264_OUTPUT_AUD = NV_ENC_CONFIG_H264.outputAUD(0x0, 6, 1) in v12_1, v12_2, v13_0);
 bitfield!(H264_DISABLE_SPSPPS = NV_ENC_CONFIG_H264.disableSPSPPS(0x0, 7, 1) in v12_1, v12_2, v13_0);
 bitfield!(H264_REPEAT_SPSPPS = NV_ENC_CONFIG_H264.repeatSPSPPS(0x0, 12, 1) in v12_1, v12_2, v13_0);
+bitfield!(H264_ENABLE_LTR = NV_ENC_CONFIG_H264.enableLTR(0x0, 14, 1) in v12_1, v12_2, v13_0);
 
 /// `NV_ENC_CODEC_CONFIG` union (1792 bytes, the size of its largest member `h264Config`).
 #[repr(C)]
@@ -927,7 +1011,8 @@ pub struct NV_ENC_INITIALIZE_PARAMS {
     pub enableEncodeAsync: u32,
     pub enablePTD: u32,
     /// Bitfields: see the `INIT_*` [`BitField`] constants (12.0 and 12.1 place
-    /// `enableOutputInVidmem` differently; the plugin never sets bits 5..=9).
+    /// `enableOutputInVidmem` differently; the plugin sets bits 5..=8, `splitEncodeMode`, only
+    /// with API 12.1+, and never bit 9).
     pub flags: u32,
     pub privDataSize: u32,
     pub reserved: u32,
@@ -968,6 +1053,10 @@ const _: () = assert!(
 );
 bitfield!(INIT_ENABLE_WEIGHTED_PREDICTION = NV_ENC_INITIALIZE_PARAMS.enableWeightedPrediction(0x44, 4, 1)
     in v12_0, v12_1, v12_2, v13_0);
+bitfield!(
+    /// SDK 12.1+ (in 12.0 bit 5 is `enableOutputInVidmem`; the plugin needs 12.1 anyway):
+    /// `NV_ENC_SPLIT_ENCODE_MODE`, HEVC and AV1 only.
+    INIT_SPLIT_ENCODE_MODE = NV_ENC_INITIALIZE_PARAMS.splitEncodeMode(0x44, 5, 4) in v12_1, v12_2, v13_0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -1091,6 +1180,66 @@ fields in [v12_0, v12_1, v12_2, v13_0] {
 const _: () =
     assert!(size_of::<NV_ENC_LOCK_BITSTREAM>() >= abi::v13_0::layout::NV_ENC_LOCK_BITSTREAM::SIZE);
 bitfield!(LOCK_DO_NOT_WAIT = NV_ENC_LOCK_BITSTREAM.doNotWait(0x4, 0, 1) in v12_0, v12_1, v12_2, v13_0);
+bitfield!(
+    /// [out] the locked picture was marked as a long-term reference.
+    LOCK_LTR_FRAME = NV_ENC_LOCK_BITSTREAM.ltrFrame(0x4, 1, 1) in v12_0, v12_1, v12_2, v13_0);
+
+/// Where a codec's `NV_ENC_PIC_PARAMS_*` (inside `NV_ENC_PIC_PARAMS.codecPicParams`) keeps the
+/// per-picture long-term reference controls ("LTR Per Picture" mode): `ltrMarkFrame`,
+/// `ltrUseFrames` (bitfields), `ltrMarkFrameIdx`, `ltrUseFrameBitmap` (byte offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PicLtrLayout {
+    pub mark_frame: BitField,
+    pub use_frames: BitField,
+    pub mark_frame_idx: usize,
+    pub use_frame_bitmap: usize,
+}
+
+bitfield!(HEVC_PIC_LTR_MARK_FRAME = NV_ENC_PIC_PARAMS_HEVC.ltrMarkFrame(0x10, 2, 1) in v12_1, v12_2, v13_0);
+bitfield!(HEVC_PIC_LTR_USE_FRAMES = NV_ENC_PIC_PARAMS_HEVC.ltrUseFrames(0x10, 3, 1) in v12_1, v12_2, v13_0);
+/// `NV_ENC_PIC_PARAMS_HEVC` (12.1, 12.2, 13.0).
+pub const HEVC_PIC_LTR: PicLtrLayout = PicLtrLayout {
+    mark_frame: HEVC_PIC_LTR_MARK_FRAME,
+    use_frames: HEVC_PIC_LTR_USE_FRAMES,
+    mark_frame_idx: 0x2c,
+    use_frame_bitmap: 0x30,
+};
+bitfield!(H264_PIC_LTR_MARK_FRAME = NV_ENC_PIC_PARAMS_H264.ltrMarkFrame(0x14, 2, 1) in v12_1, v12_2, v13_0);
+bitfield!(H264_PIC_LTR_USE_FRAMES = NV_ENC_PIC_PARAMS_H264.ltrUseFrames(0x14, 3, 1) in v12_1, v12_2, v13_0);
+/// `NV_ENC_PIC_PARAMS_H264` (12.1, 12.2, 13.0).
+pub const H264_PIC_LTR: PicLtrLayout = PicLtrLayout {
+    mark_frame: H264_PIC_LTR_MARK_FRAME,
+    use_frames: H264_PIC_LTR_USE_FRAMES,
+    mark_frame_idx: 0x38,
+    use_frame_bitmap: 0x3c,
+};
+bitfield!(AV1_PIC_LTR_MARK_FRAME = NV_ENC_PIC_PARAMS_AV1.ltrMarkFrame(0x10, 10, 1) in v13_0);
+bitfield!(AV1_PIC_LTR_USE_FRAMES = NV_ENC_PIC_PARAMS_AV1.ltrUseFrames(0x10, 11, 1) in v13_0);
+/// `NV_ENC_PIC_PARAMS_AV1` (13.0 only).
+pub const AV1_PIC_LTR: PicLtrLayout = PicLtrLayout {
+    mark_frame: AV1_PIC_LTR_MARK_FRAME,
+    use_frames: AV1_PIC_LTR_USE_FRAMES,
+    mark_frame_idx: 0x48,
+    use_frame_bitmap: 0x4c,
+};
+macro_rules! prove_pic_ltr {
+    ($l:ident, $c:ident in $($sdk:ident),+) => {$(
+        const _: () = {
+            use abi::$sdk::layout as L;
+            assert!($l.mark_frame_idx == L::$c::ltrMarkFrameIdx);
+            assert!($l.use_frame_bitmap == L::$c::ltrUseFrameBitmap);
+            // The codec picture parameters fit the union in NV_ENC_PIC_PARAMS.
+            assert!(L::$c::ltrUseFrameBitmap + 4 <= 0x608);
+        };
+    )+};
+}
+prove_pic_ltr!(HEVC_PIC_LTR, NV_ENC_PIC_PARAMS_HEVC in v12_1, v12_2, v13_0);
+prove_pic_ltr!(H264_PIC_LTR, NV_ENC_PIC_PARAMS_H264 in v12_1, v12_2, v13_0);
+prove_pic_ltr!(AV1_PIC_LTR, NV_ENC_PIC_PARAMS_AV1 in v13_0);
+const _: () = assert!(
+    abi::v13_0::layout::NV_ENC_PIC_PARAMS::codecPicParams
+        == offset_of!(NV_ENC_PIC_PARAMS, codecPicParams)
+);
 
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -139,6 +139,87 @@ pub enum BRefMode {
     Middle = 2,
 }
 
+/// `split-encode-mode`: split-frame encoding over several NVENC engines
+/// (`NV_ENC_INITIALIZE_PARAMS.splitEncodeMode`, SDK 12.1+, H.265 and AV1 only; values are the
+/// header's `NV_ENC_SPLIT_ENCODE_MODE`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncSplitEncodeMode")]
+pub enum SplitEncodeMode {
+    #[enum_value(
+        name = "Auto: the driver decides from its engines, frame height, preset and tuning (NV_ENC_SPLIT_AUTO_MODE)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "Forced, number of strips chosen by the driver (NV_ENC_SPLIT_AUTO_FORCED_MODE)",
+        nick = "auto-forced"
+    )]
+    AutoForced = 1,
+    #[enum_value(name = "Forced, 2 strips (NV_ENC_SPLIT_TWO_FORCED_MODE)", nick = "two")]
+    Two = 2,
+    #[enum_value(
+        name = "Forced, 3 strips, at most one per engine (NV_ENC_SPLIT_THREE_FORCED_MODE)",
+        nick = "three"
+    )]
+    Three = 3,
+    #[enum_value(
+        name = "Forced, 4 strips, at most one per engine (NV_ENC_SPLIT_FOUR_FORCED_MODE, NVENC API 13.0)",
+        nick = "four"
+    )]
+    Four = 4,
+    #[enum_value(name = "Disabled (NV_ENC_SPLIT_DISABLE_MODE)", nick = "disabled")]
+    Disabled = 15,
+}
+
+/// `lookahead-level` (`NV_ENC_RC_PARAMS.lookaheadLevel`, SDK 12.2+; needs lookahead).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(i32)]
+#[enum_type(name = "GstRsNvEncLookaheadLevel")]
+pub enum LookaheadLevel {
+    #[enum_value(name = "Default (the preset's)", nick = "default")]
+    Default = -1,
+    #[enum_value(name = "Level 0, fastest (NV_ENC_LOOKAHEAD_LEVEL_0)", nick = "level-0")]
+    Level0 = 0,
+    #[enum_value(name = "Level 1 (NV_ENC_LOOKAHEAD_LEVEL_1)", nick = "level-1")]
+    Level1 = 1,
+    #[enum_value(name = "Level 2 (NV_ENC_LOOKAHEAD_LEVEL_2)", nick = "level-2")]
+    Level2 = 2,
+    #[enum_value(
+        name = "Level 3, best quality (NV_ENC_LOOKAHEAD_LEVEL_3)",
+        nick = "level-3"
+    )]
+    Level3 = 3,
+    #[enum_value(
+        name = "Chosen by the driver (NV_ENC_LOOKAHEAD_LEVEL_AUTOSELECT)",
+        nick = "auto"
+    )]
+    Auto = 15,
+}
+
+/// `temporal-filter-level` (`tfLevel`: H.265 from SDK 12.2, AV1 and H.264 from 13.0).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(i32)]
+#[enum_type(name = "GstRsNvEncTemporalFilterLevel")]
+pub enum TemporalFilterLevel {
+    #[enum_value(
+        name = "Default (the preset's, turned off where the session cannot have it)",
+        nick = "default"
+    )]
+    Default = -1,
+    #[enum_value(name = "Off (NV_ENC_TEMPORAL_FILTER_LEVEL_0)", nick = "disabled")]
+    Disabled = 0,
+    #[enum_value(name = "Level 4 (NV_ENC_TEMPORAL_FILTER_LEVEL_4)", nick = "level-4")]
+    Level4 = 4,
+}
+
+pub const DEFAULT_SPLIT_ENCODE_MODE: SplitEncodeMode = SplitEncodeMode::Auto;
+pub const DEFAULT_LOOKAHEAD_LEVEL: LookaheadLevel = LookaheadLevel::Default;
+pub const DEFAULT_TEMPORAL_FILTER_LEVEL: TemporalFilterLevel = TemporalFilterLevel::Default;
+/// The most LTR frames any NVENC codec reports (`NV_ENC_CAPS_NUM_MAX_LTR_FRAMES`: 8 for H.264,
+/// 7 for H.265 and 6 for AV1 on Ada, NVIDIA driver 550, from rigaya's NVEncC capability dumps).
+pub const MAX_LTR_FRAMES: u32 = 8;
+
 pub const DEFAULT_PRESET: Preset = Preset::Default;
 pub const DEFAULT_TUNE: Tune = Tune::Default;
 pub const DEFAULT_RC_MODE: RcMode = RcMode::Default;
@@ -215,6 +296,15 @@ pub struct Settings {
     /// Frames per refresh wave, 0 = the period.
     pub intra_refresh_count: u32,
     pub b_ref_mode: BRefMode,
+    /// H.265 and AV1 only.
+    pub split_encode_mode: SplitEncodeMode,
+    pub lookahead_level: LookaheadLevel,
+    pub temporal_filter_level: TemporalFilterLevel,
+    /// Long-term reference frames, 0 = off.
+    pub ltr_frames: u32,
+    /// "LTR Trust" mode: NVENC marks the first `ltr_frames` reference frames after each IDR
+    /// (H.264, H.265); else "LTR Per Picture" mode (the `rsnvenc-ltr` event).
+    pub ltr_trust_mode: bool,
 }
 
 impl Default for Settings {
@@ -258,6 +348,11 @@ impl Default for Settings {
             intra_refresh_period: 0,
             intra_refresh_count: 0,
             b_ref_mode: BRefMode::Disabled,
+            split_encode_mode: DEFAULT_SPLIT_ENCODE_MODE,
+            lookahead_level: DEFAULT_LOOKAHEAD_LEVEL,
+            temporal_filter_level: DEFAULT_TEMPORAL_FILTER_LEVEL,
+            ltr_frames: 0,
+            ltr_trust_mode: false,
         }
     }
 }
@@ -456,6 +551,16 @@ impl Settings {
             (self.intra_refresh_period, count)
         })
     }
+}
+
+/// `split-encode-mode`, installed by the H.265 and AV1 elements (split-frame encoding "is not
+/// applicable to H264", nvEncodeAPI.h).
+pub fn split_encode_mode_property() -> glib::ParamSpec {
+    glib::ParamSpecEnum::builder_with_default("split-encode-mode", DEFAULT_SPLIT_ENCODE_MODE)
+        .nick("Split Encode Mode")
+        .blurb("Split-frame encoding over several NVENC engines (splitEncodeMode, NVENC API 12.1+): forced modes need NV_ENC_CAPS_NUM_ENCODER_ENGINES >= 2 and no weighted prediction (H.265), else refused with a warning; four needs API 13.0; beyond nvcodec")
+        .mutable_playing()
+        .build()
 }
 
 /// Min/max QP with nvcodec's fallbacks (P from I, B from P): `None` if `i` is -1.

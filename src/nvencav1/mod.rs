@@ -125,6 +125,7 @@ pub mod imp {
         fn properties() -> &'static [glib::ParamSpec] {
             static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
                 let mut v = crate::nvenc::settings::qp_properties(255);
+                v.push(crate::nvenc::settings::split_encode_mode_property());
                 for (name, nick, field) in [
                     ("tile-columns", "Tile Columns", "numTileColumns"),
                     ("tile-rows", "Tile Rows", "numTileRows"),
@@ -155,6 +156,9 @@ pub mod imp {
                 "tile-rows" => {
                     base.settings().tile_rows = value.get().expect("type checked upstream")
                 }
+                "split-encode-mode" => {
+                    base.settings().split_encode_mode = value.get().expect("type checked upstream")
+                }
                 _ => crate::nvenc::settings::set_qp_property(&mut base.settings(), value, pspec),
             }
             base.request_update(false);
@@ -166,6 +170,7 @@ pub mod imp {
             match pspec.name() {
                 "tile-columns" => s.tile_columns.to_value(),
                 "tile-rows" => s.tile_rows.to_value(),
+                "split-encode-mode" => s.split_encode_mode.to_value(),
                 _ => crate::nvenc::settings::qp_property(&s, pspec),
             }
         }

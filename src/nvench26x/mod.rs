@@ -209,6 +209,7 @@ pub mod imp {
         fn properties() -> &'static [glib::ParamSpec] {
             static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
                 let mut v = settings::qp_properties(51);
+                v.push(settings::split_encode_mode_property());
                 v.extend(super::header_properties(
                     "hevcConfig",
                     "VPS/SPS/PPS",
@@ -251,6 +252,9 @@ pub mod imp {
             if !super::set_header_property(&mut s, value, pspec) {
                 match pspec.name() {
                     "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
+                    "split-encode-mode" => {
+                        s.split_encode_mode = value.get().expect("type checked upstream")
+                    }
                     "qp-const" => {
                         let v: i32 = value.get().expect("type checked upstream");
                         (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
@@ -279,6 +283,7 @@ pub mod imp {
             }
             match pspec.name() {
                 "num-slices" => s.num_slices.to_value(),
+                "split-encode-mode" => s.split_encode_mode.to_value(),
                 "qp-const" => s.qp_const_i.to_value(),
                 "qp-min" => s.qp_min_i.to_value(),
                 "qp-max" => s.qp_max_i.to_value(),

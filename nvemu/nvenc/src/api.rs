@@ -811,7 +811,7 @@ fn preset_config(
     // revision is not larger than the 3584 bytes every SDK reserves for it.
     let cv = unsafe { View::new(inner.base, csdk, "NV_ENC_CONFIG") };
     cv.set("version", cver as u64);
-    caps::fill_preset(&cv, s.sdk, c, p, t);
+    caps::fill_preset(&cv, s.gpu, s.sdk, c, p, t);
     let mut m = serde_json::Map::new();
     cv.decode("", Some(c), &mut m, &|_, _| None);
     for (k, v) in m {
@@ -999,7 +999,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         // SAFETY: `own` is a 3584-byte (8-aligned) buffer, the size of NV_ENC_CONFIG.
         let cv = unsafe { View::new(own.as_mut_ptr().cast(), sdk, "NV_ENC_CONFIG") };
         cv.set("version", cver as u64);
-        caps::fill_preset(&cv, sdk, codec, preset, tuning);
+        caps::fill_preset(&cv, s.gpu, sdk, codec, preset, tuning);
         call.note("encodeConfig NULL: the preset's configuration is used");
         cv
     } else {
@@ -1051,6 +1051,24 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         // zeroReorderDelay: no output delay, so no frame can wait for a later one: no B-frames.
         fip = 1;
     }
+    // Split-frame encoding, lookahead level, temporal filter, long-term references.
+    let mut ext_notes = Vec::new();
+    let ext = crate::sdkext::validate(
+        &crate::sdkext::Input {
+            gpu: s.gpu,
+            sdk,
+            codec,
+            init: v,
+            cfg: &cfg,
+            cc,
+            fip_raw,
+            fip,
+            zero_reorder,
+            tuning,
+        },
+        &mut ext_notes,
+    )
+    .map_err(|(st, m)| fail(st, m))?;
     match cfg.get("frameFieldMode") {
         0 | 1 => {}
         m => {
@@ -1293,6 +1311,13 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
                 "the GOP structure cannot be reconfigured",
             ));
         }
+        if p.ext != ext {
+            // *Strict*: whether the driver reconfigures these live is not documented.
+            return Err(fail(
+                st::UNSUPPORTED_PARAM,
+                "split encoding, lookahead level, temporal filter and LTR cannot be reconfigured",
+            ));
+        }
         if std::mem::discriminant(&p.swcfg.rc) != std::mem::discriminant(&rc) {
             return Err(fail(
                 st::UNSUPPORTED_PARAM,
@@ -1346,6 +1371,9 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         }
     };
     call.arg("emu.swenc", format!("{swcfg:?}"));
+    for n in ext_notes {
+        call.note(n);
+    }
     // splitEncodeMode is 0 (auto) where the session's layout has no such field (before 12.1).
     let timing = crate::timing::Timing::new(
         crate::timing::mode_from_env(),
@@ -1398,6 +1426,10 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         submits: 0,
         last_submitter: None,
         qp: if mode == 0 { qp } else { (22, 25, 27) },
+        ext,
+        next_frame_idx: prev.map_or(0, |p| p.next_frame_idx),
+        ltr_refs_since_idr: prev.map_or(0, |p| p.ltr_refs_since_idr),
+        ltr_marked: prev.map_or(0, |p| p.ltr_marked),
     })
 }
 
@@ -1831,7 +1863,10 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                     v.set("frameIdxDisplay", o.frame_idx_display as u64);
                     v.set("numSlices", 1);
                     v.set("hwEncodeStatus", 0);
-                    v.set("ltrFrameIdx", 0);
+                    v.set("ltrFrame", o.ltr_mark.is_some() as u64);
+                    v.set("ltrFrameIdx", o.ltr_mark.unwrap_or(0) as u64);
+                    // No long-term reference was used for prediction (the software encoder
+                    // codes none).
                     v.set("ltrFrameBitmap", 0);
                     v.set("temporalId", 0);
                     let so = v.get("sliceOffsets");
@@ -1846,6 +1881,10 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                     call.arg("out.bitstreamSizeInBytes", o.data.len());
                     call.arg("out.frameIdx", o.frame_idx);
                     call.arg("out.frameIdxDisplay", o.frame_idx_display);
+                    if let Some(i) = o.ltr_mark {
+                        call.arg("out.ltrFrame", 1);
+                        call.arg("out.ltrFrameIdx", i);
+                    }
                     return Ok(st::SUCCESS);
                 }
                 OutState::Submitted => {
@@ -2265,13 +2304,36 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             ));
         }
         let e = inner.enc.as_mut().unwrap();
+        let frame_idx = v.get("frameIdx") as u32;
+        if e.ext.frame_idx_rule && frame_idx != e.next_frame_idx {
+            // The header's rule; the real driver's reaction is unknown (it may encode with a
+            // wrong lookahead or UHQ order): traced as a violation, the picture is encoded.
+            call.violation(format!(
+                "frameIdx {frame_idx}, expected {}: with lookaheadLevel or UHQ tuning frameIdx must increase monotonically from 0 (nvEncodeAPI.h)",
+                e.next_frame_idx
+            ));
+        }
+        e.next_frame_idx = frame_idx.wrapping_add(1);
+        let mut ltr_notes = Vec::new();
+        let pic_ltr =
+            crate::sdkext::check_pic_ltr(&e.ext, e.codec, &v, e.ltr_marked, &mut ltr_notes)
+                .map_err(|m| violation(st::INVALID_PARAM, m))?;
+        for n in ltr_notes {
+            call.note(n);
+        }
+        if pic_ltr.use_bitmap.is_some() {
+            call.note(
+                "ltrUseFrames: the software encoder cannot restrict prediction to long-term references; coded as usual",
+            );
+        }
         let meta = Meta {
             pts: v.get("inputTimeStamp"),
             duration: v.get("inputDuration"),
-            frame_idx: v.get("frameIdx") as u32,
+            frame_idx,
             display_idx: e.display_idx,
             kind: sw::PicKind::Auto,
             headers: false,
+            ltr_mark: pic_ltr.mark,
         };
         e.display_idx = e.display_idx.wrapping_add(1);
         let frame = Frame {

@@ -217,6 +217,46 @@ pub fn input_formats(sdk: SdkIdx, c: CodecKind) -> Vec<u32> {
 
 pub const MAX_BFRAMES: i32 = 4;
 
+/// `NV_ENC_CAPS_NUM_MAX_LTR_FRAMES` per model and codec. Source: rigaya's NVEncC capability
+/// dumps (github.com/rigaya/NVEnc, GPUFeatures/): RTX 4060 Laptop (Ada, Linux driver 550.12,
+/// API 12.2) "Max LTR Frames" 8 (H.264), 7 (HEVC), 6 (AV1); RTX 2070 (Turing, driver 451) 8 and
+/// 7; RTX 3050 Ti Laptop (Ampere, driver 511) 8 and 7. (An RTX 4080 on driver 526 reported 2
+/// for AV1: the AV1 figure depends on the driver; the newer one is modelled.) The emulator
+/// accepts the LTR configuration but its software encoders code no long-term references (see
+/// the contract).
+pub fn max_ltr_frames(gpu: Gpu, c: CodecKind) -> u32 {
+    match (gpu, c) {
+        (Gpu::NoNvenc, _) => 0,
+        (_, CodecKind::H264) => 8,
+        (_, CodecKind::Hevc) => 7,
+        (Gpu::Ada, CodecKind::Av1) => 6,
+        (_, CodecKind::Av1) => 0,
+    }
+}
+
+/// `NV_ENC_CAPS_SUPPORT_TEMPORAL_FILTER` (SDK 12.2+) per model and codec. Ada: HEVC and AV1
+/// yes, H.264 no (rigaya's RTX 4060 Laptop dump, driver 550.12, API 12.2: "Temporal Filter"
+/// yes/yes/no; H.264 got `tfLevel` only in SDK 13.0, and a Blackwell RTX 5060 on driver 577
+/// reports it for H.264 too, which is not modelled). Turing and Ampere: 0, an ASSUMPTION (no
+/// dump of those with API 12.2+ was found; the header says UHQ tuning, which uses the filter,
+/// is "supported for HEVC and AV1 on Turing+", so the real answer may be 1).
+pub fn temporal_filter(gpu: Gpu, c: CodecKind) -> bool {
+    gpu == Gpu::Ada && c != CodecKind::H264
+}
+
+/// `NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL` (SDK 12.2+): "Maximum Lookahead level supported".
+/// Ada: HEVC 3, AV1 and H.264 0 (rigaya's RTX 4060 Laptop dump, driver 550.12: "Lookahead
+/// Level" yes for HEVC only; the dump prints a yes/no, so the level 3 is an ASSUMPTION, from
+/// the P7/UHQ preset of a real driver using level 3, reference §1.4). Turing and Ampere: 0
+/// (ASSUMPTION, as for the temporal filter).
+pub fn max_lookahead_level(gpu: Gpu, c: CodecKind) -> u32 {
+    if gpu == Gpu::Ada && c == CodecKind::Hevc {
+        3
+    } else {
+        0
+    }
+}
+
 /// Width/height limits. The contract fixes 8192x8192 and 145x49 for HEVC/AV1. Real NVENC's
 /// H.264 engine stops at 4096x4096 and the emulator says so (strict). The H.264 minimum is
 /// not documented; the HEVC/AV1 one is used (strict).
@@ -230,8 +270,11 @@ pub fn size_limits(c: CodecKind) -> (u32, u32, u32, u32) {
 /// `NV_ENC_CAPS` answer, or None for an enumerator the session's API does not define.
 ///
 /// Values are those of an Ada GPU where public sources agree; features the emulator does not
-/// emulate (field encoding, intra refresh, LTR, ME-only, lossless, temporal filter, ...) are
-/// reported as 0 so a client never turns on something that would then silently do nothing.
+/// emulate (field encoding, intra refresh, ME-only, lossless, ...) are reported as 0 so a
+/// client never turns on something that would then silently do nothing. Exceptions, reported
+/// as the modelled GPU would and validated, but not reproduced by the software encoders (traced
+/// as `emulator_note`): B-frame reference modes, long-term references, the temporal filter and
+/// the lookahead level.
 pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
     let name = abi::enums_with_prefix(sdk, "NV_ENC_CAPS_")
         .into_iter()
@@ -301,7 +344,7 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "SUPPORT_LOOKAHEAD" => 1,
         "SUPPORT_TEMPORAL_AQ" => 1,
         "SUPPORT_10BIT_ENCODE" => (!h264) as i32,
-        "NUM_MAX_LTR_FRAMES" => 0,
+        "NUM_MAX_LTR_FRAMES" => max_ltr_frames(gpu, c) as i32,
         "SUPPORT_WEIGHTED_PREDICTION" => 0,
         "DYNAMIC_QUERY_ENCODER_CAPACITY" => 0,
         // 1 = each, 2 = middle only. Accepted, but the emulator always codes B-frames flat
@@ -316,8 +359,8 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "OUTPUT_RECON_SURFACE" => 0,
         "OUTPUT_BLOCK_STATS" => 0,
         "OUTPUT_ROW_STATS" => 0,
-        "SUPPORT_TEMPORAL_FILTER" => 0,
-        "SUPPORT_LOOKAHEAD_LEVEL" => 0,
+        "SUPPORT_TEMPORAL_FILTER" => temporal_filter(gpu, c) as i32,
+        "SUPPORT_LOOKAHEAD_LEVEL" => max_lookahead_level(gpu, c) as i32,
         "SUPPORT_UNIDIRECTIONAL_B" => 0,
         "SUPPORT_MVHEVC_ENCODE" => 0,
         "SUPPORT_YUV422_ENCODE" => 0,
@@ -379,7 +422,14 @@ pub fn preset_of(sdk: SdkIdx, g: &Guid) -> Option<(u32, Option<u32>)> {
 /// P7/uhq: frameIntervalP 6 (capped here at our 4 B-frames -> 5), lookahead on, depth 25.
 /// The rest (P1-P3 without B-frames, P4/P5 with 2 B-frames, low-latency tunings without
 /// B-frames and with CBR) follows NVIDIA's preset guide qualitatively.
-pub fn fill_preset(cfg: &View, session_sdk: SdkIdx, codec: CodecKind, preset: u32, tuning: u32) {
+pub fn fill_preset(
+    cfg: &View,
+    gpu: Gpu,
+    session_sdk: SdkIdx,
+    codec: CodecKind,
+    preset: u32,
+    tuning: u32,
+) {
     let low_latency = tuning == 2 || tuning == 3;
     let lossless = tuning == 4;
     let uhq = tuning == 5;
@@ -425,6 +475,22 @@ pub fn fill_preset(cfg: &View, session_sdk: SdkIdx, codec: CodecKind, preset: u3
     if uhq || (preset == 7 && !low_latency && !lossless) {
         cfg.set("rcParams.enableLookahead", 1);
         cfg.set("rcParams.lookaheadDepth", 25);
+    }
+    // P7/UHQ on a real driver: lookahead level 3 and tfLevel 4 (reference §1.4, rigaya's dump);
+    // modelled for UHQ where the GPU model has them (12.2+ layouts; absent fields are skipped).
+    if uhq {
+        let level = max_lookahead_level(gpu, codec).min(3);
+        if level > 0 {
+            cfg.set("rcParams.lookaheadLevel", level as u64);
+        }
+        if temporal_filter(gpu, codec) {
+            let c = match codec {
+                CodecKind::H264 => "h264Config",
+                CodecKind::Hevc => "hevcConfig",
+                CodecKind::Av1 => "av1Config",
+            };
+            cfg.set(&format!("encodeCodecConfig.{c}.tfLevel"), 4);
+        }
     }
     let bref = if fip > 1 && preset >= 6 { 2 } else { 0 };
     match codec {

@@ -30,6 +30,9 @@
 //!   before the engine's read (its input stream, else the default stream; *strict*: no
 //!   implicit legacy-stream barrier) is a violation at EncodePicture, and stream-ordered memory
 //!   (memory pools) cannot be registered (*strict*, as GStreamer's nvcodec found).
+//! - Split-frame encoding, the lookahead level, the temporal filter and long-term references
+//!   are validated by the header's rules (`sdkext`, the contract's section on them) and
+//!   modelled in the caps per GPU, but not reproduced by the software encoders.
 
 pub mod abi;
 mod api;
@@ -38,6 +41,7 @@ mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
 mod hdr;
+pub mod sdkext;
 mod session;
 pub mod timing;
 mod trace;

@@ -157,6 +157,8 @@ pub struct Output {
     pub frame_idx: u32,
     pub frame_idx_display: u32,
     pub avg_qp: u32,
+    /// Marked as long-term reference with this index (per picture or by trust mode).
+    pub ltr_mark: Option<u32>,
 }
 
 pub enum OutState {
@@ -183,6 +185,8 @@ pub struct Meta {
     pub display_idx: u32,
     pub kind: sw::PicKind,
     pub headers: bool,
+    /// Per-picture LTR mark (`ltrMarkFrame`, `ltrMarkFrameIdx`).
+    pub ltr_mark: Option<u32>,
 }
 
 pub struct Frame {
@@ -237,6 +241,14 @@ pub struct Enc {
     pub engine_free: std::time::Instant,
     /// The timing model of this session (`crate::timing`); None: pictures are ready at once.
     pub timing: Option<crate::timing::Timing>,
+    /// Split encoding, lookahead level, temporal filter and LTR as initialised.
+    pub ext: crate::sdkext::Ext,
+    /// The `frameIdx` the next picture must carry where `ext.frame_idx_rule` holds.
+    pub next_frame_idx: u32,
+    /// Reference pictures since the last IDR (LTR trust mode marks the first ltrNumFrames).
+    pub ltr_refs_since_idr: u32,
+    /// Long-term reference indices marked since the last IDR.
+    pub ltr_marked: u32,
 }
 
 pub fn kind_to_pic_type(k: sw::PicKind) -> u32 {
@@ -348,6 +360,7 @@ impl Enc {
                         frame_idx: 0,
                         frame_idx_display: 0,
                         avg_qp: 0,
+                        ltr_mark: None,
                     });
                 }
             }
@@ -488,7 +501,30 @@ impl Enc {
             Some(t) => t.schedule(self.engine_free),
             None => now,
         };
+        // Long-term references (only without B-frames, so coded order is display order): an
+        // IDR clears them; trust mode marks the first ltrNumFrames pictures of each IDR
+        // period (every picture is a reference here), per-picture mode what the client asked.
+        let ltr_mark = match self.ext.ltr {
+            Some((n, trust)) => {
+                if kind == sw::PicKind::Idr {
+                    self.ltr_refs_since_idr = 0;
+                    self.ltr_marked = 0;
+                }
+                let m = if trust {
+                    (self.ltr_refs_since_idr < n).then_some(self.ltr_refs_since_idr)
+                } else {
+                    meta.ltr_mark
+                };
+                self.ltr_refs_since_idr = self.ltr_refs_since_idr.saturating_add(1);
+                if let Some(i) = m {
+                    self.ltr_marked |= 1 << i;
+                }
+                m
+            }
+            None => None,
+        };
         let out = Output {
+            ltr_mark,
             ready_at: self.engine_free,
             data,
             pts: meta.pts,

@@ -225,8 +225,9 @@ pub fn picture_time(
 /// SDK 13.0 header's `NV_ENC_SPLIT_ENCODE_MODE` (nvEncodeAPI.h): H.264 never splits ("Split
 /// Encoding is not applicable to H264"); the application note: split-frame encoding is "a
 /// feature introduced in SDK12.0 on Ada GPUs for HEVC and AV1". Per mode:
-/// - 0 AUTO: "decided by the driver based on preset, tuning information and video resolution";
-///   the rule is not published, so the model does NOT split (ASSUMPTION);
+/// - 0 AUTO: "decided by the driver based on preset, tuning information and video resolution":
+///   1 strip here; [`Timing::new`] applies the programming guide's implicit rule
+///   ([`implicit_split`]) before calling this;
 /// - 1 AUTO_FORCED: split, "number of strips automatically selected by driver": all engines
 ///   (ASSUMPTION);
 /// - 2, 3, 4 (FORCED): that many strips, at most the number of engines ("NVENC number of strips
@@ -245,6 +246,28 @@ pub fn strips(gpu: Gpu, codec: CodecKind, split_mode: u32) -> usize {
         _ => 1,
     };
     want.clamp(1, engines)
+}
+
+/// Whether `NV_ENC_SPLIT_AUTO_MODE` splits: the NVENC Video Encoder API Programming Guide
+/// (SDK 13.0, "Multi NVENC Split Frame Encoding in HEVC and AV1", implicit mode): 2 or more
+/// NVENCs, a frame height of at least 2112 (HEVC) or 2048 (AV1), and a preset/tuning
+/// combination of its table "Preset configurations enabling Split Frame Encoding": P1-P2 in
+/// the first row, P1-P4 in the second and third. The row labels did not survive in the copy
+/// read; they are taken as high quality, low latency, ultra-low latency (the tuning enum's
+/// order; ASSUMPTION), so lossless and ultra-high quality never split implicitly. The strips
+/// then are the driver's choice: all engines here (ASSUMPTION, as for AUTO_FORCED).
+pub fn implicit_split(gpu: Gpu, codec: CodecKind, preset: u32, tuning: u32, height: u32) -> bool {
+    let tall = match codec {
+        CodecKind::Hevc => height >= 2112,
+        CodecKind::Av1 => height >= 2048,
+        CodecKind::H264 => return false,
+    };
+    let presets = match tuning {
+        1 => 1..=2,
+        2 | 3 => 1..=4,
+        _ => return false,
+    };
+    gpu.nvenc_engines() >= 2 && tall && presets.contains(&preset)
 }
 
 /// What a session's pictures cost and where they run.
@@ -300,6 +323,11 @@ impl Timing {
             Mode::Off => return None,
             Mode::Fixed(t) => t,
             Mode::Published => picture_time(gpu, codec, preset, tuning, size.0, size.1)?,
+        };
+        let split_mode = if split_mode == 0 && implicit_split(gpu, codec, preset, tuning, size.1) {
+            1
+        } else {
+            split_mode
         };
         let n = strips(gpu, codec, split_mode);
         let engines = with_pool(gpu, |p| {

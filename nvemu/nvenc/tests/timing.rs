@@ -124,6 +124,21 @@ fn figures_and_formula() {
         1,
         "one engine"
     );
+    // The programming guide's implicit split (AUTO): 2+ engines, tall pictures, fast presets.
+    let implicit = |g, c, p, t, h| timing::implicit_split(g, c, p, t, h);
+    assert!(implicit(Gpu::Ada, CodecKind::Hevc, 2, HQ, 2160));
+    assert!(!implicit(Gpu::Ada, CodecKind::Hevc, 3, HQ, 2160), "P3 HQ");
+    assert!(implicit(Gpu::Ada, CodecKind::Hevc, 4, LL, 2160));
+    assert!(
+        !implicit(Gpu::Ada, CodecKind::Hevc, 1, LL, 2100),
+        "below 2112"
+    );
+    assert!(implicit(Gpu::Ada, CodecKind::Av1, 1, 3, 2048));
+    assert!(!implicit(Gpu::Ada, CodecKind::H264, 1, LL, 4096));
+    assert!(
+        !implicit(Gpu::Ampere, CodecKind::Hevc, 1, LL, 2160),
+        "one engine"
+    );
 }
 
 #[test]
