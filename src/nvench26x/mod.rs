@@ -8,6 +8,7 @@
 //! H.265 (the conformance window crops in 2-row units), so an odd height such as 405 is
 //! encoded as 406 with the last row repeated; caps keep the true 405.
 
+pub mod avcc;
 pub mod h264;
 pub mod hvcc;
 pub mod nal;
