@@ -2041,31 +2041,48 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
-        let mut probed = self.lock_state().probed_sink.clone();
+        let probed = self.lock_state().probed_sink.clone();
         // Only the formats that can give a profile downstream accepts (H.264: 4:4:4 input for
         // High 4:4:4 only, as nvcodec narrows its sink caps).
         let profiles = downstream_profiles(self.obj().upcast_ref());
-        if let Some(allowed) = self.ops().formats_for_profiles(&profiles) {
-            let base = probed
-                .clone()
-                .or_else(|| self.obj().static_pad("sink").map(|p| p.pad_template_caps()));
-            probed = base.map(|c| restrict_formats(&c, &allowed));
-        }
-        let caps = self.obj().proxy_getcaps(probed.as_ref(), filter);
+        let narrowed = self
+            .ops()
+            .formats_for_profiles(&profiles)
+            .and_then(|allowed| {
+                probed
+                    .clone()
+                    .or_else(|| self.obj().static_pad("sink").map(|p| p.pad_template_caps()))
+                    .map(|c| restrict_formats(&c, &allowed))
+            });
+        let caps = self
+            .obj()
+            .proxy_getcaps(narrowed.as_ref().or(probed.as_ref()), filter);
         if let (Some(probed), true) = (&probed, caps.is_empty()) {
-            // Upstream offers nothing this GPU takes: say why (once per start), since the
-            // resulting not-negotiated error will not.
+            // Upstream offers nothing this GPU takes, or nothing that gives a profile
+            // downstream accepts: say why (once per start), since the resulting
+            // not-negotiated error will not.
             let template = self.obj().proxy_getcaps(None, filter);
             let mut st = self.lock_state();
             if !template.is_empty() && !st.told_unsupported {
                 st.told_unsupported = true;
                 drop(st);
-                gst::element_imp_warning!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ("NVENC on this GPU cannot take the offered input"),
-                    ["offered {template}; the GPU takes {probed}"]
-                );
+                let gpu_takes_it = !self.obj().proxy_getcaps(Some(probed), filter).is_empty();
+                match &narrowed {
+                    Some(n) if gpu_takes_it => gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::Negotiation,
+                        ("The offered input cannot give a profile downstream accepts"),
+                        [
+                            "offered {template}; downstream accepts the profiles {profiles:?}, for which the GPU takes {n}"
+                        ]
+                    ),
+                    _ => gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::Negotiation,
+                        ("NVENC on this GPU cannot take the offered input"),
+                        ["offered {template}; the GPU takes {probed}"]
+                    ),
+                }
             }
         }
         caps

@@ -466,7 +466,8 @@ mod tests {
     }
 
     /// (stream, FFmpeg's avcC, GStreamer 1.22 h264parse's codec_data, profile_idc, chroma)
-    const VECTORS: [(&[u8], &[u8], &[u8], u8, u8); 4] = [
+    type Vector = (&'static [u8], &'static [u8], &'static [u8], u8, u8);
+    const VECTORS: [Vector; 4] = [
         (
             include_bytes!("testdata/h264_420_baseline.h264"),
             include_bytes!("testdata/h264_420_baseline.ffmpeg.avcC"),
