@@ -430,6 +430,7 @@ fn properties_reach_nvenc_for_every_api_version() {
         for (element, codec_cfg, codec_guid) in [
             ("rsnvench265enc", "hevcConfig", "NV_ENC_CODEC_HEVC_GUID"),
             ("rsnvencav1enc", "av1Config", "NV_ENC_CODEC_AV1_GUID"),
+            ("rsnvench264enc", "h264Config", "NV_ENC_CODEC_H264_GUID"),
         ] {
             let pipeline = format!(
                 "videotestsrc num-buffers=20 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} preset=p3 tune=low-latency rc-mode=cbr bitrate=1500 max-bitrate=3000 gop-size=12 bframes=0 ! fakesink"
@@ -564,7 +565,8 @@ fn luma_psnr(file: &Path, demux: &str, reference: &Path, ref_fmt: &str, w: u32, 
     }
 }
 
-/// Every system-memory input format reaches NVENC as the right buffer format and comes out
+/// Every system-memory input format (H.264: NV12, Y444 as High 4:4:4 Predictive, VUYA and
+/// packed RGB converted by NVENC) reaches NVENC as the right buffer format and comes out
 /// right: decoded by FFmpeg with the expected chroma format and depth, and luma PSNR against
 /// the source (converted to 4:4:4 by GStreamer's videoconvert) of at least 35 dB at QP 15.
 #[test]
@@ -607,6 +609,11 @@ fn every_input_format_encodes_faithfully() {
             "yuv420p10le",
             RGB10_709,
         ),
+        ("rsnvench264enc", "NV12", "0x1", "yuv420p", Y444),
+        ("rsnvench264enc", "Y444", "0x1000", "yuv444p", Y444),
+        ("rsnvench264enc", "VUYA", "0x4000000", "yuv420p", Y444),
+        ("rsnvench264enc", "BGRx", "0x1000000", "yuv420p", RGB_709),
+        ("rsnvench264enc", "RGBA", "0x10000000", "yuv420p", RGB_709),
         ("rsnvencav1enc", "NV12", "0x1", "yuv420p", Y444),
         (
             "rsnvencav1enc",
@@ -631,10 +638,10 @@ fn every_input_format_encodes_faithfully() {
         let reference = out_dir().join(format!("{name}.ref"));
         let trace = out_dir().join(format!("{name}.trace"));
         let _ = std::fs::remove_file(&trace);
-        let (qp, out_caps, demux) = if element == "rsnvencav1enc" {
-            (60, "video/x-av1,stream-format=obu-stream", "obu")
-        } else {
-            (15, "video/x-h265,stream-format=byte-stream", "hevc")
+        let (qp, out_caps, demux) = match element {
+            "rsnvencav1enc" => (60, "video/x-av1,stream-format=obu-stream", "obu"),
+            "rsnvench264enc" => (15, "video/x-h264,stream-format=byte-stream", "h264"),
+            _ => (15, "video/x-h265,stream-format=byte-stream", "hevc"),
         };
         let pipeline = format!(
             "videotestsrc num-buffers=5 pattern=smpte ! video/x-raw,format={format},width={w},height={h},framerate=25/1 ! tee name=t \
@@ -834,8 +841,10 @@ fn injected_faults_recover_or_fail_clearly() {
 
 /// The rest of the rate-control and coding properties reach NVENC with each API version's
 /// struct layout: VBV, lookahead with I/B adapt, spatial AQ and its strength, temporal AQ,
-/// non-reference P, strict GOP, multi-pass, min/max QP with nvcodec's fallbacks, H.265
-/// slices, AV1 uniform tiles, intra refresh and B-frames as references (middle). weighted-pred is refused (the emulated GPU reports no support) and stays 0.
+/// non-reference P, strict GOP, multi-pass, min/max QP with nvcodec's fallbacks, H.265 and
+/// H.264 slices, H.264 CAVLC and profile, AV1 uniform tiles, intra refresh and B-frames as
+/// references (middle). weighted-pred is refused (the emulated GPU reports no support) and
+/// stays 0.
 #[test]
 fn rate_control_properties_reach_nvenc_for_every_api_version() {
     need_emulator!();
@@ -843,6 +852,7 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
         for (element, extra) in [
             ("rsnvench265enc", "num-slices=2"),
             ("rsnvencav1enc", "tile-columns=2 tile-rows=2"),
+            ("rsnvench264enc", "num-slices=3 cabac=false"),
         ] {
             let pipeline = format!(
                 "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} rc-mode=vbr bitrate=2000 max-bitrate=4000 vbv-buffer-size=3000 rc-lookahead=8 i-adapt=true b-adapt=false spatial-aq=true aq-strength=7 temporal-aq=true nonref-p=true strict-gop=true weighted-pred=true multi-pass=two-pass qp-min-i=10 qp-min-p=12 qp-max-i=40 bframes=2 b-ref-mode=middle intra-refresh-period=30 intra-refresh-count=10 {extra} ! fakesink"
@@ -886,6 +896,18 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
                     |k: &str| a[format!("encodeConfig.encodeCodecConfig.hevcConfig.{k}")].clone();
                 assert_eq!(h("sliceMode"), 3);
                 assert_eq!(h("sliceModeData"), 2);
+            } else if element == "rsnvench264enc" {
+                let h =
+                    |k: &str| a[format!("encodeConfig.encodeCodecConfig.h264Config.{k}")].clone();
+                assert_eq!(h("sliceMode"), 3, "API {api}");
+                assert_eq!(h("sliceModeData"), 3);
+                // NV_ENC_H264_ENTROPY_CODING_MODE_CAVLC = 2 (cabac=false).
+                assert_eq!(h("entropyCodingMode"), 2);
+                assert_eq!(h("chromaFormatIDC"), 1);
+                assert_eq!(
+                    a["encodeConfig.profileGUID"], "NV_ENC_H264_PROFILE_HIGH_GUID",
+                    "High: B-frames, downstream takes anything"
+                );
             } else {
                 let t =
                     |k: &str| a[format!("encodeConfig.encodeCodecConfig.av1Config.{k}")].clone();
@@ -893,10 +915,10 @@ fn rate_control_properties_reach_nvenc_for_every_api_version() {
                 assert_eq!(t("numTileRows"), 2);
                 assert_eq!(t("enableCustomTileConfig"), 0, "uniform tiles");
             }
-            let c = if element == "rsnvench265enc" {
-                "hevcConfig"
-            } else {
-                "av1Config"
+            let c = match element {
+                "rsnvench265enc" => "hevcConfig",
+                "rsnvench264enc" => "h264Config",
+                _ => "av1Config",
             };
             let cc = |k: &str| a[format!("encodeConfig.encodeCodecConfig.{c}.{k}")].clone();
             assert_eq!(cc("enableIntraRefresh"), 1, "{element} API {api}");
@@ -950,9 +972,12 @@ fn python_application_through_gobject_introspection() {
     assert_eq!(trace_lines(&trace, "nvEncReconfigureEncoder").len(), 2);
 }
 
-/// `rsnvench264enc` (first version: 8-bit 4:2:0, byte-stream) on the real clip through
-/// `h264parse ! mp4mux`: 190 frames, keyframes every 30, DTS increasing, PSNR of at least 35 dB
-/// at constqp 20, and NVENC told H.264 with the GOP as IDR period and AUDs on.
+/// `rsnvench264enc` on the real clip, byte-stream out, through `h264parse ! mp4mux` (the
+/// parser converts to avc; without the capsfilter it would pass mp4mux's avc through, which
+/// `h264_avc_and_avc3_straight_into_mp4` covers): 190
+/// frames, keyframes every 30, DTS increasing, PSNR of at least 35 dB at constqp 20, High
+/// profile (nothing downstream asks otherwise), and NVENC told H.264 High with the GOP as IDR
+/// period and AUDs on.
 #[test]
 fn h264_real_clip_to_mp4() {
     need_emulator!();
@@ -960,7 +985,7 @@ fn h264_real_clip_to_mp4() {
     let _ = std::fs::remove_file(&trace);
     let (out, o) = encode_clip(
         "rsnvench264enc rc-mode=constqp qp-const-i=20 qp-const-p=20 qp-const-b=20 gop-size=30",
-        "! h264parse",
+        "! video/x-h264,stream-format=byte-stream ! h264parse",
         "h264-clip",
         &[("NVEMU_TRACE", trace.to_str().unwrap())],
     );
@@ -969,9 +994,288 @@ fn h264_real_clip_to_mp4() {
     let init = trace_lines(&trace, "nvEncInitializeEncoder");
     let a = &init[0]["args"];
     assert_eq!(a["encodeGUID"], "NV_ENC_CODEC_H264_GUID");
+    assert_eq!(
+        a["encodeConfig.profileGUID"],
+        "NV_ENC_H264_PROFILE_HIGH_GUID"
+    );
+    assert_eq!(
+        a["encodeConfig.encodeCodecConfig.h264Config.chromaFormatIDC"],
+        1
+    );
     assert_eq!(a["encodeConfig.encodeCodecConfig.h264Config.idrPeriod"], 30);
     assert_eq!(a["encodeConfig.encodeCodecConfig.h264Config.outputAUD"], 1);
+    // Byte-stream keeps the parameter sets in band (h264parse turns them into its avcC).
+    assert_eq!(
+        a["encodeConfig.encodeCodecConfig.h264Config.disableSPSPPS"],
+        0
+    );
+    assert_eq!(stream_field(&out, "profile"), "High");
     check_clip_output(&out, 30, 35.0);
+}
+
+/// One `stream=` field of the first video stream, as ffprobe prints it.
+fn stream_field(file: &Path, field: &str) -> String {
+    ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            &format!("stream={field}"),
+            "-of",
+            "default=nw=1:nk=1",
+        ],
+        file,
+    )
+    .trim()
+    .to_string()
+}
+
+/// Where FFmpeg finds H.264 parameter sets in `file` (its `trace_headers` bitstream filter
+/// parses the avcC `codec_data` as "Extradata", then each packet's NAL units): (SPS, PPS) in the
+/// extradata, and (keyframe, SPS, PPS) per packet in file order.
+#[allow(clippy::type_complexity)]
+fn h264_parameter_sets(file: &Path) -> ((usize, usize), Vec<(bool, usize, usize)>) {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "trace", "-nostats", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "trace_headers",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(o.status.success(), "ffmpeg trace_headers: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let mut extra = (0, 0);
+    let mut packets: Vec<(bool, usize, usize)> = Vec::new();
+    let mut in_extradata = false;
+    for l in err
+        .lines()
+        .filter_map(|l| l.split("[trace_headers @ ").nth(1))
+    {
+        let msg = l.split_once("] ").map_or("", |x| x.1).trim();
+        if msg == "Extradata" {
+            in_extradata = true;
+        } else if let Some(p) = msg.strip_prefix("Packet: ") {
+            in_extradata = false;
+            packets.push((p.contains("key frame"), 0, 0));
+        } else {
+            let (sps, pps) = (
+                (msg == "Sequence Parameter Set") as usize,
+                (msg == "Picture Parameter Set") as usize,
+            );
+            if in_extradata {
+                extra.0 += sps;
+                extra.1 += pps;
+            } else if let Some(last) = packets.last_mut() {
+                last.1 += sps;
+                last.2 += pps;
+            }
+        }
+    }
+    (extra, packets)
+}
+
+/// The payload of the first `avcC` box in an MP4 file.
+fn mp4_avcc(file: &Path) -> Vec<u8> {
+    let d = std::fs::read(file).expect("read mp4");
+    let i = d
+        .windows(4)
+        .position(|w| w == b"avcC")
+        .expect("an avcC box");
+    let size = u32::from_be_bytes([d[i - 4], d[i - 3], d[i - 2], d[i - 1]]) as usize;
+    d[i + 4..i - 4 + size].to_vec()
+}
+
+/// `rsnvench264enc ! video/x-h264,stream-format=avc|avc3 ! mp4mux`, no parser: the element
+/// negotiates the packetized format itself, builds the avcC `codec_data` from the SPS/PPS NVENC
+/// gave, and writes length-prefixed samples. Real clip: 190 frames, keyframes every 30, DTS
+/// increasing, PSNR of at least 35 dB; the sample entry is `avc1` / `avc3`; the avcC parses
+/// (ours and FFmpeg's parser) with High profile, 4-byte lengths and the High extension
+/// (4:2:0, 8-bit). avc: parameter sets only in the avcC (NVENC told `disableSPSPPS`), none in
+/// any sample; avc3: none in the avcC (as `h264parse` writes it), SPS and PPS in every keyframe
+/// (`repeatSPSPPS`), none elsewhere.
+#[test]
+fn h264_avc_and_avc3_straight_into_mp4() {
+    need_emulator!();
+    for format in ["avc", "avc3"] {
+        let name = format!("h264-{format}");
+        let trace = out_dir().join(format!("{name}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let (out, o) = encode_clip(
+            "rsnvench264enc rc-mode=constqp qp-const=20 gop-size=30",
+            &format!("! video/x-h264,stream-format={format}"),
+            &name,
+            &[("NVEMU_TRACE", trace.to_str().unwrap())],
+        );
+        assert!(
+            o.status.success(),
+            "{format}: pipeline failed: {}",
+            text(&o)
+        );
+        assert_no_violation(&trace);
+        let a = &trace_lines(&trace, "nvEncInitializeEncoder")[0]["args"];
+        let h = |k: &str| a[format!("encodeConfig.encodeCodecConfig.h264Config.{k}")].clone();
+        assert_eq!(h("disableSPSPPS"), (format == "avc") as u32, "{format}");
+        assert_eq!(h("repeatSPSPPS"), (format == "avc3") as u32, "{format}");
+        assert_eq!(
+            a["encodeConfig.profileGUID"],
+            "NV_ENC_H264_PROFILE_HIGH_GUID"
+        );
+        check_clip_output(&out, 30, 35.0);
+        let tag = if format == "avc" { "avc1" } else { "avc3" };
+        assert_eq!(stream_field(&out, "codec_tag_string"), tag);
+        assert_eq!(stream_field(&out, "profile"), "High");
+        let rec = gstrsnvenc::nvench26x::avcc::parse_avcc(&mp4_avcc(&out))
+            .unwrap_or_else(|e| panic!("{format}: avcC does not parse: {e}"));
+        assert_eq!((rec.profile_idc, rec.length_size), (100, 4), "{format}");
+        assert_eq!(rec.high, Some((1, 8, 8)), "{format}: High extension");
+        let (extra, packets) = h264_parameter_sets(&out);
+        assert_eq!(packets.len(), 190, "{format}: packets");
+        let keys = packets.iter().filter(|p| p.0).count();
+        assert_eq!(keys, 7, "{format}: keyframes");
+        if format == "avc" {
+            assert_eq!((rec.sps.len(), rec.pps.len()), (1, 1));
+            let sps = gstrsnvenc::nvench26x::avcc::parse_sps(&rec.sps[0]).expect("SPS");
+            // 4:2:0 crops in 2-row units: 405 rows are coded as 406 (the last repeated).
+            assert_eq!((sps.width, sps.height), (720, 406), "cropped size");
+            assert_eq!(extra, (1, 1), "FFmpeg finds the SPS and PPS in the avcC");
+            assert!(
+                packets.iter().all(|p| p.1 == 0 && p.2 == 0),
+                "avc: no parameter sets in the samples: {packets:?}"
+            );
+        } else {
+            assert_eq!((rec.sps.len(), rec.pps.len()), (0, 0));
+            assert_eq!(extra, (0, 0));
+            assert!(
+                packets
+                    .iter()
+                    .all(|p| (p.1, p.2) == if p.0 { (1, 1) } else { (0, 0) }),
+                "avc3: SPS and PPS in every keyframe, nowhere else: {packets:?}"
+            );
+        }
+    }
+}
+
+/// The profile follows downstream's caps (`video/x-h264,profile=...`) and the input format,
+/// as nvcodec's: Baseline drops B-frames (warning) and comes out Constrained Baseline; Main
+/// keeps them; Y444 gives High 4:4:4 Predictive (`chromaFormatIDC` 3) into an MP4 without a
+/// parser (avcC with the 4:4:4 extension). Each case's NVENC trace shows the profile GUID,
+/// chromaFormatIDC and frameIntervalP for API 12.1, 12.2 and 13.0. (What cannot negotiate,
+/// 4:4:4 for High only and 10-bit H.264, is in `tests/element.rs`: gst-launch 1.22 can hang
+/// on a not-negotiated error posted before its main loop runs.)
+#[test]
+fn h264_profile_follows_downstream_caps() {
+    need_emulator!();
+    // (input format, encoder properties, downstream caps, profile GUID, chromaFormatIDC,
+    // frameIntervalP, ffprobe profile, pix_fmt)
+    let cases = [
+        (
+            "NV12",
+            "bframes=2",
+            "video/x-h264,profile=baseline",
+            "NV_ENC_H264_PROFILE_BASELINE_GUID",
+            1,
+            1,
+            "Constrained Baseline",
+            "yuv420p",
+        ),
+        (
+            "NV12",
+            "",
+            "video/x-h264,profile=constrained-baseline",
+            "NV_ENC_H264_PROFILE_BASELINE_GUID",
+            1,
+            1,
+            "Constrained Baseline",
+            "yuv420p",
+        ),
+        (
+            "NV12",
+            "bframes=2",
+            "video/x-h264,profile=main",
+            "NV_ENC_H264_PROFILE_MAIN_GUID",
+            1,
+            3,
+            "Main",
+            "yuv420p",
+        ),
+        (
+            "BGRx",
+            "",
+            "video/x-h264,profile=high",
+            "NV_ENC_H264_PROFILE_HIGH_GUID",
+            1,
+            1,
+            "High",
+            "yuv420p",
+        ),
+        (
+            "Y444",
+            "bframes=1",
+            "video/x-h264,stream-format=avc",
+            "NV_ENC_H264_PROFILE_HIGH_444_GUID",
+            3,
+            2,
+            "High 4:4:4 Predictive",
+            "yuv444p",
+        ),
+    ];
+    for (api, _) in INIT_VERS {
+        for (fmt, props, down, guid, chroma, fip, ff_profile, pix_fmt) in cases {
+            let name = format!(
+                "h264-profile-{fmt}-{}-{api}",
+                down.replace([',', '=', '/'], "-")
+            );
+            let out = out_dir().join(format!("{name}.mp4"));
+            let pipeline = format!(
+                "videotestsrc num-buffers=20 pattern=smpte ! video/x-raw,format={fmt},width=320,height=240,framerate=25/1 ! rsnvench264enc rc-mode=constqp qp-const=18 {props} ! {down} ! h264parse ! mp4mux ! filesink location={}",
+                out.display()
+            );
+            let pipeline = if down.contains("stream-format=avc") {
+                pipeline.replace(" ! h264parse", "")
+            } else {
+                pipeline
+            };
+            // Element warnings go to the log (gst-launch -q prints none).
+            let (o, trace) = launch_traced(
+                &pipeline,
+                &name,
+                &[("NVEMU_MAX_API", api), ("GST_DEBUG", "GST_ERROR_SYSTEM:4")],
+            );
+            let t = text(&o);
+            assert!(o.status.success(), "{name}: {t}");
+            let a = &trace_lines(&trace, "nvEncInitializeEncoder")[0]["args"];
+            assert_eq!(a["encodeConfig.profileGUID"], guid, "{name}");
+            assert_eq!(
+                a["encodeConfig.encodeCodecConfig.h264Config.chromaFormatIDC"], chroma,
+                "{name}"
+            );
+            assert_eq!(a["encodeConfig.frameIntervalP"], fip, "{name}");
+            if props == "bframes=2" && fip == 1 {
+                assert!(t.contains("bframes=2 is ignored"), "{name}: warning: {t}");
+            }
+            assert_eq!(stream_field(&out, "profile"), ff_profile, "{name}");
+            assert_eq!(stream_field(&out, "pix_fmt"), pix_fmt, "{name}");
+            let (frames, _, _) = decoded_frames_and_size(&out);
+            assert_eq!(frames, 20, "{name}");
+            if fmt == "Y444" {
+                let rec = gstrsnvenc::nvench26x::avcc::parse_avcc(&mp4_avcc(&out)).unwrap();
+                assert_eq!(
+                    (rec.profile_idc, rec.high),
+                    (244, Some((3, 8, 8))),
+                    "{name}"
+                );
+            }
+        }
+    }
 }
 
 /// The CUDA context is shared with GStreamer's own CUDA elements (`gst.cuda.context`, through

@@ -99,6 +99,90 @@ fn finish(h: &mut Harness) -> Vec<(gst::ClockTime, bool, Vec<u8>)> {
     out
 }
 
+/// The first byte of each NAL unit of an Annex B access unit.
+fn annexb_nal_headers(au: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    let mut i = 0;
+    while i + 3 < au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            t.push(au[i + 3]);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    t
+}
+
+/// The NAL units of a sample of 4-byte length-prefixed NAL units (ISO/IEC 14496-15); panics
+/// unless the lengths cover the sample exactly.
+fn length_prefixed_nals(sample: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sample.len() {
+        let len = u32::from_be_bytes(sample[i..i + 4].try_into().unwrap()) as usize;
+        assert!(i + 4 + len <= sample.len(), "NAL length past the sample");
+        out.push(&sample[i + 4..i + 4 + len]);
+        i += 4 + len;
+    }
+    out
+}
+
+/// `rsnvench264enc` into `video/x-h264,stream-format=avc` and `avc3` (no parser): the caps carry
+/// a `codec_data` avcC that parses, with High profile, 4-byte lengths and the High extension;
+/// every buffer is length-prefixed NAL units that cover it exactly. avc: the avcC holds one SPS
+/// (which parses: 320x240) and one PPS, and no buffer has a parameter set, not even the IDR
+/// forced by a force-key-unit event (which NVENC is told to give headers to). avc3: the avcC
+/// has none, and both IDRs (the first and the forced one) carry SPS and PPS in band, no other
+/// frame does.
+fn h264_packetized(format: &str) {
+    // Downstream's caps first: the session (and its stream format) is made with the input caps.
+    let mut h = Harness::new("rsnvench264enc");
+    h.element().unwrap().set_property_from_str("gop-size", "-1");
+    h.set_sink_caps_str(&format!("video/x-h264,stream-format={format},alignment=au"));
+    h.set_src_caps_str(&nv12_caps(W, H));
+    push_frames(&mut h, W, H, 0..5);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 5..10);
+    let caps = h.sinkpad().unwrap().current_caps().expect("output caps");
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<&str>("stream-format").unwrap(), format);
+    assert_eq!(s.get::<&str>("profile").unwrap(), "high");
+    let cd = s.get::<gst::Buffer>("codec_data").expect("codec_data");
+    let rec = gstrsnvenc::nvench26x::avcc::parse_avcc(&cd.map_readable().unwrap())
+        .expect("codec_data is an avcC");
+    assert_eq!((rec.profile_idc, rec.length_size), (100, 4));
+    assert_eq!(rec.high, Some((1, 8, 8)));
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 10, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0, 5], "keyframes");
+    for (pts, key, data) in &out {
+        let t: Vec<u8> = length_prefixed_nals(data)
+            .iter()
+            .map(|n| n[0] & 0x1f)
+            .collect();
+        let ps = t.iter().filter(|&&x| x == 7 || x == 8).count();
+        assert_eq!(
+            t.contains(&5),
+            *key,
+            "IDR slice iff keyframe at {pts}: {t:?}"
+        );
+        let want = if format == "avc3" && *key { 2 } else { 0 };
+        assert_eq!(ps, want, "{format}: parameter sets at {pts}: {t:?}");
+    }
+    if format == "avc" {
+        assert_eq!((rec.sps.len(), rec.pps.len()), (1, 1));
+        let sps = gstrsnvenc::nvench26x::avcc::parse_sps(&rec.sps[0]).expect("SPS parses");
+        assert_eq!((sps.width, sps.height), (W, H));
+    } else {
+        assert_eq!((rec.sps.len(), rec.pps.len()), (0, 0));
+    }
+}
+
 /// H.265 NAL unit types in an Annex B access unit.
 fn h265_nal_types(au: &[u8]) -> Vec<u8> {
     let mut t = Vec::new();
@@ -143,10 +227,10 @@ fn av1_obu_types(tu: &[u8]) -> Vec<u8> {
 /// force-key-unit from downstream: the next frame is an IDR with the sequence headers in
 /// band, and NVENC was told so (FORCEIDR | OUTPUT_SPSPPS); no other frame is a keyframe.
 fn force_key_unit(element: &str) {
-    let sink = if element == "rsnvench265enc" {
-        "video/x-h265,stream-format=byte-stream,alignment=au"
-    } else {
-        "video/x-av1,stream-format=obu-stream,alignment=tu"
+    let sink = match element {
+        "rsnvench265enc" => "video/x-h265,stream-format=byte-stream,alignment=au",
+        "rsnvench264enc" => "video/x-h264,stream-format=byte-stream,alignment=au",
+        _ => "video/x-av1,stream-format=obu-stream,alignment=tu",
     };
     let before = trace_lines("nvEncEncodePicture").len();
     let mut h = new_harness(element, &[("gop-size", "-1")], &nv12_caps(W, H), sink);
@@ -170,6 +254,17 @@ fn force_key_unit(element: &str) {
             );
         }
         assert!(t.contains(&19) || t.contains(&20), "IDR slice: {t:?}");
+    } else if element == "rsnvench264enc" {
+        let t: Vec<u8> = annexb_nal_headers(forced)
+            .iter()
+            .map(|b| b & 0x1f)
+            .collect();
+        for want in [7u8, 8, 5] {
+            assert!(
+                t.contains(&want),
+                "NAL type {want} in the forced IDR: {t:?}"
+            );
+        }
     } else {
         let t = av1_obu_types(forced);
         assert!(
@@ -283,13 +378,10 @@ fn caps_change() {
     assert_eq!(s.get::<i32>("height").unwrap(), 288);
 }
 
-/// Input the GPU cannot take (16x16, below NVENC's 145x49): negotiation fails, and the element
-/// says why in a warning that names what the GPU takes (probed at start).
-fn unsupported_size_says_why() {
-    let p = gst::parse::launch(
-        "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=16,height=16 ! rsnvench265enc ! fakesink",
-    )
-    .expect("pipeline");
+/// Runs `pipeline` to its error, which must be not-negotiated; the warnings (message and
+/// details) posted before it.
+fn warnings_before_error(pipeline: &str) -> Vec<String> {
+    let p = gst::parse::launch(pipeline).expect("pipeline");
     p.set_state(gst::State::Playing).ok();
     let bus = p.bus().unwrap();
     let mut warnings = Vec::new();
@@ -300,7 +392,7 @@ fn unsupported_size_says_why() {
                 warnings.push(format!("{} {:?}", w.error(), w.debug()));
             }
             gst::MessageView::Error(e) => {
-                error = Some(e.error().to_string());
+                error = Some(format!("{} {:?}", e.error(), e.debug()));
                 break;
             }
             gst::MessageView::Eos(_) => break,
@@ -308,13 +400,61 @@ fn unsupported_size_says_why() {
         }
     }
     p.set_state(gst::State::Null).ok();
-    assert!(error.is_some(), "16x16 must fail");
+    let error = error.unwrap_or_else(|| panic!("{pipeline}: must fail"));
+    assert!(error.contains("not-negotiated"), "{pipeline}: {error}");
+    warnings
+}
+
+/// Input the GPU cannot take (16x16, below NVENC's 145x49): negotiation fails, and the element
+/// says why in a warning that names what the GPU takes (probed at start).
+fn unsupported_size_says_why() {
+    let warnings = warnings_before_error(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=16,height=16 ! rsnvench265enc ! fakesink",
+    );
     assert!(
         warnings
             .iter()
             .any(|w| w.contains("cannot take the offered input")
                 && w.contains("width=(int)[ 145, 8192 ]")),
         "warnings: {warnings:?}"
+    );
+}
+
+/// H.264 input that cannot negotiate: 10-bit (the emulated GPUs report no 10-bit H.264 and no
+/// High 10 profile, so the probed sink caps never offer P010), and 4:4:4 where downstream takes
+/// only High (the sink caps follow downstream's profiles, as nvcodec's). Each fails with a
+/// warning saying why.
+fn h264_input_that_cannot_negotiate_says_why() {
+    let w = warnings_before_error(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=P010_10LE,width=320,height=240 ! rsnvench264enc ! fakesink",
+    );
+    let w = w
+        .iter()
+        .find(|w| w.contains("cannot take the offered input"))
+        .unwrap_or_else(|| panic!("warnings: {w:?}"));
+    let takes = w
+        .split("the GPU takes")
+        .nth(1)
+        .expect("names what the GPU takes");
+    assert!(takes.contains("NV12") && !takes.contains("P010"), "{w}");
+    assert!(
+        takes.contains("height=(int)[ 49, 4096 ]"),
+        "H.264 size limits: {w}"
+    );
+    let w = warnings_before_error(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=Y444,width=320,height=240 ! rsnvench264enc ! video/x-h264,profile=high ! fakesink",
+    );
+    assert!(
+        w.iter().any(|w| {
+            w.contains("cannot give a profile downstream accepts")
+                && w.contains("[\\\"high\\\"]")
+                && !w
+                    .split("the GPU takes")
+                    .nth(1)
+                    .unwrap_or("Y444")
+                    .contains("Y444")
+        }),
+        "warnings: {w:?}"
     );
 }
 
@@ -383,7 +523,7 @@ fn live_preset_change() {
     );
 }
 
-/// Every nvcodec (1.28) property of nvh265enc / nvav1enc that rsnvenc has, by name, with
+/// Every nvcodec (1.28) property of nvh265enc / nvav1enc / nvh264enc that rsnvenc has, by name, with
 /// the one not done yet (cc-insert) is named here so that the gap is explicit; and the
 /// frame-stats signal exists.
 fn property_names_match_nvcodec() {
@@ -427,10 +567,21 @@ fn property_names_match_nvcodec() {
         "repeat-sequence-header",
         "num-slices",
     ];
+    // nvh264enc 1.28: the H.265 set with cabac.
+    let h264_only = [
+        "qp-const",
+        "qp-min",
+        "qp-max",
+        "aud",
+        "cabac",
+        "repeat-sequence-header",
+        "num-slices",
+    ];
     let not_yet = ["cc-insert"];
     for (element, extra) in [
         ("rsnvench265enc", &h265_only[..]),
         ("rsnvencav1enc", &[][..]),
+        ("rsnvench264enc", &h264_only[..]),
     ] {
         let e = gst::ElementFactory::make(element).build().expect(element);
         let names: Vec<String> = e
@@ -448,9 +599,12 @@ fn property_names_match_nvcodec() {
             );
         }
         if element == "rsnvencav1enc" {
-            for h in h265_only {
+            for h in h265_only.iter().chain(h264_only.iter()) {
                 assert!(!names.iter().any(|n| n == h), "{element} must not have {h}");
             }
+        }
+        if element == "rsnvench265enc" {
+            assert!(!names.iter().any(|n| n == "cabac"), "cabac is H.264 only");
         }
         assert!(
             gst::glib::subclass::signal::SignalId::lookup("frame-stats", e.type_()).is_some(),
@@ -621,6 +775,13 @@ fn main() -> ExitCode {
         &mut failed,
     );
     run(
+        "force_key_unit_h264",
+        &|| force_key_unit("rsnvench264enc"),
+        &mut failed,
+    );
+    run("h264_avc", &|| h264_packetized("avc"), &mut failed);
+    run("h264_avc3", &|| h264_packetized("avc3"), &mut failed);
+    run(
         "latency_h265_bframes_2",
         &|| latency("rsnvench265enc", 2, FRAME * 2),
         &mut failed,
@@ -635,6 +796,11 @@ fn main() -> ExitCode {
     run(
         "unsupported_size_says_why",
         &unsupported_size_says_why,
+        &mut failed,
+    );
+    run(
+        "h264_input_that_cannot_negotiate_says_why",
+        &h264_input_that_cannot_negotiate_says_why,
         &mut failed,
     );
     run(

@@ -353,6 +353,25 @@ impl Session {
         Ok(v)
     }
 
+    /// Profile GUIDs the GPU encodes `codec` with (`nvEncGetEncodeProfileGUIDs`).
+    pub fn profile_guids(&self, codec: GUID) -> Result<Vec<GUID>, NvEncError> {
+        let count_f = entry!(self.lib, nvEncGetEncodeProfileGUIDCount);
+        let get_f = entry!(self.lib, nvEncGetEncodeProfileGUIDs);
+        let mut n = 0u32;
+        // SAFETY: live session, valid out pointer.
+        self.check("nvEncGetEncodeProfileGUIDCount", unsafe {
+            count_f(self.enc, codec, &mut n)
+        })?;
+        let mut v = vec![GUID::default(); n as usize];
+        let mut got = 0u32;
+        // SAFETY: `v` has room for `n` GUIDs, as the call is told.
+        self.check("nvEncGetEncodeProfileGUIDs", unsafe {
+            get_f(self.enc, codec, v.as_mut_ptr(), n, &mut got)
+        })?;
+        v.truncate(got.min(n) as usize);
+        Ok(v)
+    }
+
     /// One capability value (`nvEncGetEncodeCaps`).
     pub fn caps(&self, codec: GUID, cap: u32) -> Result<i32, NvEncError> {
         let f = entry!(self.lib, nvEncGetEncodeCaps);
@@ -872,8 +891,17 @@ impl Drop for BitstreamBuffer {
 /// before.
 pub fn set_bit_depth(api: ApiVersion, codec: Codec, cfg: &mut ffi::NV_ENC_CONFIG, depth: u32) {
     match codec {
-        // The H.264 element takes 8-bit input only.
-        Codec::H264 => {}
+        Codec::H264 => {
+            // High 10 exists from SDK 13.0 (its profile GUID); the bit depth fields from 12.2.
+            // Before that there is no 10-bit H.264 to ask for.
+            if api.has_bit_depth_enums() {
+                // SAFETY: union access; the config was obtained for H.264, and the member
+                // holds plain integers and pointers, so any bits are a valid value.
+                let h = unsafe { &mut cfg.encodeCodecConfig.h264Config };
+                h.inputBitDepth = depth;
+                h.outputBitDepth = depth;
+            }
+        }
         Codec::Hevc => {
             // SAFETY: union access; the config was obtained for `codec`, and the member holds
             // plain integers and pointers, so any bits are a valid value.

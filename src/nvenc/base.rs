@@ -53,6 +53,13 @@ pub struct SessionParams {
     pub bit_depth: u32,
     pub chroma_444: bool,
     pub api: api::ApiVersion,
+    /// `profile` names downstream accepts (caps strings, e.g. `"high"`), from the src pad's
+    /// allowed caps; empty when downstream names none (anything goes).
+    pub downstream_profiles: Vec<String>,
+    /// Profile GUIDs this GPU encodes the codec with (`nvEncGetEncodeProfileGUIDs`).
+    pub profile_guids: Vec<ffi::GUID>,
+    /// `NV_ENC_CAPS_SUPPORT_CABAC` for the codec (H.264 only; 0 elsewhere).
+    pub cabac: bool,
 }
 
 /// Codec hooks, one static instance per codec element.
@@ -66,14 +73,26 @@ pub trait CodecOps: Send + Sync + 'static {
     fn choose_stream_format(&self, _element: &gst_video::VideoEncoder) -> StreamFormat {
         StreamFormat::Default
     }
-    /// Edits the preset config for this codec (profile, idrPeriod, headers, colour...).
+    /// Whether the GPU can take `format` for this codec given the profile GUIDs it lists (on
+    /// top of the input-format and 10-bit/4:4:4 caps the base checks). Default: yes.
+    fn format_supported(&self, _format: gst_video::VideoFormat, _profiles: &[ffi::GUID]) -> bool {
+        true
+    }
+    /// The sink formats that can give a stream of one of `profiles` (downstream's caps
+    /// `profile` names), for narrowing the sink caps; `None`: no narrowing.
+    fn formats_for_profiles(&self, _profiles: &[String]) -> Option<Vec<gst_video::VideoFormat>> {
+        None
+    }
+    /// Edits the preset config for this codec (profile, idrPeriod, headers, colour...). May
+    /// lower `cfg.frameIntervalP` (a profile without B-frames). Returns the settings it had to
+    /// refuse, one sentence each, for the base to post as element warnings.
     fn configure(
         &self,
         cfg: &mut ffi::NV_ENC_CONFIG,
         s: &Settings,
         p: &SessionParams,
         fmt: StreamFormat,
-    ) -> Result<(), String>;
+    ) -> Result<Vec<String>, String>;
     /// Output caps (with codec_data) from the sequence header.
     fn output_caps(
         &self,
@@ -88,12 +107,95 @@ pub trait CodecOps: Send + Sync + 'static {
     }
 }
 
-/// Output stream format (H.265: byte-stream, hvc1, hev1; AV1: obu-stream only).
+/// Output stream format (H.264: byte-stream, avc, avc3; H.265: byte-stream, hvc1, hev1; AV1:
+/// obu-stream only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamFormat {
+    /// Annex B byte-stream (H.264/H.265), OBU stream (AV1).
     Default,
+    /// H.265 length-prefixed, parameter sets in `hvcC` only.
     Hvc1,
+    /// H.265 length-prefixed, parameter sets also in band.
     Hev1,
+    /// H.264 length-prefixed, parameter sets in `avcC` only.
+    Avc,
+    /// H.264 length-prefixed, parameter sets in band (`avcC` without them, as h264parse).
+    Avc3,
+}
+
+/// The `stream-format` downstream lists first (the first structure of the src pad's allowed
+/// caps, the first entry of a list), as nvcodec fixates it; `None` if downstream names none.
+pub fn downstream_stream_format(element: &gst_video::VideoEncoder) -> Option<String> {
+    let caps = element.src_pad().allowed_caps()?;
+    let s = caps.iter().next()?;
+    let v = s.value("stream-format").ok()?;
+    if let Ok(s) = v.get::<&str>() {
+        Some(s.to_string())
+    } else if let Ok(l) = v.get::<gst::List>() {
+        l.iter().find_map(|x| x.get::<String>().ok())
+    } else {
+        None
+    }
+}
+
+/// Every `profile` name in the src pad's allowed caps (strings and lists of strings, in caps
+/// order, without repeats); empty if downstream's caps are empty or ANY, or name no profile.
+pub fn downstream_profiles(element: &gst_video::VideoEncoder) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Some(caps) = element.src_pad().allowed_caps() else {
+        return out;
+    };
+    if caps.is_any() {
+        return out;
+    }
+    for s in caps.iter() {
+        let Ok(v) = s.value("profile") else {
+            continue;
+        };
+        let names: Vec<String> = if let Ok(p) = v.get::<String>() {
+            vec![p]
+        } else if let Ok(l) = v.get::<gst::List>() {
+            l.iter().filter_map(|x| x.get::<String>().ok()).collect()
+        } else {
+            Vec::new()
+        };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// `caps` with each structure's `format` restricted to `allowed` (structures left with no
+/// format are dropped).
+fn restrict_formats(caps: &gst::Caps, allowed: &[gst_video::VideoFormat]) -> gst::Caps {
+    let mut out = caps.copy();
+    out.make_mut().filter_map_in_place(|_f, s| {
+        let fmts: Vec<String> = match s.value("format") {
+            Ok(v) => {
+                let list: Vec<String> = if let Ok(one) = v.get::<String>() {
+                    vec![one]
+                } else if let Ok(l) = v.get::<gst::List>() {
+                    l.iter().filter_map(|x| x.get::<String>().ok()).collect()
+                } else {
+                    Vec::new()
+                };
+                list.into_iter()
+                    .filter(|f| allowed.contains(&gst_video::VideoFormat::from_string(f)))
+                    .collect()
+            }
+            // No format field: restrict it to the allowed ones.
+            Err(_) => allowed.iter().map(|f| f.to_str().to_string()).collect(),
+        };
+        if fmts.is_empty() {
+            return gst::CapsFilterMapAction::Remove;
+        }
+        s.set("format", gst::List::new(fmts));
+        gst::CapsFilterMapAction::Keep
+    });
+    out
 }
 
 #[repr(C)]
@@ -432,6 +534,8 @@ impl NvEncoder {
         let inputs = session.input_formats(codec.guid())?;
         let ten = cap(ffi::NV_ENC_CAPS_SUPPORT_10BIT_ENCODE)? != 0;
         let yuv444 = cap(ffi::NV_ENC_CAPS_SUPPORT_YUV444_ENCODE)? != 0;
+        let profiles = session.profile_guids(codec.guid())?;
+        let ops = self.ops();
         let templ = self.obj().static_pad("sink").map(|p| p.pad_template_caps());
         // Every format of the template (its system-memory structure lists them all).
         let mut formats: Vec<gst_video::VideoFormat> = Vec::new();
@@ -452,6 +556,7 @@ impl NvEncoder {
                     .is_some_and(|(bf, depth, c444)| {
                         inputs.contains(&bf) && (depth == 8 || ten) && (!c444 || yuv444)
                     })
+                    && ops.format_supported(*f, &profiles)
             })
             .collect();
         if ok.is_empty() {
@@ -1069,6 +1174,9 @@ impl NvEncoder {
             bit_depth,
             chroma_444,
             api,
+            downstream_profiles: downstream_profiles(self.obj().upcast_ref()),
+            profile_guids: session.profile_guids(codec.guid())?,
+            cabac: codec == Codec::H264 && cap(ffi::NV_ENC_CAPS_SUPPORT_CABAC)? != 0,
         };
         let mut res = settings::resolve(&s, ew, eh);
         let uhq_ok = match codec {
@@ -1200,8 +1308,14 @@ impl NvEncoder {
             }
         }
         let fmt = ops.choose_stream_format(self.obj().upcast_ref());
-        ops.configure(&mut cfg, &s, &params, fmt)
+        let refused = ops
+            .configure(&mut cfg, &s, &params, fmt)
             .map_err(NvEncError::Other)?;
+        for r in refused {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{r}"), ["{codec}"]);
+        }
+        // The codec may have lowered it (a profile without B-frames).
+        let frame_interval_p = cfg.frameIntervalP;
         if bit_depth != 8 {
             api::set_bit_depth(api, codec, &mut cfg, bit_depth);
         }
@@ -2168,21 +2282,47 @@ impl VideoEncoderImpl for NvEncoder {
 
     fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
         let probed = self.lock_state().probed_sink.clone();
-        let caps = self.obj().proxy_getcaps(probed.as_ref(), filter);
+        // Only the formats that can give a profile downstream accepts (H.264: 4:4:4 input for
+        // High 4:4:4 only, as nvcodec narrows its sink caps).
+        let profiles = downstream_profiles(self.obj().upcast_ref());
+        let narrowed = self
+            .ops()
+            .formats_for_profiles(&profiles)
+            .and_then(|allowed| {
+                probed
+                    .clone()
+                    .or_else(|| self.obj().static_pad("sink").map(|p| p.pad_template_caps()))
+                    .map(|c| restrict_formats(&c, &allowed))
+            });
+        let caps = self
+            .obj()
+            .proxy_getcaps(narrowed.as_ref().or(probed.as_ref()), filter);
         if let (Some(probed), true) = (&probed, caps.is_empty()) {
-            // Upstream offers nothing this GPU takes: say why (once per start), since the
-            // resulting not-negotiated error will not.
+            // Upstream offers nothing this GPU takes, or nothing that gives a profile
+            // downstream accepts: say why (once per start), since the resulting
+            // not-negotiated error will not.
             let template = self.obj().proxy_getcaps(None, filter);
             let mut st = self.lock_state();
             if !template.is_empty() && !st.told_unsupported {
                 st.told_unsupported = true;
                 drop(st);
-                gst::element_imp_warning!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ("NVENC on this GPU cannot take the offered input"),
-                    ["offered {template}; the GPU takes {probed}"]
-                );
+                let gpu_takes_it = !self.obj().proxy_getcaps(Some(probed), filter).is_empty();
+                match &narrowed {
+                    Some(n) if gpu_takes_it => gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::Negotiation,
+                        ("The offered input cannot give a profile downstream accepts"),
+                        [
+                            "offered {template}; downstream accepts the profiles {profiles:?}, for which the GPU takes {n}"
+                        ]
+                    ),
+                    _ => gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::Negotiation,
+                        ("NVENC on this GPU cannot take the offered input"),
+                        ["offered {template}; the GPU takes {probed}"]
+                    ),
+                }
             }
         }
         caps

@@ -105,6 +105,49 @@ pub const NV_ENC_HEVC_PROFILE_FREXT_GUID: GUID = GUID::new(
     0x453c,
     [0x9c, 0xbd, 0xb6, 0x16, 0xbd, 0x62, 0x13, 0x41],
 );
+pub const NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID: GUID = GUID::new(
+    0xbfd6f8e7,
+    0x233c,
+    0x4341,
+    [0x8b, 0x3e, 0x48, 0x18, 0x52, 0x38, 0x03, 0xf4],
+);
+/// H.264 Baseline (profile_idc 66; NVENC codes it constrained: no B, no CABAC).
+/// Proven against `tables/supplement/` for 12.x/13.0 (the shipped tables lack it).
+pub const NV_ENC_H264_PROFILE_BASELINE_GUID: GUID = GUID::new(
+    0x0727bcaa,
+    0x78c4,
+    0x4c83,
+    [0x8c, 0x2f, 0xef, 0x3d, 0xff, 0x26, 0x7c, 0x6a],
+);
+/// H.264 Main (profile_idc 77). Proven against `tables/supplement/` for 12.x/13.0.
+pub const NV_ENC_H264_PROFILE_MAIN_GUID: GUID = GUID::new(
+    0x60b5c1d4,
+    0x67fe,
+    0x4790,
+    [0x94, 0xd5, 0xc4, 0x72, 0x6d, 0x7b, 0x6e, 0x6d],
+);
+/// H.264 High (profile_idc 100).
+pub const NV_ENC_H264_PROFILE_HIGH_GUID: GUID = GUID::new(
+    0xe7cbc309,
+    0x4f7a,
+    0x4b89,
+    [0xaf, 0x2a, 0xd5, 0x37, 0xc9, 0x2b, 0xe3, 0x10],
+);
+/// H.264 High 10 (profile_idc 110): SDK 13.0 only.
+pub const NV_ENC_H264_PROFILE_HIGH_10_GUID: GUID = GUID::new(
+    0x8f0c337e,
+    0x186c,
+    0x48e9,
+    [0xa6, 0x9d, 0x7a, 0x83, 0x34, 0x08, 0x97, 0x58],
+);
+/// H.264 High 4:4:4 Predictive (profile_idc 244; `chromaFormatIDC` 3). Proven against
+/// `tables/supplement/` for 12.x/13.0.
+pub const NV_ENC_H264_PROFILE_HIGH_444_GUID: GUID = GUID::new(
+    0x7ac663cb,
+    0xa598,
+    0x4960,
+    [0xb8, 0x44, 0x33, 0x9b, 0x26, 0x1a, 0x7d, 0x52],
+);
 pub const NV_ENC_AV1_PROFILE_MAIN_GUID: GUID = GUID::new(
     0x5f2a39f5,
     0xf14e,
@@ -170,6 +213,12 @@ prove_guid!(NV_ENC_HEVC_PROFILE_MAIN_GUID in v12_0, v12_1, v12_2, v13_0);
 prove_guid!(NV_ENC_HEVC_PROFILE_MAIN10_GUID in v12_0, v12_1, v12_2, v13_0);
 prove_guid!(NV_ENC_HEVC_PROFILE_FREXT_GUID in v12_0, v12_1, v12_2, v13_0);
 prove_guid!(NV_ENC_AV1_PROFILE_MAIN_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_H264_PROFILE_BASELINE_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_H264_PROFILE_MAIN_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_H264_PROFILE_HIGH_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_H264_PROFILE_HIGH_444_GUID in v12_0, v12_1, v12_2, v13_0);
+prove_guid!(NV_ENC_H264_PROFILE_HIGH_10_GUID in v13_0);
 prove_guid!(NV_ENC_PRESET_P1_GUID in v12_0, v12_1, v12_2, v13_0);
 prove_guid!(NV_ENC_PRESET_P2_GUID in v12_0, v12_1, v12_2, v13_0);
 prove_guid!(NV_ENC_PRESET_P3_GUID in v12_0, v12_1, v12_2, v13_0);
@@ -305,6 +354,10 @@ pub const NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION: u32 = 41;
 pub const NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE: u32 = 43;
 pub const NV_ENC_CAPS_WIDTH_MIN: u32 = 45;
 pub const NV_ENC_CAPS_HEIGHT_MIN: u32 = 46;
+/// H.264 only: CABAC entropy coding (0 = CAVLC only).
+pub const NV_ENC_CAPS_SUPPORT_CABAC: u32 = 7;
+pub const NV_ENC_CAPS_SUPPORT_INTRA_REFRESH: u32 = 25;
+prove_enum!([NV_ENC_CAPS_SUPPORT_CABAC, NV_ENC_CAPS_SUPPORT_INTRA_REFRESH] in v12_1, v12_2, v13_0);
 prove_enum!(
     [NV_ENC_CAPS_NUM_MAX_BFRAMES, NV_ENC_CAPS_SUPPORTED_RATECONTROL_MODES, NV_ENC_CAPS_WIDTH_MAX,
     NV_ENC_CAPS_HEIGHT_MAX, NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE,
@@ -415,6 +468,16 @@ pub const NV_ENC_PIC_FLAG_EOS: u32 = 0x8;
 prove_enum!(
     [NV_ENC_PIC_FLAG_FORCEINTRA, NV_ENC_PIC_FLAG_FORCEIDR, NV_ENC_PIC_FLAG_OUTPUT_SPSPPS,
     NV_ENC_PIC_FLAG_EOS]
+    in v12_1, v12_2, v13_0
+);
+
+/// `NV_ENC_H264_ENTROPY_CODING_MODE`: the profile decides (`entropyCodingMode`).
+pub const NV_ENC_H264_ENTROPY_CODING_MODE_AUTOSELECT: u32 = 0;
+pub const NV_ENC_H264_ENTROPY_CODING_MODE_CABAC: u32 = 1;
+pub const NV_ENC_H264_ENTROPY_CODING_MODE_CAVLC: u32 = 2;
+prove_enum!(
+    [NV_ENC_H264_ENTROPY_CODING_MODE_AUTOSELECT, NV_ENC_H264_ENTROPY_CODING_MODE_CABAC,
+    NV_ENC_H264_ENTROPY_CODING_MODE_CAVLC]
     in v12_1, v12_2, v13_0
 );
 
@@ -942,6 +1005,7 @@ bitfield!(H264_OUTPUT_AUD = NV_ENC_CONFIG_H264.outputAUD(0x0, 6, 1) in v12_1, v1
 bitfield!(H264_DISABLE_SPSPPS = NV_ENC_CONFIG_H264.disableSPSPPS(0x0, 7, 1) in v12_1, v12_2, v13_0);
 bitfield!(H264_REPEAT_SPSPPS = NV_ENC_CONFIG_H264.repeatSPSPPS(0x0, 12, 1) in v12_1, v12_2, v13_0);
 bitfield!(H264_ENABLE_LTR = NV_ENC_CONFIG_H264.enableLTR(0x0, 14, 1) in v12_1, v12_2, v13_0);
+bitfield!(H264_ENABLE_INTRA_REFRESH = NV_ENC_CONFIG_H264.enableIntraRefresh(0x0, 10, 1) in v12_1, v12_2, v13_0);
 
 /// `NV_ENC_CODEC_CONFIG` union (1792 bytes, the size of its largest member `h264Config`).
 #[repr(C)]

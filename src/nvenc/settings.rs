@@ -239,6 +239,8 @@ pub const DEFAULT_MULTI_PASS: MultiPass = MultiPass::Default;
 pub const MAX_RC_LOOKAHEAD: u32 = 32;
 pub const MAX_AQ_STRENGTH: u32 = 15;
 pub const MAX_NUM_SLICES: u32 = 32;
+/// nvh264enc's `cabac` default (where the GPU reports `NV_ENC_CAPS_SUPPORT_CABAC`).
+pub const DEFAULT_CABAC: bool = true;
 
 /// Everything the user set. `Copy`, behind a Mutex in the element.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -261,9 +263,9 @@ pub struct Settings {
     pub bframes: u32,
     pub zerolatency: bool,
     pub cuda_device_id: u32,
-    /// H.265 only.
+    /// H.264 and H.265: access unit delimiters (`outputAUD`).
     pub aud: bool,
-    /// H.265 only.
+    /// H.264 and H.265: parameter sets on every IDR (`repeatSPSPPS`).
     pub repeat_sequence_header: bool,
     pub multi_pass: MultiPass,
     pub weighted_pred: bool,
@@ -286,8 +288,10 @@ pub struct Settings {
     pub qp_max_i: i32,
     pub qp_max_p: i32,
     pub qp_max_b: i32,
-    /// H.265 only; 0 = one slice.
+    /// H.264 and H.265: slices per picture (`sliceMode` 3), 0 = NVENC's default (one).
     pub num_slices: u32,
+    /// H.264 only: CABAC where the profile and GPU allow it (`entropyCodingMode`), else CAVLC.
+    pub cabac: bool,
     /// AV1 only: uniform tile columns/rows, 0 = NVENC's choice.
     pub tile_columns: u32,
     pub tile_rows: u32,
@@ -343,6 +347,7 @@ impl Default for Settings {
             qp_max_p: DEFAULT_QP,
             qp_max_b: DEFAULT_QP,
             num_slices: 0,
+            cabac: DEFAULT_CABAC,
             tile_columns: 0,
             tile_rows: 0,
             intra_refresh_period: 0,

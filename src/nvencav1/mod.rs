@@ -51,7 +51,7 @@ impl CodecOps for Av1Ops {
         s: &Settings,
         p: &SessionParams,
         _fmt: StreamFormat,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         cfg.profileGUID = ffi::NV_ENC_AV1_PROFILE_MAIN_GUID;
         let gop = cfg.gopLength;
         // SAFETY: the config came from the AV1 preset, so `av1Config` is the active member;
@@ -83,7 +83,7 @@ impl CodecOps for Av1Ops {
             a.matrixCoefficients = mx;
             a.colorRange = full as u32;
         }
-        Ok(())
+        Ok(Vec::new())
     }
     fn output_caps(
         &self,

@@ -17,6 +17,8 @@
 
 use std::fmt;
 
+use super::nal::{BitError, BitReader, unescape};
+
 const NAL_VPS: u8 = 32;
 const NAL_SPS: u8 = 33;
 const NAL_PPS: u8 = 34;
@@ -174,89 +176,12 @@ pub struct HevcVpsInfo {
     pub general_level_idc: u8,
 }
 
-/// Removes emulation prevention bytes (`00 00 03` -> `00 00`, H.265
-/// §7.3.1.1) from a NAL unit, returning its RBSP bytes (header included).
-fn unescape(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
+impl From<BitError> for HevcError {
+    fn from(e: BitError) -> Self {
+        match e {
+            BitError::Truncated(what) => HevcError::Truncated(what),
+            BitError::InvalidValue(what) => HevcError::InvalidValue(what),
         }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
-/// MSB-first bit reader with Exp-Golomb support (H.265 §9.2).
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    /// `u(n)` for n <= 64.
-    fn u(&mut self, n: u32, what: &'static str) -> Result<u64, HevcError> {
-        let mut value: u64 = 0;
-        for _ in 0..n {
-            let byte = *self
-                .data
-                .get(self.pos / 8)
-                .ok_or(HevcError::Truncated(what))?;
-            value = (value << 1) | u64::from((byte >> (7 - (self.pos % 8))) & 1);
-            self.pos += 1;
-        }
-        Ok(value)
-    }
-
-    fn bits_u8(&mut self, n: u32, what: &'static str) -> Result<u8, HevcError> {
-        Ok(self.u(n, what)? as u8)
-    }
-
-    fn flag(&mut self, what: &'static str) -> Result<bool, HevcError> {
-        Ok(self.u(1, what)? == 1)
-    }
-
-    fn skip(&mut self, n: usize, what: &'static str) -> Result<(), HevcError> {
-        let end = self.pos.saturating_add(n);
-        if end > self.data.len().saturating_mul(8) {
-            return Err(HevcError::Truncated(what));
-        }
-        self.pos = end;
-        Ok(())
-    }
-
-    /// `ue(v)`; values above 2^32 - 2 are rejected.
-    fn ue(&mut self, what: &'static str) -> Result<u32, HevcError> {
-        let mut leading_zeros = 0;
-        while !self.flag(what)? {
-            leading_zeros += 1;
-            if leading_zeros > 31 {
-                return Err(HevcError::InvalidValue(what));
-            }
-        }
-        let value = (1u64 << leading_zeros) - 1 + self.u(leading_zeros, what)?;
-        u32::try_from(value).map_err(|_| HevcError::InvalidValue(what))
-    }
-
-    /// `ue(v)` with an inclusive upper bound from the semantics.
-    fn ue_max(&mut self, max: u32, what: &'static str) -> Result<u32, HevcError> {
-        let v = self.ue(what)?;
-        if v > max {
-            return Err(HevcError::InvalidValue(what));
-        }
-        Ok(v)
-    }
-
-    /// `se(v)` (value discarded by all callers, only its length matters).
-    fn skip_se(&mut self, what: &'static str) -> Result<(), HevcError> {
-        self.ue(what).map(|_| ())
     }
 }
 
@@ -536,7 +461,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<HevcSpsInfo, HevcError> {
 
 /// SPS RBSP parsing; leaves `r` at `sps_extension_present_flag`.
 fn parse_sps_rbsp(r: &mut BitReader<'_>) -> Result<HevcSpsInfo, HevcError> {
-    let rbsp = r.data;
+    let rbsp = r.data();
     let vps_id = r.bits_u8(4, "sps_video_parameter_set_id")?;
     let sps_max_sub_layers_minus1 = r.bits_u8(3, "sps_max_sub_layers_minus1")?;
     if sps_max_sub_layers_minus1 > 6 {
@@ -1146,10 +1071,10 @@ mod tests {
             return false;
         }
         assert!(r.flag("rbsp_stop_one_bit").unwrap(), "stop bit");
-        while r.pos < rbsp.len() * 8 {
+        while r.bit_pos() < rbsp.len() * 8 {
             assert!(!r.flag("rbsp_alignment_zero_bit").unwrap(), "alignment bit");
         }
-        assert_eq!(r.pos % 8, 0);
+        assert_eq!(r.bit_pos() % 8, 0);
         true
     }
 

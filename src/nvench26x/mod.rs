@@ -8,6 +8,7 @@
 //! H.265 (the conformance window crops in 2-row units), so an odd height such as 405 is
 //! encoded as 406 with the last row repeated; caps keep the true 405.
 
+pub mod avcc;
 pub mod h264;
 pub mod hvcc;
 pub mod nal;
@@ -17,7 +18,6 @@ use std::sync::LazyLock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use crate::nvenc::api::Codec;
@@ -63,25 +63,7 @@ impl CodecOps for H265Ops {
         (width.div_ceil(2) * 2, height.div_ceil(2) * 2)
     }
     fn choose_stream_format(&self, element: &gst_video::VideoEncoder) -> StreamFormat {
-        let Some(caps) = element.src_pad().allowed_caps() else {
-            return StreamFormat::Default;
-        };
-        let Some(s) = caps.iter().next() else {
-            return StreamFormat::Default;
-        };
-        let first = match s.value("stream-format") {
-            Ok(v) => {
-                if let Ok(s) = v.get::<&str>() {
-                    Some(s.to_string())
-                } else if let Ok(l) = v.get::<gst::List>() {
-                    l.iter().find_map(|x| x.get::<String>().ok())
-                } else {
-                    None
-                }
-            }
-            Err(_) => None,
-        };
-        match first.as_deref() {
+        match crate::nvenc::base::downstream_stream_format(element).as_deref() {
             Some("hvc1") => StreamFormat::Hvc1,
             Some("hev1") => StreamFormat::Hev1,
             Some(_) | None => StreamFormat::Default,
@@ -93,7 +75,7 @@ impl CodecOps for H265Ops {
         s: &Settings,
         p: &SessionParams,
         fmt: StreamFormat,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         cfg.profileGUID = match (p.chroma_444, p.bit_depth) {
             (false, 8) => ffi::NV_ENC_HEVC_PROFILE_MAIN_GUID,
             (false, _) => ffi::NV_ENC_HEVC_PROFILE_MAIN10_GUID,
@@ -126,7 +108,7 @@ impl CodecOps for H265Ops {
         // hvc1 carries the parameter sets in hvcC only.
         h.flags = ffi::HEVC_DISABLE_SPSPPS.set(h.flags, (fmt == StreamFormat::Hvc1) as u32);
         crate::nvenc::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
-        Ok(())
+        Ok(Vec::new())
     }
     fn output_caps(
         &self,
@@ -145,9 +127,9 @@ impl CodecOps for H265Ops {
         let sps0 = sps.first().ok_or("no SPS in nvEncGetSequenceParams")?;
         let info = hvcc::parse_sps(sps0).map_err(|e| e.to_string())?;
         let format = match fmt {
-            StreamFormat::Default => "byte-stream",
             StreamFormat::Hvc1 => "hvc1",
             StreamFormat::Hev1 => "hev1",
+            _ => "byte-stream",
         };
         let mut caps = gst::Caps::builder("video/x-h265")
             .field("stream-format", format)
@@ -171,7 +153,7 @@ impl CodecOps for H265Ops {
             );
             st.set("bit-depth-luma", p.bit_depth);
             st.set("bit-depth-chroma", p.bit_depth);
-            if fmt != StreamFormat::Default {
+            if matches!(fmt, StreamFormat::Hvc1 | StreamFormat::Hev1) {
                 let rec = hvcc::build_hvcc(&vps, &sps, &pps, 4).map_err(|e| e.to_string())?;
                 c.structure_mut(0)
                     .ok_or("empty caps")?
@@ -182,12 +164,12 @@ impl CodecOps for H265Ops {
     }
     fn convert_output(&self, data: &[u8], fmt: StreamFormat) -> Vec<u8> {
         match fmt {
-            StreamFormat::Default => data.to_vec(),
             StreamFormat::Hvc1 | StreamFormat::Hev1 => {
                 let mut out = Vec::with_capacity(data.len() + 16);
                 nal::annexb_to_length_prefixed(data, &mut out);
                 out
             }
+            _ => data.to_vec(),
         }
     }
 }
@@ -215,32 +197,8 @@ pub mod imp {
                     "VPS/SPS/PPS",
                     "; ignored for hvc1",
                 ));
-                v.push(
-                    glib::ParamSpecUInt::builder("num-slices")
-                        .nick("Number of Slices")
-                        .blurb("Slices per picture (hevcConfig.sliceMode = 3, sliceModeData), 0 = one slice")
-                        .maximum(settings::MAX_NUM_SLICES)
-                        .mutable_playing()
-                        .build(),
-                );
-                for (name, what) in [
-                    ("qp-const", "qp-const-i/-p/-b"),
-                    ("qp-min", "qp-min-i/-p/-b"),
-                    ("qp-max", "qp-max-i/-p/-b"),
-                ] {
-                    v.push(
-                        glib::ParamSpecInt::builder(name)
-                            .nick(name)
-                            .blurb(&format!(
-                                "Deprecated, as in nvcodec: sets {what} together; reads the I value"
-                            ))
-                            .minimum(-1)
-                            .maximum(51)
-                            .default_value(settings::DEFAULT_QP)
-                            .mutable_playing()
-                            .build(),
-                    );
-                }
+                v.push(super::num_slices_property("hevcConfig"));
+                v.extend(super::qp_alias_properties());
                 v
             });
             PROPS.as_ref()
@@ -249,24 +207,12 @@ pub mod imp {
             let obj = self.obj();
             let base = obj.upcast_ref::<NvEncoderObj>().imp();
             let mut s = base.settings();
-            if !super::set_header_property(&mut s, value, pspec) {
+            if !super::set_header_property(&mut s, value, pspec)
+                && !super::set_slice_or_alias_property(&mut s, value, pspec)
+            {
                 match pspec.name() {
-                    "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
                     "split-encode-mode" => {
                         s.split_encode_mode = value.get().expect("type checked upstream")
-                    }
-                    "qp-const" => {
-                        let v: i32 = value.get().expect("type checked upstream");
-                        (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
-                    }
-                    // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
-                    "qp-min" => {
-                        let v: i32 = value.get().expect("type checked upstream");
-                        (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
-                    }
-                    "qp-max" => {
-                        let v: i32 = value.get().expect("type checked upstream");
-                        (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
                     }
                     _ => settings::set_qp_property(&mut s, value, pspec),
                 }
@@ -278,17 +224,12 @@ pub mod imp {
             let obj = self.obj();
             let base = obj.upcast_ref::<NvEncoderObj>().imp();
             let s = base.settings();
-            if let Some(v) = super::header_property(&s, pspec) {
-                return v;
-            }
-            match pspec.name() {
-                "num-slices" => s.num_slices.to_value(),
-                "split-encode-mode" => s.split_encode_mode.to_value(),
-                "qp-const" => s.qp_const_i.to_value(),
-                "qp-min" => s.qp_min_i.to_value(),
-                "qp-max" => s.qp_max_i.to_value(),
-                _ => settings::qp_property(&s, pspec),
-            }
+            super::header_property(&s, pspec)
+                .or_else(|| super::slice_or_alias_property(&s, pspec))
+                .unwrap_or_else(|| match pspec.name() {
+                    "split-encode-mode" => s.split_encode_mode.to_value(),
+                    _ => settings::qp_property(&s, pspec),
+                })
         }
     }
 
@@ -360,6 +301,81 @@ fn header_properties(config: &str, headers: &str, note: &str) -> [glib::ParamSpe
             .mutable_playing()
             .build(),
     ]
+}
+
+/// `num-slices`, shared by the H.264 and H.265 elements (`config`: the NVENC config member the
+/// blurb names). Installed whatever `NV_ENC_CAPS_SUPPORT_DYNAMIC_SLICE_MODE` says: a fixed number
+/// of slices (`sliceMode` 3) is not dynamic slicing (nvcodec 1.28 gates it on that cap).
+fn num_slices_property(config: &str) -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("num-slices")
+        .nick("Number of Slices")
+        .blurb(&format!(
+            "Slices per picture ({config}.sliceMode = 3, sliceModeData), 0 = NVENC's default (one)"
+        ))
+        .maximum(settings::MAX_NUM_SLICES)
+        .mutable_playing()
+        .build()
+}
+
+/// nvcodec's deprecated `qp-const`, `qp-min`, `qp-max` (H.264 and H.265): each sets the I, P
+/// and B values together and reads back the I value.
+fn qp_alias_properties() -> Vec<glib::ParamSpec> {
+    [
+        ("qp-const", "qp-const-i/-p/-b"),
+        ("qp-min", "qp-min-i/-p/-b"),
+        ("qp-max", "qp-max-i/-p/-b"),
+    ]
+    .iter()
+    .map(|(name, what)| {
+        glib::ParamSpecInt::builder(name)
+            .nick(name)
+            .blurb(&format!(
+                "Deprecated, as in nvcodec: sets {what} together; reads the I value"
+            ))
+            .minimum(-1)
+            .maximum(51)
+            .default_value(settings::DEFAULT_QP)
+            .mutable_playing()
+            .build()
+    })
+    .collect()
+}
+
+/// Stores `num-slices` or one of [`qp_alias_properties`]; `false` for another property.
+fn set_slice_or_alias_property(
+    s: &mut Settings,
+    value: &glib::Value,
+    pspec: &glib::ParamSpec,
+) -> bool {
+    match pspec.name() {
+        "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
+        "qp-const" => {
+            let v: i32 = value.get().expect("type checked upstream");
+            (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
+        }
+        // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
+        "qp-min" => {
+            let v: i32 = value.get().expect("type checked upstream");
+            (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
+        }
+        "qp-max" => {
+            let v: i32 = value.get().expect("type checked upstream");
+            (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Reads `num-slices` or one of [`qp_alias_properties`]; `None` for another property.
+fn slice_or_alias_property(s: &Settings, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+    Some(match pspec.name() {
+        "num-slices" => s.num_slices.to_value(),
+        "qp-const" => s.qp_const_i.to_value(),
+        "qp-min" => s.qp_min_i.to_value(),
+        "qp-max" => s.qp_max_i.to_value(),
+        _ => return None,
+    })
 }
 
 /// Stores one of [`header_properties`]; `false` if `pspec` is another property.

@@ -222,13 +222,42 @@ pub fn parse(text: &str) -> Result<Sdk, String> {
     Ok(sdk)
 }
 
-/// Reads every table of [`SDKS`] from `dir` (oldest first).
+/// Adds the `GUID` lines of a supplement (`tables/supplement/sdk-X.Y.txt`: GUIDs the shipped
+/// table lacks, rendered from the same header) to `sdk`. Other lines are ignored; a GUID the
+/// table already has must have the same value.
+pub fn apply_supplement(sdk: &mut Sdk, text: &str) -> Result<(), String> {
+    for (ln, line) in text.lines().enumerate() {
+        let mut it = line.split_whitespace();
+        if it.next() != Some("GUID") {
+            continue;
+        }
+        let k = it.next().unwrap_or("").to_string();
+        let g = parse_guid(it.next().unwrap_or("")).map_err(|e| format!("line {}: {e}", ln + 1))?;
+        match sdk.guids.get(&k) {
+            Some(old) if *old != g => {
+                return Err(format!("line {}: {k} differs from the table", ln + 1));
+            }
+            _ => {
+                sdk.guids.insert(k, g);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads every table of [`SDKS`] from `dir` (oldest first), each with its supplement
+/// (`dir/supplement/sdk-X.Y.txt`, see [`apply_supplement`]) where there is one.
 pub fn load_all(dir: &Path) -> Result<Vec<Sdk>, String> {
     SDKS.iter()
         .map(|v| {
             let p = dir.join(format!("sdk-{v}.txt"));
             let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            parse(&text).map_err(|e| format!("{}: {e}", p.display()))
+            let mut sdk = parse(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+            let sp = dir.join("supplement").join(format!("sdk-{v}.txt"));
+            if let Ok(extra) = std::fs::read_to_string(&sp) {
+                apply_supplement(&mut sdk, &extra).map_err(|e| format!("{}: {e}", sp.display()))?;
+            }
+            Ok(sdk)
         })
         .collect()
 }
@@ -350,6 +379,18 @@ mod tests {
         }
         let v13 = &sdks[4];
         assert_eq!(v13.api_version, 0xd);
+        // The supplements add the H.264 profile GUIDs the shipped 12.x/13.0 tables lack, with
+        // the values of the 11.1 table (generated from its own header).
+        for sdk in &sdks[1..] {
+            for g in [
+                "NV_ENC_H264_PROFILE_BASELINE_GUID",
+                "NV_ENC_H264_PROFILE_MAIN_GUID",
+                "NV_ENC_H264_PROFILE_HIGH_444_GUID",
+            ] {
+                assert_eq!(sdk.guids.get(g), sdks[0].guids.get(g), "{} {g}", sdk.name);
+            }
+        }
+        assert!(v13.guids.contains_key("NV_ENC_H264_PROFILE_HIGH_422_GUID"));
         assert_eq!(v13.structs["NV_ENC_PRESET_CONFIG"].size, 5128);
         assert_eq!(v13.structs["NV_ENC_INITIALIZE_PARAMS"].size, 1800);
         assert_eq!(sdks[1].structs["NV_ENC_INITIALIZE_PARAMS"].size, 1808);

@@ -107,7 +107,7 @@ fn tables() -> &'static Tables {
         for (sdk, text) in TABLE_TEXT.iter().enumerate() {
             let mut en = HashMap::new();
             let mut gs = Vec::new();
-            for line in text.lines() {
+            for line in text.lines().chain(SUPPLEMENT_TEXT[sdk].lines()) {
                 let mut it = line.split_whitespace();
                 match it.next() {
                     Some("VER") => {
@@ -151,6 +151,17 @@ static TABLE_TEXT: [&str; SDK_COUNT] = [
     include_str!("../../../crates/nvenc-abi/tables/sdk-12.1.txt"),
     include_str!("../../../crates/nvenc-abi/tables/sdk-12.2.txt"),
     include_str!("../../../crates/nvenc-abi/tables/sdk-13.0.txt"),
+];
+
+/// GUID lines the shipped 12.0-13.0 tables lack (the H.264 Baseline, Main, High 4:4:4 and, in
+/// 13.0, High 4:2:2 profiles), rendered from the same headers (`crates/nvenc-abi/tables/
+/// supplement/`); 11.1's table has them already.
+static SUPPLEMENT_TEXT: [&str; SDK_COUNT] = [
+    "",
+    include_str!("../../../crates/nvenc-abi/tables/supplement/sdk-12.0.txt"),
+    include_str!("../../../crates/nvenc-abi/tables/supplement/sdk-12.1.txt"),
+    include_str!("../../../crates/nvenc-abi/tables/supplement/sdk-12.2.txt"),
+    include_str!("../../../crates/nvenc-abi/tables/supplement/sdk-13.0.txt"),
 ];
 
 /// `*_VER` value of a struct in an SDK (`NV_ENC_CONFIG` -> `NV_ENC_CONFIG_VER`).

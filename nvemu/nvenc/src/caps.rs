@@ -142,11 +142,9 @@ pub fn check_codec(gpu: Gpu, sdk: SdkIdx, g: &Guid) -> Result<CodecKind, i32> {
 
 pub fn profile_names(sdk: SdkIdx, c: CodecKind) -> Vec<&'static str> {
     let all: &[&str] = match c {
-        // BASELINE, MAIN and HIGH_444 are in every header (11.1 .. 13.0) but only the 11.1
-        // table has them: the shipped 12.0-13.0 tables were generated with a pattern that
-        // missed their declarations (`static const GUID  NAME`, two spaces); see
-        // crates/nvenc-abi/tables/README.md. A 12.x/13.0 session therefore lists only the
-        // others, but accepts all of them in InitializeEncoder (GUIDs are named across tables).
+        // BASELINE, MAIN and HIGH_444 are in every header (11.1 .. 13.0); the shipped 12.0-13.0
+        // tables missed their declarations (`static const GUID  NAME`, two spaces), which
+        // crates/nvenc-abi/tables/supplement/ adds back (see the tables' README).
         CodecKind::H264 => &[
             "NV_ENC_H264_PROFILE_BASELINE_GUID",
             "NV_ENC_H264_PROFILE_MAIN_GUID",
