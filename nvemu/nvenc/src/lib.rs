@@ -38,6 +38,7 @@ mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
 mod hdr;
+mod payload;
 mod session;
 pub mod timing;
 mod trace;

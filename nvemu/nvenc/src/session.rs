@@ -157,6 +157,8 @@ pub struct Output {
     pub frame_idx: u32,
     pub frame_idx_display: u32,
     pub avg_qp: u32,
+    /// SEI payload types / AV1 metadata types written into this picture (for the trace).
+    pub payload_types: Vec<u32>,
 }
 
 pub enum OutState {
@@ -183,6 +185,9 @@ pub struct Meta {
     pub display_idx: u32,
     pub kind: sw::PicKind,
     pub headers: bool,
+    /// SEI messages / metadata OBUs the client passed with this frame (and NVENC 13.0's HDR
+    /// messages), written into its access unit (`crate::payload`).
+    pub extra: Vec<crate::payload::Payload>,
 }
 
 pub struct Frame {
@@ -204,6 +209,8 @@ pub struct Enc {
     pub idr_period: Option<u32>,
     pub repeat_headers: bool,
     pub disable_headers: bool,
+    /// API 13.0 config bits (H.265, AV1): `outputMasteringDisplay`, `outputMaxCll`.
+    pub out_hdr: (bool, bool),
     pub swcfg: sw::Config,
     pub sw: sw::SwEncoder,
     pub seq: Vec<u8>,
@@ -348,6 +355,7 @@ impl Enc {
                         frame_idx: 0,
                         frame_idx_display: 0,
                         avg_qp: 0,
+                        payload_types: Vec::new(),
                     });
                 }
             }
@@ -476,6 +484,12 @@ impl Enc {
         } else {
             p.data
         };
+        // The client's SEI messages / metadata OBUs of this frame, into its access unit.
+        let data = if meta.extra.is_empty() {
+            data
+        } else {
+            crate::payload::insert(self.codec, &data, &meta.extra)
+        };
         let avg_qp = match kind {
             sw::PicKind::Idr | sw::PicKind::I => self.qp.0,
             sw::PicKind::B => self.qp.2,
@@ -497,6 +511,7 @@ impl Enc {
             frame_idx: meta.frame_idx,
             frame_idx_display: meta.display_idx,
             avg_qp,
+            payload_types: meta.extra.iter().map(|p| p.ty).collect(),
         };
         // Buffers are filled in submission order with pictures in coded order; a buffer the
         // client destroyed meanwhile swallows its picture.
