@@ -383,9 +383,9 @@ fn live_preset_change() {
     );
 }
 
-/// Every nvcodec (1.28) property of nvh265enc / nvav1enc that rsnvenc has, by name, with
-/// the one not done yet (cc-insert) is named here so that the gap is explicit; and the
-/// frame-stats signal exists.
+/// Every nvcodec (1.28) property of nvh265enc / nvav1enc (and nvh264enc's common ones), by
+/// name; `cc-insert` with nvcodec's enum (nicks, values, default insert) under a GstRs type
+/// name; and the frame-stats signal exists.
 fn property_names_match_nvcodec() {
     let common = [
         "cuda-device-id",
@@ -418,6 +418,7 @@ fn property_names_match_nvcodec() {
         "qp-max-p",
         "qp-max-b",
         "const-quality",
+        "cc-insert",
     ];
     let h265_only = [
         "qp-const",
@@ -427,10 +428,10 @@ fn property_names_match_nvcodec() {
         "repeat-sequence-header",
         "num-slices",
     ];
-    let not_yet = ["cc-insert"];
     for (element, extra) in [
         ("rsnvench265enc", &h265_only[..]),
         ("rsnvencav1enc", &[][..]),
+        ("rsnvench264enc", &["aud", "repeat-sequence-header"][..]),
     ] {
         let e = gst::ElementFactory::make(element).build().expect(element);
         let names: Vec<String> = e
@@ -441,12 +442,28 @@ fn property_names_match_nvcodec() {
         for want in common.iter().chain(extra.iter()) {
             assert!(names.iter().any(|n| n == want), "{element} lacks {want}");
         }
-        for gap in not_yet {
-            assert!(
-                !names.iter().any(|n| n == gap),
-                "{element} has {gap}: update this test"
-            );
-        }
+        let cc = e.find_property("cc-insert").unwrap();
+        assert_eq!(cc.value_type().name(), "GstRsNvEncSeiInsertMode");
+        let class = gst::glib::EnumClass::with_type(cc.value_type()).unwrap();
+        let values: Vec<(i32, String)> = class
+            .values()
+            .iter()
+            .map(|v| (v.value(), v.nick().to_string()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (0, "insert".to_string()),
+                (1, "insert-and-drop".to_string()),
+                (2, "disabled".to_string())
+            ],
+            "{element}: nvcodec's GstNvEncoderSeiInsertMode"
+        );
+        let default = cc.default_value().get::<&gst::glib::EnumValue>().unwrap();
+        assert_eq!(default.nick(), "insert", "{element}: cc-insert default");
+        let now = e.property_value("cc-insert");
+        assert_eq!(now.get::<&gst::glib::EnumValue>().unwrap().value(), 0);
+        assert!(!cc.flags().contains(gst::glib::ParamFlags::CONSTRUCT_ONLY));
         if element == "rsnvencav1enc" {
             for h in h265_only {
                 assert!(!names.iter().any(|n| n == h), "{element} must not have {h}");

@@ -6,4 +6,5 @@ pub mod base;
 pub mod colour;
 pub mod ffi;
 pub mod gstffi;
+pub mod metadata;
 pub mod settings;
