@@ -404,15 +404,11 @@ impl NvEncoder {
         p
     }
 
-    /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: caption metas this element
-    /// inserts (CEA-708 raw and CDP) are not copied to the output buffer; `None` leaves the
-    /// decision to GstVideoEncoder's default (copy).
-    pub fn drops_caption_meta(&self, ty: gst_video::VideoCaptionType) -> bool {
-        self.cc_insert() == CcInsert::InsertAndDrop
-            && matches!(
-                ty,
-                gst_video::VideoCaptionType::Cea708Raw | gst_video::VideoCaptionType::Cea708Cdp
-            )
+    /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
+    /// inserted (CEA-708 raw, or a CDP with captions) is not copied to the output buffer;
+    /// `false` leaves the decision to GstVideoEncoder's default (copy).
+    pub fn drops_caption_meta(&self, ty: gst_video::VideoCaptionType, data: &[u8]) -> bool {
+        self.cc_insert() == CcInsert::InsertAndDrop && metadata::cc_data(ty, data).is_some()
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {

@@ -97,7 +97,8 @@ unsafe extern "C" fn transform_meta(
     // No panic may cross this C boundary: on one, fall back to the default.
     let drop_it = std::panic::catch_unwind(|| {
         // SAFETY: GstVideoEncoder calls this with a live meta of the frame's input buffer
-        // (`info` set by gst_buffer_add_meta) and a live encoder of this class.
+        // (`info` set by gst_buffer_add_meta) and a live encoder of this class; a caption
+        // meta's `data` holds `size` bytes for the buffer's life (it is a copy the meta owns).
         unsafe {
             let info = (*meta).info;
             if info.is_null()
@@ -105,15 +106,19 @@ unsafe extern "C" fn transform_meta(
             {
                 return false;
             }
-            let ty = gst_video::VideoCaptionType::from_glib(
-                (*(meta as *const gst_video::ffi::GstVideoCaptionMeta)).caption_type,
-            );
+            let cc = &*(meta as *const gst_video::ffi::GstVideoCaptionMeta);
+            let ty = gst_video::VideoCaptionType::from_glib(cc.caption_type);
+            let data: &[u8] = if cc.data.is_null() || cc.size == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(cc.data, cc.size)
+            };
             let obj: glib::translate::Borrowed<gst_video::VideoEncoder> =
                 gst_video::VideoEncoder::from_glib_borrow(enc);
             use gst::prelude::Cast;
             use gst::subclass::prelude::ObjectSubclassIsExt;
             obj.downcast_ref::<super::base::NvEncoderObj>()
-                .is_some_and(|e| e.imp().drops_caption_meta(ty))
+                .is_some_and(|e| e.imp().drops_caption_meta(ty, data))
         }
     })
     .unwrap_or(false);
