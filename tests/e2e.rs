@@ -2273,3 +2273,247 @@ fn newer_gstreamer_cuda_streams() {
     assert!(o.status.success(), "{out}");
     assert!(String::from_utf8_lossy(&o.stdout).contains("== all checks passed"));
 }
+
+/// The HDR10 caps every HDR test feeds: BT.2020 primaries, D65, 1000 / 0.005 cd/m², MaxCLL
+/// 1000, MaxFALL 400 (GStreamer units: 0.00002 and 0.0001 cd/m²). `(string)` keeps
+/// gst-launch from reading "1000:400" as a flagset.
+const HDR_CAPS: &str = "mastering-display-info=(string)35400:14600:8500:39850:6550:2300:15635:16450:10000000:50,content-light-level=(string)1000:400";
+
+/// `key=value` lines of the frames ffprobe decodes (`-show_frames`), one map per frame.
+fn ffprobe_frames(
+    file: &Path,
+    format: Option<&str>,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let mut args = vec![];
+    if let Some(f) = format {
+        args.extend(["-f", f]);
+    }
+    args.extend(["-show_frames", "-select_streams", "v:0"]);
+    let s = ffprobe(&args, file);
+    let mut frames = Vec::new();
+    let mut cur: Option<std::collections::HashMap<String, String>> = None;
+    for l in s.lines() {
+        match l.trim() {
+            "[FRAME]" => cur = Some(Default::default()),
+            "[/FRAME]" => frames.extend(cur.take()),
+            kv => {
+                if let (Some(m), Some((k, v))) = (cur.as_mut(), kv.split_once('=')) {
+                    // Side data keys repeat per side data: keep the first of each.
+                    m.entry(k.to_string()).or_insert_with(|| v.to_string());
+                    if k == "side_data_type" {
+                        let all = m.entry("side_data_types".into()).or_default();
+                        all.push_str(v);
+                        all.push('|');
+                    }
+                }
+            }
+        }
+    }
+    frames
+}
+
+/// HDR10 caps in: for H.265, AV1 and H.264, with the NVENC API of 12.1, 12.2 and 13.0.
+/// - The trace shows how it reached NVENC: API 13.0 H.265/AV1 through NVENC's own fields
+///   (`outputMasteringDisplay`/`outputMaxCll` at initialise, `pMasteringDisplay`/`pMaxCll` on
+///   IDRs, AV1 values in AV1 units), otherwise `seiPayloadArray` (SEI 137/144) or
+///   `obuPayloadArray` (metadata types 2/1) with the exact payload bytes, on the 3 IDRs of 30
+///   frames only; the emulator's LockBitstream shows them written into exactly those pictures.
+/// - FFmpeg decodes them back ("Mastering display metadata", "Content light level metadata")
+///   with the caps' values on the key frames (H.265 in 1/50000 and 1/10000 cd/m², AV1 through
+///   libdav1d in 1/65536, 1/256 and 1/16384 cd/m²); FFmpeg 5.1's H.264 decoder exports
+///   neither, so for H.264 GStreamer's h264parse reads them back into its caps.
+#[test]
+fn hdr10_metadata_on_idrs_for_every_api_version() {
+    need_emulator!();
+    // (SEI / metadata type, payload) as the plugin must pass them before 13.0.
+    let sei_mdcv = "21349baa199608fc8a4839083d1340420098968000000032";
+    let av1_mdcv = "b53f4ac12b85cc0821890bc7500d54390003e80000000052";
+    let cll = "03e80190";
+    for (api, _) in INIT_VERS {
+        for (element, ext) in [
+            ("rsnvench265enc", "h265"),
+            ("rsnvencav1enc", "obu"),
+            ("rsnvench264enc", "h264"),
+        ] {
+            let out = out_dir().join(format!("hdr-{element}-{api}.{ext}"));
+            let _ = std::fs::remove_file(&out);
+            let pipeline = format!(
+                "videotestsrc num-buffers=30 ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1,{HDR_CAPS} ! {element} gop-size=10 ! filesink location={}",
+                out.display()
+            );
+            let name = format!("hdr-{element}-{api}");
+            let (o, trace) = launch_traced(&pipeline, &name, &[("NVEMU_MAX_API", api)]);
+            assert!(o.status.success(), "{element} API {api}: {}", text(&o));
+            let native = api == "13.0" && element != "rsnvench264enc";
+            let (cfg, member) = match element {
+                "rsnvench265enc" => ("hevcConfig", "hevcPicParams"),
+                "rsnvencav1enc" => ("av1Config", "av1PicParams"),
+                _ => ("h264Config", "h264PicParams"),
+            };
+            let init = &trace_lines(&trace, "nvEncInitializeEncoder")[0]["args"];
+            let bit = |k: &str| init[format!("encodeConfig.encodeCodecConfig.{cfg}.{k}")].clone();
+            if native {
+                assert_eq!(bit("outputMasteringDisplay"), 1, "{element} API {api}");
+                assert_eq!(bit("outputMaxCll"), 1, "{element} API {api}");
+            } else {
+                // Not in the struct before 13.0 (nor in H.264's), so not in the trace.
+                assert!(
+                    bit("outputMasteringDisplay").is_null(),
+                    "{element} API {api}"
+                );
+            }
+            let pics: Vec<serde_json::Value> = trace_lines(&trace, "nvEncEncodePicture")
+                .into_iter()
+                .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+                .collect();
+            assert_eq!(pics.len(), 30, "{element} API {api}");
+            let p = |l: &serde_json::Value, k: &str| {
+                l["args"][format!("codecPicParams.{member}.{k}")].clone()
+            };
+            let mut with = Vec::new();
+            for (i, l) in pics.iter().enumerate() {
+                let arr_key = if element == "rsnvencav1enc" {
+                    "obuPayloadArray"
+                } else {
+                    "seiPayloadArray"
+                };
+                let arr = p(l, arr_key);
+                if native {
+                    if p(l, "pMasteringDisplay.r.x").is_null() {
+                        assert_eq!(p(l, "pMaxCll"), "0x0", "{element} API {api} frame {i}");
+                        continue;
+                    }
+                    with.push(i);
+                    let (rx, gy, wx, max, min) = if element == "rsnvencav1enc" {
+                        (46399, 52232, 20493, 256_000, 82)
+                    } else {
+                        (35400, 39850, 15635, 10_000_000, 50)
+                    };
+                    assert_eq!(p(l, "pMasteringDisplay.r.x"), rx, "{element} frame {i}");
+                    assert_eq!(p(l, "pMasteringDisplay.g.y"), gy);
+                    assert_eq!(p(l, "pMasteringDisplay.whitePoint.x"), wx);
+                    assert_eq!(p(l, "pMasteringDisplay.maxLuma"), max);
+                    assert_eq!(p(l, "pMasteringDisplay.minLuma"), min);
+                    assert_eq!(p(l, "pMaxCll.maxContentLightLevel"), 1000);
+                    assert_eq!(p(l, "pMaxCll.maxPicAverageLightLevel"), 400);
+                    assert_eq!(p(l, &format!("{arr_key}Cnt")), 0);
+                } else {
+                    let Some(a) = arr.as_array() else {
+                        assert_eq!(arr, "0x0", "{element} API {api} frame {i}");
+                        continue;
+                    };
+                    with.push(i);
+                    let got: Vec<(u64, String)> = a
+                        .iter()
+                        .map(|e| {
+                            (
+                                e["payloadType"].as_u64().unwrap(),
+                                e["payload"].as_str().unwrap().to_string(),
+                            )
+                        })
+                        .collect();
+                    let want = if element == "rsnvencav1enc" {
+                        vec![(2, av1_mdcv.to_string()), (1, cll.to_string())]
+                    } else {
+                        vec![(137, sei_mdcv.to_string()), (144, cll.to_string())]
+                    };
+                    assert_eq!(got, want, "{element} API {api} frame {i}");
+                }
+            }
+            assert_eq!(
+                with,
+                [0, 10, 20],
+                "{element} API {api}: metadata on the IDRs"
+            );
+            let locks = trace_lines(&trace, "nvEncLockBitstream");
+            let idrs: Vec<u64> = locks
+                .iter()
+                .filter(|l| l["args"]["out.pictureType"] == 3)
+                .map(|l| l["args"]["out.outputTimeStamp"].as_u64().unwrap())
+                .collect();
+            assert_eq!(idrs.len(), 3, "{element} API {api}: IDRs {idrs:?}");
+            for l in &locks {
+                let written = l["args"]["out.payloadTypes"].clone();
+                if l["args"]["out.pictureType"] == 3 {
+                    let want: &[u64] = if element == "rsnvencav1enc" {
+                        &[2, 1]
+                    } else {
+                        &[137, 144]
+                    };
+                    assert_eq!(written, serde_json::json!(want), "{element} API {api}");
+                } else {
+                    assert!(written.is_null(), "{element} API {api}: {written}");
+                }
+            }
+            if element == "rsnvench264enc" {
+                // gst-launch -v (not -q) prints the negotiated caps.
+                let mut cmd = Command::new("gst-launch-1.0");
+                cmd.args(["-v", "filesrc"])
+                    .arg(format!("location={}", out.display()))
+                    .args(["!", "h264parse", "!", "fakesink"])
+                    .env(
+                        "GST_REGISTRY",
+                        out_dir().join(format!("registry-{}.bin", std::process::id())),
+                    );
+                let o = run_bounded(cmd, Duration::from_secs(60));
+                let caps = String::from_utf8_lossy(&o.stdout);
+                assert!(
+                    caps.contains("mastering-display-info=(string)35400:14600:8500:39850:6550:2300:15635:16450:10000000:50")
+                        && caps.contains("content-light-level=(string)1000:400"),
+                    "h264parse caps: {caps}"
+                );
+                continue;
+            }
+            let frames = ffprobe_frames(&out, (ext == "obu").then_some("obu"));
+            assert_eq!(frames.len(), 30, "{element} API {api}: decoded frames");
+            let keys: Vec<&std::collections::HashMap<String, String>> =
+                frames.iter().filter(|f| f["key_frame"] == "1").collect();
+            assert_eq!(keys.len(), 3, "{element} API {api}: key frames");
+            for f in keys {
+                let types = f.get("side_data_types").map(String::as_str).unwrap_or("");
+                assert!(
+                    types.contains("Mastering display metadata|")
+                        && types.contains("Content light level metadata|"),
+                    "{element} API {api}: {types}"
+                );
+                let want: &[(&str, &str)] = if element == "rsnvencav1enc" {
+                    &[
+                        ("red_x", "46399/65536"),
+                        ("red_y", "19137/65536"),
+                        ("green_x", "11141/65536"),
+                        ("green_y", "52232/65536"),
+                        ("blue_x", "8585/65536"),
+                        ("blue_y", "3015/65536"),
+                        ("white_point_x", "20493/65536"),
+                        ("white_point_y", "21561/65536"),
+                        ("min_luminance", "82/16384"),
+                        ("max_luminance", "256000/256"),
+                    ]
+                } else {
+                    &[
+                        ("red_x", "35400/50000"),
+                        ("red_y", "14600/50000"),
+                        ("green_x", "8500/50000"),
+                        ("green_y", "39850/50000"),
+                        ("blue_x", "6550/50000"),
+                        ("blue_y", "2300/50000"),
+                        ("white_point_x", "15635/50000"),
+                        ("white_point_y", "16450/50000"),
+                        ("min_luminance", "50/10000"),
+                        ("max_luminance", "10000000/10000"),
+                    ]
+                };
+                for (k, v) in want
+                    .iter()
+                    .chain(&[("max_content", "1000"), ("max_average", "400")])
+                {
+                    assert_eq!(
+                        f.get(*k).map(String::as_str),
+                        Some(*v),
+                        "{element} API {api}: {k}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -224,6 +224,509 @@ fn av1_obu_types(tu: &[u8]) -> Vec<u8> {
     t
 }
 
+/// Removes H.264/H.265 emulation prevention bytes.
+fn unescape(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut zeros = 0;
+    for &x in b {
+        if zeros >= 2 && x == 3 {
+            zeros = 0;
+            continue;
+        }
+        out.push(x);
+        zeros = if x == 0 { zeros + 1 } else { 0 };
+    }
+    out
+}
+
+/// Annex B NAL units of an access unit (header included, start codes not).
+fn nal_units(au: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| {
+            let mut e = starts.get(k + 1).map_or(au.len(), |n| n - 3);
+            while e > s && au[e - 1] == 0 {
+                e -= 1; // the zero byte of a following 4-byte start code
+            }
+            &au[s..e]
+        })
+        .collect()
+}
+
+/// SEI messages (payloadType, payload) of an H.264 (`h265 == false`) or H.265 access unit, in
+/// order, with the index of the NAL unit that carries them; and the NAL types in order.
+fn sei_messages(au: &[u8], h265: bool) -> (Vec<(u32, Vec<u8>)>, Vec<u8>) {
+    let mut msgs = Vec::new();
+    let mut types = Vec::new();
+    for n in nal_units(au) {
+        let (ty, hdr) = if h265 {
+            ((n[0] >> 1) & 0x3f, 2)
+        } else {
+            (n[0] & 0x1f, 1)
+        };
+        types.push(ty);
+        if ty != if h265 { 39 } else { 6 } {
+            continue;
+        }
+        let r = unescape(&n[hdr..]);
+        let mut i = 0;
+        // sei_message()s until the rbsp trailing bits.
+        while i < r.len() && !(r[i] == 0x80 && i + 1 == r.len()) {
+            let mut read = || {
+                let mut v = 0u32;
+                while r[i] == 0xff {
+                    v += 255;
+                    i += 1;
+                }
+                v += r[i] as u32;
+                i += 1;
+                v
+            };
+            let t = read();
+            let size = read() as usize;
+            msgs.push((t, r[i..i + size].to_vec()));
+            i += size;
+        }
+    }
+    (msgs, types)
+}
+
+/// AV1 OBUs (type, payload) of a temporal unit.
+fn av1_obus(tu: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut i = 0;
+    while i < tu.len() {
+        let hdr = tu[i];
+        let mut p = i + 1 + usize::from(hdr & 0x4 != 0);
+        let (mut size, mut shift) = (0usize, 0);
+        while p < tu.len() {
+            let b = tu[p];
+            p += 1;
+            size |= ((b & 0x7f) as usize) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        v.push(((hdr >> 3) & 0xf, tu[p..p + size].to_vec()));
+        i = p + size;
+    }
+    v
+}
+
+/// AV1 metadata OBUs (metadata_type, payload without trailing bits) of a temporal unit, and the
+/// OBU types in order.
+fn av1_metadata(tu: &[u8]) -> (Vec<(u32, Vec<u8>)>, Vec<u8>) {
+    let obus = av1_obus(tu);
+    let types = obus.iter().map(|o| o.0).collect();
+    let meta = obus
+        .into_iter()
+        .filter(|o| o.0 == 5)
+        .map(|(_, p)| {
+            let (t, n) = (p[0] as u32, 1); // metadata types 1..=31 are one leb128 byte
+            let mut end = p.len();
+            while end > n && p[end - 1] == 0 {
+                end -= 1;
+            }
+            assert_eq!(p[end - 1], 0x80, "metadata OBU ends with trailing bits");
+            (t, p[n..end - 1].to_vec())
+        })
+        .collect();
+    (meta, types)
+}
+
+/// The `cc_data` triplets of an ATSC A/53 T.35 payload ("GA94", type 3).
+fn a53_cc(t35: &[u8]) -> Option<Vec<u8>> {
+    if t35.len() < 11 || t35[..8] != [0xb5, 0, 0x31, b'G', b'A', b'9', b'4', 3] {
+        return None;
+    }
+    let n = (t35[8] & 0x1f) as usize;
+    assert_eq!(t35[8] & 0x40, 0x40, "process_cc_data_flag");
+    assert_eq!(t35[9], 0xff, "em_data");
+    assert_eq!(t35[10 + 3 * n], 0xff, "marker bits");
+    Some(t35[10..10 + 3 * n].to_vec())
+}
+
+/// The captions (cc_data) found in one output buffer of `element`, and whether the
+/// caption SEI/OBU came before the first slice / frame OBU.
+fn captions_in(element: &str, data: &[u8]) -> Vec<Vec<u8>> {
+    match element {
+        "rsnvencav1enc" => {
+            let (meta, types) = av1_metadata(data);
+            let first_frame = types.iter().position(|t| matches!(t, 3 | 4 | 6)).unwrap();
+            let last_meta = types.iter().rposition(|t| *t == 5);
+            assert!(last_meta.is_none_or(|m| m < first_frame), "OBUs {types:?}");
+            meta.iter()
+                .filter(|m| m.0 == 4)
+                .filter_map(|m| a53_cc(&m.1))
+                .collect()
+        }
+        _ => {
+            let h265 = element == "rsnvench265enc";
+            let (msgs, types) = sei_messages(data, h265);
+            let sei = if h265 { 39 } else { 6 };
+            let vcl = |t: &u8| if h265 { *t <= 31 } else { (1..=5).contains(t) };
+            let first_slice = types.iter().position(vcl).unwrap();
+            assert!(
+                types
+                    .iter()
+                    .rposition(|t| *t == sei)
+                    .is_none_or(|s| s < first_slice),
+                "NAL types {types:?}"
+            );
+            msgs.iter()
+                .filter(|m| m.0 == 4)
+                .filter_map(|m| a53_cc(&m.1))
+                .collect()
+        }
+    }
+}
+
+/// The cc_data triplets given to frame `i` (one or two triplets, different for every frame).
+fn cc_for(i: u64) -> Vec<u8> {
+    let b = (i as u8).wrapping_mul(7);
+    let mut v = vec![0xfc, 0x80 | (b & 0x7f), 0x80 | ((b + 1) & 0x7f)];
+    if i % 2 == 1 {
+        v.extend_from_slice(&[0xfe, 0x41 + (i % 26) as u8, 0x42]);
+    }
+    v
+}
+
+/// A CEA-708 CDP carrying `cc` (no time code), as SMPTE 334-2 lays it out.
+fn cdp_for(cc: &[u8], seq: u16) -> Vec<u8> {
+    let n = cc.len() / 3;
+    let mut c = vec![0x96, 0x69, 0, 0x3f, 0x43, (seq >> 8) as u8, seq as u8];
+    c.extend_from_slice(&[0x72, 0xe0 | n as u8]);
+    c.extend_from_slice(cc);
+    c.extend_from_slice(&[0x74, (seq >> 8) as u8, seq as u8, 0]);
+    c[2] = c.len() as u8;
+    c
+}
+
+/// Pushes NV12 frames `range` with a caption meta each (CEA-708 raw; frame 3: a CDP; frame 5:
+/// none; frame 6: CEA-608, which is not inserted).
+fn push_frames_with_captions(h: &mut Harness, range: std::ops::Range<u64>) {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, W, H)
+        .build()
+        .expect("video info");
+    for i in range {
+        let mut buf = gst::Buffer::with_size(info.size()).expect("buffer");
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * i);
+            b.set_duration(FRAME);
+            {
+                let mut map = b.map_writable().unwrap();
+                for (n, px) in map.iter_mut().enumerate() {
+                    *px = ((n as u64 / 4 + i * 8) % 220 + 16) as u8;
+                }
+            }
+            match i {
+                3 => {
+                    gst_video::VideoCaptionMeta::add(
+                        b,
+                        gst_video::VideoCaptionType::Cea708Cdp,
+                        &cdp_for(&cc_for(i), i as u16),
+                    );
+                }
+                5 => {}
+                6 => {
+                    gst_video::VideoCaptionMeta::add(
+                        b,
+                        gst_video::VideoCaptionType::Cea608Raw,
+                        &[0x94, 0x20],
+                    );
+                }
+                _ => {
+                    gst_video::VideoCaptionMeta::add(
+                        b,
+                        gst_video::VideoCaptionType::Cea708Raw,
+                        &cc_for(i),
+                    );
+                }
+            }
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok), "push frame {i}");
+    }
+}
+
+/// What frame `i` of [`push_frames_with_captions`] must carry in the stream.
+fn expected_cc(i: u64) -> Vec<Vec<u8>> {
+    match i {
+        5 | 6 => vec![],
+        _ => vec![cc_for(i)],
+    }
+}
+
+/// One output buffer: (frame index, data, caption metas on the buffer).
+type Captioned = (u64, Vec<u8>, Vec<(gst_video::VideoCaptionType, Vec<u8>)>);
+
+/// Sends EOS and takes every buffer out: (frame index, data, caption metas on the buffer).
+fn finish_with_metas(h: &mut Harness) -> Vec<Captioned> {
+    assert!(h.push_event(gst::event::Eos::new()), "EOS");
+    let seg = h
+        .sinkpad()
+        .unwrap()
+        .sticky_event::<gst::event::Segment>(0)
+        .expect("output segment");
+    let seg = seg
+        .segment()
+        .downcast_ref::<gst::ClockTime>()
+        .expect("time segment")
+        .clone();
+    let mut out = Vec::new();
+    while let Some(b) = h.try_pull() {
+        let rt = seg.to_running_time(b.pts().unwrap()).unwrap();
+        let metas = b
+            .iter_meta::<gst_video::VideoCaptionMeta>()
+            .map(|m| (m.caption_type(), m.data().to_vec()))
+            .collect();
+        out.push((rt / FRAME, b.map_readable().unwrap().to_vec(), metas));
+    }
+    out
+}
+
+/// The caps of a codec element's byte stream for the harness sink.
+fn sink_caps_of(element: &str) -> &'static str {
+    match element {
+        "rsnvench265enc" => "video/x-h265,stream-format=byte-stream,alignment=au",
+        "rsnvench264enc" => "video/x-h264,stream-format=byte-stream,alignment=au",
+        _ => "video/x-av1,stream-format=obu-stream,alignment=tu",
+    }
+}
+
+/// CEA-708 captions (raw and CDP) come out in the stream of the frame they came with, as A/53
+/// T.35 SEI (H.264/H.265, before the first slice) or metadata OBUs (AV1, before the frame),
+/// byte for byte, also through B-frame reordering (H.265); `insert` keeps the meta on the
+/// output buffer, `insert-and-drop` removes it, `disabled` inserts nothing. FFmpeg's decoders
+/// see them ("ATSC A53 Part 4 Closed Captions" side data, also AV1 through libdav1d).
+fn captions_round_trip(element: &str) {
+    for mode in ["insert", "insert-and-drop", "disabled"] {
+        let bframes = if element == "rsnvench265enc" {
+            "2"
+        } else {
+            "0"
+        };
+        let mut h = new_harness(
+            element,
+            &[("cc-insert", mode), ("bframes", bframes), ("gop-size", "4")],
+            &nv12_caps(W, H),
+            sink_caps_of(element),
+        );
+        push_frames_with_captions(&mut h, 0..12);
+        let out = finish_with_metas(&mut h);
+        assert_eq!(out.len(), 12, "{element} {mode}: frames out == frames in");
+        let mut stream = Vec::new();
+        for (i, data, metas) in &out {
+            stream.extend_from_slice(data);
+            let got = captions_in(element, data);
+            let want = if mode == "disabled" {
+                vec![]
+            } else {
+                expected_cc(*i)
+            };
+            assert_eq!(got, want, "{element} {mode}: captions of frame {i}");
+            let inserted = |t: &gst_video::VideoCaptionType| {
+                matches!(
+                    t,
+                    gst_video::VideoCaptionType::Cea708Raw | gst_video::VideoCaptionType::Cea708Cdp
+                )
+            };
+            let kept: Vec<_> = metas.iter().filter(|m| inserted(&m.0)).collect();
+            match (mode, *i) {
+                ("insert-and-drop", _) | (_, 5 | 6) => {
+                    assert!(
+                        kept.is_empty(),
+                        "{element} {mode}: frame {i} metas {metas:?}"
+                    )
+                }
+                _ => assert_eq!(kept.len(), 1, "{element} {mode}: frame {i} metas {metas:?}"),
+            }
+            if *i == 6 {
+                // CEA-608 metas are not inserted, and never dropped.
+                assert_eq!(
+                    metas.len(),
+                    1,
+                    "{element} {mode}: frame 6 keeps its 608 meta"
+                );
+            }
+        }
+        if mode == "insert" {
+            let ext = match element {
+                "rsnvench265enc" => "h265",
+                "rsnvench264enc" => "h264",
+                _ => "obu",
+            };
+            let file = root().join(format!("target/e2e/captions-{element}.{ext}"));
+            std::fs::write(&file, &stream).unwrap();
+            let mut cmd = std::process::Command::new("ffprobe");
+            cmd.args(["-v", "error"]);
+            if ext == "obu" {
+                cmd.args(["-f", "obu"]);
+            }
+            let o = cmd
+                .args(["-show_frames", "-select_streams", "v:0"])
+                .arg(&file)
+                .output()
+                .expect("ffprobe");
+            let text = String::from_utf8_lossy(&o.stdout);
+            let frames = text.matches("[FRAME]").count();
+            let cc = text
+                .matches("side_data_type=ATSC A53 Part 4 Closed Captions")
+                .count();
+            eprint!("[{element}: ffprobe {frames} frames, {cc} with A53 captions] ");
+            assert_eq!(frames, 12, "{element}: ffprobe frames");
+            assert_eq!(cc, 10, "{element}: frames with A53 caption side data");
+        }
+    }
+}
+
+/// Through the parsers of GStreamer 1.22 (h264parse, h265parse), which turn A/53 SEI back into
+/// caption metas: with `insert-and-drop`, the only caption meta after the parser is the one it
+/// read from the stream, equal to what went in.
+fn captions_through_parser(element: &str, parser: &str) {
+    let mut h = Harness::new_parse(&format!(
+        "{element} cc-insert=insert-and-drop bframes=0 ! {parser}"
+    ));
+    h.set_src_caps_str(&nv12_caps(W, H));
+    h.set_sink_caps_str(&format!(
+        "{},stream-format=byte-stream,alignment=au",
+        sink_caps_of(element).split(',').next().unwrap()
+    ));
+    push_frames_with_captions(&mut h, 0..8);
+    let out = finish_with_metas(&mut h);
+    assert_eq!(out.len(), 8, "{element} ! {parser}: frames");
+    for (i, _, metas) in &out {
+        let got: Vec<Vec<u8>> = metas
+            .iter()
+            .filter(|m| m.0 == gst_video::VideoCaptionType::Cea708Raw)
+            .map(|m| m.1.clone())
+            .collect();
+        assert_eq!(
+            got,
+            expected_cc(*i),
+            "{element} ! {parser}: frame {i} metas {metas:?}"
+        );
+    }
+}
+
+/// HDR10 caps: mastering display and content light level go on every IDR and on no other
+/// picture (SEI 137/144 before the first slice; AV1 HDR_MDCV/HDR_CLL OBUs before the frame),
+/// with the caps' values in the codec's units; also across a forced key unit.
+fn hdr_on_every_idr(element: &str) {
+    let caps = format!(
+        "{},mastering-display-info=(string)35400:14600:8500:39850:6550:2300:15635:16450:10000000:50,content-light-level=(string)1000:400",
+        nv12_caps(W, H)
+    );
+    let mut h = new_harness(element, &[("gop-size", "5")], &caps, sink_caps_of(element));
+    push_frames(&mut h, W, H, 0..7);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder().build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 7..12);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 12);
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    // IDR every 5 frames, counted again from the forced one (frame 7).
+    assert_eq!(keys, vec![0, 5, 7], "{element}: keyframes");
+    let (mdcv, cll): (Vec<u8>, Vec<u8>) = if element == "rsnvencav1enc" {
+        let mut m = Vec::new();
+        // R, G, B, white in 0.16 fixed point; max 24.8, min 18.14 (AV1 6.7.4).
+        for v in [46399u16, 19137, 11141, 52232, 8585, 3015, 20493, 21561] {
+            m.extend_from_slice(&v.to_be_bytes());
+        }
+        m.extend_from_slice(&256_000u32.to_be_bytes());
+        m.extend_from_slice(&82u32.to_be_bytes());
+        (m, vec![0x03, 0xe8, 0x01, 0x90])
+    } else {
+        let mut m = Vec::new();
+        // G, B, R, white in 0.00002; luminance in 0.0001 cd/m² (H.265 D.3.28).
+        for v in [8500u16, 39850, 6550, 2300, 35400, 14600, 15635, 16450] {
+            m.extend_from_slice(&v.to_be_bytes());
+        }
+        m.extend_from_slice(&10_000_000u32.to_be_bytes());
+        m.extend_from_slice(&50u32.to_be_bytes());
+        (m, vec![0x03, 0xe8, 0x01, 0x90])
+    };
+    for (pts, key, data) in &out {
+        let msgs: Vec<(u32, Vec<u8>)> = match element {
+            "rsnvencav1enc" => {
+                let (m, types) = av1_metadata(data);
+                if !m.is_empty() {
+                    let f = types.iter().position(|t| matches!(t, 3 | 4 | 6)).unwrap();
+                    assert!(
+                        types.iter().rposition(|t| *t == 5).unwrap() < f,
+                        "{types:?}"
+                    );
+                    assert!(types.iter().position(|t| *t == 1).unwrap() < f, "{types:?}");
+                }
+                m.into_iter()
+                    .map(|(t, b)| {
+                        (
+                            if t == 2 {
+                                137
+                            } else if t == 1 {
+                                144
+                            } else {
+                                t
+                            },
+                            b,
+                        )
+                    })
+                    .collect()
+            }
+            _ => captions_free_sei(element, data),
+        };
+        let n = *pts / FRAME;
+        if *key {
+            assert_eq!(msgs.len(), 2, "{element}: IDR {n}: {msgs:?}");
+            assert_eq!(
+                msgs[0],
+                (137, mdcv.clone()),
+                "{element}: mastering display in IDR {n}"
+            );
+            assert_eq!(
+                msgs[1],
+                (144, cll.clone()),
+                "{element}: content light level in IDR {n}"
+            );
+        } else {
+            assert!(
+                msgs.is_empty(),
+                "{element}: HDR metadata in non-IDR {n}: {msgs:?}"
+            );
+        }
+    }
+}
+
+/// The SEI messages of an H.26x access unit other than the encoder's own user data
+/// unregistered (x264/x265 write their settings there), checking they precede the slices.
+fn captions_free_sei(element: &str, data: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let h265 = element == "rsnvench265enc";
+    let (msgs, types) = sei_messages(data, h265);
+    let sei = if h265 { 39 } else { 6 };
+    let vcl = |t: &u8| if h265 { *t <= 31 } else { (1..=5).contains(t) };
+    let first = types.iter().position(vcl).unwrap();
+    assert!(
+        types
+            .iter()
+            .rposition(|t| *t == sei)
+            .is_none_or(|s| s < first),
+        "SEI after a slice: {types:?}"
+    );
+    msgs.into_iter().filter(|m| m.0 != 5).collect()
+}
+
 /// force-key-unit from downstream: the next frame is an IDR with the sequence headers in
 /// band, and NVENC was told so (FORCEIDR | OUTPUT_SPSPPS); no other frame is a keyframe.
 fn force_key_unit(element: &str) {
@@ -523,9 +1026,9 @@ fn live_preset_change() {
     );
 }
 
-/// Every nvcodec (1.28) property of nvh265enc / nvav1enc / nvh264enc that rsnvenc has, by name, with
-/// the one not done yet (cc-insert) is named here so that the gap is explicit; and the
-/// frame-stats signal exists.
+/// Every nvcodec (1.28) property of nvh265enc / nvav1enc / nvh264enc that rsnvenc has, by
+/// name; `cc-insert` with nvcodec's enum (nicks, values, default insert) under a GstRs type
+/// name; and the frame-stats signal exists.
 fn property_names_match_nvcodec() {
     let common = [
         "cuda-device-id",
@@ -558,6 +1061,7 @@ fn property_names_match_nvcodec() {
         "qp-max-p",
         "qp-max-b",
         "const-quality",
+        "cc-insert",
     ];
     let h265_only = [
         "qp-const",
@@ -577,7 +1081,6 @@ fn property_names_match_nvcodec() {
         "repeat-sequence-header",
         "num-slices",
     ];
-    let not_yet = ["cc-insert"];
     for (element, extra) in [
         ("rsnvench265enc", &h265_only[..]),
         ("rsnvencav1enc", &[][..]),
@@ -592,12 +1095,28 @@ fn property_names_match_nvcodec() {
         for want in common.iter().chain(extra.iter()) {
             assert!(names.iter().any(|n| n == want), "{element} lacks {want}");
         }
-        for gap in not_yet {
-            assert!(
-                !names.iter().any(|n| n == gap),
-                "{element} has {gap}: update this test"
-            );
-        }
+        let cc = e.find_property("cc-insert").unwrap();
+        assert_eq!(cc.value_type().name(), "GstRsNvEncSeiInsertMode");
+        let class = gst::glib::EnumClass::with_type(cc.value_type()).unwrap();
+        let values: Vec<(i32, String)> = class
+            .values()
+            .iter()
+            .map(|v| (v.value(), v.nick().to_string()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (0, "insert".to_string()),
+                (1, "insert-and-drop".to_string()),
+                (2, "disabled".to_string())
+            ],
+            "{element}: nvcodec's GstNvEncoderSeiInsertMode"
+        );
+        let default = cc.default_value().get::<&gst::glib::EnumValue>().unwrap();
+        assert_eq!(default.nick(), "insert", "{element}: cc-insert default");
+        let now = e.property_value("cc-insert");
+        assert_eq!(now.get::<&gst::glib::EnumValue>().unwrap().value(), 0);
+        assert!(!cc.flags().contains(gst::glib::ParamFlags::CONSTRUCT_ONLY));
         if element == "rsnvencav1enc" {
             for h in h265_only.iter().chain(h264_only.iter()) {
                 assert!(!names.iter().any(|n| n == h), "{element} must not have {h}");
@@ -727,6 +1246,108 @@ fn ltr_event(element: &str) {
     assert_eq!(marked[0].2, 1, "{element}: {seen:?}");
 }
 
+/// The child process of [`captions_reach_nvenc_for_every_api_version`]: encodes 6 captioned
+/// frames with each element, under the `NVEMU_MAX_API` and `NVEMU_TRACE` it was given.
+fn captions_child() -> ExitCode {
+    gst::init().expect("gst init");
+    gstrsnvenc::plugin_register_static().expect("register rsnvenc");
+    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+        let mut h = new_harness(element, &[], &nv12_caps(W, H), sink_caps_of(element));
+        push_frames_with_captions(&mut h, 0..6);
+        let out = finish_with_metas(&mut h);
+        if out.len() != 6 {
+            eprintln!("{element}: {} frames out", out.len());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Captions reach NVENC as its API defines them, with the struct layouts of 12.1, 12.2 and
+/// 13.0 (one child process per API, as the API is chosen once per process): the trace of every
+/// picture with a caption shows `seiPayloadArrayCnt` 1 and the payload (type 4, the exact A/53
+/// T.35 bytes) in `h264PicParams` / `hevcPicParams`, `obuPayloadArray` in `av1PicParams`
+/// (metadata_type 4; nvcodec writes it into the HEVC member instead), in `NV_ENC_PIC_PARAMS`
+/// of that API's version; frames without a CEA-708 caption pass none.
+fn captions_reach_nvenc_for_every_api_version() {
+    for (api, pic_ver) in [
+        ("12.1", "0xf106000c"),
+        ("12.2", "0xf207000c"),
+        ("13.0", "0xf007000d"),
+    ] {
+        let trace = root().join(format!("target/e2e/captions-api-{api}.trace"));
+        let _ = std::fs::remove_file(&trace);
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("RSNVENC_ELEMENT_CHILD", "captions")
+            .env("NVEMU_MAX_API", api)
+            .env("NVEMU_TRACE", &trace)
+            .env("NVEMU_STRICT", "abort")
+            .status()
+            .expect("child");
+        assert!(st.success(), "API {api}: child {st:?}");
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        assert!(
+            lines.iter().all(|l| l.get("violation").is_none()),
+            "API {api}: violations"
+        );
+        let mut codec_of = std::collections::HashMap::new();
+        for l in lines
+            .iter()
+            .filter(|l| l["call"] == "nvEncInitializeEncoder")
+        {
+            codec_of.insert(l["session"].to_string(), l["args"]["encodeGUID"].clone());
+        }
+        for (guid, member, arr) in [
+            ("NV_ENC_CODEC_HEVC_GUID", "hevcPicParams", "seiPayloadArray"),
+            ("NV_ENC_CODEC_H264_GUID", "h264PicParams", "seiPayloadArray"),
+            ("NV_ENC_CODEC_AV1_GUID", "av1PicParams", "obuPayloadArray"),
+        ] {
+            let pics: Vec<&serde_json::Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["call"] == "nvEncEncodePicture"
+                        && codec_of.get(&l["session"].to_string()) == Some(&serde_json::json!(guid))
+                        && l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0
+                })
+                .collect();
+            assert_eq!(pics.len(), 6, "API {api} {guid}");
+            for l in pics {
+                let a = &l["args"];
+                assert_eq!(a["version"], pic_ver, "API {api} {guid}");
+                let i = a["inputTimeStamp"].as_u64().unwrap();
+                let cnt = &a[format!("codecPicParams.{member}.{arr}Cnt")];
+                let got = &a[format!("codecPicParams.{member}.{arr}")];
+                let want: Vec<serde_json::Value> = expected_cc(i)
+                    .iter()
+                    .map(|cc| {
+                        let mut p = vec![0xb5, 0, 0x31, b'G', b'A', b'9', b'4', 3];
+                        p.push(0x40 | (cc.len() / 3) as u8);
+                        p.push(0xff);
+                        p.extend_from_slice(cc);
+                        p.push(0xff);
+                        serde_json::json!({
+                            "payloadType": 4,
+                            "payloadSize": p.len(),
+                            "payload": p.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                        })
+                    })
+                    .collect();
+                assert_eq!(cnt, want.len(), "API {api} {guid} frame {i}");
+                if want.is_empty() {
+                    assert_eq!(got, "0x0", "API {api} {guid} frame {i}");
+                } else {
+                    assert_eq!(got, &serde_json::json!(want), "API {api} {guid} frame {i}");
+                }
+            }
+        }
+        eprint!("[API {api}: 3 codecs x 6 pictures as expected] ");
+    }
+}
+
 fn run(name: &str, f: &dyn Fn(), failed: &mut Vec<String>) {
     eprint!("test {name} ... ");
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -751,6 +1372,9 @@ fn main() -> ExitCode {
             "NVENC emulator not built or not in LD_LIBRARY_PATH (run scripts/test); skipping"
         );
         return ExitCode::SUCCESS;
+    }
+    if std::env::var_os("RSNVENC_ELEMENT_CHILD").is_some() {
+        return captions_child();
     }
     std::fs::create_dir_all(root().join("target/e2e")).expect("target/e2e");
     let _ = std::fs::remove_file(trace_path());
@@ -817,6 +1441,33 @@ fn main() -> ExitCode {
         &mut failed,
     );
     run("ltr_event_av1", &|| ltr_event("rsnvencav1enc"), &mut failed);
+    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+        run(
+            &format!("captions_round_trip_{element}"),
+            &|| captions_round_trip(element),
+            &mut failed,
+        );
+        run(
+            &format!("hdr_on_every_idr_{element}"),
+            &|| hdr_on_every_idr(element),
+            &mut failed,
+        );
+    }
+    run(
+        "captions_reach_nvenc_for_every_api_version",
+        &captions_reach_nvenc_for_every_api_version,
+        &mut failed,
+    );
+    for (element, parser) in [
+        ("rsnvench265enc", "h265parse"),
+        ("rsnvench264enc", "h264parse"),
+    ] {
+        run(
+            &format!("captions_through_{parser}"),
+            &|| captions_through_parser(element, parser),
+            &mut failed,
+        );
+    }
     let bad: Vec<String> = std::fs::read_to_string(trace_path())
         .unwrap_or_default()
         .lines()

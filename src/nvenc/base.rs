@@ -16,6 +16,13 @@
 //!    encoder's stream lock and finishes the frame with DTS = PTS of the k-th submitted frame
 //!    minus the B-frame delay.
 //! 3. EOS, flush and caps changes send NVENC's EOS and wait until every submitted frame is out.
+//!
+//! Per-picture metadata (see [`super::metadata`]): the frame's CEA-708 caption metas
+//! (`cc-insert`) and, on the frames NVENC will code as IDRs (`Stream::next_is_idr`), the
+//! HDR10 metadata of the input caps go with `nvEncEncodePicture` (payload arrays, or API
+//! 13.0's own HDR fields); the output thread warns if an IDR came without them or a non-IDR
+//! with them. With `cc-insert=insert-and-drop` the caption metas are not copied to the output
+//! buffers (`transform_meta`, [`super::gstffi::install_transform_meta`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -30,8 +37,9 @@ use gst_video::subclass::prelude::*;
 
 use super::api::{self, BitstreamBuffer, Codec, EncodeStatus, InputBuffer, NvEncError, Session};
 use super::ffi;
+use super::metadata::{self, Hdr10, PicPayloads};
 use super::sdkext;
-use super::settings::{self, Settings};
+use super::settings::{self, CcInsert, Settings};
 use crate::cuda;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -60,6 +68,16 @@ pub struct SessionParams {
     pub profile_guids: Vec<ffi::GUID>,
     /// `NV_ENC_CAPS_SUPPORT_CABAC` for the codec (H.264 only; 0 elsewhere).
     pub cabac: bool,
+    /// HDR10 static metadata of the input caps, written on every IDR.
+    pub hdr: Hdr10,
+}
+
+impl SessionParams {
+    /// HDR metadata goes through NVENC's own fields (API 13.0, H.265 and AV1): the codec's
+    /// `configure` sets `outputMasteringDisplay` / `outputMaxCll` for the parts present.
+    pub fn native_hdr(&self, codec: Codec) -> bool {
+        !self.hdr.is_empty() && metadata::native_hdr(codec, self.api)
+    }
 }
 
 /// Codec hooks, one static instance per codec element.
@@ -328,6 +346,11 @@ struct Queues {
     shutdown: bool,
     /// Set by a flush: the output thread drops what comes out instead of finishing it.
     discard: bool,
+    /// The stream has HDR metadata to write on IDRs: the output thread checks each IDR came
+    /// with it (the prediction in [`Stream::next_is_idr`]) and nothing else did.
+    hdr_expected: bool,
+    /// Frames (system frame numbers) submitted with HDR metadata, until they come out.
+    hdr_frames: std::collections::HashSet<u32>,
 }
 
 struct Shared {
@@ -351,14 +374,47 @@ struct Stream {
     /// Upstream CUDA memories registered with NVENC, by (device pointer, pitch): once each,
     /// for the session's life.
     registrations: std::collections::HashMap<(u64, u32), Arc<api::RegisteredResource>>,
+    /// NVENC's IDR period (`idrPeriod` = `gopLength`), `None` = infinite.
+    idr_period: Option<u32>,
+    /// Frames submitted since the last IDR, that one included; `None`: the next is an IDR
+    /// (first frame of the session, or after NVENC's EOS).
+    since_idr: Option<u64>,
+}
+
+impl Stream {
+    /// Whether NVENC will code the next submitted frame as an IDR, and counts it. With
+    /// `enablePTD` NVENC decides picture types itself: an IDR on the first frame, every
+    /// `idrPeriod` frames (display order) and on `FORCEIDR` (the header's contract; the
+    /// frames-since-IDR count restarting at a forced IDR is inferred, as the emulator does).
+    /// The output thread warns if NVENC decided otherwise.
+    fn next_is_idr(&mut self, forced: bool) -> bool {
+        let idr = forced
+            || match (self.since_idr, self.idr_period) {
+                (None, _) => true,
+                (Some(n), Some(p)) => n >= p as u64,
+                (Some(_), None) => false,
+            };
+        self.since_idr = Some(if idr {
+            1
+        } else {
+            self.since_idr.unwrap_or(0) + 1
+        });
+        idr
+    }
+}
+
+type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
+
+/// HDR10 metadata of the input caps (none if the caps have none, or no caps).
+fn hdr_of(state: &InputState) -> Hdr10 {
+    state.caps().map(Hdr10::from_caps).unwrap_or_default()
 }
 
 #[derive(Default)]
 struct State {
     ctx: Option<Arc<cuda::Context>>,
     stream: Option<Stream>,
-    input_state:
-        Option<gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>>,
+    input_state: Option<InputState>,
     /// Sink caps the GPU accepts (template formats NVENC takes, its size range), probed at
     /// start; answered to caps queries.
     probed_sink: Option<gst::Caps>,
@@ -380,6 +436,8 @@ pub struct NvEncoder {
     stats: RunningStats,
     /// A per-picture LTR request (`rsnvenc-ltr` event) for the next frame.
     ltr_request: Mutex<Option<sdkext::LtrRequest>>,
+    /// `cc-insert` ([`CcInsert`] as u32), read for every frame (no new session).
+    cc_insert: std::sync::atomic::AtomicU32,
     /// The GstCudaContext shared with neighbours (`gst.cuda.context`), when GStreamer's CUDA
     /// library is there. Its own lock: `set_context` may come while `start` asks for it.
     shared_cuda: Mutex<Option<cuda::gst::SharedContext>>,
@@ -490,6 +548,39 @@ impl NvEncoder {
         };
         self.pending_update
             .fetch_or(flag, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn cc_insert(&self) -> CcInsert {
+        CcInsert::from_u32(self.cc_insert.load(Ordering::Relaxed))
+    }
+
+    /// The CEA-708 captions of `input` (`GstVideoCaptionMeta`, raw or CDP) as A/53 T.35
+    /// payloads for `codec`, unless `cc-insert=disabled`.
+    fn caption_payloads(&self, input: &gst::BufferRef, codec: Codec) -> PicPayloads {
+        let mut p = PicPayloads::default();
+        if self.cc_insert() == CcInsert::Disabled {
+            return p;
+        }
+        for m in input.iter_meta::<gst_video::VideoCaptionMeta>() {
+            match metadata::cc_data(m.caption_type(), m.data()) {
+                Some(cc) => p.push_caption(&cc, codec),
+                None => gst::debug!(
+                    CAT,
+                    imp = self,
+                    "caption meta of type {:?} ({} bytes) not inserted (only CEA-708 raw and CDP are)",
+                    m.caption_type(),
+                    m.data().len()
+                ),
+            }
+        }
+        p
+    }
+
+    /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
+    /// inserted (CEA-708 raw, or a CDP with captions) is not copied to the output buffer;
+    /// `false` leaves the decision to GstVideoEncoder's default (copy).
+    pub fn drops_caption_meta(&self, ty: gst_video::VideoCaptionType, data: &[u8]) -> bool {
+        self.cc_insert() == CcInsert::InsertAndDrop && metadata::cc_data(ty, data).is_some()
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -1084,6 +1175,7 @@ impl NvEncoder {
         &self,
         ctx: Arc<cuda::Context>,
         info: &gst_video::VideoInfo,
+        hdr: Hdr10,
     ) -> Result<(Stream, gst::Caps), NvEncError> {
         let ops = self.ops();
         let codec = ops.codec();
@@ -1177,7 +1269,24 @@ impl NvEncoder {
             downstream_profiles: downstream_profiles(self.obj().upcast_ref()),
             profile_guids: session.profile_guids(codec.guid())?,
             cabac: codec == Codec::H264 && cap(ffi::NV_ENC_CAPS_SUPPORT_CABAC)? != 0,
+            hdr,
         };
+        if !hdr.is_empty() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "HDR10 metadata on every IDR (mastering display {:?}, content light level {:?}), through {}",
+                hdr.mastering,
+                hdr.light,
+                if params.native_hdr(codec) {
+                    "NVENC's outputMasteringDisplay/outputMaxCll and pMasteringDisplay/pMaxCll"
+                } else if codec == Codec::Av1 {
+                    "obuPayloadArray (HDR_MDCV / HDR_CLL metadata OBUs)"
+                } else {
+                    "seiPayloadArray (SEI 137 / 144)"
+                }
+            );
+        }
         let mut res = settings::resolve(&s, ew, eh);
         let uhq_ok = match codec {
             // Ultra high quality came with SDK 12.2 for H.265 and with 13.0 for AV1.
@@ -1391,6 +1500,7 @@ impl NvEncoder {
         let shared = Arc::new(Shared {
             q: Mutex::new(Queues {
                 free,
+                hdr_expected: !hdr.is_empty(),
                 ..Default::default()
             }),
             cond: Condvar::new(),
@@ -1433,6 +1543,11 @@ impl NvEncoder {
                     .ltr
                     .filter(|(_, trust)| !trust)
                     .and_then(|(n, _)| Some((sdkext::pic_ltr_layout(api, codec)?, n))),
+                idr_period: match gop {
+                    u32::MAX => None,
+                    g => Some(g),
+                },
+                since_idr: None,
                 config: ffi::SessionConfig { init, cfg },
                 registrations: Default::default(),
             },
@@ -1575,10 +1690,7 @@ impl NvEncoder {
 
     /// A new session for `info` on the element's CUDA context (made if needed); failures are
     /// posted as element errors.
-    fn open_stream(
-        &self,
-        info: &gst_video::VideoInfo,
-    ) -> Result<(Stream, gst::Caps), gst::FlowError> {
+    fn open_stream(&self, state: &InputState) -> Result<(Stream, gst::Caps), gst::FlowError> {
         let post = |e: NvEncError| {
             self.post_error(&e);
             gst::FlowError::Error
@@ -1587,7 +1699,8 @@ impl NvEncoder {
             let mut st = self.lock_state();
             self.ensure_context(&mut st).map_err(post)?
         };
-        self.create_stream(ctx, info).map_err(post)
+        self.create_stream(ctx, state.info(), hdr_of(state))
+            .map_err(post)
     }
 
     /// Drains the session, then opens a new one with the current settings (new IDR, caps
@@ -1604,7 +1717,7 @@ impl NvEncoder {
             self.drain(&mut s, true)?;
             self.stop_stream(s, true);
         }
-        let (stream, caps) = self.open_stream(input_state.info())?;
+        let (stream, caps) = self.open_stream(&input_state)?;
         self.lock_state().stream = Some(stream);
         gst::info!(CAT, imp = self, "settings changed: new session, new IDR");
         let obj = self.obj();
@@ -1620,6 +1733,9 @@ impl NvEncoder {
             gst::element_imp_error!(self, gst::StreamError::Encode, ["{e}"]);
             return Err(gst::FlowError::Error);
         }
+        // After EOS NVENC starts again with an IDR (inferred: the header does not say; the
+        // emulator does so).
+        stream.since_idr = None;
         {
             // EOS releases what NVENC held for more input.
             let mut q = stream.shared.q.lock().unwrap_or_else(|e| e.into_inner());
@@ -1863,6 +1979,18 @@ fn output_loop(
             // The bitstream is out: NVENC's mapping, then upstream's memory, can go.
             slot.cuda = None;
             q.free.push(slot);
+            if let Ok((n, key, _)) = &res {
+                let with_hdr = q.hdr_frames.remove(n);
+                if q.hdr_expected && with_hdr != *key {
+                    gst::warning!(
+                        CAT,
+                        obj = element,
+                        "frame {n}: NVENC coded it as {}, but HDR metadata was {}attached to it: the IDR prediction missed",
+                        if *key { "an IDR" } else { "a non-IDR picture" },
+                        if with_hdr { "" } else { "not " }
+                    );
+                }
+            }
             match res {
                 Ok((n, key, buffer)) => q.done.push_back(Done {
                     frame_number: n,
@@ -1917,6 +2045,10 @@ impl ObjectSubclass for NvEncoder {
     type Type = NvEncoderObj;
     type ParentType = gst_video::VideoEncoder;
     type Class = Class;
+
+    fn class_init(klass: &mut Class) {
+        super::gstffi::install_transform_meta(&mut klass.parent);
+    }
 }
 
 impl ObjectImpl for NvEncoder {
@@ -2006,6 +2138,11 @@ impl ObjectImpl for NvEncoder {
                 glib::ParamSpecBoolean::builder("emit-frame-stats")
                     .nick("Emit Frame Stats")
                     .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("cc-insert", settings::DEFAULT_CC_INSERT)
+                    .nick("Closed Caption Insert")
+                    .blurb("Closed Caption Insert mode: CEA-708 captions (GstVideoCaptionMeta, raw cc_data or CDP) as ATSC A/53 ITU-T T.35 user data, in an SEI message (H.264, H.265) or a metadata OBU (AV1); applies from the next frame")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("intra-refresh-period")
@@ -2129,6 +2266,11 @@ impl ObjectImpl for NvEncoder {
                 self.emit_frame_stats.store(v, Ordering::Relaxed);
                 return;
             }
+            "cc-insert" => {
+                let v: CcInsert = value.get().expect("type checked upstream");
+                self.cc_insert.store(v as u32, Ordering::Relaxed);
+                return;
+            }
             "intra-refresh-period" => {
                 s.intra_refresh_period = value.get().expect("type checked upstream")
             }
@@ -2177,6 +2319,7 @@ impl ObjectImpl for NvEncoder {
             "bframes" => s.bframes.to_value(),
             "zerolatency" => s.zerolatency.to_value(),
             "emit-frame-stats" => self.emit_frame_stats.load(Ordering::Relaxed).to_value(),
+            "cc-insert" => self.cc_insert().to_value(),
             "intra-refresh-period" => s.intra_refresh_period.to_value(),
             "intra-refresh-count" => s.intra_refresh_count.to_value(),
             "b-ref-mode" => s.b_ref_mode.to_value(),
@@ -2374,7 +2517,7 @@ impl VideoEncoderImpl for NvEncoder {
             self.ensure_context(&mut st)
                 .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
         };
-        let (stream, caps) = match self.create_stream(ctx, &info) {
+        let (stream, caps) = match self.create_stream(ctx, &info, hdr_of(state)) {
             Ok(v) => v,
             Err(e) => {
                 self.post_error(&e);
@@ -2414,14 +2557,14 @@ impl VideoEncoderImpl for NvEncoder {
 
         // Re-create the session after a flush.
         if self.lock_state().stream.is_none() {
-            let (info, input_state) = {
+            let input_state = {
                 let st = self.lock_state();
                 match &st.input_state {
-                    Some(s) => (s.info().clone(), s.clone()),
+                    Some(s) => s.clone(),
                     None => return Err(gst::FlowError::NotNegotiated),
                 }
             };
-            let (stream, _caps) = self.open_stream(&info)?;
+            let (stream, _caps) = self.open_stream(&input_state)?;
             let mut st = self.lock_state();
             st.stream = Some(stream);
             st.input_state = Some(input_state);
@@ -2543,6 +2686,11 @@ impl VideoEncoderImpl for NvEncoder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        // SEI messages / metadata OBUs for this picture: its captions, and on an IDR the HDR10
+        // metadata. They live until nvEncEncodePicture has returned (NVENC copies them).
+        let codec = self.ops().codec();
+        let mut payloads = self.caption_payloads(&input, codec);
+        let mut with_hdr = false;
         let ltr_refused = {
             let mut st = self.lock_state();
             let mut refused = None;
@@ -2566,6 +2714,10 @@ impl VideoEncoderImpl for NvEncoder {
                         )),
                     };
                 }
+                if s.next_is_idr(force_idr) && !s.params.hdr.is_empty() {
+                    payloads.push_hdr(&s.params.hdr, codec, s.params.native_hdr(codec));
+                    with_hdr = true;
+                }
             }
             refused
         };
@@ -2576,6 +2728,19 @@ impl VideoEncoderImpl for NvEncoder {
                 ("rsnvenc-ltr event ignored"),
                 ["{why}"]
             );
+        }
+        if !payloads.is_empty() {
+            payloads.attach(&mut pic, codec);
+            gst::log!(
+                CAT,
+                imp = self,
+                "frame {frame_number}: {}",
+                payloads.describe()
+            );
+        }
+        if with_hdr {
+            let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());
+            q.hdr_frames.insert(frame_number);
         }
         if force_idr {
             pic.encodePicFlags |=
@@ -2588,6 +2753,9 @@ impl VideoEncoderImpl for NvEncoder {
         if encoded.is_ok() {
             self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
         }
+        // NVENC has copied the payloads; `pic` points into them no more after this.
+        drop(pic);
+        drop(payloads);
         match encoded {
             Ok(EncodeStatus::NeedMoreInput) => {
                 let mut q = shared.q.lock().unwrap_or_else(|e| e.into_inner());

@@ -633,6 +633,13 @@ pub fn boxed_zeroed<T: Zeroable>() -> Box<T> {
     unsafe { Box::<T>::new_zeroed().assume_init() }
 }
 
+/// A zero-initialised FFI struct by value (for the smaller ones, e.g. a codec's picture
+/// parameters before they go into the `NV_ENC_PIC_PARAMS` union).
+pub fn zeroed<T: Zeroable>() -> T {
+    // SAFETY: `T: Zeroable` guarantees all-zero bytes are a valid `T`.
+    unsafe { std::mem::zeroed() }
+}
+
 /// Proves size and offsets of a struct against one or more SDK tables.
 macro_rules! prove_layout {
     ($ty:ident as $c:ident, size in [$($ssdk:ident),*], fields in [$($fsdk:ident),+] $fields:tt) => {
@@ -1176,8 +1183,260 @@ unsafe impl Zeroable for NV_ENC_LOCK_INPUT_BUFFER {}
 prove_layout!(NV_ENC_LOCK_INPUT_BUFFER as NV_ENC_LOCK_INPUT_BUFFER, size in [v12_1, v12_2, v13_0],
     fields in [v12_1, v12_2, v13_0] { version, inputBuffer, bufferDataPtr, pitch });
 
-/// `NV_ENC_PIC_PARAMS` (3360 bytes in every SDK); codec-specific picture parameters are not
-/// used yet and stay zero.
+/// `NV_ENC_SEI_PAYLOAD`: one SEI message (H.264, H.265) or one metadata OBU (AV1) that NVENC
+/// writes into the access unit / temporal unit of the picture it is passed with.
+/// `payloadType` is the SEI `payloadType` (H.26x) or the AV1 `metadata_type`; `payload` holds
+/// `payloadSize` bytes of the message body (no type/size header, no trailing bits). NVENC
+/// copies it during `nvEncEncodePicture` (FFmpeg frees its payloads right after the call).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_SEI_PAYLOAD {
+    pub payloadSize: u32,
+    pub payloadType: u32,
+    pub payload: *mut u8,
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_SEI_PAYLOAD {}
+prove_layout!(NV_ENC_SEI_PAYLOAD as NV_ENC_SEI_PAYLOAD, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { payloadSize, payloadType, payload });
+
+/// `CHROMA_POINTS` (SDK 13.0): CIE 1931 x, y of a primary or the white point.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CHROMA_POINTS {
+    pub x: u16,
+    pub y: u16,
+}
+prove_layout!(CHROMA_POINTS as CHROMA_POINTS, size in [v13_0], fields in [v13_0] { x, y });
+
+/// `MASTERING_DISPLAY_INFO` (SDK 13.0), for `pMasteringDisplay`. The header gives no units;
+/// FFmpeg (the only public client) fills it in the units of the coded syntax: H.265 SEI units
+/// (chromaticity in 0.00002, luminance in 0.0001 cd/m²) for HEVC, AV1 `metadata_hdr_mdcv`
+/// units (0.16 fixed-point chromaticity, max luminance 24.8, min luminance 18.14 fixed point
+/// cd/m²) for AV1. Primaries are named, not ordered.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MASTERING_DISPLAY_INFO {
+    pub g: CHROMA_POINTS,
+    pub b: CHROMA_POINTS,
+    pub r: CHROMA_POINTS,
+    pub whitePoint: CHROMA_POINTS,
+    pub maxLuma: u32,
+    pub minLuma: u32,
+}
+prove_layout!(MASTERING_DISPLAY_INFO as MASTERING_DISPLAY_INFO, size in [v13_0],
+    fields in [v13_0] { g, b, r, whitePoint, maxLuma, minLuma });
+
+/// `CONTENT_LIGHT_LEVEL` (SDK 13.0), for `pMaxCll`: MaxCLL and MaxFALL in cd/m² (the same unit
+/// in the H.265 SEI and the AV1 OBU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CONTENT_LIGHT_LEVEL {
+    pub maxContentLightLevel: u16,
+    pub maxPicAverageLightLevel: u16,
+}
+prove_layout!(CONTENT_LIGHT_LEVEL as CONTENT_LIGHT_LEVEL, size in [v13_0],
+    fields in [v13_0] { maxContentLightLevel, maxPicAverageLightLevel });
+
+bitfield!(
+    /// 13.0 only: NVENC writes a content light level SEI from `pMaxCll` (bits 23/24 are
+    /// reserved in 12.1/12.2, proven below).
+    HEVC_OUTPUT_MAX_CLL = NV_ENC_CONFIG_HEVC.outputMaxCll(0x10, 23, 1) in v13_0);
+bitfield!(
+    /// 13.0 only: NVENC writes a mastering display colour volume SEI from `pMasteringDisplay`.
+    HEVC_OUTPUT_MASTERING_DISPLAY = NV_ENC_CONFIG_HEVC.outputMasteringDisplay(0x10, 24, 1) in v13_0);
+bitfield!(
+    /// 13.0 only: NVENC writes a `METADATA_TYPE_HDR_CLL` OBU from `pMaxCll`. In 12.1 these bits
+    /// are `pixelBitDepthMinus8`: never set them there.
+    AV1_OUTPUT_MAX_CLL = NV_ENC_CONFIG_AV1.outputMaxCll(0x10, 14, 1) in v13_0);
+bitfield!(
+    /// 13.0 only: NVENC writes a `METADATA_TYPE_HDR_MDCV` OBU from `pMasteringDisplay`.
+    AV1_OUTPUT_MASTERING_DISPLAY = NV_ENC_CONFIG_AV1.outputMasteringDisplay(0x10, 15, 1) in v13_0);
+// Before 13.0 the HEVC bits are in `reserved:12` (bits 20..32); the AV1 ones in 12.2's
+// `reserved4:6` (bits 12..18). (12.1's AV1 bits are the bit depth, see above.)
+const _: () = {
+    macro_rules! inside {
+        ($bf:expr, $t:expr) => {
+            assert!(
+                $bf.word_offset == $t.0 && $bf.bit >= $t.1 && $bf.bit + $bf.width <= $t.1 + $t.2
+            )
+        };
+    }
+    inside!(
+        HEVC_OUTPUT_MAX_CLL,
+        abi::v12_1::layout::NV_ENC_CONFIG_HEVC::reserved
+    );
+    inside!(
+        HEVC_OUTPUT_MASTERING_DISPLAY,
+        abi::v12_1::layout::NV_ENC_CONFIG_HEVC::reserved
+    );
+    inside!(
+        HEVC_OUTPUT_MAX_CLL,
+        abi::v12_2::layout::NV_ENC_CONFIG_HEVC::reserved
+    );
+    inside!(
+        HEVC_OUTPUT_MASTERING_DISPLAY,
+        abi::v12_2::layout::NV_ENC_CONFIG_HEVC::reserved
+    );
+    inside!(
+        AV1_OUTPUT_MAX_CLL,
+        abi::v12_2::layout::NV_ENC_CONFIG_AV1::reserved4
+    );
+    inside!(
+        AV1_OUTPUT_MASTERING_DISPLAY,
+        abi::v12_2::layout::NV_ENC_CONFIG_AV1::reserved4
+    );
+};
+
+/// `NV_ENC_PIC_PARAMS_H264`, up to `seiPayloadArray` (same offsets in 12.1 .. 13.0).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_PIC_PARAMS_H264 {
+    pub displayPOCSyntax: u32,
+    pub reserved3: u32,
+    pub refPicFlag: u32,
+    pub colourPlaneId: u32,
+    pub forceIntraRefreshWithFrameCnt: u32,
+    /// Bitfields (`constrainedFrame` ...): left zero.
+    pub flags: u32,
+    pub sliceTypeData: *mut u8,
+    pub sliceTypeArrayCnt: u32,
+    pub seiPayloadArrayCnt: u32,
+    pub seiPayloadArray: *mut NV_ENC_SEI_PAYLOAD,
+    pub _rest: [u64; (1536 - 0x30) / 8],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_PIC_PARAMS_H264 {}
+prove_layout!(NV_ENC_PIC_PARAMS_H264 as NV_ENC_PIC_PARAMS_H264, size in [v12_1, v12_2, v13_0],
+fields in [v12_1, v12_2, v13_0] {
+    displayPOCSyntax, reserved3, refPicFlag, colourPlaneId, forceIntraRefreshWithFrameCnt,
+    sliceTypeData, sliceTypeArrayCnt, seiPayloadArrayCnt, seiPayloadArray
+});
+
+/// `NV_ENC_PIC_PARAMS_HEVC` with the 13.0 layout. `pMaxCll` and `pMasteringDisplay` are 13.0
+/// fields; in 12.1/12.2 their bytes are reserved (proven below) and are written only with API
+/// 13.0.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_PIC_PARAMS_HEVC {
+    pub displayPOCSyntax: u32,
+    pub refPicFlag: u32,
+    pub temporalId: u32,
+    pub forceIntraRefreshWithFrameCnt: u32,
+    /// Bitfields (`constrainedFrame` ...): left zero.
+    pub flags: u32,
+    pub reserved1: u32,
+    pub sliceTypeData: *mut u8,
+    pub sliceTypeArrayCnt: u32,
+    pub sliceMode: u32,
+    pub sliceModeData: u32,
+    pub ltrMarkFrameIdx: u32,
+    pub ltrUseFrameBitmap: u32,
+    pub ltrUsageMode: u32,
+    pub seiPayloadArrayCnt: u32,
+    pub reserved: u32,
+    pub seiPayloadArray: *mut NV_ENC_SEI_PAYLOAD,
+    /// `NV_ENC_TIME_CODE timeCode` (12.1: 0x1c bytes, then reserved): left zero.
+    pub timeCode: [u32; 8],
+    pub numTemporalLayers: u32,
+    pub viewId: u32,
+    pub p3DReferenceDisplayInfo: *mut c_void,
+    pub pMaxCll: *mut CONTENT_LIGHT_LEVEL,
+    pub pMasteringDisplay: *mut MASTERING_DISPLAY_INFO,
+    pub _rest: [u64; (1536 - 0x88) / 8],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_PIC_PARAMS_HEVC {}
+prove_layout!(NV_ENC_PIC_PARAMS_HEVC as NV_ENC_PIC_PARAMS_HEVC, size in [v12_1, v12_2, v13_0],
+fields in [v12_1, v12_2, v13_0] {
+    displayPOCSyntax, refPicFlag, temporalId, forceIntraRefreshWithFrameCnt, sliceTypeData,
+    sliceTypeArrayCnt, sliceMode, sliceModeData, ltrMarkFrameIdx, ltrUseFrameBitmap,
+    ltrUsageMode, seiPayloadArrayCnt, reserved, seiPayloadArray, timeCode
+});
+prove_layout!(NV_ENC_PIC_PARAMS_HEVC as NV_ENC_PIC_PARAMS_HEVC, size in [], fields in [v13_0] {
+    numTemporalLayers, viewId, p3DReferenceDisplayInfo, pMaxCll, pMasteringDisplay
+});
+const _: () = assert!(
+    offset_of!(NV_ENC_PIC_PARAMS_HEVC, pMaxCll)
+        >= abi::v12_1::layout::NV_ENC_PIC_PARAMS_HEVC::reserved2
+        && offset_of!(NV_ENC_PIC_PARAMS_HEVC, pMaxCll)
+            >= abi::v12_2::layout::NV_ENC_PIC_PARAMS_HEVC::reserved2,
+    "pMaxCll/pMasteringDisplay must lie in reserved space before 13.0"
+);
+
+/// `NV_ENC_PIC_PARAMS_AV1` with the 13.0 layout (1544 bytes; 12.1's is 1552, the same up to
+/// `filmGrainParams`). `pMaxCll` and `pMasteringDisplay` are 13.0 fields, in reserved space
+/// before (proven below), written only with API 13.0.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NV_ENC_PIC_PARAMS_AV1 {
+    pub displayPOCSyntax: u32,
+    pub refPicFlag: u32,
+    pub temporalId: u32,
+    pub forceIntraRefreshWithFrameCnt: u32,
+    /// Bitfields (`goldenFrameFlag` ...): left zero.
+    pub flags: u32,
+    pub numTileColumns: u32,
+    pub numTileRows: u32,
+    pub reserved: u32,
+    pub tileWidths: *mut u32,
+    pub tileHeights: *mut u32,
+    pub obuPayloadArrayCnt: u32,
+    pub reserved1: u32,
+    pub obuPayloadArray: *mut NV_ENC_SEI_PAYLOAD,
+    pub filmGrainParams: *mut c_void,
+    pub ltrMarkFrameIdx: u32,
+    pub ltrUseFrameBitmap: u32,
+    pub numTemporalLayers: u32,
+    pub reserved4: u32,
+    pub pMaxCll: *mut CONTENT_LIGHT_LEVEL,
+    pub pMasteringDisplay: *mut MASTERING_DISPLAY_INFO,
+    pub _rest: [u64; (1544 - 0x68) / 8],
+}
+// SAFETY: integers and raw pointers only.
+unsafe impl Zeroable for NV_ENC_PIC_PARAMS_AV1 {}
+prove_layout!(NV_ENC_PIC_PARAMS_AV1 as NV_ENC_PIC_PARAMS_AV1, size in [v12_2, v13_0],
+fields in [v12_1, v12_2, v13_0] {
+    displayPOCSyntax, refPicFlag, temporalId, forceIntraRefreshWithFrameCnt, numTileColumns,
+    numTileRows, tileWidths, tileHeights, obuPayloadArrayCnt, obuPayloadArray, filmGrainParams
+});
+prove_layout!(NV_ENC_PIC_PARAMS_AV1 as NV_ENC_PIC_PARAMS_AV1, size in [], fields in [v13_0] {
+    ltrMarkFrameIdx, ltrUseFrameBitmap, numTemporalLayers, reserved4, pMaxCll, pMasteringDisplay
+});
+const _: () = assert!(
+    offset_of!(NV_ENC_PIC_PARAMS_AV1, pMaxCll)
+        >= abi::v12_1::layout::NV_ENC_PIC_PARAMS_AV1::reserved2
+        && offset_of!(NV_ENC_PIC_PARAMS_AV1, pMaxCll)
+            >= abi::v12_2::layout::NV_ENC_PIC_PARAMS_AV1::reserved2,
+    "pMaxCll/pMasteringDisplay must lie in reserved space before 13.0"
+);
+
+/// `NV_ENC_CODEC_PIC_PARAMS` union: 1544 bytes in 12.2 and 13.0 (its largest member, AV1);
+/// 1552 in 12.1, whose 8 more bytes lie in `NV_ENC_PIC_PARAMS::_rest` here, which stays zero.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union NV_ENC_CODEC_PIC_PARAMS {
+    pub h264PicParams: NV_ENC_PIC_PARAMS_H264,
+    pub hevcPicParams: NV_ENC_PIC_PARAMS_HEVC,
+    pub av1PicParams: NV_ENC_PIC_PARAMS_AV1,
+}
+
+impl NV_ENC_CODEC_PIC_PARAMS {
+    /// The union as 64-bit words, for fields addressed by byte offset from the ABI tables
+    /// (e.g. the per-picture LTR controls, [`PicLtrLayout`]).
+    pub fn words_mut(&mut self) -> &mut [u64] {
+        const N: usize = size_of::<NV_ENC_CODEC_PIC_PARAMS>() / 8;
+        const _: () = assert!(size_of::<NV_ENC_CODEC_PIC_PARAMS>().is_multiple_of(8));
+        const _: () = assert!(align_of::<NV_ENC_CODEC_PIC_PARAMS>() >= align_of::<u64>());
+        // SAFETY: the union holds only integers and raw pointers (every bit pattern is valid for
+        // them and for u64), is a multiple of 8 bytes long and at least 8-aligned (checked
+        // above); the slice borrows `self` mutably for its lifetime.
+        unsafe { std::slice::from_raw_parts_mut((self as *mut Self).cast::<u64>(), N) }
+    }
+}
+
+/// `NV_ENC_PIC_PARAMS` (3360 bytes in every SDK); of the codec-specific picture parameters
+/// only the SEI/OBU payload arrays and (13.0) the HDR metadata pointers are used.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct NV_ENC_PIC_PARAMS {
@@ -1195,10 +1454,10 @@ pub struct NV_ENC_PIC_PARAMS {
     pub bufferFmt: u32,
     pub pictureStruct: u32,
     pub pictureType: u32,
-    pub codecPicParams: [u64; 0x608 / 8],
+    pub codecPicParams: NV_ENC_CODEC_PIC_PARAMS,
     pub _rest: [u64; (3360 - 0x658) / 8],
 }
-// SAFETY: integers and raw pointers only.
+// SAFETY: integers, raw pointers and unions of those only.
 unsafe impl Zeroable for NV_ENC_PIC_PARAMS {}
 prove_layout!(NV_ENC_PIC_PARAMS as NV_ENC_PIC_PARAMS, size in [v12_0, v12_1, v12_2, v13_0],
 fields in [v12_0, v12_1, v12_2, v13_0] {
@@ -1206,6 +1465,13 @@ fields in [v12_0, v12_1, v12_2, v13_0] {
     inputDuration, inputBuffer, outputBitstream, completionEvent, bufferFmt, pictureStruct,
     pictureType, codecPicParams
 });
+// The union ends where the next field starts in 12.2 and 13.0.
+const _: () = assert!(
+    offset_of!(NV_ENC_PIC_PARAMS, codecPicParams) + size_of::<NV_ENC_CODEC_PIC_PARAMS>()
+        == abi::v13_0::layout::NV_ENC_PIC_PARAMS::meHintCountsPerBlock
+        && abi::v12_2::layout::NV_ENC_PIC_PARAMS::meHintCountsPerBlock
+            == abi::v13_0::layout::NV_ENC_PIC_PARAMS::meHintCountsPerBlock
+);
 
 /// `NV_ENC_LOCK_BITSTREAM` with the fields up to `temporalId`, which sit at the same offsets in
 /// every SDK; the rest (moved in 12.1) is opaque. Sized for the largest SDK (12.1: 1552 bytes).

@@ -60,3 +60,74 @@ impl Drop for StreamLock<'_> {
         unsafe { glib::ffi::g_rec_mutex_unlock(self.lock) };
     }
 }
+
+/// Installs this element's `GstVideoEncoderClass::transform_meta` (gstreamer-rs 0.25 does not
+/// wrap that vfunc): caption metas the encoder turned into SEI/OBUs are dropped from the output
+/// buffer when `cc-insert=insert-and-drop` ([`super::base::NvEncoder::drops_caption_meta`]);
+/// everything else gets GstVideoEncoder's default.
+pub fn install_transform_meta(klass: &mut gst_video::ffi::GstVideoEncoderClass) {
+    klass.transform_meta = Some(transform_meta);
+}
+
+/// GstVideoEncoder's own `transform_meta` (the default: copy metas without tags or with only
+/// the video tag).
+fn default_transform_meta() -> Option<
+    unsafe extern "C" fn(
+        *mut gst_video::ffi::GstVideoEncoder,
+        *mut gst_video::ffi::GstVideoCodecFrame,
+        *mut gst::ffi::GstMeta,
+    ) -> glib::ffi::gboolean,
+> {
+    // SAFETY: GstVideoEncoder's type is registered (this element derives from it), so its
+    // class exists for the life of the process; peeking does not take a reference.
+    unsafe {
+        let klass =
+            glib::gobject_ffi::g_type_class_peek(gst_video::ffi::gst_video_encoder_get_type())
+                as *const gst_video::ffi::GstVideoEncoderClass;
+        klass.as_ref().and_then(|k| k.transform_meta)
+    }
+}
+
+unsafe extern "C" fn transform_meta(
+    enc: *mut gst_video::ffi::GstVideoEncoder,
+    frame: *mut gst_video::ffi::GstVideoCodecFrame,
+    meta: *mut gst::ffi::GstMeta,
+) -> glib::ffi::gboolean {
+    use glib::translate::{FromGlib, FromGlibPtrBorrow};
+    // No panic may cross this C boundary: on one, fall back to the default.
+    let drop_it = std::panic::catch_unwind(|| {
+        // SAFETY: GstVideoEncoder calls this with a live meta of the frame's input buffer
+        // (`info` set by gst_buffer_add_meta) and a live encoder of this class; a caption
+        // meta's `data` holds `size` bytes for the buffer's life (it is a copy the meta owns).
+        unsafe {
+            let info = (*meta).info;
+            if info.is_null()
+                || (*info).api != gst_video::ffi::gst_video_caption_meta_api_get_type()
+            {
+                return false;
+            }
+            let cc = &*(meta as *const gst_video::ffi::GstVideoCaptionMeta);
+            let ty = gst_video::VideoCaptionType::from_glib(cc.caption_type);
+            let data: &[u8] = if cc.data.is_null() || cc.size == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(cc.data, cc.size)
+            };
+            let obj: glib::translate::Borrowed<gst_video::VideoEncoder> =
+                gst_video::VideoEncoder::from_glib_borrow(enc);
+            use gst::prelude::Cast;
+            use gst::subclass::prelude::ObjectSubclassIsExt;
+            obj.downcast_ref::<super::base::NvEncoderObj>()
+                .is_some_and(|e| e.imp().drops_caption_meta(ty, data))
+        }
+    })
+    .unwrap_or(false);
+    if drop_it {
+        return glib::ffi::GFALSE;
+    }
+    match default_transform_meta() {
+        // SAFETY: the base class's own implementation, called with the arguments we got.
+        Some(f) => unsafe { f(enc, frame, meta) },
+        None => glib::ffi::GFALSE,
+    }
+}

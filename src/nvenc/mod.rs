@@ -6,5 +6,6 @@ pub mod base;
 pub mod colour;
 pub mod ffi;
 pub mod gstffi;
+pub mod metadata;
 pub mod sdkext;
 pub mod settings;

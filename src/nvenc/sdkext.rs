@@ -423,7 +423,7 @@ pub struct LtrRequest {
 
 /// Writes an LTR request into `pic.codecPicParams` (per-picture mode).
 pub fn apply_pic_ltr(layout: &ffi::PicLtrLayout, pic: &mut ffi::NV_ENC_PIC_PARAMS, r: LtrRequest) {
-    let words: &mut [u64] = &mut pic.codecPicParams;
+    let words = pic.codecPicParams.words_mut();
     let mut put = |off: usize, f: &dyn Fn(u32) -> u32| {
         let (i, half) = (off / 8, (off % 8) / 4);
         let w = words[i];
@@ -610,6 +610,7 @@ mod tests {
         );
         let bytes: Vec<u8> = pic
             .codecPicParams
+            .words_mut()
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();

@@ -220,6 +220,35 @@ pub const DEFAULT_TEMPORAL_FILTER_LEVEL: TemporalFilterLevel = TemporalFilterLev
 /// 7 for H.265 and 6 for AV1 on Ada, NVIDIA driver 550, from rigaya's NVEncC capability dumps).
 pub const MAX_LTR_FRAMES: u32 = 8;
 
+/// `cc-insert`, as nvcodec's `GstNvEncoderSeiInsertMode` (same nicks and values): what to do
+/// with CEA-708 closed captions (`GstVideoCaptionMeta`) of the input.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncSeiInsertMode")]
+pub enum CcInsert {
+    #[enum_value(name = "Insert SEI (AV1: ITU-T T.35 metadata OBU)", nick = "insert")]
+    Insert = 0,
+    #[enum_value(
+        name = "Insert SEI (AV1: metadata OBU) and remove corresponding meta from output buffer",
+        nick = "insert-and-drop"
+    )]
+    InsertAndDrop = 1,
+    #[enum_value(name = "Disable SEI insertion", nick = "disabled")]
+    Disabled = 2,
+}
+
+impl CcInsert {
+    /// From the enum value (anything unknown: the default).
+    pub fn from_u32(v: u32) -> Self {
+        match v {
+            1 => CcInsert::InsertAndDrop,
+            2 => CcInsert::Disabled,
+            _ => CcInsert::Insert,
+        }
+    }
+}
+
+pub const DEFAULT_CC_INSERT: CcInsert = CcInsert::Insert;
 pub const DEFAULT_PRESET: Preset = Preset::Default;
 pub const DEFAULT_TUNE: Tune = Tune::Default;
 pub const DEFAULT_RC_MODE: RcMode = RcMode::Default;

@@ -83,6 +83,13 @@ impl CodecOps for Av1Ops {
             a.matrixCoefficients = mx;
             a.colorRange = full as u32;
         }
+        if p.native_hdr(Codec::Av1) {
+            // API 13.0 only (in 12.1 these bits are the bit depth): NVENC writes the HDR_MDCV
+            // and HDR_CLL metadata OBUs itself from pMasteringDisplay / pMaxCll.
+            a.flags =
+                ffi::AV1_OUTPUT_MASTERING_DISPLAY.set(a.flags, p.hdr.mastering.is_some() as u32);
+            a.flags = ffi::AV1_OUTPUT_MAX_CLL.set(a.flags, p.hdr.light.is_some() as u32);
+        }
         Ok(Vec::new())
     }
     fn output_caps(

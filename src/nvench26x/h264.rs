@@ -489,6 +489,7 @@ mod tests {
                 ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID,
             ],
             cabac: true,
+            hdr: Default::default(),
         }
     }
 

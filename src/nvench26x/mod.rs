@@ -108,6 +108,12 @@ impl CodecOps for H265Ops {
         // hvc1 carries the parameter sets in hvcC only.
         h.flags = ffi::HEVC_DISABLE_SPSPPS.set(h.flags, (fmt == StreamFormat::Hvc1) as u32);
         crate::nvenc::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
+        if p.native_hdr(Codec::Hevc) {
+            // API 13.0: NVENC writes the SEI messages itself from pMasteringDisplay / pMaxCll.
+            h.flags =
+                ffi::HEVC_OUTPUT_MASTERING_DISPLAY.set(h.flags, p.hdr.mastering.is_some() as u32);
+            h.flags = ffi::HEVC_OUTPUT_MAX_CLL.set(h.flags, p.hdr.light.is_some() as u32);
+        }
         Ok(Vec::new())
     }
     fn output_caps(

@@ -1294,6 +1294,13 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             }
         }
     };
+    // API 13.0 (H.265, AV1): NVENC writes the HDR messages from the picture's pMasteringDisplay
+    // / pMaxCll. Absent from older layouts (read as 0); for AV1 in 12.1 these bits are the
+    // bit depth, read by name so never mistaken.
+    let out_hdr = (
+        cget("outputMasteringDisplay") != 0,
+        cget("outputMaxCll") != 0,
+    );
     let (repeat_headers, disable_headers) = match codec {
         CodecKind::Av1 => (cget("repeatSeqHdr") != 0, cget("disableSeqHdr") != 0),
         _ => (cget("repeatSPSPPS") != 0, cget("disableSPSPPS") != 0),
@@ -1406,6 +1413,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         idr_period,
         repeat_headers,
         disable_headers,
+        out_hdr,
         swcfg,
         sw,
         seq,
@@ -1885,6 +1893,9 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                         call.arg("out.ltrFrame", 1);
                         call.arg("out.ltrFrameIdx", i);
                     }
+                    if !o.payload_types.is_empty() {
+                        call.arg("out.payloadTypes", o.payload_types.clone());
+                    }
                     return Ok(st::SUCCESS);
                 }
                 OutState::Submitted => {
@@ -2326,6 +2337,9 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
                 "ltrUseFrames: the software encoder cannot restrict prediction to long-term references; coded as usual",
             );
         }
+        // SEI messages / metadata OBUs for this frame (payload arrays, 13.0 HDR fields).
+        let extra = crate::payload::picture_payloads(&v, e.codec, e.out_hdr, call)
+            .map_err(|b| violation(b.status, b.msg))?;
         let meta = Meta {
             pts: v.get("inputTimeStamp"),
             duration: v.get("inputDuration"),
@@ -2334,6 +2348,7 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             kind: sw::PicKind::Auto,
             headers: false,
             ltr_mark: pic_ltr.mark,
+            extra,
         };
         e.display_idx = e.display_idx.wrapping_add(1);
         let frame = Frame {

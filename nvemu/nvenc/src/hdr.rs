@@ -4,7 +4,7 @@
 use crate::abi::CodecKind;
 
 /// Annex B NAL units: (start of the start code, start of the payload, end).
-fn nal_units(d: &[u8]) -> Vec<(usize, usize, usize)> {
+pub(crate) fn nal_units(d: &[u8]) -> Vec<(usize, usize, usize)> {
     let mut starts = Vec::new();
     let mut i = 0;
     while i + 3 <= d.len() {
@@ -41,7 +41,7 @@ fn is_aud(codec: CodecKind, b: u8) -> bool {
 }
 
 /// AV1 OBUs: (start, end, type).
-fn obus(d: &[u8]) -> Option<Vec<(usize, usize, u8)>> {
+pub(crate) fn obus(d: &[u8]) -> Option<Vec<(usize, usize, u8)>> {
     let mut v = Vec::new();
     let mut i = 0;
     while i < d.len() {

@@ -26,6 +26,10 @@
 //!   real NVENC never does.
 //! - Input pixels are copied at EncodePicture time (system memory, or CUDA device memory with
 //!   `cuMemcpy2D_v2` DtoH), so Unmap/Unregister before the output is locked is harmless.
+//! - SEI / OBU payload arrays and API 13.0's HDR fields (`pMasteringDisplay`, `pMaxCll`) are
+//!   read at EncodePicture (through `process_vm_readv`), checked (*strict* where the header is
+//!   silent) and written into that picture's access unit: H.26x SEI NAL before the first
+//!   slice, AV1 metadata OBUs before the frame (`payload`).
 //! - With the CUDA stand-in, a CUDA input whose write is still pending on a stream not ordered
 //!   before the engine's read (its input stream, else the default stream; *strict*: no
 //!   implicit legacy-stream barrier) is a violation at EncodePicture, and stream-ordered memory
@@ -41,6 +45,7 @@ mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
 mod hdr;
+mod payload;
 pub mod sdkext;
 mod session;
 pub mod timing;

@@ -159,6 +159,8 @@ pub struct Output {
     pub avg_qp: u32,
     /// Marked as long-term reference with this index (per picture or by trust mode).
     pub ltr_mark: Option<u32>,
+    /// SEI payload types / AV1 metadata types written into this picture (for the trace).
+    pub payload_types: Vec<u32>,
 }
 
 pub enum OutState {
@@ -187,6 +189,9 @@ pub struct Meta {
     pub headers: bool,
     /// Per-picture LTR mark (`ltrMarkFrame`, `ltrMarkFrameIdx`).
     pub ltr_mark: Option<u32>,
+    /// SEI messages / metadata OBUs the client passed with this frame (and NVENC 13.0's HDR
+    /// messages), written into its access unit (`crate::payload`).
+    pub extra: Vec<crate::payload::Payload>,
 }
 
 pub struct Frame {
@@ -208,6 +213,8 @@ pub struct Enc {
     pub idr_period: Option<u32>,
     pub repeat_headers: bool,
     pub disable_headers: bool,
+    /// API 13.0 config bits (H.265, AV1): `outputMasteringDisplay`, `outputMaxCll`.
+    pub out_hdr: (bool, bool),
     pub swcfg: sw::Config,
     pub sw: sw::SwEncoder,
     pub seq: Vec<u8>,
@@ -361,6 +368,7 @@ impl Enc {
                         frame_idx_display: 0,
                         avg_qp: 0,
                         ltr_mark: None,
+                        payload_types: Vec::new(),
                     });
                 }
             }
@@ -489,6 +497,12 @@ impl Enc {
         } else {
             p.data
         };
+        // The client's SEI messages / metadata OBUs of this frame, into its access unit.
+        let data = if meta.extra.is_empty() {
+            data
+        } else {
+            crate::payload::insert(self.codec, &data, &meta.extra)
+        };
         let avg_qp = match kind {
             sw::PicKind::Idr | sw::PicKind::I => self.qp.0,
             sw::PicKind::B => self.qp.2,
@@ -533,6 +547,7 @@ impl Enc {
             frame_idx: meta.frame_idx,
             frame_idx_display: meta.display_idx,
             avg_qp,
+            payload_types: meta.extra.iter().map(|p| p.ty).collect(),
         };
         // Buffers are filled in submission order with pictures in coded order; a buffer the
         // client destroyed meanwhile swallows its picture.

@@ -677,3 +677,261 @@ fn api_11_1_sessions() {
         None
     );
 }
+
+/// An `NV_ENC_SEI_PAYLOAD` array laid out with the SDK's table; the bodies must outlive it.
+fn payload_array(sdk: abi::SdkIdx, items: &[(u32, u32, u64)]) -> Vec<u64> {
+    let esize = abi::size_of(sdk, "NV_ENC_SEI_PAYLOAD");
+    let mut buf = vec![0u64; (items.len() * esize).div_ceil(8).max(1)];
+    for (i, (size, ty, p)) in items.iter().enumerate() {
+        // SAFETY: element `i` of `buf`, `esize` bytes.
+        let v = unsafe {
+            abi::View::new(
+                buf.as_mut_ptr().cast::<u8>().add(i * esize),
+                sdk,
+                "NV_ENC_SEI_PAYLOAD",
+            )
+        };
+        v.set("payloadSize", *size as u64);
+        v.set("payloadType", *ty as u64);
+        v.set("payload", *p);
+    }
+    buf
+}
+
+/// (payloadType, payload) of the SEI messages of an H.265 access unit, and its NAL types.
+fn hevc_sei(au: &[u8]) -> (Vec<(u32, Vec<u8>)>, Vec<u8>) {
+    let mut starts = Vec::new();
+    for i in 0..au.len().saturating_sub(3) {
+        if au[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+        }
+    }
+    let (mut msgs, mut types) = (Vec::new(), Vec::new());
+    for (k, &s) in starts.iter().enumerate() {
+        let e = starts.get(k + 1).map_or(au.len(), |n| n - 3);
+        let nal = &au[s..e];
+        types.push((nal[0] >> 1) & 0x3f);
+        if (nal[0] >> 1) & 0x3f != 39 {
+            continue;
+        }
+        let mut r = Vec::new();
+        let mut z = 0;
+        for &b in &nal[2..] {
+            if z >= 2 && b == 3 {
+                z = 0;
+                continue;
+            }
+            r.push(b);
+            z = if b == 0 { z + 1 } else { 0 };
+        }
+        while r.last() == Some(&0) {
+            r.pop();
+        }
+        let mut i = 0;
+        while i + 1 < r.len() {
+            let (t, n) = (r[i] as u32, r[i + 1] as usize);
+            msgs.push((t, r[i + 2..i + 2 + n].to_vec()));
+            i += 2 + n;
+        }
+    }
+    (msgs, types)
+}
+
+/// SEI / OBU payload arrays and the 13.0 HDR fields: written into the picture's access unit
+/// where NVENC puts them (H.265 prefix SEI before the slice, mastering display first from
+/// `pMasteringDisplay` in G, B, R order; AV1 metadata OBU after the sequence header), and every
+/// misuse refused (status) and traced as a violation, the call changing nothing.
+#[test]
+fn sei_and_obu_payloads() {
+    let path = std::env::temp_dir().join(format!("nvemu-payloads-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let _g = env(&[("NVEMU_TRACE", path.to_str().unwrap())]);
+    let sdk = abi::SDK_13_0;
+    let api = Api::new(sdk);
+    let enc = api.session(HEVC, 320, 240, 1, |c| {
+        c.set("encodeCodecConfig.hevcConfig.outputMasteringDisplay", 1);
+    });
+    let nv12 = fmt(sdk, "NV12");
+    let (_, inb) = api.create_input(enc, 320, 240, nv12);
+    let (_, out) = api.create_bitstream(enc);
+    api.fill_nv12(enc, inb, 320, 240, 0);
+    let mdi = S::new(sdk, "MASTERING_DISPLAY_INFO");
+    for (f, v) in [
+        ("g.x", 8500),
+        ("g.y", 39850),
+        ("b.x", 6550),
+        ("b.y", 2300),
+        ("r.x", 35400),
+        ("r.y", 14600),
+        ("whitePoint.x", 15635),
+        ("whitePoint.y", 16450),
+        ("maxLuma", 10_000_000),
+        ("minLuma", 50),
+    ] {
+        mdi.set(f, v);
+    }
+    let cll = S::new(sdk, "CONTENT_LIGHT_LEVEL");
+    cll.set("maxContentLightLevel", 1000);
+    let t35 = [
+        0xb5u8, 0, 0x31, b'G', b'A', b'9', b'4', 3, 0x41, 0xff, 0xfc, 0, 0, 0xff,
+    ];
+    let short = [0u8; 23];
+    let hp = "codecPicParams.hevcPicParams.";
+    let try_encode = |items: &[(u32, u32, u64)], cnt: u64, null_array: bool, extra: &dyn Fn(&S)| {
+        let arr = payload_array(sdk, items);
+        let p = api.pic_params(inb, out, nv12, 0, 0, 0);
+        p.set(&format!("{hp}seiPayloadArrayCnt"), cnt);
+        if !null_array {
+            p.set(&format!("{hp}seiPayloadArray"), arr.as_ptr() as u64);
+        }
+        extra(&p);
+        api.encode_raw(enc, &p)
+    };
+    let t35p = t35.as_ptr() as u64;
+    let none = |_: &S| {};
+    // Misuse, one at a time: nothing is encoded, the buffer stays free.
+    assert_eq!(
+        try_encode(&[(14, 4, t35p)], 1, true, &none),
+        INVALID_PTR,
+        "NULL array"
+    );
+    assert_eq!(
+        try_encode(&[(0, 4, t35p)], 1, false, &none),
+        INVALID_PARAM,
+        "empty"
+    );
+    assert_eq!(
+        try_encode(&[(14, 4, 0)], 1, false, &none),
+        INVALID_PTR,
+        "NULL payload"
+    );
+    assert_eq!(
+        try_encode(&[(14, 4, 8)], 1, false, &none),
+        INVALID_PTR,
+        "unreadable"
+    );
+    assert_eq!(
+        try_encode(&[(14, 1, t35p)], 1, false, &none),
+        INVALID_PARAM,
+        "pic timing"
+    );
+    assert_eq!(
+        try_encode(&[(23, 137, short.as_ptr() as u64)], 1, false, &none),
+        INVALID_PARAM,
+        "short mastering display"
+    );
+    let with_mdi = |p: &S| {
+        p.set(&format!("{hp}pMasteringDisplay"), mdi.ptr() as u64);
+    };
+    let mdcv = [0u8; 24];
+    assert_eq!(
+        try_encode(&[(24, 137, mdcv.as_ptr() as u64)], 1, false, &with_mdi),
+        INVALID_PARAM,
+        "mastering display twice"
+    );
+    // Right: pMasteringDisplay (outputMasteringDisplay=1), pMaxCll without outputMaxCll (a
+    // violation, ignored) and a T.35 payload.
+    let with_both = |p: &S| {
+        p.set(&format!("{hp}pMasteringDisplay"), mdi.ptr() as u64);
+        p.set(&format!("{hp}pMaxCll"), cll.ptr() as u64);
+    };
+    assert_eq!(try_encode(&[(14, 4, t35p)], 1, false, &with_both), SUCCESS);
+    let o = api.take(enc, out);
+    assert_eq!(o.pic_type, PIC_IDR);
+    let (msgs, types) = hevc_sei(&o.data);
+    let mut want_mdcv = Vec::new();
+    for v in [8500u16, 39850, 6550, 2300, 35400, 14600, 15635, 16450] {
+        want_mdcv.extend_from_slice(&v.to_be_bytes());
+    }
+    want_mdcv.extend_from_slice(&10_000_000u32.to_be_bytes());
+    want_mdcv.extend_from_slice(&50u32.to_be_bytes());
+    assert_eq!(
+        msgs,
+        [(137, want_mdcv), (4, t35.to_vec())],
+        "NAL types {types:?}"
+    );
+    let sei = types.iter().position(|t| *t == 39).unwrap();
+    let slice = types.iter().position(|t| *t <= 31).unwrap();
+    assert!(
+        types.iter().position(|t| *t == 33).unwrap() < sei && sei < slice,
+        "SEI after the parameter sets, before the slice: {types:?}"
+    );
+    api.destroy(enc);
+
+    // AV1, API 12.2: obuPayloadArray.
+    let sdk = abi::SDK_12_2;
+    let api = Api::new(sdk);
+    let enc = api.session(AV1, 320, 240, 1, |_| {});
+    let nv12 = fmt(sdk, "NV12");
+    let (_, inb) = api.create_input(enc, 320, 240, nv12);
+    let (_, out) = api.create_bitstream(enc);
+    api.fill_nv12(enc, inb, 320, 240, 0);
+    let ap = "codecPicParams.av1PicParams.";
+    let av1 = |ty: u32| {
+        let arr = payload_array(sdk, &[(14, ty, t35p)]);
+        let p = api.pic_params(inb, out, nv12, 0, 0, 0);
+        p.set(&format!("{ap}obuPayloadArrayCnt"), 1);
+        p.set(&format!("{ap}obuPayloadArray"), arr.as_ptr() as u64);
+        api.encode_raw(enc, &p)
+    };
+    assert_eq!(av1(0), INVALID_PARAM, "metadata_type 0 is reserved");
+    assert_eq!(av1(32), INVALID_PARAM, "metadata_type 32 is reserved");
+    assert_eq!(av1(4), SUCCESS);
+    let o = api.take(enc, out);
+    // TD, sequence header, metadata (type 4, the payload, trailing bits), frame.
+    let mut obu = vec![(5 << 3) | 2, 16, 4];
+    obu.extend_from_slice(&t35);
+    obu.push(0x80);
+    let at = o
+        .data
+        .windows(obu.len())
+        .position(|w| w == obu.as_slice())
+        .expect("metadata OBU in the temporal unit");
+    assert_eq!(
+        o.data[2] >> 3 & 0xf,
+        1,
+        "sequence header first after the TD"
+    );
+    assert_eq!(
+        o.data[at + obu.len()] >> 3 & 0xf,
+        6,
+        "the frame OBU follows"
+    );
+    api.destroy(enc);
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["call"] == "nvEncEncodePicture")
+        .filter_map(|l| l["violation"].as_str().map(str::to_string))
+        .collect();
+    for want in [
+        "seiPayloadArrayCnt 1 with a NULL seiPayloadArray",
+        "payloadSize 0",
+        "NULL payload",
+        "not readable",
+        "picture timing",
+        "has 24 bytes, payloadSize is 23",
+        "payloadType 137 again",
+        "pMaxCll given while the config's outputMaxCll is 0",
+        "reserved AV1 metadata_type",
+    ] {
+        assert!(v.iter().any(|x| x.contains(want)), "{want}: {v:#?}");
+    }
+    let ok: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["call"] == "nvEncEncodePicture" && l["status"] == "NV_ENC_SUCCESS")
+        .collect();
+    assert_eq!(ok[0]["args"][format!("{hp}pMasteringDisplay.r.x")], 35400);
+    assert_eq!(
+        ok[0]["args"][format!("{hp}seiPayloadArray")][0]["payload"],
+        "b50031474139340341fffc0000ff"
+    );
+    assert_eq!(
+        ok[1]["args"][format!("{ap}obuPayloadArray")][0]["payloadType"],
+        4
+    );
+    let _ = std::fs::remove_file(&path);
+}

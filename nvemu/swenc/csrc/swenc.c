@@ -73,6 +73,9 @@ struct SwencCtx {
     size_t xhead, xlen, xcap;
     XPacket xcur;     /* the one handed out by the last swenc_receive */
     int xeof;
+    /* AV1: frames since the last key frame, that one included (0: none yet). libaom's own
+     * key frame placement is off; swenc_send forces key frames itself. */
+    int64_t av1_since_key;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -290,13 +293,12 @@ static int setup_aom(SwencCtx *c, char *err, size_t errlen)
         return r;
     }
     avctx->thread_count = 2;
-    if (cfg->gop_length > 0) {
-        avctx->gop_size = cfg->gop_length;
-        avctx->keyint_min = cfg->gop_length;
-    } else {
-        avctx->gop_size = INT32_MAX / 2;
-        avctx->keyint_min = INT32_MAX / 2;
-    }
+    /* libaom places no key frame by itself: its interval would not restart at a forced key
+     * frame (realtime mode: a forced key at 7 with kf_max_dist 5 still gave one at 10), while
+     * NVENC's IDR period does. swenc_send forces every key frame instead (gop_length for
+     * SWENC_KIND_AUTO, counted from the last key frame of any kind). */
+    avctx->gop_size = INT32_MAX / 2;
+    avctx->keyint_min = INT32_MAX / 2;
     avctx->max_b_frames = 0; /* no reordering: AV1 output is in presentation order */
     switch (cfg->rc_mode) {
     case SWENC_RC_CONSTQP: {
@@ -1036,6 +1038,14 @@ int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t
         f->color_trc = c->cfg.transfer;
         f->colorspace = c->cfg.matrix;
         f->color_range = c->cfg.full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    }
+    if (c->cfg.codec == SWENC_AV1) {
+        int key = kind == SWENC_KIND_IDR || kind == SWENC_KIND_I || c->av1_since_key == 0 ||
+                  (kind == SWENC_KIND_AUTO && c->cfg.gop_length > 0 &&
+                   c->av1_since_key >= c->cfg.gop_length);
+        if (key && kind != SWENC_KIND_I)
+            kind = SWENC_KIND_IDR;
+        c->av1_since_key = key ? 1 : c->av1_since_key + 1;
     }
     switch (kind) {
     case SWENC_KIND_IDR:
