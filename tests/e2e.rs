@@ -2517,3 +2517,107 @@ fn hdr10_metadata_on_idrs_for_every_api_version() {
         }
     }
 }
+
+/// Caps colorimetry reaches the stream's colour description (H.264/H.265 VUI, AV1 sequence
+/// header colour config) as FFmpeg reads it back: BT.709, BT.601 (SMPTE 170M) and BT.2020
+/// (10-bit; GStreamer's `bt2020` has the 12-bit transfer) for each element that takes them.
+#[test]
+fn colorimetry_reaches_the_stream() {
+    need_emulator!();
+    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+        for (caps, want) in [
+            ("NV12,colorimetry=bt709", "yuv420p,tv,bt709,bt709,bt709"),
+            (
+                "NV12,colorimetry=bt601",
+                "yuv420p,tv,smpte170m,smpte170m,smpte170m",
+            ),
+            (
+                "P010_10LE,colorimetry=bt2020",
+                "yuv420p10le,tv,bt2020nc,bt2020-12,bt2020",
+            ),
+        ] {
+            if element == "rsnvench264enc" && caps.starts_with("P010") {
+                continue; // no 10-bit H.264 on the emulated GPUs
+            }
+            let out = out_dir().join(format!("colour-{element}-{}.mkv", &caps[..4]));
+            let (o, _) = launch_traced(
+                &format!(
+                    "videotestsrc num-buffers=5 ! video/x-raw,format={caps},width=320,height=240,framerate=25/1 ! {element} ! matroskamux ! filesink location={}",
+                    out.display()
+                ),
+                &format!("colour-{element}-{}", &caps[..4]),
+                &[],
+            );
+            assert!(o.status.success(), "{element} {caps}: {}", text(&o));
+            let got = ffprobe(
+                &[
+                    "-select_streams",
+                    "v:0",
+                    "-show_entries",
+                    "stream=pix_fmt,color_range,color_space,color_transfer,color_primaries",
+                    "-of",
+                    "csv=p=0",
+                ],
+                &out,
+            );
+            assert_eq!(got.trim(), want, "{element} {caps}");
+        }
+    }
+}
+
+/// `rc-mode=cbr bitrate=1000` (kbit/s, x1024 into NVENC as nvcodec) on the real clip played
+/// twice (380 frames, 15.2 s at 25 fps, through `concat`): `rcParams` says CBR at 1024000 bit/s
+/// and the stream's own rate, from its packet sizes over its duration, is within 10% of it.
+#[test]
+fn cbr_holds_the_target_over_the_real_clip() {
+    need_emulator!();
+    let clip = clip();
+    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+        let out = out_dir().join(format!("cbr-{element}.mkv"));
+        let (o, trace) = launch_traced(
+            &format!(
+                "concat name=c ! videoconvert ! {element} rc-mode=cbr bitrate=1000 ! matroskamux ! filesink location={out} filesrc location={clip} ! decodebin ! c. filesrc location={clip} ! decodebin ! c.",
+                out = out.display(),
+                clip = clip.display()
+            ),
+            &format!("cbr-{element}"),
+            &[],
+        );
+        assert!(o.status.success(), "{element}: {}", text(&o));
+        let init = &trace_lines(&trace, "nvEncInitializeEncoder")[0]["args"];
+        assert_eq!(
+            init["encodeConfig.rcParams.rateControlMode"], 2,
+            "{element}: CBR"
+        );
+        assert_eq!(
+            init["encodeConfig.rcParams.averageBitRate"], 1_024_000,
+            "{element}"
+        );
+        let sizes = ffprobe(
+            &[
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=size",
+                "-of",
+                "csv=p=0",
+            ],
+            &out,
+        );
+        let sizes: Vec<u64> = sizes
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        assert_eq!(sizes.len(), 380, "{element}: frames");
+        let secs = sizes.len() as f64 / 25.0;
+        let rate = sizes.iter().sum::<u64>() as f64 * 8.0 / secs;
+        eprintln!(
+            "{element}: {:.0} kbit/s (x1000) over {secs} s, target 1024",
+            rate / 1000.0
+        );
+        assert!(
+            (rate / 1_024_000.0 - 1.0).abs() <= 0.10,
+            "{element}: {rate:.0} bit/s against 1024000"
+        );
+    }
+}
