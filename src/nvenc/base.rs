@@ -1406,6 +1406,25 @@ impl NvEncoder {
         };
 
         let mut s = s;
+        if s.intra_refresh_period > 0 && cap(ffi::NV_ENC_CAPS_SUPPORT_INTRA_REFRESH)? == 0 {
+            refuse("intra-refresh-period", "NV_ENC_CAPS_SUPPORT_INTRA_REFRESH");
+            s.intra_refresh_period = 0;
+        }
+        if let Some((period, count)) = s.intra_refresh()
+            && s.intra_refresh_count > count
+        {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "intra-refresh-count {} lowered to {count}",
+                    s.intra_refresh_count
+                ),
+                [
+                    "nvEncodeAPI.h: intraRefreshCnt should be smaller than intraRefreshPeriod ({period})"
+                ]
+            );
+        }
         if s.b_ref_mode != settings::BRefMode::Disabled {
             let supported = cap(ffi::NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE)? as u32;
             if supported & s.b_ref_mode as u32 == 0 || bframes == 0 {
@@ -2147,12 +2166,12 @@ impl ObjectImpl for NvEncoder {
                     .build(),
                 glib::ParamSpecUInt::builder("intra-refresh-period")
                     .nick("Intra Refresh Period")
-                    .blurb("Frames between intra refresh waves (enableIntraRefresh, intraRefreshPeriod), 0 = off; beyond nvcodec")
+                    .blurb("Frames between intra refresh waves (enableIntraRefresh, intraRefreshPeriod), 0 = off; refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_INTRA_REFRESH; beyond nvcodec")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("intra-refresh-count")
                     .nick("Intra Refresh Count")
-                    .blurb("Frames one refresh wave takes (intraRefreshCnt), 0 = the period; beyond nvcodec")
+                    .blurb("Frames one refresh wave takes (intraRefreshCnt), below the period (nvEncodeAPI.h); 0 = the period minus one; beyond nvcodec")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("b-ref-mode", settings::BRefMode::Disabled)

@@ -573,14 +573,15 @@ pub fn qp_property(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
 }
 
 impl Settings {
-    /// `(intraRefreshPeriod, intraRefreshCnt)` when intra refresh is on (the count defaults to
-    /// the period).
+    /// `(intraRefreshPeriod, intraRefreshCnt)` when intra refresh is on. nvEncodeAPI.h: the
+    /// count "should be smaller than intraRefreshPeriod"; it defaults to the period minus one (as
+    /// FFmpeg's nvenc sets it), and a larger one is lowered to that.
     pub fn intra_refresh(&self) -> Option<(u32, u32)> {
         (self.intra_refresh_period > 0).then(|| {
-            let count = if self.intra_refresh_count > 0 {
-                self.intra_refresh_count
-            } else {
-                self.intra_refresh_period
+            let most = self.intra_refresh_period.saturating_sub(1).max(1);
+            let count = match self.intra_refresh_count {
+                0 => most,
+                c => c.min(most),
             };
             (self.intra_refresh_period, count)
         })
@@ -651,5 +652,22 @@ mod tests {
         assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P7_GUID);
         assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY);
         assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_CONSTQP);
+    }
+
+    #[test]
+    fn intra_refresh_count_stays_below_the_period() {
+        let ir = |period, count| {
+            Settings {
+                intra_refresh_period: period,
+                intra_refresh_count: count,
+                ..Settings::default()
+            }
+            .intra_refresh()
+        };
+        assert_eq!(ir(0, 5), None);
+        assert_eq!(ir(30, 0), Some((30, 29)));
+        assert_eq!(ir(30, 10), Some((30, 10)));
+        assert_eq!(ir(30, 30), Some((30, 29)));
+        assert_eq!(ir(1, 0), Some((1, 1)));
     }
 }

@@ -326,7 +326,10 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "SUPPORT_DYN_RCMODE_CHANGE" => 0,
         "SUPPORT_SUBFRAME_READBACK" => 0,
         "SUPPORT_CONSTRAINED_ENCODING" => 0,
-        "SUPPORT_INTRA_REFRESH" => 0,
+        // Periodic intra refresh: reported by Turing, Ampere and Ada drivers (rigaya's NVEncC
+        // capability dumps list "Intra Refresh" for them); the fields are accepted and traced,
+        // the software encoders do not code it (see the contract).
+        "SUPPORT_INTRA_REFRESH" => 1,
         "SUPPORT_CUSTOM_VBV_BUF_SIZE" => 1,
         "SUPPORT_DYNAMIC_SLICE_MODE" => 0,
         "SUPPORT_REF_PIC_INVALIDATION" => 0,
