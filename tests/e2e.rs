@@ -1471,8 +1471,9 @@ fn cuda_memory_other_layout_is_copied_on_the_device() {
 
 /// System memory: the encoder proposes upstream a video buffer pool of page-locked memory
 /// (`cuMemAllocHost`); `videotestsrc` writes its frames there, and the encoder uploads each one
-/// into its own registered device surface with one `cuMemcpy2D` from page-locked memory (a DMA
-/// on real hardware, `"host": "pinned"` in the trace) and no CPU copy into an NVENC input
+/// into its own registered device surface with one `cuMemcpy2DAsync` from page-locked memory (a
+/// DMA on real hardware, `"host": "pinned"` in the trace), waited for on a blocking-sync event
+/// (one `cuEventSynchronize` per frame), and no CPU copy into an NVENC input
 /// buffer. Upstream memory of its own (`identity drop-allocation=true`) still works, copied by
 /// the CPU into NVENC input buffers. Both decode to the source (luma PSNR of at least 45 dB).
 #[test]
@@ -1498,6 +1499,7 @@ fn system_memory_from_the_proposed_pool_is_uploaded_by_dma() {
         assert!(o.status.success(), "{case}: {}", text(&o));
         let uploads = trace_lines(&trace, "cuMemcpy2D_v2")
             .iter()
+            .chain(trace_lines(&trace, "cuMemcpy2DAsync_v2").iter())
             .filter(|l| l["kind"] == "HtoD")
             .map(|l| l["args"]["host"].as_str().unwrap_or("pageable").to_owned())
             .collect::<Vec<_>>();
@@ -1507,6 +1509,8 @@ fn system_memory_from_the_proposed_pool_is_uploaded_by_dma() {
             assert!(uploads.iter().all(|h| h == "pinned"), "{case}: {uploads:?}");
             assert_eq!(locks, 0, "{case}: no CPU copy into NVENC input buffers");
             assert_eq!(trace_lines(&trace, "nvEncMapInputResource").len(), n);
+            // The upload is waited for on a blocking-sync event (the thread sleeps, no spin).
+            assert_eq!(trace_lines(&trace, "cuEventSynchronize").len(), n, "{case}");
         } else {
             assert!(uploads.is_empty(), "{case}: {uploads:?}");
             assert_eq!(locks, n, "{case}: one CPU copy per frame");

@@ -33,6 +33,13 @@ pub type CUdevice = c_int;
 pub type CUcontext = *mut c_void;
 /// `CUstream`: opaque `struct CUstream_st *`.
 pub type CUstream = *mut c_void;
+/// `CUevent`: opaque `struct CUevent_st *`.
+pub type CUevent = *mut c_void;
+/// `CU_EVENT_BLOCKING_SYNC` (cuda.h): `cuEventSynchronize` blocks the thread instead of
+/// spinning.
+pub const CU_EVENT_BLOCKING_SYNC: c_uint = 0x1;
+/// `CU_EVENT_DISABLE_TIMING` (cuda.h): no timing data, the cheapest event.
+pub const CU_EVENT_DISABLE_TIMING: c_uint = 0x2;
 /// `CUarray`: opaque `struct CUarray_st *` (only appears in [`CUDA_MEMCPY2D`]).
 pub type CUarray = *mut c_void;
 /// `CUdeviceptr` (`unsigned long long`, cuda.h lines 261 and 265).
@@ -294,6 +301,10 @@ cuda_api! {
     fn cuStreamCreate(phStream: *mut CUstream, Flags: c_uint);
     fn cuStreamDestroy_v2(hStream: CUstream);
     fn cuStreamSynchronize(hStream: CUstream);
+    fn cuEventCreate(phEvent: *mut CUevent, Flags: c_uint);
+    fn cuEventRecord(hEvent: CUevent, hStream: CUstream);
+    fn cuEventSynchronize(hEvent: CUevent);
+    fn cuEventDestroy_v2(hEvent: CUevent);
     fn cuMemAllocPitch_v2(
         dptr: *mut CUdeviceptr,
         pPitch: *mut usize,

@@ -550,6 +550,9 @@ pub struct DevicePitched {
     width_bytes: usize,
     height: usize,
     ctx: Arc<Context>,
+    /// For [`DevicePitched::upload_rows`]: its stream and the event it waits on (made on first
+    /// use).
+    uploader: Option<(Stream, BlockingEvent)>,
 }
 
 /// Element size passed to `cuMemAllocPitch_v2`: the widest allowed (4, 8 or 16), giving the
@@ -584,6 +587,7 @@ impl DevicePitched {
             width_bytes,
             height,
             ctx: Arc::clone(ctx),
+            uploader: None,
         })
     }
 
@@ -619,9 +623,11 @@ impl DevicePitched {
     /// Errors: [`CudaError::InvalidArgument`] if the region exceeds this surface or `src`;
     /// driver errors from the copy.
     /// Uploads `rows` rows of `width_bytes` bytes from host memory (`src`, rows `src_pitch`
-    /// apart) into this surface from its row `dst_row` (`cuMemcpy2D_v2`, synchronous); when
-    /// `pad_to` exceeds `rows`, the last row is repeated down to row `dst_row + pad_to`. From
-    /// page-locked memory the GPU's copy engine does this by DMA.
+    /// apart) into this surface from its row `dst_row`; when `pad_to` exceeds `rows`, the last
+    /// row is repeated down to row `dst_row + pad_to`. The copies are queued on this surface's
+    /// own stream (`cuMemcpy2DAsync_v2`), then the thread sleeps on an event with
+    /// `CU_EVENT_BLOCKING_SYNC` until they are done: from page-locked memory the GPU's copy
+    /// engine does the work by DMA and the CPU neither copies nor spins.
     ///
     /// Errors: `InvalidArgument` (nothing copied) if the rows do not fit the surface or the
     /// slice; driver errors.
@@ -636,48 +642,75 @@ impl DevicePitched {
     ) -> Result<(), CudaError> {
         if rows == 0 || width_bytes > self.width_bytes || dst_row + rows.max(pad_to) > self.height {
             return Err(CudaError::InvalidArgument {
-                call: "cuMemcpy2D_v2",
+                call: "cuMemcpy2DAsync_v2",
                 reason: format!(
                     "{rows} rows of {width_bytes} bytes from row {dst_row} do not fit a {}x{} surface",
                     self.width_bytes, self.height
                 ),
             });
         }
-        let row_ptr = |r: usize| self.ptr + (r * self.pitch) as u64;
-        let dst = Dst2D::Device {
-            ptr: row_ptr(dst_row),
-            pitch: self.pitch,
-        };
-        let host = Src2D::Host {
-            data: src,
-            pitch: src_pitch,
-        };
-        // SAFETY: the rows were checked to lie inside this allocation, which we own, is alive,
-        // belongs to `self.ctx`, and is borrowed mutably so nothing else writes it; the host
-        // side is bounds-checked by copy_2d.
-        unsafe { copy_2d(&self.ctx, host, dst, width_bytes, rows, None) }?;
         let Some(last) = src.get((rows - 1) * src_pitch..) else {
             return Err(CudaError::InvalidArgument {
-                call: "cuMemcpy2D_v2",
+                call: "cuMemcpy2DAsync_v2",
                 reason: format!(
                     "{rows} rows of pitch {src_pitch} exceed {} bytes",
                     src.len()
                 ),
             });
         };
-        for r in rows..pad_to {
-            let dst = Dst2D::Device {
-                ptr: row_ptr(dst_row + r),
-                pitch: self.pitch,
-            };
-            let host = Src2D::Host {
-                data: last,
-                pitch: src_pitch,
-            };
-            // SAFETY: as above, one row inside the checked region.
-            unsafe { copy_2d(&self.ctx, host, dst, width_bytes, 1, None) }?;
+        if self.uploader.is_none() {
+            self.uploader = Some((Stream::new(&self.ctx)?, BlockingEvent::new(&self.ctx)?));
         }
-        Ok(())
+        let (ptr, pitch) = (self.ptr, self.pitch);
+        let Some((stream, event)) = self.uploader.as_ref() else {
+            return Err(CudaError::InvalidArgument {
+                call: "cuStreamCreate",
+                reason: "no upload stream".into(),
+            });
+        };
+        let row_ptr = |r: usize| ptr + (r * pitch) as u64;
+        let queued = (|| {
+            // SAFETY: the destination rows were checked to lie inside this allocation, which
+            // we own and borrow mutably; the host rows are bounds-checked by copy_2d_async and
+            // stay borrowed until the wait below has seen the copies complete.
+            unsafe {
+                copy_2d_async(
+                    Src2D::Host {
+                        data: src,
+                        pitch: src_pitch,
+                    },
+                    Dst2D::Device {
+                        ptr: row_ptr(dst_row),
+                        pitch,
+                    },
+                    width_bytes,
+                    rows,
+                    stream,
+                )
+            }?;
+            for r in rows..pad_to {
+                // SAFETY: as above, one row inside the checked region.
+                unsafe {
+                    copy_2d_async(
+                        Src2D::Host {
+                            data: last,
+                            pitch: src_pitch,
+                        },
+                        Dst2D::Device {
+                            ptr: row_ptr(dst_row + r),
+                            pitch,
+                        },
+                        width_bytes,
+                        1,
+                        stream,
+                    )
+                }?;
+            }
+            Ok(())
+        })();
+        // Wait even after a failed queueing: copies already queued read `src`.
+        let waited = event.wait_for(stream);
+        queued.and(waited)
     }
 
     pub fn upload(
@@ -749,6 +782,67 @@ impl Drop for DevicePitched {
         // SAFETY: we own the allocation and this is its last use. Nothing can be done about
         // an error.
         let _ = unsafe { (lib.cuMemFree_v2)(self.ptr) };
+        drop(guard);
+    }
+}
+
+/// A CUDA event created with `CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING`: waiting for it
+/// puts the thread to sleep until the GPU gets there, where a stream or context
+/// synchronisation may spin a CPU core (the default scheduling of a context with fewer active
+/// contexts than cores).
+#[derive(Debug)]
+pub struct BlockingEvent {
+    raw: ffi::CUevent,
+    ctx: Arc<Context>,
+}
+
+// SAFETY: an event handle may be used from any thread with its context current; every use
+// here pushes the context on the calling thread.
+unsafe impl Send for BlockingEvent {}
+// SAFETY: as above; `wait_for` only records and waits, which the driver serialises.
+unsafe impl Sync for BlockingEvent {}
+
+impl BlockingEvent {
+    /// Creates the event in `ctx`.
+    pub fn new(ctx: &Arc<Context>) -> Result<BlockingEvent, CudaError> {
+        let lib = ctx.lib;
+        let _guard = ctx.push()?;
+        let mut raw: ffi::CUevent = ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer; `ctx` is current (guard above).
+        let r = unsafe {
+            (lib.cuEventCreate)(
+                &mut raw,
+                ffi::CU_EVENT_BLOCKING_SYNC | ffi::CU_EVENT_DISABLE_TIMING,
+            )
+        };
+        check(lib, "cuEventCreate", r)?;
+        Ok(BlockingEvent {
+            raw,
+            ctx: Arc::clone(ctx),
+        })
+    }
+
+    /// Records the event after the work queued on `stream` so far and sleeps until it is done
+    /// (`cuEventRecord`, `cuEventSynchronize`).
+    pub fn wait_for(&self, stream: &Stream) -> Result<(), CudaError> {
+        let lib = self.ctx.lib;
+        let _guard = self.ctx.push()?;
+        // SAFETY: a live event and a live stream, both of the current context.
+        let r = unsafe { (lib.cuEventRecord)(self.raw, stream.raw) };
+        check(lib, "cuEventRecord", r)?;
+        // SAFETY: a live, just recorded event of the current context.
+        let r = unsafe { (lib.cuEventSynchronize)(self.raw) };
+        check(lib, "cuEventSynchronize", r)
+    }
+}
+
+impl Drop for BlockingEvent {
+    fn drop(&mut self) {
+        let lib = self.ctx.lib;
+        let guard = self.ctx.push().ok();
+        // SAFETY: we own the event and this is its last use. Nothing can be done about an
+        // error.
+        let _ = unsafe { (lib.cuEventDestroy_v2)(self.raw) };
         drop(guard);
     }
 }
