@@ -1024,6 +1024,44 @@ pub union NV_ENC_CODEC_CONFIG {
     /// `reserved[320]`: only its size matters here.
     pub _reserved: [u64; 160],
 }
+
+impl NV_ENC_CODEC_CONFIG {
+    // SAFETY (all six): every member holds only integers, bitfield words and raw pointers, for
+    // which any bit pattern is valid, and the union is always fully initialised (zeroed, then
+    // filled by nvEncGetEncodePresetConfigEx); so viewing it as any member is sound. Which
+    // member NVENC reads is the session's codec: callers pick the member of that codec.
+
+    /// The H.264 member.
+    pub fn h264(&self) -> &NV_ENC_CONFIG_H264 {
+        // SAFETY: see above.
+        unsafe { &self.h264Config }
+    }
+    /// The H.264 member, to fill.
+    pub fn h264_mut(&mut self) -> &mut NV_ENC_CONFIG_H264 {
+        // SAFETY: see above.
+        unsafe { &mut self.h264Config }
+    }
+    /// The H.265 member.
+    pub fn hevc(&self) -> &NV_ENC_CONFIG_HEVC {
+        // SAFETY: see above.
+        unsafe { &self.hevcConfig }
+    }
+    /// The H.265 member, to fill.
+    pub fn hevc_mut(&mut self) -> &mut NV_ENC_CONFIG_HEVC {
+        // SAFETY: see above.
+        unsafe { &mut self.hevcConfig }
+    }
+    /// The AV1 member.
+    pub fn av1(&self) -> &NV_ENC_CONFIG_AV1 {
+        // SAFETY: see above.
+        unsafe { &self.av1Config }
+    }
+    /// The AV1 member, to fill.
+    pub fn av1_mut(&mut self) -> &mut NV_ENC_CONFIG_AV1 {
+        // SAFETY: see above.
+        unsafe { &mut self.av1Config }
+    }
+}
 const _: () = assert!(size_of::<NV_ENC_CODEC_CONFIG>() == size_of::<NV_ENC_CONFIG_H264>());
 
 #[repr(C)]

@@ -350,9 +350,8 @@ pub fn apply(
     let ltr = p.ltr.filter(|_| has_ltr(api, codec));
     match codec {
         Codec::Hevc => {
-            // SAFETY: union access; the config was obtained for `codec`, and the member holds
-            // plain integers and pointers, so any bits are a valid value.
-            let h = unsafe { &mut cfg.encodeCodecConfig.hevcConfig };
+            // The member of the session's codec (the config came from its preset).
+            let h = cfg.encodeCodecConfig.hevc_mut();
             if let Some(t) = tf {
                 h.tfLevel = t;
             }
@@ -363,8 +362,8 @@ pub fn apply(
             }
         }
         Codec::Av1 => {
-            // SAFETY: as above, for the AV1 member.
-            let a = unsafe { &mut cfg.encodeCodecConfig.av1Config };
+            // The member of the session's codec (the config came from its preset).
+            let a = cfg.encodeCodecConfig.av1_mut();
             if let Some(t) = tf {
                 a.tfLevel = t;
             }
@@ -374,8 +373,8 @@ pub fn apply(
             }
         }
         Codec::H264 => {
-            // SAFETY: as above, for the H.264 member.
-            let h = unsafe { &mut cfg.encodeCodecConfig.h264Config };
+            // The member of the session's codec (the config came from its preset).
+            let h = cfg.encodeCodecConfig.h264_mut();
             if let Some(t) = tf {
                 h.tfLevel = t;
             }
@@ -393,14 +392,11 @@ pub fn preset_tf_level(api: ApiVersion, codec: Codec, cfg: &ffi::NV_ENC_CONFIG) 
     if !has_tf_level(api, codec) {
         return 0;
     }
-    // SAFETY: union access of the member for `codec` (the config came from its preset); plain
-    // integers.
-    unsafe {
-        match codec {
-            Codec::Hevc => cfg.encodeCodecConfig.hevcConfig.tfLevel,
-            Codec::Av1 => cfg.encodeCodecConfig.av1Config.tfLevel,
-            Codec::H264 => cfg.encodeCodecConfig.h264Config.tfLevel,
-        }
+    // The member of `codec` (the config came from its preset).
+    match codec {
+        Codec::Hevc => cfg.encodeCodecConfig.hevc().tfLevel,
+        Codec::Av1 => cfg.encodeCodecConfig.av1().tfLevel,
+        Codec::H264 => cfg.encodeCodecConfig.h264().tfLevel,
     }
 }
 

@@ -54,9 +54,8 @@ impl CodecOps for Av1Ops {
     ) -> Result<Vec<String>, String> {
         cfg.profileGUID = ffi::NV_ENC_AV1_PROFILE_MAIN_GUID;
         let gop = cfg.gopLength;
-        // SAFETY: the config came from the AV1 preset, so `av1Config` is the active member;
-        // it holds plain integers and pointers, valid for any bits.
-        let a = unsafe { &mut cfg.encodeCodecConfig.av1Config };
+        // The member of the session's codec (the config came from its preset).
+        let a = cfg.encodeCodecConfig.av1_mut();
         a.level = ffi::NV_ENC_LEVEL_AV1_AUTOSELECT;
         a.tier = ffi::NV_ENC_TIER_AV1_0;
         a.idrPeriod = gop;

@@ -228,9 +228,8 @@ impl CodecOps for H264Ops {
         cfg.profileGUID = profile.guid();
         let gop = cfg.gopLength;
         let with_b = cfg.frameIntervalP > 1;
-        // SAFETY: the config came from the H.264 preset, so `h264Config` is the active member;
-        // it holds plain integers and pointers, valid for any bits.
-        let h = unsafe { &mut cfg.encodeCodecConfig.h264Config };
+        // The member of the session's codec (the config came from its preset).
+        let h = cfg.encodeCodecConfig.h264_mut();
         h.level = ffi::NV_ENC_LEVEL_AUTOSELECT;
         h.idrPeriod = gop;
         h.chromaFormatIDC = if p.chroma_444 { 3 } else { 1 };

@@ -82,9 +82,8 @@ impl CodecOps for H265Ops {
             (true, _) => ffi::NV_ENC_HEVC_PROFILE_FREXT_GUID,
         };
         let gop = cfg.gopLength;
-        // SAFETY: the config came from the HEVC preset, so `hevcConfig` is the active member;
-        // it holds plain integers and pointers, valid for any bits.
-        let h = unsafe { &mut cfg.encodeCodecConfig.hevcConfig };
+        // The member of the session's codec (the config came from its preset).
+        let h = cfg.encodeCodecConfig.hevc_mut();
         h.level = ffi::NV_ENC_LEVEL_AUTOSELECT;
         h.tier = ffi::NV_ENC_TIER_HEVC_MAIN;
         h.idrPeriod = gop;
