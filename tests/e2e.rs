@@ -2570,19 +2570,40 @@ fn colorimetry_reaches_the_stream() {
 }
 
 /// `rc-mode=cbr bitrate=1000` (kbit/s, x1024 into NVENC as nvcodec) on the real clip played
-/// twice (380 frames, 15.2 s at 25 fps, through `concat`): `rcParams` says CBR at 1024000 bit/s
-/// and the stream's own rate, from its packet sizes over its duration, is within 10% of it.
+/// twice (380 frames, 15.2 s at 25 fps: the clip decoded once to raw I420, the file doubled, read
+/// back with `rawvideoparse`): `rcParams` says CBR at 1024000 bit/s and the stream's own rate,
+/// from its packet sizes over its duration, is within 10% of it.
 #[test]
 fn cbr_holds_the_target_over_the_real_clip() {
     need_emulator!();
-    let clip = clip();
+    let raw = out_dir().join("cbr-clip-twice.i420");
+    let o = gst_launch(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420,width=720,height=405 ! filesink location={}",
+            clip().display(),
+            raw.display()
+        ),
+        &[],
+        false,
+    );
+    assert!(o.status.success(), "decoding the clip: {}", text(&o));
+    let once = std::fs::read(&raw).expect("read raw clip");
+    // GStreamer's I420 layout for 720x405: the luma plane padded to 406 rows, chroma 360x203.
+    assert_eq!(
+        once.len(),
+        190 * (720 * 406 + 2 * 360 * 203),
+        "190 I420 frames"
+    );
+    let mut twice = once.clone();
+    twice.extend_from_slice(&once);
+    std::fs::write(&raw, &twice).expect("write doubled clip");
     for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
         let out = out_dir().join(format!("cbr-{element}.mkv"));
         let (o, trace) = launch_traced(
             &format!(
-                "concat name=c ! videoconvert ! {element} rc-mode=cbr bitrate=1000 ! matroskamux ! filesink location={out} filesrc location={clip} ! decodebin ! c. filesrc location={clip} ! decodebin ! c.",
+                "filesrc location={raw} ! rawvideoparse width=720 height=405 format=i420 framerate=25/1 ! videoconvert ! {element} rc-mode=cbr bitrate=1000 ! matroskamux ! filesink location={out}",
                 out = out.display(),
-                clip = clip.display()
+                raw = raw.display()
             ),
             &format!("cbr-{element}"),
             &[],
@@ -2624,4 +2645,5 @@ fn cbr_holds_the_target_over_the_real_clip() {
             "{element}: {rate:.0} bit/s against 1024000"
         );
     }
+    let _ = std::fs::remove_file(&raw);
 }
