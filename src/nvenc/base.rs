@@ -272,6 +272,17 @@ struct CudaInput {
     _memory: Option<cuda::gst::MappedCudaMemory>,
 }
 
+/// How an input picture reaches NVENC without a CPU copy, for [`NvEncoder::tell_cuda_path`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CudaPath {
+    /// Upstream CUDA memory registered and read in place.
+    InPlace,
+    /// System memory of the proposed page-locked pool, uploaded by DMA.
+    Pinned,
+    /// Upstream CUDA memory copied on the device, by this route.
+    Copied(cuda::PeerRoute),
+}
+
 /// One plane of a picture bound for a device surface: (row bytes, source rows, rows coded) and
 /// the source's (offset, stride), in bytes.
 type DevicePlane = ((usize, usize, usize), (usize, usize));
@@ -442,7 +453,7 @@ pub struct NvEncoder {
     /// library is there. Its own lock: `set_context` may come while `start` asks for it.
     shared_cuda: Mutex<Option<cuda::gst::SharedContext>>,
     /// The last way CUDA input reached NVENC that the log was told (said once per change).
-    told_cuda_path: Mutex<String>,
+    told_cuda_path: Mutex<Option<(CudaPath, usize)>>,
     /// How memory of an upstream CUcontext is copied into ours: (upstream context, route),
     /// found once per upstream context ([`cuda::Context::peer_route`]).
     cuda_route: Mutex<Option<(usize, cuda::PeerRoute)>>,
@@ -769,7 +780,9 @@ impl NvEncoder {
             .map()
             .map_err(|e| gst::warning!(CAT, imp = self, "{e}; copying instead"))
             .ok()?;
-        self.tell_cuda_path("upstream CUDA memory read in place by NVENC (no copy)");
+        self.tell_cuda_path((CudaPath::InPlace, 0), || {
+            "upstream CUDA memory read in place by NVENC (no copy)".into()
+        });
         Some((mapped, Some(memory)))
     }
 
@@ -930,10 +943,12 @@ impl NvEncoder {
                     .map_err(|e| e.to_string())
             },
         )?;
-        self.tell_cuda_path(&format!(
-            "system memory from the proposed page-locked pool uploaded by DMA (no CPU copy): {} copies per frame",
-            planes.len()
-        ));
+        let n = planes.len();
+        self.tell_cuda_path((CudaPath::Pinned, n), || {
+            format!(
+                "system memory from the proposed page-locked pool uploaded by DMA (no CPU copy): {n} copies per frame"
+            )
+        });
         Some(mapped)
     }
 
@@ -970,7 +985,7 @@ impl NvEncoder {
             },
         )?;
         let n = planes.len();
-        self.tell_cuda_path(&match route {
+        self.tell_cuda_path((CudaPath::Copied(route), n), || match route {
             cuda::PeerRoute::SameContext => format!(
                 "upstream CUDA memory (same context, a layout NVENC cannot read in place) copied device to device: {n} copies per frame"
             ),
@@ -993,14 +1008,16 @@ impl NvEncoder {
     }
 
     /// Says once, in the log, how CUDA input reaches NVENC.
-    fn tell_cuda_path(&self, how: &str) {
+    /// `path`: the way and the copies per frame; the message is only built when it changes
+    /// (not per frame).
+    fn tell_cuda_path(&self, path: (CudaPath, usize), how: impl FnOnce() -> String) {
         let mut told = self
             .told_cuda_path
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if *told != how {
-            gst::info!(CAT, imp = self, "{how}");
-            how.clone_into(&mut told);
+        if *told != Some(path) {
+            gst::info!(CAT, imp = self, "{}", how());
+            *told = Some(path);
         }
     }
 
