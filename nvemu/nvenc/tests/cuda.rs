@@ -10,26 +10,7 @@ use nvidia_encode::abi;
 const W: u32 = 320;
 const H: u32 = 240;
 
-#[repr(C)]
-#[derive(Default)]
-struct Memcpy2D {
-    src_x: usize,
-    src_y: usize,
-    src_type: u32,
-    src_host: usize,
-    src_dev: u64,
-    src_array: usize,
-    src_pitch: usize,
-    dst_x: usize,
-    dst_y: usize,
-    dst_type: u32,
-    dst_host: usize,
-    dst_dev: u64,
-    dst_array: usize,
-    dst_pitch: usize,
-    width: usize,
-    height: usize,
-}
+use cuda_abi::{CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST, CUDA_MEMCPY2D as Memcpy2D};
 
 fn lib_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nvemu/lib")
@@ -137,14 +118,14 @@ fn cuda_child() {
             };
         }
         let p = Memcpy2D {
-            src_type: 1,
-            src_host: host.as_ptr() as usize,
-            src_pitch: W as usize,
-            dst_type: 2,
-            dst_dev: dptr,
-            dst_pitch: pitch,
-            width: W as usize,
-            height: (H * 3 / 2) as usize,
+            srcMemoryType: CU_MEMORYTYPE_HOST,
+            srcHost: host.as_ptr().cast(),
+            srcPitch: W as usize,
+            dstMemoryType: CU_MEMORYTYPE_DEVICE,
+            dstDevice: dptr,
+            dstPitch: pitch,
+            WidthInBytes: W as usize,
+            Height: (H * 3 / 2) as usize,
             ..Default::default()
         };
         let mut popped = 0;
@@ -305,14 +286,14 @@ fn stream_child() {
     let host = vec![100u8; (W * H * 3 / 2) as usize];
     let upload = |stream: u64| {
         let p = Memcpy2D {
-            src_type: 1,
-            src_host: host.as_ptr() as usize,
-            src_pitch: W as usize,
-            dst_type: 2,
-            dst_dev: dptr,
-            dst_pitch: pitch,
-            width: W as usize,
-            height: (H * 3 / 2) as usize,
+            srcMemoryType: CU_MEMORYTYPE_HOST,
+            srcHost: host.as_ptr().cast(),
+            srcPitch: W as usize,
+            dstMemoryType: CU_MEMORYTYPE_DEVICE,
+            dstDevice: dptr,
+            dstPitch: pitch,
+            WidthInBytes: W as usize,
+            Height: (H * 3 / 2) as usize,
             ..Default::default()
         };
         // SAFETY: an HtoD copy of `host` into the pitched allocation, on `stream`.
