@@ -12,6 +12,21 @@ const H: u32 = 240;
 
 use cuda_abi::{CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST, CUDA_MEMCPY2D as Memcpy2D};
 
+/// The copy of a `W`x`H` NV12 frame from `host` (pitch `W`) to `dptr` (pitch `pitch`).
+fn upload_nv12(host: &[u8], dptr: u64, pitch: usize) -> Memcpy2D {
+    Memcpy2D {
+        srcMemoryType: CU_MEMORYTYPE_HOST,
+        srcHost: host.as_ptr().cast(),
+        srcPitch: W as usize,
+        dstMemoryType: CU_MEMORYTYPE_DEVICE,
+        dstDevice: dptr,
+        dstPitch: pitch,
+        WidthInBytes: W as usize,
+        Height: (H * 3 / 2) as usize,
+        ..Default::default()
+    }
+}
+
 fn lib_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nvemu/lib")
 }
@@ -117,17 +132,7 @@ fn cuda_child() {
                 128
             };
         }
-        let p = Memcpy2D {
-            srcMemoryType: CU_MEMORYTYPE_HOST,
-            srcHost: host.as_ptr().cast(),
-            srcPitch: W as usize,
-            dstMemoryType: CU_MEMORYTYPE_DEVICE,
-            dstDevice: dptr,
-            dstPitch: pitch,
-            WidthInBytes: W as usize,
-            Height: (H * 3 / 2) as usize,
-            ..Default::default()
-        };
+        let p = upload_nv12(&host, dptr, pitch);
         let mut popped = 0;
         // SAFETY: an HtoD copy of `host` into the pitched allocation, context pushed.
         unsafe {
@@ -285,17 +290,7 @@ fn stream_child() {
     let (_, out) = api.create_bitstream(enc);
     let host = vec![100u8; (W * H * 3 / 2) as usize];
     let upload = |stream: u64| {
-        let p = Memcpy2D {
-            srcMemoryType: CU_MEMORYTYPE_HOST,
-            srcHost: host.as_ptr().cast(),
-            srcPitch: W as usize,
-            dstMemoryType: CU_MEMORYTYPE_DEVICE,
-            dstDevice: dptr,
-            dstPitch: pitch,
-            WidthInBytes: W as usize,
-            Height: (H * 3 / 2) as usize,
-            ..Default::default()
-        };
+        let p = upload_nv12(&host, dptr, pitch);
         // SAFETY: an HtoD copy of `host` into the pitched allocation, on `stream`.
         assert_eq!(unsafe { copy_async(&p, stream) }, 0);
     };
