@@ -10,19 +10,13 @@
 //! `scripts/test` builds both and runs these tests; run alone they skip (with a message) if the
 //! emulator is not built.
 
+#[path = "../nvemu/nvenc/tests/common/tools.rs"]
+mod tools;
+use tools::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn emu_lib() -> Option<PathBuf> {
-    let p = root().join("target/nvemu/lib");
-    p.join("libnvidia-encode.so.1").exists().then_some(p)
-}
+use std::time::Duration;
 
 fn plugin_dir() -> PathBuf {
     // The test binary lives in target/<profile>/deps.
@@ -42,12 +36,6 @@ fn clip() -> PathBuf {
         assert!(st.success(), "scripts/fetch-test-clip failed");
     }
     p
-}
-
-fn out_dir() -> PathBuf {
-    let d = root().join("target/e2e");
-    std::fs::create_dir_all(&d).expect("create target/e2e");
-    d
 }
 
 /// Runs gst-launch-1.0 with the emulator first in the library path.
@@ -93,55 +81,6 @@ fn gst_command(pipeline: &str, env: &[(&str, &str)], with_emulator: bool, quiet:
 /// A hung pipeline fails its test (with every thread's backtrace) instead of hanging CI.
 const CHILD_LIMIT: Duration = Duration::from_secs(300);
 
-/// Runs `cmd` to completion or until `limit`; on timeout, attaches gdb (when installed) to
-/// print every thread's stack, kills the child and panics with both outputs.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let base = out_dir().join(format!("child-{}-{n}", std::process::id()));
-    let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
-    let file = |p: &Path| std::fs::File::create(p).expect("create child output file");
-    cmd.stdout(file(&out_path)).stderr(file(&err_path));
-    let mut child = cmd.spawn().expect("spawn child");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for child") {
-            break Some(st);
-        }
-        if start.elapsed() > limit {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
-    match status {
-        Some(status) => {
-            let o = Output {
-                status,
-                stdout: read(&out_path),
-                stderr: read(&err_path),
-            };
-            let _ = std::fs::remove_file(&out_path);
-            let _ = std::fs::remove_file(&err_path);
-            o
-        }
-        None => {
-            let bt = Command::new("gdb")
-                .args(["-p", &child.id().to_string(), "-batch", "-ex"])
-                .arg("thread apply all bt")
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_else(|e| format!("(no gdb: {e})"));
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} still running after {limit:?}; killed.\nstderr:\n{}\nthreads:\n{bt}",
-                String::from_utf8_lossy(&read(&err_path))
-            );
-        }
-    }
-}
-
 /// Runs `pipeline` with the emulator and `NVEMU_TRACE` set to `target/e2e/<name>.trace` (plus
 /// `env`); checks the trace has no contract violation.
 fn launch_traced(pipeline: &str, name: &str, env: &[(&str, &str)]) -> (Output, PathBuf) {
@@ -156,89 +95,6 @@ fn launch_traced(pipeline: &str, name: &str, env: &[(&str, &str)]) -> (Output, P
 
 fn shell_words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-macro_rules! need_emulator {
-    () => {
-        if emu_lib().is_none() {
-            eprintln!("NVENC emulator not built (run scripts/build-emulator); skipping");
-            return;
-        }
-    };
-}
-
-fn ffprobe(args: &[&str], file: &Path) -> String {
-    let o = Command::new("ffprobe")
-        .args(["-v", "error"])
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("run ffprobe");
-    assert!(o.status.success(), "ffprobe failed: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// (pts_time, dts_time, key) of every video packet.
-fn packets(file: &Path) -> Vec<(f64, f64, bool)> {
-    ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time,dts_time,flags",
-            "-of",
-            "csv=p=0",
-        ],
-        file,
-    )
-    .lines()
-    .filter(|l| !l.trim().is_empty())
-    .map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        let num = |s: &str| s.trim().parse::<f64>().unwrap_or(f64::NAN);
-        (
-            num(f[0]),
-            num(f[1]),
-            f.get(2).is_some_and(|x| x.contains('K')),
-        )
-    })
-    .collect()
-}
-
-/// Frames decoded by FFmpeg and the stream's size.
-fn decoded_frames_and_size(file: &Path) -> (u64, u32, u32) {
-    let s = ffprobe(
-        &[
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames,width,height",
-            "-of",
-            "default=nw=1",
-        ],
-        file,
-    );
-    let get = |k: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{k} missing in ffprobe output: {s}"))
-    };
-    (
-        get("nb_read_frames"),
-        get("width") as u32,
-        get("height") as u32,
-    )
 }
 
 /// Average PSNR (dB, over Y, U and V) of `file` against the source clip, both decoded by
@@ -271,20 +127,6 @@ fn psnr(file: &Path) -> f64 {
     } else {
         v.parse().unwrap_or_else(|_| panic!("bad PSNR {avg}"))
     }
-}
-
-fn trace_lines(path: &Path, call: &str) -> Vec<serde_json::Value> {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    s.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["call"] == call)
-        .collect()
-}
-
-fn assert_no_violation(path: &Path) {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    let bad: Vec<&str> = s.lines().filter(|l| l.contains("\"violation\"")).collect();
-    assert!(bad.is_empty(), "contract violations in trace: {bad:#?}");
 }
 
 /// Encodes the real clip with `encoder` (element and properties) into `name`.mp4.
@@ -1986,268 +1828,6 @@ fn gst_inspect_documents_sdk_extension_properties() {
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Third-party NVENC clients on the stand-ins: Debian 12's FFmpeg 5.1 (`hevc_nvenc`,
-// `h264_nvenc`) and GStreamer 1.22's nvcodec (`nvcudah265enc`, `nvcudah264enc`), both built for
-// NVENC API 11.1. They are not skipped when missing: `scripts/install-deps` installs them.
-
-/// Frames each third-party case encodes (320x240, 25 fps, 2 B-frames).
-const THIRD_PARTY_FRAMES: usize = 30;
-
-/// Runs Debian's `ffmpeg` with the stand-ins first in the library path, `NVEMU_STRICT=abort`
-/// and the trace in `target/e2e/<name>.trace`.
-fn ffmpeg_traced(args: &[&str], name: &str) -> (Output, PathBuf) {
-    let trace = out_dir().join(format!("{name}.trace"));
-    let _ = std::fs::remove_file(&trace);
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-y"]).args(args);
-    cmd.env("LD_LIBRARY_PATH", emu_lib().expect("emulator built"));
-    cmd.env("NVEMU_STRICT", "abort");
-    cmd.env("NVEMU_TRACE", &trace);
-    (run_bounded(cmd, Duration::from_secs(120)), trace)
-}
-
-/// FFmpeg must have the encoder: a missing one fails the test (CI installs Debian's ffmpeg).
-fn require_ffmpeg_encoder(encoder: &str) {
-    let o = Command::new("ffmpeg")
-        .args(["-hide_banner", "-encoders"])
-        .output()
-        .expect("ffmpeg is not installed (scripts/install-deps installs Debian's ffmpeg)");
-    let list = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        list.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some(encoder)),
-        "this ffmpeg has no {encoder} encoder (Debian 12's ffmpeg 5.1 has it; scripts/install-deps)"
-    );
-}
-
-/// What the trace of a third-party client run must show: API 11.1 negotiated (every session),
-/// no contract violation and no emulator note, `frames` pictures submitted (EncodePicture
-/// without EOS) and locked, IDR first, B pictures (frameIntervalP 3), EOS sent.
-fn check_third_party_trace(trace: &Path, frames: usize) {
-    let all = std::fs::read_to_string(trace)
-        .unwrap_or_else(|e| panic!("no trace {}: {e}", trace.display()));
-    assert_no_violation(trace);
-    assert!(
-        !all.contains("emulator_note"),
-        "the emulator had to deviate from NVENC (see {})",
-        trace.display()
-    );
-    let opens = trace_lines(trace, "nvEncOpenEncodeSessionEx");
-    assert!(!opens.is_empty(), "no session opened");
-    for o in &opens {
-        assert_eq!(o["status"], "NV_ENC_SUCCESS", "{o}");
-        assert_eq!(o["api"], "11.1", "negotiated API: {o}");
-        assert_eq!(
-            o["args"]["version"], "0x7101000b",
-            "11.1 struct version: {o}"
-        );
-        assert_eq!(o["args"]["apiVersion"], 0x0100_000b, "apiVersion 11.1: {o}");
-    }
-    let nvenc: Vec<serde_json::Value> = all
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["lib"] == "nvenc" && v["session"].is_u64())
-        .collect();
-    assert!(
-        nvenc.iter().all(|v| v["api"] == "11.1"),
-        "a session call not in API 11.1"
-    );
-    let init = trace_lines(trace, "nvEncInitializeEncoder");
-    assert_eq!(init.len(), 1, "one encoder initialised");
-    assert_eq!(init[0]["status"], "NV_ENC_SUCCESS");
-    assert_eq!(
-        init[0]["args"]["version"], "0xf105000b",
-        "11.1 INITIALIZE_PARAMS"
-    );
-    assert_eq!(
-        init[0]["args"]["encodeConfig.version"], "0xf107000b",
-        "11.1 CONFIG"
-    );
-    assert_eq!(
-        init[0]["args"]["encodeConfig.frameIntervalP"], 3,
-        "2 B-frames"
-    );
-    let encodes = trace_lines(trace, "nvEncEncodePicture");
-    let (eos, pics): (Vec<_>, Vec<_>) = encodes
-        .iter()
-        .partition(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 8 != 0);
-    assert_eq!(pics.len(), frames, "pictures submitted");
-    assert!(
-        pics.iter().all(|l| l["args"]["version"] == "0xf104000b"),
-        "11.1 PIC_PARAMS"
-    );
-    assert!(
-        pics.iter()
-            .all(|l| l["status"] == "NV_ENC_SUCCESS" || l["status"] == "NV_ENC_ERR_NEED_MORE_INPUT"),
-        "EncodePicture failed"
-    );
-    assert!(
-        pics.iter()
-            .any(|l| l["status"] == "NV_ENC_ERR_NEED_MORE_INPUT"),
-        "no frame waited as a future B-frame"
-    );
-    assert!(!eos.is_empty(), "no EOS sent");
-    assert!(
-        eos.iter().all(|l| l["status"] == "NV_ENC_SUCCESS"),
-        "EOS failed"
-    );
-    let types: Vec<u64> = trace_lines(trace, "nvEncLockBitstream")
-        .iter()
-        .filter(|l| l["status"] == "NV_ENC_SUCCESS")
-        .filter_map(|l| l["args"]["out.pictureType"].as_u64())
-        .collect();
-    assert_eq!(types.len(), frames, "pictures locked: {types:?}");
-    assert_eq!(types[0], 3, "IDR first: {types:?}");
-    // NV_ENC_PIC_TYPE_B = 1
-    let b = types.iter().filter(|&&t| t == 1).count();
-    assert!(b >= frames / 2, "B pictures: {types:?}");
-}
-
-/// What the output file must show: `frames` frames decoded by FFmpeg (without a decoding
-/// error), B pictures in the stream, the codec and profile, DTS increasing and never after PTS.
-fn check_third_party_output(out: &Path, frames: usize, codec: &str, profile: &str) {
-    let (n, w, h) = decoded_frames_and_size(out);
-    assert_eq!(n as usize, frames, "frames decoded");
-    assert_eq!((w, h), (320, 240));
-    let info = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name,profile",
-            "-of",
-            "csv=p=0",
-        ],
-        out,
-    );
-    assert_eq!(info.trim(), format!("{codec},{profile}"));
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-xerror", "-i"])
-        .arg(out)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        o.status.success() && o.stderr.is_empty(),
-        "decoding failed: {}",
-        text(&o)
-    );
-    let types = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "frame=pict_type",
-            "-of",
-            "csv=p=0",
-        ],
-        out,
-    );
-    let b = types.lines().filter(|l| l.starts_with('B')).count();
-    assert!(b >= frames / 2, "B frames decoded: {types}");
-    let pk = packets(out);
-    assert_eq!(pk.len(), frames, "packets");
-    assert!(
-        pk.windows(2).all(|w| w[0].1 < w[1].1),
-        "DTS not strictly increasing: {pk:?}"
-    );
-    assert!(
-        pk.iter().all(|p| p.1 <= p.0 + 1e-6),
-        "DTS after PTS: {pk:?}"
-    );
-    assert!(pk.iter().any(|p| p.1 < p.0 - 1e-6), "no reordering: {pk:?}");
-}
-
-fn ffmpeg_nvenc_case(encoder: &str, codec: &str, profile: &str) {
-    require_ffmpeg_encoder(encoder);
-    let out = out_dir().join(format!("ffmpeg-{encoder}.mp4"));
-    let _ = std::fs::remove_file(&out);
-    let frames = THIRD_PARTY_FRAMES.to_string();
-    let (o, trace) = ffmpeg_traced(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-frames:v",
-            &frames,
-            "-c:v",
-            encoder,
-            "-bf",
-            "2",
-            out.to_str().unwrap(),
-        ],
-        &format!("ffmpeg-{encoder}"),
-    );
-    assert!(o.status.success(), "ffmpeg {encoder} failed: {}", text(&o));
-    check_third_party_trace(&trace, THIRD_PARTY_FRAMES);
-    check_third_party_output(&out, THIRD_PARTY_FRAMES, codec, profile);
-}
-
-/// FFmpeg 5.1's `hevc_nvenc` (API 11.1) with 2 B-frames through the stand-ins.
-#[test]
-fn ffmpeg_hevc_nvenc_api_11_1() {
-    need_emulator!();
-    ffmpeg_nvenc_case("hevc_nvenc", "hevc", "Main");
-}
-
-/// FFmpeg 5.1's `h264_nvenc` (API 11.1, default profile Main) with 2 B-frames.
-#[test]
-fn ffmpeg_h264_nvenc_api_11_1() {
-    need_emulator!();
-    ffmpeg_nvenc_case("h264_nvenc", "h264", "Main");
-}
-
-/// GStreamer 1.22's nvcodec element through the stand-ins, with a registry of its own (nvcodec
-/// registers its NVENC elements only when the NVENC library and a CUDA device are found at
-/// scan time, so a registry scanned without the stand-ins would lack them).
-fn gst_nvcodec_case(element: &str, parser: &str, codec: &str, profile: &str) {
-    let registry = out_dir().join(format!("registry-{element}-{}.bin", std::process::id()));
-    let _ = std::fs::remove_file(&registry);
-    let reg = registry.to_str().unwrap();
-    let mut cmd = Command::new("gst-inspect-1.0");
-    cmd.arg(element)
-        .env("GST_REGISTRY", reg)
-        .env("LD_LIBRARY_PATH", emu_lib().expect("emulator built"))
-        .env("NVEMU_STRICT", "abort");
-    let o = run_bounded(cmd, Duration::from_secs(120));
-    assert!(
-        o.status.success(),
-        "GStreamer has no {element} on the stand-ins (gstreamer1.0-plugins-bad's nvcodec, installed by scripts/install-deps, registers it when libnvidia-encode.so.1 and a CUDA device are found): {}",
-        text(&o)
-    );
-    let out = out_dir().join(format!("gst-{element}.mp4"));
-    let _ = std::fs::remove_file(&out);
-    let pipeline = format!(
-        "videotestsrc num-buffers={THIRD_PARTY_FRAMES} ! video/x-raw,format=NV12,width=320,height=240,framerate=25/1 ! {element} b-frames=2 ! {parser} ! mp4mux ! filesink location={}",
-        out.display()
-    );
-    let (o, trace) = launch_traced(
-        &pipeline,
-        &format!("gst-{element}"),
-        &[("GST_REGISTRY", reg)],
-    );
-    assert!(o.status.success(), "{element} failed: {}", text(&o));
-    check_third_party_trace(&trace, THIRD_PARTY_FRAMES);
-    check_third_party_output(&out, THIRD_PARTY_FRAMES, codec, profile);
-    let _ = std::fs::remove_file(&registry);
-}
-
-/// GStreamer 1.22's `nvcudah265enc` (API 11.1) with `b-frames=2` through the stand-ins.
-#[test]
-fn gstreamer_nvcudah265enc_api_11_1() {
-    need_emulator!();
-    gst_nvcodec_case("nvcudah265enc", "h265parse", "hevc", "Main");
-}
-
-/// GStreamer 1.22's `nvcudah264enc` (API 11.1, Main profile) with `b-frames=2`.
-#[test]
-fn gstreamer_nvcudah264enc_api_11_1() {
-    need_emulator!();
-    gst_nvcodec_case("nvcudah264enc", "h264parse", "h264", "Main");
 }
 
 /// GStreamer 1.26 (Debian 13) at run time, with its 1.24+ CUDA ABI: `scripts/check-newer-gstreamer`

@@ -3,15 +3,18 @@
 //! emulator: force-key-unit, the latency query, flushing, caps changes.
 //!
 //! `harness = false` (see Cargo.toml): `main` sets the emulator's environment
-//! (`NVEMU_STRICT=abort`, `NVEMU_TRACE`) before any thread exists, then runs each case in turn
-//! and reports. The emulator must be first in `LD_LIBRARY_PATH` (as `scripts/test` does);
-//! otherwise the cases are skipped with a message.
+//! (`NVEMU_STRICT=abort`, `NVEMU_TRACE`) before any thread exists, then hands the cases to
+//! `libtest-mimic`, which takes libtest's command line (filters, `--exact`, `--skip`, `--list`,
+//! `--ignored`...) and reports like it. The cases run one at a time in the main thread (they
+//! share the trace). The emulator must be first in `LD_LIBRARY_PATH` (as `scripts/test` does);
+//! otherwise every case is reported ignored, with a message.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use gst::prelude::*;
 use gst_check::Harness;
+use libtest_mimic::{Arguments, Trial};
 
 const W: u32 = 320;
 const H: u32 = 240;
@@ -1348,33 +1351,99 @@ fn captions_reach_nvenc_for_every_api_version() {
     }
 }
 
-fn run(name: &str, f: &dyn Fn(), failed: &mut Vec<String>) {
-    eprint!("test {name} ... ");
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(()) => eprintln!("ok"),
-        Err(_) => {
-            eprintln!("FAILED");
-            failed.push(name.to_string());
-        }
-    }
-}
-
 fn emulator_in_library_path(lib: &Path) -> bool {
     std::env::var_os("LD_LIBRARY_PATH").is_some_and(|p| {
         std::env::split_paths(&p).any(|d| d.canonicalize().ok() == lib.canonicalize().ok())
     })
 }
 
+/// One case: runs `f`; a panic fails it (libtest-mimic reports the message).
+fn case(name: impl Into<String>, f: impl FnOnce() + Send + 'static) -> Trial {
+    Trial::test(name, move || {
+        f();
+        Ok(())
+    })
+}
+
+/// Every case, in the order they run.
+fn cases() -> Vec<Trial> {
+    let mut t = vec![
+        case("force_key_unit_h265", || force_key_unit("rsnvench265enc")),
+        case("force_key_unit_av1", || force_key_unit("rsnvencav1enc")),
+        case("force_key_unit_h264", || force_key_unit("rsnvench264enc")),
+        case("h264_avc", || h264_packetized("avc")),
+        case("h264_avc3", || h264_packetized("avc3")),
+        case("latency_h265_bframes_2", || {
+            latency("rsnvench265enc", 2, FRAME * 2)
+        }),
+        case("latency_av1_no_reorder", || {
+            latency("rsnvencav1enc", 0, gst::ClockTime::ZERO)
+        }),
+        case("flush_mid_stream", flush_mid_stream),
+        case("caps_change", caps_change),
+        case("unsupported_size_says_why", unsupported_size_says_why),
+        case(
+            "h264_input_that_cannot_negotiate_says_why",
+            h264_input_that_cannot_negotiate_says_why,
+        ),
+        case("property_names_match_nvcodec", property_names_match_nvcodec),
+        case("live_bitrate_change", live_bitrate_change),
+        case("live_preset_change", live_preset_change),
+        case("stats_property", stats_property),
+        case("ltr_event_h265", || ltr_event("rsnvench265enc")),
+        case("ltr_event_av1", || ltr_event("rsnvencav1enc")),
+    ];
+    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+        t.push(case(format!("captions_round_trip_{element}"), move || {
+            captions_round_trip(element)
+        }));
+        t.push(case(format!("hdr_on_every_idr_{element}"), move || {
+            hdr_on_every_idr(element)
+        }));
+    }
+    t.push(case(
+        "captions_reach_nvenc_for_every_api_version",
+        captions_reach_nvenc_for_every_api_version,
+    ));
+    for (element, parser) in [
+        ("rsnvench265enc", "h265parse"),
+        ("rsnvench264enc", "h264parse"),
+    ] {
+        t.push(case(format!("captions_through_{parser}"), move || {
+            captions_through_parser(element, parser)
+        }));
+    }
+    // Last: the trace of every case that ran before it.
+    t.push(case("no_contract_violation", no_contract_violation));
+    t
+}
+
+/// No API contract violation in the trace of the cases run before.
+fn no_contract_violation() {
+    let bad: Vec<String> = std::fs::read_to_string(trace_path())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"violation\""))
+        .map(str::to_string)
+        .collect();
+    assert!(bad.is_empty(), "contract violations in the trace: {bad:#?}");
+}
+
 fn main() -> ExitCode {
+    if std::env::var_os("RSNVENC_ELEMENT_CHILD").is_some() {
+        return captions_child();
+    }
+    let mut args = Arguments::from_args();
+    // The cases share one process-wide emulator trace, which some read by position (the lines
+    // a case added): they run one at a time, in order, whatever --test-threads says.
+    args.test_threads = Some(1);
     let lib = root().join("target/nvemu/lib");
     if !lib.join("libnvidia-encode.so.1").exists() || !emulator_in_library_path(&lib) {
         eprintln!(
             "NVENC emulator not built or not in LD_LIBRARY_PATH (run scripts/test); skipping"
         );
-        return ExitCode::SUCCESS;
-    }
-    if std::env::var_os("RSNVENC_ELEMENT_CHILD").is_some() {
-        return captions_child();
+        let ignored = cases().into_iter().map(|t| t.with_ignored_flag(true));
+        return libtest_mimic::run(&args, ignored.collect()).exit_code();
     }
     std::fs::create_dir_all(root().join("target/e2e")).expect("target/e2e");
     let _ = std::fs::remove_file(trace_path());
@@ -1386,103 +1455,5 @@ fn main() -> ExitCode {
     }
     gst::init().expect("gst init");
     gstrsnvenc::plugin_register_static().expect("register rsnvenc");
-
-    let mut failed = Vec::new();
-    run(
-        "force_key_unit_h265",
-        &|| force_key_unit("rsnvench265enc"),
-        &mut failed,
-    );
-    run(
-        "force_key_unit_av1",
-        &|| force_key_unit("rsnvencav1enc"),
-        &mut failed,
-    );
-    run(
-        "force_key_unit_h264",
-        &|| force_key_unit("rsnvench264enc"),
-        &mut failed,
-    );
-    run("h264_avc", &|| h264_packetized("avc"), &mut failed);
-    run("h264_avc3", &|| h264_packetized("avc3"), &mut failed);
-    run(
-        "latency_h265_bframes_2",
-        &|| latency("rsnvench265enc", 2, FRAME * 2),
-        &mut failed,
-    );
-    run(
-        "latency_av1_no_reorder",
-        &|| latency("rsnvencav1enc", 0, gst::ClockTime::ZERO),
-        &mut failed,
-    );
-    run("flush_mid_stream", &flush_mid_stream, &mut failed);
-    run("caps_change", &caps_change, &mut failed);
-    run(
-        "unsupported_size_says_why",
-        &unsupported_size_says_why,
-        &mut failed,
-    );
-    run(
-        "h264_input_that_cannot_negotiate_says_why",
-        &h264_input_that_cannot_negotiate_says_why,
-        &mut failed,
-    );
-    run(
-        "property_names_match_nvcodec",
-        &property_names_match_nvcodec,
-        &mut failed,
-    );
-    run("live_bitrate_change", &live_bitrate_change, &mut failed);
-    run("live_preset_change", &live_preset_change, &mut failed);
-    run("stats_property", &stats_property, &mut failed);
-    run(
-        "ltr_event_h265",
-        &|| ltr_event("rsnvench265enc"),
-        &mut failed,
-    );
-    run("ltr_event_av1", &|| ltr_event("rsnvencav1enc"), &mut failed);
-    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
-        run(
-            &format!("captions_round_trip_{element}"),
-            &|| captions_round_trip(element),
-            &mut failed,
-        );
-        run(
-            &format!("hdr_on_every_idr_{element}"),
-            &|| hdr_on_every_idr(element),
-            &mut failed,
-        );
-    }
-    run(
-        "captions_reach_nvenc_for_every_api_version",
-        &captions_reach_nvenc_for_every_api_version,
-        &mut failed,
-    );
-    for (element, parser) in [
-        ("rsnvench265enc", "h265parse"),
-        ("rsnvench264enc", "h264parse"),
-    ] {
-        run(
-            &format!("captions_through_{parser}"),
-            &|| captions_through_parser(element, parser),
-            &mut failed,
-        );
-    }
-    let bad: Vec<String> = std::fs::read_to_string(trace_path())
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("\"violation\""))
-        .map(str::to_string)
-        .collect();
-    if !bad.is_empty() {
-        eprintln!("contract violations in the trace: {bad:#?}");
-        failed.push("no_contract_violation".into());
-    }
-    if failed.is_empty() {
-        eprintln!("element tests: all passed");
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("element tests failed: {failed:?}");
-        ExitCode::FAILURE
-    }
+    libtest_mimic::run(&args, cases()).exit_code()
 }

@@ -15,8 +15,9 @@
 //! use host memory, before returning), which is what makes borrowing host slices safe.
 //! [`copy_2d_async`] is the `unsafe` exception.
 //!
-//! TODO: `Context::from_raw_borrowed` to wrap a context owned by GStreamer's CUDA library
-//! (`GstCudaContext` sharing through the pipeline's context query) comes later.
+//! A context owned by GStreamer's CUDA library (`GstCudaContext`, shared through the
+//! pipeline's context query, see [`gst`]) is wrapped by [`Context::borrowed`]: used like an own
+//! one, but never destroyed here.
 
 pub mod ffi;
 pub mod gst;
@@ -42,7 +43,7 @@ pub enum CudaError {
         /// Exported name of the entry point, e.g. `cuMemAllocPitch_v2`.
         call: &'static str,
         /// The `CUresult` value.
-        code: i32,
+        code: CUresult,
         /// Its name from `cuGetErrorName`, e.g. `CUDA_ERROR_OUT_OF_MEMORY`.
         name: String,
         /// Its description from `cuGetErrorString`, e.g. `out of memory`.
@@ -61,7 +62,7 @@ pub enum CudaError {
 
 impl CudaError {
     /// The `CUresult` code of a [`CudaError::Call`], `None` for the other variants.
-    pub fn code(&self) -> Option<i32> {
+    pub fn code(&self) -> Option<CUresult> {
         match self {
             CudaError::Call { code, .. } => Some(*code),
             _ => None,

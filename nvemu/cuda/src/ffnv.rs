@@ -22,7 +22,7 @@
 //! - CUDA arrays: the emulator creates none (texture objects over arrays are refused too):
 //!   `cuArray3DCreate_v2` fails with `CUDA_ERROR_NOT_SUPPORTED`, `cuArrayDestroy` with
 //!   `CUDA_ERROR_INVALID_HANDLE`.
-use super::interop::{CUarray, CUmodule};
+use super::interop::CUmodule;
 use super::*;
 
 pub type CUlinkState = *mut c_void;

@@ -17,11 +17,7 @@
 //!   them since no kernel runs.
 use super::*;
 
-pub const CUDA_ERROR_INVALID_IMAGE: CUresult = 200;
-pub const CUDA_ERROR_INVALID_GRAPHICS_CONTEXT: CUresult = 219;
-
 pub type CUgraphicsResource = *mut c_void;
-pub type CUarray = *mut c_void;
 pub type CUmodule = *mut c_void;
 pub type CUfunction = *mut c_void;
 pub type CUtexObject = u64;

@@ -37,81 +37,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-pub type CUresult = c_uint;
-pub type CUdevice = c_int;
-pub type CUdeviceptr = u64;
-pub type CUcontext = *mut c_void;
-pub type CUstream = *mut c_void;
-pub type CUevent = *mut c_void;
-
-pub const CUDA_SUCCESS: CUresult = 0;
-pub const CUDA_ERROR_INVALID_VALUE: CUresult = 1;
-pub const CUDA_ERROR_OUT_OF_MEMORY: CUresult = 2;
-pub const CUDA_ERROR_NOT_INITIALIZED: CUresult = 3;
-pub const CUDA_ERROR_NO_DEVICE: CUresult = 100;
-pub const CUDA_ERROR_INVALID_DEVICE: CUresult = 101;
-pub const CUDA_ERROR_INVALID_CONTEXT: CUresult = 201;
-pub const CUDA_ERROR_INVALID_HANDLE: CUresult = 400;
-pub const CUDA_ERROR_NOT_FOUND: CUresult = 500;
-pub const CUDA_ERROR_NOT_READY: CUresult = 600;
-pub const CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED: CUresult = 712;
-pub const CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED: CUresult = 713;
-pub const CUDA_ERROR_CONTEXT_IS_DESTROYED: CUresult = 709;
-pub const CUDA_ERROR_NOT_SUPPORTED: CUresult = 801;
-pub const CUDA_ERROR_UNKNOWN: CUresult = 999;
-
-pub const CU_MEMORYTYPE_HOST: c_uint = 1;
-pub const CU_MEMORYTYPE_DEVICE: c_uint = 2;
-pub const CU_MEMORYTYPE_ARRAY: c_uint = 3;
-pub const CU_MEMORYTYPE_UNIFIED: c_uint = 4;
+// The types, error codes, flags and struct layouts of cuda.h, shared with the plugin.
+pub use cuda_abi::*;
 
 /// Driver API version reported by `cuDriverGetVersion` (CUDA 12.8).
 pub const DRIVER_VERSION: c_int = 12080;
 /// Alignment of every allocation and of `cuMemAllocPitch` pitches.
 pub const ALIGN: usize = 512;
-
-/// `CUDA_MEMCPY2D` (`CUDA_MEMCPY2D_v2`), 128 bytes on x86-64.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct CUDA_MEMCPY2D {
-    pub srcXInBytes: usize,
-    pub srcY: usize,
-    pub srcMemoryType: c_uint,
-    pub srcHost: *const c_void,
-    pub srcDevice: CUdeviceptr,
-    pub srcArray: *mut c_void,
-    pub srcPitch: usize,
-    pub dstXInBytes: usize,
-    pub dstY: usize,
-    pub dstMemoryType: c_uint,
-    pub dstHost: *mut c_void,
-    pub dstDevice: CUdeviceptr,
-    pub dstArray: *mut c_void,
-    pub dstPitch: usize,
-    pub WidthInBytes: usize,
-    pub Height: usize,
-}
-
-const _: () = {
-    use std::mem::{offset_of, size_of};
-    assert!(size_of::<CUDA_MEMCPY2D>() == 128);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcXInBytes) == 0);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcY) == 8);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcMemoryType) == 16);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcHost) == 24);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcDevice) == 32);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcArray) == 40);
-    assert!(offset_of!(CUDA_MEMCPY2D, srcPitch) == 48);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstXInBytes) == 56);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstY) == 64);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstMemoryType) == 72);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstHost) == 80);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstDevice) == 88);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstArray) == 96);
-    assert!(offset_of!(CUDA_MEMCPY2D, dstPitch) == 104);
-    assert!(offset_of!(CUDA_MEMCPY2D, WidthInBytes) == 112);
-    assert!(offset_of!(CUDA_MEMCPY2D, Height) == 120);
-};
 
 // ---------------------------------------------------------------------------------------------
 // Device model
@@ -1423,17 +1355,6 @@ cuda_fn! { fn cuMemGetAddressRange_v2(pbase: *mut CUdeviceptr, psize: *mut usize
     }
     Ok(())
 }}
-
-/// `CUpointer_attribute` values answered by `cuPointerGetAttribute`.
-const CU_POINTER_ATTRIBUTE_CONTEXT: c_int = 1;
-const CU_POINTER_ATTRIBUTE_MEMORY_TYPE: c_int = 2;
-const CU_POINTER_ATTRIBUTE_DEVICE_POINTER: c_int = 3;
-const CU_POINTER_ATTRIBUTE_HOST_POINTER: c_int = 4;
-const CU_POINTER_ATTRIBUTE_IS_MANAGED: c_int = 8;
-const CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: c_int = 9;
-const CU_POINTER_ATTRIBUTE_RANGE_START_ADDR: c_int = 11;
-const CU_POINTER_ATTRIBUTE_RANGE_SIZE: c_int = 12;
-const CU_POINTER_ATTRIBUTE_MAPPED: c_int = 13;
 
 cuda_fn! { fn cuPointerGetAttribute(data: *mut c_void, attribute: c_int, ptr: CUdeviceptr) {
     need_init()?;

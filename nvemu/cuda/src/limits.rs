@@ -17,8 +17,6 @@
 //!   open can have returned: `CUDA_ERROR_INVALID_VALUE`.
 use super::*;
 
-pub const CUDA_ERROR_UNSUPPORTED_LIMIT: CUresult = 215;
-
 /// `CUlimit` defaults, indexed by the limit (0..=6).
 pub(crate) const DEFAULTS: [usize; 7] = [1024, 1 << 20, 8 << 20, 2, 2048, 64, 0];
 

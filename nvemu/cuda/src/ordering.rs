@@ -40,15 +40,12 @@ use super::*;
 use std::cell::Cell;
 use std::collections::HashSet;
 
-pub const CU_STREAM_NON_BLOCKING: c_uint = 1;
 /// `CU_STREAM_LEGACY` and `CU_STREAM_PER_THREAD` (cuda.h).
 const LEGACY: u64 = 0;
 const PER_THREAD: u64 = 2;
 /// Pending operations kept at most; beyond it the oldest are taken as complete (an old race
 /// then goes unseen, nothing else changes).
 const MAX_PENDING: usize = 1 << 14;
-
-pub type CUmemoryPool = *mut c_void;
 
 /// One stream's position: its last operation, and the events its next operation waits for.
 #[derive(Default)]
@@ -480,7 +477,6 @@ const _: () = assert!(std::mem::size_of::<CUmemPoolProps>() == 88);
 
 const CU_MEM_ALLOCATION_TYPE_PINNED: c_uint = 1;
 const CU_MEM_LOCATION_TYPE_DEVICE: c_uint = 1;
-const CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: c_int = 17;
 
 fn default_pool(st: &mut State) -> u64 {
     if let Some(p) = st.default_pool {

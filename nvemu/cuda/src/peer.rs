@@ -19,10 +19,6 @@
 //!   Plain `cuMemcpy2D` between devices (unified addressing) is traced the same way.
 use super::*;
 
-pub const CUDA_ERROR_PEER_ACCESS_UNSUPPORTED: CUresult = 217;
-pub const CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED: CUresult = 704;
-pub const CUDA_ERROR_PEER_ACCESS_NOT_ENABLED: CUresult = 705;
-
 fn peer_capable(dev: CUdevice, peer: CUdevice) -> bool {
     dev != peer && std::env::var("NVEMU_PEER_ACCESS").map_or(true, |v| v != "0")
 }
@@ -92,49 +88,6 @@ cuda_fn! { fn cuCtxDisablePeerAccess(peer: CUcontext) {
     trace("cuCtxDisablePeerAccess", r.err().unwrap_or(0), &[("peerContext", hex(peer as u64))], None);
     r
 }}
-
-/// `CUDA_MEMCPY3D_PEER` (`CUDA_MEMCPY3D_PEER_v1`), 200 bytes on x86-64.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct CUDA_MEMCPY3D_PEER {
-    pub srcXInBytes: usize,
-    pub srcY: usize,
-    pub srcZ: usize,
-    pub srcLOD: usize,
-    pub srcMemoryType: c_uint,
-    pub srcHost: *const c_void,
-    pub srcDevice: CUdeviceptr,
-    pub srcArray: *mut c_void,
-    pub srcContext: CUcontext,
-    pub srcPitch: usize,
-    pub srcHeight: usize,
-    pub dstXInBytes: usize,
-    pub dstY: usize,
-    pub dstZ: usize,
-    pub dstLOD: usize,
-    pub dstMemoryType: c_uint,
-    pub dstHost: *mut c_void,
-    pub dstDevice: CUdeviceptr,
-    pub dstArray: *mut c_void,
-    pub dstContext: CUcontext,
-    pub dstPitch: usize,
-    pub dstHeight: usize,
-    pub WidthInBytes: usize,
-    pub Height: usize,
-    pub Depth: usize,
-}
-
-const _: () = {
-    use std::mem::{offset_of, size_of};
-    assert!(size_of::<CUDA_MEMCPY3D_PEER>() == 200);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, srcMemoryType) == 32);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, srcContext) == 64);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, srcHeight) == 80);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, dstMemoryType) == 120);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, dstContext) == 152);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, WidthInBytes) == 176);
-    assert!(offset_of!(CUDA_MEMCPY3D_PEER, Depth) == 192);
-};
 
 /// One side of a peer copy: host, or device memory that lies in one allocation of `ctx`.
 fn peer_side(

@@ -392,14 +392,14 @@ fn errors_and_proc_address() {
     init();
     let mut s: *const c_char = null();
     assert_eq!(cuGetErrorName(201, &mut s), 0);
-    // SAFETY: static NUL-terminated string from the table.
     assert_eq!(
+        // SAFETY: static NUL-terminated string from the table.
         unsafe { CStr::from_ptr(s) }.to_str().unwrap(),
         "CUDA_ERROR_INVALID_CONTEXT"
     );
     assert_eq!(cuGetErrorString(1, &mut s), 0);
-    // SAFETY: as above.
     assert_eq!(
+        // SAFETY: as above.
         unsafe { CStr::from_ptr(s) }.to_str().unwrap(),
         "invalid argument"
     );

@@ -28,8 +28,8 @@ fn stream(flags: c_uint) -> CUstream {
 fn pending(c: CUcontext, p: CUdeviceptr, n: usize, reader: CUstream) -> Option<String> {
     let mut buf = [0 as c_char; 256];
     let r = nvemu_cuda_pending_write(c, p, n, reader, buf.as_mut_ptr(), buf.len());
-    // SAFETY: NUL-terminated by the call when it returns 1.
     (r == 1).then(|| {
+        // SAFETY: NUL-terminated by the call when it returns 1.
         unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
             .to_string_lossy()
             .into_owned()

@@ -96,6 +96,23 @@ fn fault(name: &str) -> Option<i32> {
     crate::fault::check(name, abi::status_code, st::GENERIC)
 }
 
+/// The prologue of an entry point without a session handle: traces the call under `name`,
+/// applies `NVEMU_FAULT` when `faultable` (the call then does nothing), catches panics (GENERIC).
+fn entry(name: &'static str, faultable: bool, f: impl FnOnce(&mut Call) -> R) -> i32 {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut call = Call::new(name);
+        let r = match faultable.then(|| fault(name)).flatten() {
+            Some(st) => {
+                call.note("injected fault (NVEMU_FAULT): the call did nothing");
+                Ok(st)
+            }
+            None => f(&mut call),
+        };
+        finish(call, None, r)
+    }))
+    .unwrap_or(st::GENERIC)
+}
+
 /// Runs a session call: looks the handle up, traces, catches panics.
 fn with_session(
     name: &'static str,
@@ -174,6 +191,38 @@ fn view(s: &Session, p: Ptr, strukt: &'static str, ver_name: &str) -> Result<Vie
     Ok(unsafe { View::new(p as *mut u8, sdk, strukt) })
 }
 
+/// The common prologue of an entry point that takes one versioned struct: checks its pointer
+/// and version ([`view`]), then decodes its fields into the trace, the codec-specific union as
+/// `codec` says.
+fn read_params(
+    call: &mut Call,
+    s: &Session,
+    p: Ptr,
+    strukt: &'static str,
+    ver_name: &str,
+    codec: Union,
+) -> Result<View, Fail> {
+    let v = view(s, p, strukt, ver_name)?;
+    let codec = match codec {
+        Union::None => None,
+        Union::Session => session_codec(s),
+        Union::Init => caps::codec_of(s.sdk, &v.get_guid("encodeGUID")),
+    };
+    decode_into(call, &v, "", codec, s.sdk);
+    Ok(v)
+}
+
+/// Which codec a struct's codec-specific fields are decoded for in the trace.
+#[derive(Clone, Copy)]
+enum Union {
+    /// The struct has none.
+    None,
+    /// The session's initialized codec.
+    Session,
+    /// The codec of the struct's own `encodeGUID` (NV_ENC_INITIALIZE_PARAMS).
+    Init,
+}
+
 fn decode_into(
     call: &mut Call,
     v: &View,
@@ -212,20 +261,16 @@ fn session_codec(s: &Session) -> Option<CodecKind> {
 /// `version` is NULL or points to a writable u32.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn NvEncodeAPIGetMaxSupportedVersion(version: *mut u32) -> i32 {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut call = Call::new("NvEncodeAPIGetMaxSupportedVersion");
-        let r = if version.is_null() {
-            Err(violation(st::INVALID_PTR, "NULL version pointer"))
-        } else {
-            let v = abi::max_version_value(max_sdk());
-            // SAFETY: non-NULL, points to the client's u32.
-            unsafe { version.write_unaligned(v) };
-            call.arg("out.version", format!("{v:#x}"));
-            Ok(st::SUCCESS)
-        };
-        finish(call, None, r)
-    }))
-    .unwrap_or(st::GENERIC)
+    entry("NvEncodeAPIGetMaxSupportedVersion", false, |call| {
+        if version.is_null() {
+            return Err(violation(st::INVALID_PTR, "NULL version pointer"));
+        }
+        let v = abi::max_version_value(max_sdk());
+        // SAFETY: non-NULL, points to the client's u32.
+        unsafe { version.write_unaligned(v) };
+        call.arg("out.version", format!("{v:#x}"));
+        Ok(st::SUCCESS)
+    })
 }
 
 /// `NVENCSTATUS NvEncodeAPICreateInstance(NV_ENCODE_API_FUNCTION_LIST* functionList)`.
@@ -236,36 +281,32 @@ pub unsafe extern "C" fn NvEncodeAPIGetMaxSupportedVersion(version: *mut u32) ->
 /// `list` is NULL or points to a writable NV_ENCODE_API_FUNCTION_LIST (2552 bytes).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn NvEncodeAPICreateInstance(list: *mut c_void) -> i32 {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut call = Call::new("NvEncodeAPICreateInstance");
-        let r = if list.is_null() {
-            Err(violation(st::INVALID_PTR, "NULL function list"))
-        } else {
-            // SAFETY: the client passed a function list of the 13.0 size (every SDK has 2552
-            // bytes); the first u32 is its version.
-            let version = unsafe { (list as *const u32).read_unaligned() };
-            call.arg("version", format!("{version:#010x}"));
-            let mut n = 0;
-            for f in abi::fields(abi::NEWEST, "NV_ENCODE_API_FUNCTION_LIST") {
-                if !f.name.starts_with("nvEnc") {
-                    continue;
-                }
-                let p = entry_for(f.name);
-                // SAFETY: `f.offset` is a function-pointer slot inside the 2552-byte list.
-                unsafe {
-                    (list as *mut u8)
-                        .add(f.offset)
-                        .cast::<usize>()
-                        .write_unaligned(p)
-                };
-                n += 1;
+    entry("NvEncodeAPICreateInstance", false, |call| {
+        if list.is_null() {
+            return Err(violation(st::INVALID_PTR, "NULL function list"));
+        }
+        // SAFETY: the client passed a function list of the 13.0 size (every SDK has 2552
+        // bytes); the first u32 is its version.
+        let version = unsafe { (list as *const u32).read_unaligned() };
+        call.arg("version", format!("{version:#010x}"));
+        let mut n = 0;
+        for f in abi::fields(abi::NEWEST, "NV_ENCODE_API_FUNCTION_LIST") {
+            if !f.name.starts_with("nvEnc") {
+                continue;
             }
-            call.arg("out.entries", n);
-            Ok(st::SUCCESS)
-        };
-        finish(call, None, r)
-    }))
-    .unwrap_or(st::GENERIC)
+            let p = entry_for(f.name);
+            // SAFETY: `f.offset` is a function-pointer slot inside the 2552-byte list.
+            unsafe {
+                (list as *mut u8)
+                    .add(f.offset)
+                    .cast::<usize>()
+                    .write_unaligned(p)
+            };
+            n += 1;
+        }
+        call.arg("out.entries", n);
+        Ok(st::SUCCESS)
+    })
 }
 
 macro_rules! unimplemented_entry {
@@ -294,14 +335,9 @@ unimplemented_entry!(lookahead_picture, "nvEncLookaheadPicture");
 
 /// Legacy `NvEncOpenEncodeSession(device, deviceType, encoder)`: no session handle to trace.
 extern "C" fn open_encode_session(_device: Ptr, _ty: u32, _enc: *mut Ptr) -> i32 {
-    catch_unwind(AssertUnwindSafe(|| {
-        finish(
-            Call::new("nvEncOpenEncodeSession"),
-            None,
-            Err(fail(st::UNIMPLEMENTED, "use nvEncOpenEncodeSessionEx")),
-        )
-    }))
-    .unwrap_or(st::GENERIC)
+    entry("nvEncOpenEncodeSession", false, |_| {
+        Err(fail(st::UNIMPLEMENTED, "use nvEncOpenEncodeSessionEx"))
+    })
 }
 
 extern "C" fn unknown_entry(enc: Ptr) -> i32 {
@@ -362,18 +398,9 @@ fn entry_for(name: &str) -> usize {
 // Session
 
 extern "C" fn open_encode_session_ex(params: Ptr, encoder: *mut Ptr) -> i32 {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut call = Call::new("nvEncOpenEncodeSessionEx");
-        let r = match fault("nvEncOpenEncodeSessionEx") {
-            Some(st) => {
-                call.note("injected fault (NVEMU_FAULT): the call did nothing");
-                Ok(st)
-            }
-            None => open_inner(&mut call, params, encoder),
-        };
-        finish(call, None, r)
-    }))
-    .unwrap_or(st::GENERIC)
+    entry("nvEncOpenEncodeSessionEx", true, |call| {
+        open_inner(call, params, encoder)
+    })
 }
 
 fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
@@ -704,8 +731,14 @@ extern "C" fn get_input_formats(
 extern "C" fn get_encode_caps(enc: Ptr, codec: Guid, param: Ptr, val: *mut i32) -> i32 {
     with_session("nvEncGetEncodeCaps", enc, |call, s| {
         let c = codec_arg(call, s, &codec)?;
-        let v = view(s, param, "NV_ENC_CAPS_PARAM", "NV_ENC_CAPS_PARAM_VER")?;
-        decode_into(call, &v, "", None, s.sdk);
+        let v = read_params(
+            call,
+            s,
+            param,
+            "NV_ENC_CAPS_PARAM",
+            "NV_ENC_CAPS_PARAM_VER",
+            Union::None,
+        )?;
         let out = out_ptr(val, "capsVal")?;
         let cap = v.get("capsToQuery") as u32 as i32;
         match caps::cap(s.gpu, s.sdk, c, cap) {
@@ -871,15 +904,14 @@ fn format_info(sdk: SdkIdx, fmt: u32, h: u32) -> Option<(sw::InputFormat, usize,
 
 extern "C" fn initialize_encoder(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncInitializeEncoder", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_INITIALIZE_PARAMS",
             "NV_ENC_INITIALIZE_PARAMS_VER",
+            Union::Init,
         )?;
-        let g = v.get_guid("encodeGUID");
-        let codec_hint = caps::codec_of(s.sdk, &g);
-        decode_into(call, &v, "", codec_hint, s.sdk);
         if s.lock().enc.is_some() {
             return Err(violation(
                 st::INVALID_CALL,
@@ -1457,14 +1489,14 @@ fn need_enc(g: &session::Inner) -> Result<(), Fail> {
 
 extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncReconfigureEncoder", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_RECONFIGURE_PARAMS",
             "NV_ENC_RECONFIGURE_PARAMS_VER",
+            Union::Session,
         )?;
-        let codec = session_codec(s);
-        decode_into(call, &v, "", codec, s.sdk);
         need_enc(&s.lock())?;
         let init = v
             .sub("reInitEncodeParams")
@@ -1578,13 +1610,14 @@ extern "C" fn set_io_cuda_streams(enc: Ptr, input: Ptr, output: Ptr) -> i32 {
 
 extern "C" fn get_sequence_params(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncGetSequenceParams", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_SEQUENCE_PARAM_PAYLOAD",
             "NV_ENC_SEQUENCE_PARAM_PAYLOAD_VER",
+            Union::None,
         )?;
-        decode_into(call, &v, "", None, s.sdk);
         let g = s.lock();
         need_enc(&g)?;
         let e = g.enc.as_ref().unwrap();
@@ -1622,13 +1655,14 @@ extern "C" fn get_sequence_params(enc: Ptr, params: Ptr) -> i32 {
 
 extern "C" fn create_input_buffer(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncCreateInputBuffer", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_CREATE_INPUT_BUFFER",
             "NV_ENC_CREATE_INPUT_BUFFER_VER",
+            Union::None,
         )?;
-        decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let codec = g.enc.as_ref().unwrap().codec;
@@ -1700,13 +1734,14 @@ extern "C" fn destroy_input_buffer(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn lock_input_buffer(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncLockInputBuffer", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_LOCK_INPUT_BUFFER",
             "NV_ENC_LOCK_INPUT_BUFFER_VER",
+            Union::None,
         )?;
-        decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let h = v.get("inputBuffer");
@@ -1754,13 +1789,14 @@ extern "C" fn unlock_input_buffer(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn create_bitstream_buffer(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncCreateBitstreamBuffer", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_CREATE_BITSTREAM_BUFFER",
             "NV_ENC_CREATE_BITSTREAM_BUFFER_VER",
+            Union::None,
         )?;
-        decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let handle = session::new_handle(Tag::Output);
@@ -1800,14 +1836,14 @@ extern "C" fn destroy_bitstream_buffer(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncLockBitstream", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_LOCK_BITSTREAM",
             "NV_ENC_LOCK_BITSTREAM_VER",
+            Union::Session,
         )?;
-        let codec = session_codec(s);
-        decode_into(call, &v, "", codec, s.sdk);
         let h = v.get("outputBitstream");
         let no_wait = v.get("doNotWait") != 0;
         let start = Instant::now();
@@ -1999,13 +2035,14 @@ extern "C" fn unlock_bitstream(enc: Ptr, buf: Ptr) -> i32 {
 
 extern "C" fn register_resource(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncRegisterResource", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_REGISTER_RESOURCE",
             "NV_ENC_REGISTER_RESOURCE_VER",
+            Union::None,
         )?;
-        decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let codec = g.enc.as_ref().unwrap().codec;
@@ -2116,13 +2153,14 @@ extern "C" fn unregister_resource(enc: Ptr, res: Ptr) -> i32 {
 
 extern "C" fn map_input_resource(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncMapInputResource", enc, |call, s| {
-        let v = view(
+        let v = read_params(
+            call,
             s,
             params,
             "NV_ENC_MAP_INPUT_RESOURCE",
             "NV_ENC_MAP_INPUT_RESOURCE_VER",
+            Union::None,
         )?;
-        decode_into(call, &v, "", None, s.sdk);
         let mut g = s.lock();
         need_enc(&g)?;
         let h = v.get("registeredResource");
@@ -2184,9 +2222,14 @@ extern "C" fn unmap_input_resource(enc: Ptr, mapped: Ptr) -> i32 {
 
 extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
     with_session("nvEncEncodePicture", enc, |call, s| {
-        let v = view(s, params, "NV_ENC_PIC_PARAMS", "NV_ENC_PIC_PARAMS_VER")?;
-        let codec = session_codec(s);
-        decode_into(call, &v, "", codec, s.sdk);
+        let v = read_params(
+            call,
+            s,
+            params,
+            "NV_ENC_PIC_PARAMS",
+            "NV_ENC_PIC_PARAMS_VER",
+            Union::Session,
+        )?;
         let mut g = s.lock();
         need_enc(&g)?;
         let flags = v.get("encodePicFlags") as u32;

@@ -5,39 +5,17 @@
 
 use std::sync::OnceLock;
 
-type CuResult = i32;
-type FnMemcpy2D = unsafe extern "C" fn(*const Memcpy2D) -> CuResult;
-type FnPush = unsafe extern "C" fn(u64) -> CuResult;
-type FnPop = unsafe extern "C" fn(*mut u64) -> CuResult;
-type FnPointerAttr = unsafe extern "C" fn(*mut u64, i32, u64) -> CuResult;
+use cuda_abi::{
+    CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST, CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE, CUDA_MEMCPY2D,
+    CUDA_SUCCESS, CUpointer_attribute, CUresult,
+};
+
+type FnMemcpy2D = unsafe extern "C" fn(*const CUDA_MEMCPY2D) -> CUresult;
+type FnPush = unsafe extern "C" fn(u64) -> CUresult;
+type FnPop = unsafe extern "C" fn(*mut u64) -> CUresult;
+type FnPointerAttr = unsafe extern "C" fn(*mut u64, CUpointer_attribute, u64) -> CUresult;
 type FnPendingWrite = unsafe extern "C" fn(u64, u64, usize, u64, *mut u8, usize) -> i32;
 type FnEngineScope = unsafe extern "C" fn(i32);
-
-/// `CUDA_MEMCPY2D` (128 bytes on LP64).
-#[repr(C)]
-#[derive(Default)]
-struct Memcpy2D {
-    src_x_in_bytes: usize,
-    src_y: usize,
-    src_memory_type: u32,
-    src_host: usize,
-    src_device: u64,
-    src_array: usize,
-    src_pitch: usize,
-    dst_x_in_bytes: usize,
-    dst_y: usize,
-    dst_memory_type: u32,
-    dst_host: usize,
-    dst_device: u64,
-    dst_array: usize,
-    dst_pitch: usize,
-    width_in_bytes: usize,
-    height: usize,
-}
-const _: () = assert!(std::mem::size_of::<Memcpy2D>() == 128);
-
-const CU_MEMORYTYPE_HOST: u32 = 1;
-const CU_MEMORYTYPE_DEVICE: u32 = 2;
 
 struct Cuda {
     _lib: libloading::Library,
@@ -101,15 +79,15 @@ fn cuda() -> Result<&'static Cuda, String> {
 pub fn read_device(ctx: u64, src: u64, pitch: usize, rows: usize) -> Result<Vec<u8>, String> {
     let cu = cuda()?;
     let mut buf = vec![0u8; pitch * rows];
-    let p = Memcpy2D {
-        src_memory_type: CU_MEMORYTYPE_DEVICE,
-        src_device: src,
-        src_pitch: pitch,
-        dst_memory_type: CU_MEMORYTYPE_HOST,
-        dst_host: buf.as_mut_ptr() as usize,
-        dst_pitch: pitch,
-        width_in_bytes: pitch,
-        height: rows,
+    let p = CUDA_MEMCPY2D {
+        srcMemoryType: CU_MEMORYTYPE_DEVICE,
+        srcDevice: src,
+        srcPitch: pitch,
+        dstMemoryType: CU_MEMORYTYPE_HOST,
+        dstHost: buf.as_mut_ptr().cast(),
+        dstPitch: pitch,
+        WidthInBytes: pitch,
+        Height: rows,
         ..Default::default()
     };
     // SAFETY: `ctx` is the CUcontext the client opened the session with (opaque to us, only
@@ -140,9 +118,6 @@ pub fn read_device(ctx: u64, src: u64, pitch: usize, rows: usize) -> Result<Vec<
     Ok(buf)
 }
 
-/// `CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE`: non-zero for memory of a stream-ordered allocation.
-const CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: i32 = 17;
-
 /// Whether `ptr` comes from a stream-ordered allocation (`cuMemAllocAsync`, memory pools);
 /// `false` where the driver cannot tell (no such attribute, or not CUDA memory).
 pub fn is_stream_ordered(ptr: u64) -> bool {
@@ -153,7 +128,7 @@ pub fn is_stream_ordered(ptr: u64) -> bool {
     // SAFETY: cuPointerGetAttribute writes one CUmemoryPool (a pointer, 8 bytes) into `pool`
     // for this attribute; `ptr` is only looked up by the driver.
     let r = unsafe { attr(&mut pool, CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE, ptr) };
-    r == 0 && pool != 0
+    r == CUDA_SUCCESS && pool != 0
 }
 
 /// With the CUDA stand-in: the client's write into `[ptr, ptr + len)` that is still pending and

@@ -10,25 +10,21 @@ use nvidia_encode::abi;
 const W: u32 = 320;
 const H: u32 = 240;
 
-#[repr(C)]
-#[derive(Default)]
-struct Memcpy2D {
-    src_x: usize,
-    src_y: usize,
-    src_type: u32,
-    src_host: usize,
-    src_dev: u64,
-    src_array: usize,
-    src_pitch: usize,
-    dst_x: usize,
-    dst_y: usize,
-    dst_type: u32,
-    dst_host: usize,
-    dst_dev: u64,
-    dst_array: usize,
-    dst_pitch: usize,
-    width: usize,
-    height: usize,
+use cuda_abi::{CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST, CUDA_MEMCPY2D as Memcpy2D};
+
+/// The copy of a `W`x`H` NV12 frame from `host` (pitch `W`) to `dptr` (pitch `pitch`).
+fn upload_nv12(host: &[u8], dptr: u64, pitch: usize) -> Memcpy2D {
+    Memcpy2D {
+        srcMemoryType: CU_MEMORYTYPE_HOST,
+        srcHost: host.as_ptr().cast(),
+        srcPitch: W as usize,
+        dstMemoryType: CU_MEMORYTYPE_DEVICE,
+        dstDevice: dptr,
+        dstPitch: pitch,
+        WidthInBytes: W as usize,
+        Height: (H * 3 / 2) as usize,
+        ..Default::default()
+    }
 }
 
 fn lib_dir() -> std::path::PathBuf {
@@ -136,17 +132,7 @@ fn cuda_child() {
                 128
             };
         }
-        let p = Memcpy2D {
-            src_type: 1,
-            src_host: host.as_ptr() as usize,
-            src_pitch: W as usize,
-            dst_type: 2,
-            dst_dev: dptr,
-            dst_pitch: pitch,
-            width: W as usize,
-            height: (H * 3 / 2) as usize,
-            ..Default::default()
-        };
+        let p = upload_nv12(&host, dptr, pitch);
         let mut popped = 0;
         // SAFETY: an HtoD copy of `host` into the pitched allocation, context pushed.
         unsafe {
@@ -304,17 +290,7 @@ fn stream_child() {
     let (_, out) = api.create_bitstream(enc);
     let host = vec![100u8; (W * H * 3 / 2) as usize];
     let upload = |stream: u64| {
-        let p = Memcpy2D {
-            src_type: 1,
-            src_host: host.as_ptr() as usize,
-            src_pitch: W as usize,
-            dst_type: 2,
-            dst_dev: dptr,
-            dst_pitch: pitch,
-            width: W as usize,
-            height: (H * 3 / 2) as usize,
-            ..Default::default()
-        };
+        let p = upload_nv12(&host, dptr, pitch);
         // SAFETY: an HtoD copy of `host` into the pitched allocation, on `stream`.
         assert_eq!(unsafe { copy_async(&p, stream) }, 0);
     };

@@ -3,6 +3,8 @@
 //! name with the ABI tables of the SDK under test.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use nvidia_encode::abi::{self, Guid, SdkIdx, View};
 use std::ffi::c_void;
 use std::sync::{Mutex, MutexGuard};
