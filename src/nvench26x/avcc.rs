@@ -602,4 +602,44 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn build_from_corrupted_or_random_parameter_sets_never_panics() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (stream, ..) in VECTORS {
+            let (sps, pps) = sets(stream);
+            for _ in 0..2000 {
+                let mut s = sps[0].to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let bit = 8 + (next() % ((s.len() as u64 - 1) * 8)) as usize;
+                    s[bit / 8] ^= 1 << (bit % 8);
+                }
+                s.truncate(1 + (next() as usize) % s.len());
+                for with_sets in [true, false] {
+                    if let Ok(rec) = build_avcc(&[s.as_slice()], &pps, 4, with_sets) {
+                        // What it builds, it reads back.
+                        let back = parse_avcc(&rec).unwrap();
+                        assert_eq!(back.sps.is_empty(), !with_sets);
+                    }
+                }
+            }
+        }
+        for len in 0..64usize {
+            for _ in 0..100 {
+                let mut data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                let _ = parse_avcc(&data);
+                if let Some(b) = data.first_mut() {
+                    *b = NAL_SPS | 0x60;
+                }
+                let _ = parse_sps(&data);
+                let _ = build_avcc(&[data.as_slice()], &[data.as_slice()], 4, true);
+            }
+        }
+    }
 }

@@ -1509,4 +1509,34 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn corrupted_vps_and_truncated_sets_to_hvcc_never_panic() {
+        let mut state = 0x0bad_5eed_1234_5678u64;
+        for (stream, ..) in REAL {
+            let nals = nals_of(stream);
+            let vps = of_type(&nals, NAL_VPS)[0];
+            let sps = of_type(&nals, NAL_SPS)[0];
+            let pps = of_type(&nals, NAL_PPS)[0];
+            for _ in 0..2000 {
+                let mut v = vps.to_vec();
+                for _ in 0..1 + rng(&mut state) % 4 {
+                    let bit = 16 + (rng(&mut state) % ((v.len() as u64 - 2) * 8)) as usize;
+                    v[bit / 8] ^= 1 << (bit % 8);
+                }
+                let _ = parse_vps(&v);
+                let cut = |n: &[u8], r: u64| n[..(r as usize) % (n.len() + 1)].to_vec();
+                let (v2, s2, p2) = (
+                    cut(&v, rng(&mut state)),
+                    cut(sps, rng(&mut state)),
+                    cut(pps, rng(&mut state)),
+                );
+                if let Ok(rec) = build_hvcc(&[v2.as_slice()], &[s2.as_slice()], &[p2.as_slice()], 4)
+                {
+                    assert_eq!(rec[0], 1); // configurationVersion
+                    assert_eq!(rec[22], 3); // numOfArrays
+                }
+            }
+        }
+    }
 }

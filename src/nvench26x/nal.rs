@@ -281,4 +281,44 @@ mod tests {
             assert_eq!(got, naive(&data), "input {data:02x?}");
         }
     }
+
+    #[test]
+    fn unescape_and_length_prefix_on_random_data() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut s2 = state;
+            let data: Vec<u8> = (0..state % 80)
+                .map(|_| {
+                    s2 ^= s2 << 13;
+                    s2 ^= s2 >> 7;
+                    s2 ^= s2 << 17;
+                    [0, 0, 1, 3, s2 as u8][(s2 % 5) as usize]
+                })
+                .collect();
+            let rbsp = unescape(&data);
+            assert!(rbsp.len() <= data.len());
+            // Emulation prevention (H.264 §7.4.1) undone gives the bytes back.
+            let mut escaped = Vec::new();
+            let mut zeros = 0;
+            for &b in &data {
+                if zeros >= 2 && b <= 3 {
+                    escaped.push(3);
+                    zeros = 0;
+                }
+                zeros = if b == 0 { zeros + 1 } else { 0 };
+                escaped.push(b);
+            }
+            assert_eq!(unescape(&escaped), data);
+            let mut out = Vec::new();
+            annexb_to_length_prefixed(&data, &mut out);
+            let nals = split_annexb(&data);
+            assert_eq!(out.len(), nals.iter().map(|n| n.len() + 4).sum::<usize>());
+            for nal in nals {
+                let _ = (h264_nal_type(nal), hevc_nal_type(nal));
+            }
+        }
+    }
 }
