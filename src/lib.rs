@@ -5,6 +5,7 @@
 
 use gst::glib;
 
+mod bits;
 pub mod cuda;
 pub mod nvenc;
 pub mod nvencav1;

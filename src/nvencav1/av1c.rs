@@ -2,8 +2,8 @@
 //! sequence header OBU, and building the ISO-BMFF `av1C` record and the
 //! `video/x-av1` caps fields.
 //!
-//! Pure `std`, no `unsafe`, never panics: every malformed input yields an
-//! [`Av1Error`].
+//! No `unsafe`, never panics: every malformed input yields an [`Av1Error`]. Bits are read
+//! with the crate's one bit reader (`crate::bits`, on `bitstream-io`).
 //!
 //! References:
 //! * AV1 Bitstream & Decoding Process Specification v1.0.0 with Errata 1
@@ -14,48 +14,49 @@
 //! * GStreamer 1.22 `av1parse` (gst-plugins-bad `gst/videoparsers/gstav1parse.c`)
 //!   for the caps field names and values.
 
-use std::fmt;
+use crate::bits::{self, BitError};
+
+/// The bit reader of this module (`f(n)`, `uvlc()`), failing with [`Av1Error`].
+type BitReader<'a> = bits::BitReader<'a, Av1Error>;
 
 /// `obu_type` of a sequence header OBU (AV1 spec §6.2.2, `OBU_SEQUENCE_HEADER`).
 pub const OBU_SEQUENCE_HEADER: u8 = 1;
 
 /// Errors returned by the AV1 helpers in this module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Av1Error {
     /// The input ended before the named syntax element could be read.
+    #[error("AV1 data truncated while reading {0}")]
     Truncated(&'static str),
     /// `obu_forbidden_bit` was 1 (AV1 spec §6.2.1 requires 0).
+    #[error("AV1 obu_forbidden_bit is set")]
     ForbiddenBit,
     /// A `leb128()` value used more than 8 bytes or exceeded 2^32 - 1
     /// (AV1 spec §4.10.5).
+    #[error("invalid AV1 leb128 value")]
     InvalidLeb128,
     /// The OBU stream contained no sequence header OBU.
+    #[error("no AV1 sequence header OBU found")]
     NoSequenceHeader,
     /// The OBU given to a sequence-header function has this other `obu_type`.
+    #[error("AV1 OBU of type {0} is not a sequence header")]
     NotSequenceHeader(u8),
     /// `seq_profile` is a reserved value (> 2), whose colour config is undefined.
+    #[error("unsupported AV1 seq_profile {0}")]
     UnsupportedProfile(u8),
     /// A syntax element has a value the spec forbids; names the element.
+    #[error("invalid AV1 value for {0}")]
     InvalidValue(&'static str),
 }
 
-impl fmt::Display for Av1Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Av1Error::Truncated(what) => write!(f, "AV1 data truncated while reading {what}"),
-            Av1Error::ForbiddenBit => write!(f, "AV1 obu_forbidden_bit is set"),
-            Av1Error::InvalidLeb128 => write!(f, "invalid AV1 leb128 value"),
-            Av1Error::NoSequenceHeader => write!(f, "no AV1 sequence header OBU found"),
-            Av1Error::NotSequenceHeader(t) => {
-                write!(f, "AV1 OBU of type {t} is not a sequence header")
-            }
-            Av1Error::UnsupportedProfile(p) => write!(f, "unsupported AV1 seq_profile {p}"),
-            Av1Error::InvalidValue(what) => write!(f, "invalid AV1 value for {what}"),
+impl From<BitError> for Av1Error {
+    fn from(e: BitError) -> Self {
+        match e {
+            BitError::Truncated(what) => Av1Error::Truncated(what),
+            BitError::InvalidValue(what) => Av1Error::InvalidValue(what),
         }
     }
 }
-
-impl std::error::Error for Av1Error {}
 
 /// The fields of an AV1 sequence header (AV1 spec §5.5, semantics §6.4) that
 /// the encoder elements need for caps and the `av1C` record.
@@ -206,50 +207,6 @@ pub fn find_sequence_header(obus: &[u8]) -> Result<&[u8], Av1Error> {
         offset += obu.total_len;
     }
     Err(Av1Error::NoSequenceHeader)
-}
-
-/// MSB-first bit reader over a byte slice (AV1 spec §4.10.2 `f(n)`).
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    /// `f(n)` for n <= 32.
-    fn f(&mut self, n: u32, what: &'static str) -> Result<u32, Av1Error> {
-        let mut value: u64 = 0;
-        for _ in 0..n {
-            let byte = *self
-                .data
-                .get(self.pos / 8)
-                .ok_or(Av1Error::Truncated(what))?;
-            let bit = (byte >> (7 - (self.pos % 8))) & 1;
-            value = (value << 1) | u64::from(bit);
-            self.pos += 1;
-        }
-        Ok(value as u32)
-    }
-
-    fn flag(&mut self, what: &'static str) -> Result<bool, Av1Error> {
-        Ok(self.f(1, what)? == 1)
-    }
-
-    /// `uvlc()` (AV1 spec §4.10.3).
-    fn uvlc(&mut self, what: &'static str) -> Result<u32, Av1Error> {
-        let mut leading_zeros: u32 = 0;
-        while !self.flag(what)? {
-            leading_zeros = leading_zeros.saturating_add(1);
-        }
-        if leading_zeros >= 32 {
-            return Ok(u32::MAX);
-        }
-        let value = u64::from(self.f(leading_zeros, what)?);
-        Ok((value + (1u64 << leading_zeros) - 1) as u32)
-    }
 }
 
 /// Parses a sequence header OBU (AV1 spec §5.5) up to and including
@@ -567,48 +524,7 @@ pub fn caps_fields(info: &SequenceHeaderInfo) -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
 
-    // ----- test bitstream writer ---------------------------------------
-
-    #[derive(Default)]
-    struct BitWriter {
-        bytes: Vec<u8>,
-        bits: usize,
-    }
-
-    impl BitWriter {
-        fn put(&mut self, n: u32, value: u64) {
-            for i in (0..n).rev() {
-                if self.bits.is_multiple_of(8) {
-                    self.bytes.push(0);
-                }
-                let bit = ((value >> i) & 1) as u8;
-                let last = self.bytes.len() - 1;
-                self.bytes[last] |= bit << (7 - (self.bits % 8));
-                self.bits += 1;
-            }
-        }
-
-        fn flag(&mut self, b: bool) {
-            self.put(1, u64::from(b));
-        }
-
-        fn uvlc(&mut self, value: u32) {
-            let v = u64::from(value) + 1;
-            let lz = 63 - v.leading_zeros();
-            self.put(lz, 0);
-            self.put(1, 1);
-            self.put(lz, v - (1 << lz));
-        }
-
-        /// trailing_bits(): a 1 then zeros to the byte boundary.
-        fn finish(mut self) -> Vec<u8> {
-            self.put(1, 1);
-            while !self.bits.is_multiple_of(8) {
-                self.put(1, 0);
-            }
-            self.bytes
-        }
-    }
+    use crate::bits::BitWriter;
 
     #[derive(Clone)]
     struct OperatingPoint {
