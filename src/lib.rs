@@ -6,6 +6,7 @@
 use gst::glib;
 
 pub mod cuda;
+pub mod encoder;
 pub mod nvenc;
 pub mod nvencav1;
 pub mod nvench26x;

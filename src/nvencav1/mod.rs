@@ -16,9 +16,9 @@ use gst::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use crate::nvenc::api::Codec;
-use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
+use crate::encoder::imp::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::ffi;
-use crate::nvenc::settings::Settings;
+use crate::encoder::settings::Settings;
 
 struct Av1Ops;
 
@@ -76,7 +76,7 @@ impl CodecOps for Av1Ops {
         if s.tile_rows > 0 {
             a.numTileRows = s.tile_rows;
         }
-        if let Some((pr, tr, mx, full)) = crate::nvenc::colour::iso_colour(&p.info) {
+        if let Some((pr, tr, mx, full)) = crate::encoder::colour::iso_colour(&p.info) {
             a.colorPrimaries = pr;
             a.transferCharacteristics = tr;
             a.matrixCoefficients = mx;
@@ -130,8 +130,8 @@ pub mod imp {
     impl ObjectImpl for NvAv1Enc {
         fn properties() -> &'static [glib::ParamSpec] {
             static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-                let mut v = crate::nvenc::settings::qp_properties(255);
-                v.push(crate::nvenc::settings::split_encode_mode_property());
+                let mut v = crate::encoder::settings::qp_properties(255);
+                v.push(crate::encoder::settings::split_encode_mode_property());
                 for (name, nick, field) in [
                     ("tile-columns", "Tile Columns", "numTileColumns"),
                     ("tile-rows", "Tile Rows", "numTileRows"),
@@ -165,7 +165,7 @@ pub mod imp {
                 "split-encode-mode" => {
                     base.settings().split_encode_mode = value.get().expect("type checked upstream")
                 }
-                _ => crate::nvenc::settings::set_qp_property(&mut base.settings(), value, pspec),
+                _ => crate::encoder::settings::set_qp_property(&mut base.settings(), value, pspec),
             }
             base.request_update(false);
         }
@@ -177,7 +177,7 @@ pub mod imp {
                 "tile-columns" => s.tile_columns.to_value(),
                 "tile-rows" => s.tile_rows.to_value(),
                 "split-encode-mode" => s.split_encode_mode.to_value(),
-                _ => crate::nvenc::settings::qp_property(&s, pspec),
+                _ => crate::encoder::settings::qp_property(&s, pspec),
             }
         }
     }
@@ -202,7 +202,7 @@ pub mod imp {
                     .field("stream-format", "obu-stream")
                     .field("alignment", "tu")
                     .build();
-                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
+                crate::encoder::imp::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }

@@ -27,9 +27,9 @@ use gst::subclass::prelude::*;
 
 use super::{avcc, nal};
 use crate::nvenc::api::Codec;
-use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
+use crate::encoder::imp::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::ffi;
-use crate::nvenc::settings::{self, Settings};
+use crate::encoder::settings::{self, Settings};
 
 struct H264Ops;
 
@@ -169,7 +169,7 @@ impl CodecOps for H264Ops {
         (width.div_ceil(2) * 2, height.div_ceil(2) * 2)
     }
     fn choose_stream_format(&self, element: &gst_video::VideoEncoder) -> StreamFormat {
-        match crate::nvenc::base::downstream_stream_format(element).as_deref() {
+        match crate::encoder::imp::downstream_stream_format(element).as_deref() {
             Some("avc") => StreamFormat::Avc,
             Some("avc3") => StreamFormat::Avc3,
             Some(_) | None => StreamFormat::Default,
@@ -262,7 +262,7 @@ impl CodecOps for H264Ops {
             h.sliceMode = 3;
             h.sliceModeData = s.num_slices;
         }
-        crate::nvenc::colour::set_vui(&mut h.h264VUIParameters, &p.info);
+        crate::encoder::colour::set_vui(&mut h.h264VUIParameters, &p.info);
         Ok(refused)
     }
     fn output_caps(
@@ -435,7 +435,7 @@ pub mod imp {
                     .field("alignment", "au")
                     .field("profile", gst::List::new(PROFILES))
                     .build();
-                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
+                crate::encoder::imp::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }

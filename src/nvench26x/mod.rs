@@ -21,9 +21,9 @@ use gst::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use crate::nvenc::api::Codec;
-use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
+use crate::encoder::imp::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::ffi;
-use crate::nvenc::settings::{self, Settings};
+use crate::encoder::settings::{self, Settings};
 
 struct H265Ops;
 
@@ -63,7 +63,7 @@ impl CodecOps for H265Ops {
         (width.div_ceil(2) * 2, height.div_ceil(2) * 2)
     }
     fn choose_stream_format(&self, element: &gst_video::VideoEncoder) -> StreamFormat {
-        match crate::nvenc::base::downstream_stream_format(element).as_deref() {
+        match crate::encoder::imp::downstream_stream_format(element).as_deref() {
             Some("hvc1") => StreamFormat::Hvc1,
             Some("hev1") => StreamFormat::Hev1,
             Some(_) | None => StreamFormat::Default,
@@ -106,7 +106,7 @@ impl CodecOps for H265Ops {
         );
         // hvc1 carries the parameter sets in hvcC only.
         h.flags = ffi::HEVC_DISABLE_SPSPPS.set(h.flags, (fmt == StreamFormat::Hvc1) as u32);
-        crate::nvenc::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
+        crate::encoder::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
         if p.native_hdr(Codec::Hevc) {
             // API 13.0: NVENC writes the SEI messages itself from pMasteringDisplay / pMaxCll.
             h.flags =
@@ -265,7 +265,7 @@ pub mod imp {
                         gst::List::new(["main", "main-10", "main-444", "main-444-10"]),
                     )
                     .build();
-                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
+                crate::encoder::imp::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }

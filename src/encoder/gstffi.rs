@@ -63,7 +63,7 @@ impl Drop for StreamLock<'_> {
 
 /// Installs this element's `GstVideoEncoderClass::transform_meta` (gstreamer-rs 0.25 does not
 /// wrap that vfunc): caption metas the encoder turned into SEI/OBUs are dropped from the output
-/// buffer when `cc-insert=insert-and-drop` ([`super::base::NvEncoder::drops_caption_meta`]);
+/// buffer when `cc-insert=insert-and-drop` ([`super::imp::NvEncoder::drops_caption_meta`]);
 /// everything else gets GstVideoEncoder's default.
 pub fn install_transform_meta(klass: &mut gst_video::ffi::GstVideoEncoderClass) {
     klass.transform_meta = Some(transform_meta);
@@ -117,7 +117,7 @@ unsafe extern "C" fn transform_meta(
                 gst_video::VideoEncoder::from_glib_borrow(enc);
             use gst::prelude::Cast;
             use gst::subclass::prelude::ObjectSubclassIsExt;
-            obj.downcast_ref::<super::base::NvEncoderObj>()
+            obj.downcast_ref::<super::imp::NvEncoderObj>()
                 .is_some_and(|e| e.imp().drops_caption_meta(ty, data))
         }
     })

@@ -24,8 +24,8 @@
 
 use gst::glib;
 
-use super::api::{ApiVersion, Codec};
-use super::ffi;
+use crate::nvenc::api::{ApiVersion, Codec};
+use crate::nvenc::ffi;
 use super::settings::{LookaheadLevel, Settings, SplitEncodeMode, TemporalFilterLevel};
 
 /// The GPU's answers that the plan depends on (`nvEncGetEncodeCaps` for the session's codec).

@@ -35,8 +35,8 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::api::{self, BitstreamBuffer, Codec, EncodeStatus, InputBuffer, NvEncError, Session};
-use super::ffi;
+use crate::nvenc::api::{self, BitstreamBuffer, Codec, EncodeStatus, InputBuffer, NvEncError, Session};
+use crate::nvenc::ffi;
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::sdkext;
 use super::settings::{self, CcInsert, Settings};
@@ -1516,7 +1516,7 @@ impl NvEncoder {
         let mut caps = ops
             .output_caps(&seq, &params, fmt)
             .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
-        if crate::nvenc::colour::converted_by_nvenc(info) {
+        if super::colour::converted_by_nvenc(info) {
             // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
             // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
             caps.make_mut().set("colorimetry", "bt709");

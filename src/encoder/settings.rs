@@ -6,7 +6,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-use super::ffi;
+use crate::nvenc::ffi;
 
 /// nvcodec's `GstNvEncoderPreset`, with the legacy names mapped to P1..P7 as nvcodec does.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
