@@ -61,12 +61,24 @@ impl Drop for StreamLock<'_> {
     }
 }
 
+/// Which caption metas an encoder drops from its output buffers (it turned them into SEI/OBUs).
+pub trait CaptionMetaPolicy {
+    /// Whether `enc` drops a caption meta of type `ty` with `data`; `false` leaves it to
+    /// GstVideoEncoder's default (copy).
+    fn drops_caption_meta(
+        enc: &gst_video::VideoEncoder,
+        ty: gst_video::VideoCaptionType,
+        data: &[u8],
+    ) -> bool;
+}
+
 /// Installs this element's `GstVideoEncoderClass::transform_meta` (gstreamer-rs 0.25 does not
-/// wrap that vfunc): caption metas the encoder turned into SEI/OBUs are dropped from the output
-/// buffer when `cc-insert=insert-and-drop` ([`super::imp::NvEncoder::drops_caption_meta`]);
-/// everything else gets GstVideoEncoder's default.
-pub fn install_transform_meta(klass: &mut gst_video::ffi::GstVideoEncoderClass) {
-    klass.transform_meta = Some(transform_meta);
+/// wrap that vfunc): caption metas are dropped from the output buffer where `P` says so
+/// (`cc-insert=insert-and-drop`); everything else gets GstVideoEncoder's default.
+pub fn install_transform_meta<P: CaptionMetaPolicy>(
+    klass: &mut gst_video::ffi::GstVideoEncoderClass,
+) {
+    klass.transform_meta = Some(transform_meta::<P>);
 }
 
 /// GstVideoEncoder's own `transform_meta` (the default: copy metas without tags or with only
@@ -88,7 +100,7 @@ fn default_transform_meta() -> Option<
     }
 }
 
-unsafe extern "C" fn transform_meta(
+unsafe extern "C" fn transform_meta<P: CaptionMetaPolicy>(
     enc: *mut gst_video::ffi::GstVideoEncoder,
     frame: *mut gst_video::ffi::GstVideoCodecFrame,
     meta: *mut gst::ffi::GstMeta,
@@ -115,10 +127,7 @@ unsafe extern "C" fn transform_meta(
             };
             let obj: glib::translate::Borrowed<gst_video::VideoEncoder> =
                 gst_video::VideoEncoder::from_glib_borrow(enc);
-            use gst::prelude::Cast;
-            use gst::subclass::prelude::ObjectSubclassIsExt;
-            obj.downcast_ref::<super::imp::NvEncoderObj>()
-                .is_some_and(|e| e.imp().drops_caption_meta(ty, data))
+            P::drops_caption_meta(&obj, ty, data)
         }
     })
     .unwrap_or(false);

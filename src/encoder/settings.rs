@@ -3,9 +3,13 @@
 //! GStreamer's nvcodec (1.26+) has them, so users swap element names and nothing else; and their
 //! mapping onto NVENC (preset GUID, tuning info, rate control), the way nvcodec maps them.
 
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
 use gst::glib;
 use gst::prelude::*;
 
+use crate::nvenc::api::Codec;
 use crate::nvenc::ffi;
 
 /// nvcodec's `GstNvEncoderPreset`, with the legacy names mapped to P1..P7 as nvcodec does.
@@ -513,7 +517,7 @@ pub fn resolve(s: &Settings, width: u32, height: u32) -> Resolved {
 /// `qp-const-i/-p/-b`, `qp-min-i/-p/-b`, `qp-max-i/-p/-b`: -1 (preset default / none) up to
 /// `max` (51 for H.264/H.265, 255 for AV1, as nvcodec). Installed by each codec element because
 /// the range differs.
-pub fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
+fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
     [
         ("qp-const-i", "Constant QP for I frames", "Constant QP for I frames in constqp rate control (rcParams.constQP.qpIntra), -1 = preset default"),
         ("qp-const-p", "Constant QP for P frames", "Constant QP for P frames in constqp rate control (rcParams.constQP.qpInterP), -1 = preset default"),
@@ -539,39 +543,6 @@ pub fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
     .collect()
 }
 
-/// Stores one of [`qp_properties`].
-pub fn set_qp_property(s: &mut Settings, value: &glib::Value, pspec: &glib::ParamSpec) {
-    let v: i32 = value.get().expect("type checked upstream");
-    match pspec.name() {
-        "qp-const-i" => s.qp_const_i = v,
-        "qp-const-p" => s.qp_const_p = v,
-        "qp-const-b" => s.qp_const_b = v,
-        "qp-min-i" => s.qp_min_i = v,
-        "qp-min-p" => s.qp_min_p = v,
-        "qp-min-b" => s.qp_min_b = v,
-        "qp-max-i" => s.qp_max_i = v,
-        "qp-max-p" => s.qp_max_p = v,
-        "qp-max-b" => s.qp_max_b = v,
-        _ => unimplemented!(),
-    }
-}
-
-/// Reads one of [`qp_properties`].
-pub fn qp_property(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
-    match pspec.name() {
-        "qp-const-i" => s.qp_const_i.to_value(),
-        "qp-const-p" => s.qp_const_p.to_value(),
-        "qp-const-b" => s.qp_const_b.to_value(),
-        "qp-min-i" => s.qp_min_i.to_value(),
-        "qp-min-p" => s.qp_min_p.to_value(),
-        "qp-min-b" => s.qp_min_b.to_value(),
-        "qp-max-i" => s.qp_max_i.to_value(),
-        "qp-max-p" => s.qp_max_p.to_value(),
-        "qp-max-b" => s.qp_max_b.to_value(),
-        _ => unimplemented!(),
-    }
-}
-
 impl Settings {
     /// `(intraRefreshPeriod, intraRefreshCnt)` when intra refresh is on. nvEncodeAPI.h: the
     /// count "should be smaller than intraRefreshPeriod"; it defaults to the period minus one (as
@@ -590,7 +561,7 @@ impl Settings {
 
 /// `split-encode-mode`, installed by the H.265 and AV1 elements (split-frame encoding "is not
 /// applicable to H264", nvEncodeAPI.h).
-pub fn split_encode_mode_property() -> glib::ParamSpec {
+fn split_encode_mode_property() -> glib::ParamSpec {
     glib::ParamSpecEnum::builder_with_default("split-encode-mode", DEFAULT_SPLIT_ENCODE_MODE)
         .nick("Split Encode Mode")
         .blurb("Split-frame encoding over several NVENC engines (splitEncodeMode, NVENC API 12.1+): forced modes need NV_ENC_CAPS_NUM_ENCODER_ENGINES >= 2 and no weighted prediction (H.265), else refused with a warning; four needs API 13.0; beyond nvcodec")
@@ -606,6 +577,531 @@ pub fn qp_triplet(i: i32, p: i32, b: i32) -> Option<(u32, u32, u32)> {
     let p = if p >= 0 { p } else { i };
     let b = if b >= 0 { b } else { p };
     Some((i as u32, p as u32, b as u32))
+}
+
+/// What a property change needs while a session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    /// Nothing (read at the next start, e.g. `cuda-device-id`, or per frame).
+    Nothing = 0,
+    /// `bitrate`, `max-bitrate`: `nvEncReconfigureEncoder` at the next frame, no IDR
+    /// ([`super::config::rate_control`]).
+    Rate = 1,
+    /// Anything else: drain, new session (new IDR) at the next frame.
+    Session = 2,
+}
+
+/// The properties of the base element, every codec's (in this order, first in
+/// `gst-inspect-1.0`): specs with their defaults and blurbs.
+pub fn base_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecUInt::builder("cuda-device-id")
+            .nick("CUDA Device ID")
+            .blurb("CUDA device ordinal of the GPU whose NVENC encodes")
+            .default_value(DEFAULT_CUDA_DEVICE_ID)
+            .maximum(i32::MAX as u32)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("preset", DEFAULT_PRESET)
+            .nick("Encoding Preset")
+            .blurb("NVENC preset (presetGUID); legacy names map to P1..P7 as in nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("tune", DEFAULT_TUNE)
+            .nick("Tune")
+            .blurb("NVENC tuning info (tuningInfo); default = the preset's")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("rc-mode", DEFAULT_RC_MODE)
+            .nick("RC Mode")
+            .blurb("Rate control mode (rcParams.rateControlMode)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("bitrate")
+            .nick("Bitrate")
+            .blurb("Bitrate in kbit/s (x1024 into rcParams.averageBitRate), 0 = preset default; ignored in constqp")
+            .maximum(MAX_BITRATE_KBPS)
+            .default_value(DEFAULT_BITRATE)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-bitrate")
+            .nick("Max Bitrate")
+            .blurb("Maximum bitrate in kbit/s (rcParams.maxBitRate) for VBR, 0 = preset default; ignored in CBR")
+            .maximum(MAX_BITRATE_KBPS)
+            .default_value(DEFAULT_MAX_BITRATE)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("const-quality")
+            .nick("Constant Quality")
+            .blurb("Target constant quality for VBR (rcParams.targetQuality, 1/256 steps), 0 = preset default")
+            .minimum(0.0)
+            .maximum(51.0)
+            .default_value(DEFAULT_CONST_QUALITY)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecInt::builder("gop-size")
+            .nick("GOP size")
+            .blurb("Frames between IDRs (gopLength and idrPeriod); -1 = infinite, 0 = intra only")
+            .minimum(-1)
+            .default_value(DEFAULT_GOP_SIZE)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("bframes")
+            .nick("B-Frames")
+            .blurb("B-frames between reference frames (frameIntervalP - 1); capped at the GPU's NV_ENC_CAPS_NUM_MAX_BFRAMES")
+            .maximum(MAX_BFRAMES)
+            .default_value(DEFAULT_BFRAMES)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("zerolatency")
+            .nick("Zerolatency")
+            .blurb("Zero reorder delay (rcParams.zeroReorderDelay)")
+            .default_value(DEFAULT_ZEROLATENCY)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("emit-frame-stats")
+            .nick("Emit Frame Stats")
+            .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("cc-insert", DEFAULT_CC_INSERT)
+            .nick("Closed Caption Insert")
+            .blurb("Closed Caption Insert mode: CEA-708 captions (GstVideoCaptionMeta, raw cc_data or CDP) as ATSC A/53 ITU-T T.35 user data, in an SEI message (H.264, H.265) or a metadata OBU (AV1); applies from the next frame")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("intra-refresh-period")
+            .nick("Intra Refresh Period")
+            .blurb("Frames between intra refresh waves (enableIntraRefresh, intraRefreshPeriod), 0 = off; refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_INTRA_REFRESH; beyond nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("intra-refresh-count")
+            .nick("Intra Refresh Count")
+            .blurb("Frames one refresh wave takes (intraRefreshCnt), below the period (nvEncodeAPI.h); 0 = the period minus one; beyond nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("b-ref-mode", BRefMode::Disabled)
+            .nick("B-frame Reference Mode")
+            .blurb("B-frames as references (useBFramesAsRef); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("multi-pass", DEFAULT_MULTI_PASS)
+            .nick("Multi Pass")
+            .blurb("Multi-pass encoding (rcParams.multiPass); default = from preset and rc-mode")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("weighted-pred")
+            .nick("Weighted Pred")
+            .blurb("Weighted prediction (enableWeightedPrediction); refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("vbv-buffer-size")
+            .nick("VBV Buffer Size")
+            .blurb("VBV buffer size in kbits (x1024 into rcParams.vbvBufferSize), 0 = preset default")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("rc-lookahead")
+            .nick("Rate Control Lookahead")
+            .blurb("Frames of rate-control lookahead (rcParams.enableLookahead, lookaheadDepth), 0 = off; refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_LOOKAHEAD")
+            .maximum(MAX_RC_LOOKAHEAD)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("i-adapt")
+            .nick("I Adapt")
+            .blurb("Adaptive I-frame insertion with lookahead (rcParams.disableIadapt = !i-adapt)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("b-adapt")
+            .nick("B Adapt")
+            .blurb("Adaptive B-frame decision with lookahead (rcParams.disableBadapt = !b-adapt)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("spatial-aq")
+            .nick("Spatial AQ")
+            .blurb("Spatial adaptive quantization (rcParams.enableAQ)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("temporal-aq")
+            .nick("Temporal AQ")
+            .blurb("Temporal adaptive quantization (rcParams.enableTemporalAQ); refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("nonref-p")
+            .nick("Non-reference P")
+            .blurb("Automatic insertion of non-reference P-frames (rcParams.enableNonRefP)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("strict-gop")
+            .nick("Strict GOP")
+            .blurb("Minimize GOP-to-GOP rate fluctuations (rcParams.strictGOPTarget)")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("lookahead-level", DEFAULT_LOOKAHEAD_LEVEL)
+            .nick("Lookahead Level")
+            .blurb("Lookahead level (rcParams.lookaheadLevel, NVENC API 12.2+): needs rc-lookahead > 0 and a GPU with NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL >= the level, else refused with a warning; default = the preset's; beyond nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("temporal-filter-level", DEFAULT_TEMPORAL_FILTER_LEVEL)
+            .nick("Temporal Filter Level")
+            .blurb("Temporal filter (tfLevel: H.265 from NVENC API 12.2, AV1 and H.264 from 13.0): needs bframes >= 4 (frameIntervalP >= 5), no zerolatency and NV_ENC_CAPS_SUPPORT_TEMPORAL_FILTER, else refused with a warning; beyond nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("ltr-frames")
+            .nick("LTR Frames")
+            .blurb("Long-term reference frames (enableLTR, ltrNumFrames; AV1 from NVENC API 13.0), 0 = off: needs bframes=0, at most NV_ENC_CAPS_NUM_MAX_LTR_FRAMES, else refused with a warning; mark/use them per picture with the rsnvenc-ltr event; beyond nvcodec")
+            .maximum(MAX_LTR_FRAMES)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("ltr-trust-mode")
+            .nick("LTR Trust Mode")
+            .blurb("LTR trust mode (ltrTrustMode, H.264/H.265): NVENC marks the first ltr-frames reference frames after each IDR itself (NVIDIA discourages it); false = per-picture marking; beyond nvcodec")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+            .nick("Statistics")
+            .blurb("Running statistics since the element started (application/x-rsnvenc-stats): frames-in, frames-out (pictures into/out of NVENC, guint64), bytes-out (guint64), in-flight (pictures in NVENC now, guint), encoder-fps (pictures out per second over the last second, gdouble), sessions (NVENC sessions opened, guint64)")
+            .read_only()
+            .build(),
+        glib::ParamSpecUInt::builder("aq-strength")
+            .nick("AQ Strength")
+            .blurb("Spatial AQ strength 1 (least) to 15 (most aggressive), 0 = auto (rcParams.aqStrength)")
+            .maximum(MAX_AQ_STRENGTH)
+            .mutable_playing()
+            .build(),
+    ]
+}
+
+/// The properties a codec element adds to [`base_properties`], in its order.
+pub fn codec_properties(codec: Codec) -> Vec<glib::ParamSpec> {
+    match codec {
+        Codec::Av1 => {
+            let mut v = qp_properties(255);
+            v.push(split_encode_mode_property());
+            for (name, nick, field) in [
+                ("tile-columns", "Tile Columns", "numTileColumns"),
+                ("tile-rows", "Tile Rows", "numTileRows"),
+            ] {
+                v.push(
+                    glib::ParamSpecUInt::builder(name)
+                        .nick(nick)
+                        .blurb(&format!(
+                            "Uniform tile {}s (av1Config.{field}), 0 = NVENC's choice; beyond nvcodec",
+                            if name == "tile-rows" { "row" } else { "column" }
+                        ))
+                        .maximum(64)
+                        .mutable_playing()
+                        .build(),
+                );
+            }
+            v
+        }
+        Codec::Hevc => {
+            let mut v = qp_properties(51);
+            v.push(split_encode_mode_property());
+            v.extend(header_properties(
+                "hevcConfig",
+                "VPS/SPS/PPS",
+                "; ignored for hvc1",
+            ));
+            v.push(num_slices_property("hevcConfig"));
+            v.extend(qp_alias_properties());
+            v
+        }
+        Codec::H264 => {
+            let mut v = qp_properties(51);
+            v.extend(header_properties(
+                "h264Config",
+                "SPS/PPS",
+                "; ignored for avc (codec_data only) and avc3 (always)",
+            ));
+            v.push(
+                glib::ParamSpecBoolean::builder("cabac")
+                    .nick("CABAC")
+                    .blurb("CABAC entropy coding where the profile and the GPU (NV_ENC_CAPS_SUPPORT_CABAC) allow it, else CAVLC (h264Config.entropyCodingMode)")
+                    .default_value(DEFAULT_CABAC)
+                    .mutable_playing()
+                    .build(),
+            );
+            v.push(num_slices_property("h264Config"));
+            v.extend(qp_alias_properties());
+            v
+        }
+    }
+}
+
+/// `aud` and `repeat-sequence-header`, shared by the H.264 and H.265 elements: `config` is
+/// the NVENC config member the blurbs name, `headers` the parameter sets repeated, `note` added
+/// to the second blurb.
+fn header_properties(config: &str, headers: &str, note: &str) -> [glib::ParamSpec; 2] {
+    [
+        glib::ParamSpecBoolean::builder("aud")
+            .nick("AUD")
+            .blurb(&format!(
+                "Insert access unit delimiters ({config}.outputAUD)"
+            ))
+            .default_value(DEFAULT_AUD)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("repeat-sequence-header")
+            .nick("Repeat Sequence Header")
+            .blurb(&format!(
+                "Insert {headers} before every IDR ({config}.repeatSPSPPS){note}"
+            ))
+            .default_value(DEFAULT_REPEAT_SEQUENCE_HEADER)
+            .mutable_playing()
+            .build(),
+    ]
+}
+
+/// `num-slices`, shared by the H.264 and H.265 elements (`config`: the NVENC config member the
+/// blurb names). Installed whatever `NV_ENC_CAPS_SUPPORT_DYNAMIC_SLICE_MODE` says: a fixed number
+/// of slices (`sliceMode` 3) is not dynamic slicing (nvcodec 1.28 gates it on that cap).
+fn num_slices_property(config: &str) -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("num-slices")
+        .nick("Number of Slices")
+        .blurb(&format!(
+            "Slices per picture ({config}.sliceMode = 3, sliceModeData), 0 = NVENC's default (one)"
+        ))
+        .maximum(MAX_NUM_SLICES)
+        .mutable_playing()
+        .build()
+}
+
+/// nvcodec's deprecated `qp-const`, `qp-min`, `qp-max` (H.264 and H.265): each sets the I, P
+/// and B values together and reads back the I value.
+fn qp_alias_properties() -> Vec<glib::ParamSpec> {
+    [
+        ("qp-const", "qp-const-i/-p/-b"),
+        ("qp-min", "qp-min-i/-p/-b"),
+        ("qp-max", "qp-max-i/-p/-b"),
+    ]
+    .iter()
+    .map(|(name, what)| {
+        glib::ParamSpecInt::builder(name)
+            .nick(name)
+            .blurb(&format!(
+                "Deprecated, as in nvcodec: sets {what} together; reads the I value"
+            ))
+            .minimum(-1)
+            .maximum(51)
+            .default_value(DEFAULT_QP)
+            .mutable_playing()
+            .build()
+    })
+    .collect()
+}
+
+/// Stores the property `name` (any of [`base_properties`] and [`codec_properties`] but
+/// `emit-frame-stats`, `cc-insert` and `stats`, which [`Store`] keeps) and says what the change
+/// needs. `value` has the spec's type (GObject checked it).
+pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
+    macro_rules! v {
+        () => {
+            value.get().expect("type checked upstream")
+        };
+    }
+    match name {
+        "cuda-device-id" => {
+            s.cuda_device_id = v!();
+            return Change::Nothing;
+        }
+        "bitrate" => {
+            s.bitrate = v!();
+            return Change::Rate;
+        }
+        "max-bitrate" => {
+            s.max_bitrate = v!();
+            return Change::Rate;
+        }
+        "preset" => s.preset = v!(),
+        "tune" => s.tune = v!(),
+        "rc-mode" => s.rc_mode = v!(),
+        "const-quality" => s.const_quality = v!(),
+        "gop-size" => s.gop_size = v!(),
+        "bframes" => s.bframes = v!(),
+        "zerolatency" => s.zerolatency = v!(),
+        "intra-refresh-period" => s.intra_refresh_period = v!(),
+        "intra-refresh-count" => s.intra_refresh_count = v!(),
+        "b-ref-mode" => s.b_ref_mode = v!(),
+        "multi-pass" => s.multi_pass = v!(),
+        "weighted-pred" => s.weighted_pred = v!(),
+        "vbv-buffer-size" => s.vbv_buffer_size = v!(),
+        "rc-lookahead" => s.rc_lookahead = v!(),
+        "i-adapt" => s.i_adapt = v!(),
+        "b-adapt" => s.b_adapt = v!(),
+        "spatial-aq" => s.spatial_aq = v!(),
+        "temporal-aq" => s.temporal_aq = v!(),
+        "nonref-p" => s.nonref_p = v!(),
+        "strict-gop" => s.strict_gop = v!(),
+        "aq-strength" => s.aq_strength = v!(),
+        "lookahead-level" => s.lookahead_level = v!(),
+        "temporal-filter-level" => s.temporal_filter_level = v!(),
+        "ltr-frames" => s.ltr_frames = v!(),
+        "ltr-trust-mode" => s.ltr_trust_mode = v!(),
+        // Codec properties.
+        "split-encode-mode" => s.split_encode_mode = v!(),
+        "tile-columns" => s.tile_columns = v!(),
+        "tile-rows" => s.tile_rows = v!(),
+        "cabac" => s.cabac = v!(),
+        "aud" => s.aud = v!(),
+        "repeat-sequence-header" => s.repeat_sequence_header = v!(),
+        "num-slices" => s.num_slices = v!(),
+        "qp-const" => {
+            let v: i32 = v!();
+            (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
+        }
+        // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
+        "qp-min" => {
+            let v: i32 = v!();
+            (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
+        }
+        "qp-max" => {
+            let v: i32 = v!();
+            (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
+        }
+        "qp-const-i" => s.qp_const_i = v!(),
+        "qp-const-p" => s.qp_const_p = v!(),
+        "qp-const-b" => s.qp_const_b = v!(),
+        "qp-min-i" => s.qp_min_i = v!(),
+        "qp-min-p" => s.qp_min_p = v!(),
+        "qp-min-b" => s.qp_min_b = v!(),
+        "qp-max-i" => s.qp_max_i = v!(),
+        "qp-max-p" => s.qp_max_p = v!(),
+        "qp-max-b" => s.qp_max_b = v!(),
+        _ => unimplemented!("property {name}"),
+    }
+    Change::Session
+}
+
+/// Reads the property `name` (as [`set`] takes it).
+pub fn get(s: &Settings, name: &str) -> glib::Value {
+    match name {
+        "cuda-device-id" => s.cuda_device_id.to_value(),
+        "preset" => s.preset.to_value(),
+        "tune" => s.tune.to_value(),
+        "rc-mode" => s.rc_mode.to_value(),
+        "bitrate" => s.bitrate.to_value(),
+        "max-bitrate" => s.max_bitrate.to_value(),
+        "const-quality" => s.const_quality.to_value(),
+        "gop-size" => s.gop_size.to_value(),
+        "bframes" => s.bframes.to_value(),
+        "zerolatency" => s.zerolatency.to_value(),
+        "intra-refresh-period" => s.intra_refresh_period.to_value(),
+        "intra-refresh-count" => s.intra_refresh_count.to_value(),
+        "b-ref-mode" => s.b_ref_mode.to_value(),
+        "multi-pass" => s.multi_pass.to_value(),
+        "weighted-pred" => s.weighted_pred.to_value(),
+        "vbv-buffer-size" => s.vbv_buffer_size.to_value(),
+        "rc-lookahead" => s.rc_lookahead.to_value(),
+        "i-adapt" => s.i_adapt.to_value(),
+        "b-adapt" => s.b_adapt.to_value(),
+        "spatial-aq" => s.spatial_aq.to_value(),
+        "temporal-aq" => s.temporal_aq.to_value(),
+        "nonref-p" => s.nonref_p.to_value(),
+        "strict-gop" => s.strict_gop.to_value(),
+        "aq-strength" => s.aq_strength.to_value(),
+        "lookahead-level" => s.lookahead_level.to_value(),
+        "temporal-filter-level" => s.temporal_filter_level.to_value(),
+        "ltr-frames" => s.ltr_frames.to_value(),
+        "ltr-trust-mode" => s.ltr_trust_mode.to_value(),
+        "split-encode-mode" => s.split_encode_mode.to_value(),
+        "tile-columns" => s.tile_columns.to_value(),
+        "tile-rows" => s.tile_rows.to_value(),
+        "cabac" => s.cabac.to_value(),
+        "aud" => s.aud.to_value(),
+        "repeat-sequence-header" => s.repeat_sequence_header.to_value(),
+        "num-slices" => s.num_slices.to_value(),
+        "qp-const" | "qp-const-i" => s.qp_const_i.to_value(),
+        "qp-min" | "qp-min-i" => s.qp_min_i.to_value(),
+        "qp-max" | "qp-max-i" => s.qp_max_i.to_value(),
+        "qp-const-p" => s.qp_const_p.to_value(),
+        "qp-const-b" => s.qp_const_b.to_value(),
+        "qp-min-p" => s.qp_min_p.to_value(),
+        "qp-min-b" => s.qp_min_b.to_value(),
+        "qp-max-p" => s.qp_max_p.to_value(),
+        "qp-max-b" => s.qp_max_b.to_value(),
+        _ => unimplemented!("property {name}"),
+    }
+}
+
+/// An element's settings: the values behind one mutex (property setters, session creation),
+/// what a change made while a session runs needs (applied by the streaming thread at the next
+/// frame), and the two values read for every frame without a lock: `emit-frame-stats` (output
+/// thread) and `cc-insert` (streaming thread).
+#[derive(Default)]
+pub struct Store {
+    values: Mutex<Settings>,
+    /// The largest [`Change`] since the last session or update, as u8.
+    pending: AtomicU8,
+    emit_frame_stats: AtomicBool,
+    /// [`CcInsert`] as u32.
+    cc_insert: AtomicU32,
+}
+
+/// Locks `m`, whatever thread panicked while holding it (the data are plain values: a
+/// half-done update is still a valid state, and no panic may cross into GStreamer).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Store {
+    /// A copy of the values now.
+    pub fn get(&self) -> Settings {
+        *lock(&self.values)
+    }
+
+    /// `set_property` of any property but `stats`.
+    pub fn set_property(&self, name: &str, value: &glib::Value) {
+        let change = match name {
+            "emit-frame-stats" => {
+                let v: bool = value.get().expect("type checked upstream");
+                self.emit_frame_stats.store(v, Ordering::Relaxed);
+                Change::Nothing
+            }
+            "cc-insert" => {
+                let v: CcInsert = value.get().expect("type checked upstream");
+                self.cc_insert.store(v as u32, Ordering::Relaxed);
+                Change::Nothing
+            }
+            _ => set(&mut lock(&self.values), name, value),
+        };
+        if change != Change::Nothing {
+            self.pending.fetch_max(change as u8, Ordering::SeqCst);
+        }
+    }
+
+    /// `property` of any property but `stats`.
+    pub fn property(&self, name: &str) -> glib::Value {
+        match name {
+            "emit-frame-stats" => self.emit_frame_stats().to_value(),
+            "cc-insert" => self.cc_insert().to_value(),
+            _ => get(&lock(&self.values), name),
+        }
+    }
+
+    /// What the changes since the last call (or [`Self::session_started`]) need, and forgets
+    /// them.
+    pub fn take_pending(&self) -> Change {
+        match self.pending.swap(0, Ordering::SeqCst) {
+            0 => Change::Nothing,
+            1 => Change::Rate,
+            _ => Change::Session,
+        }
+    }
+
+    /// A session is being made with the values as they are now: earlier changes need nothing
+    /// more. Returns those values.
+    pub fn session_started(&self) -> Settings {
+        self.pending.store(0, Ordering::SeqCst);
+        self.get()
+    }
+
+    pub fn emit_frame_stats(&self) -> bool {
+        self.emit_frame_stats.load(Ordering::Relaxed)
+    }
+
+    pub fn cc_insert(&self) -> CcInsert {
+        CcInsert::from_u32(self.cc_insert.load(Ordering::Relaxed))
+    }
 }
 
 #[cfg(test)]
