@@ -594,6 +594,14 @@ pub enum Change {
 /// The properties of the base element, every codec's (in this order, first in
 /// `gst-inspect-1.0`): specs with their defaults and blurbs.
 pub fn base_properties() -> Vec<glib::ParamSpec> {
+    let mut v = rate_properties();
+    v.extend(feature_properties());
+    v
+}
+
+/// The first half of [`base_properties`]: device, preset, rate control, GOP, per-frame
+/// switches.
+fn rate_properties() -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecUInt::builder("cuda-device-id")
             .nick("CUDA Device ID")
@@ -669,6 +677,12 @@ pub fn base_properties() -> Vec<glib::ParamSpec> {
             .blurb("Closed Caption Insert mode: CEA-708 captions (GstVideoCaptionMeta, raw cc_data or CDP) as ATSC A/53 ITU-T T.35 user data, in an SEI message (H.264, H.265) or a metadata OBU (AV1); applies from the next frame")
             .mutable_playing()
             .build(),
+    ]
+}
+
+/// The second half of [`base_properties`]: optional NVENC features, and `stats`.
+fn feature_properties() -> Vec<glib::ParamSpec> {
+    vec![
         glib::ParamSpecUInt::builder("intra-refresh-period")
             .nick("Intra Refresh Period")
             .blurb("Frames between intra refresh waves (enableIntraRefresh, intraRefreshPeriod), 0 = off; refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_INTRA_REFRESH; beyond nvcodec")
