@@ -438,11 +438,7 @@ impl NvEncoder {
                 .ltr
                 .filter(|(_, trust)| !trust)
                 .and_then(|(n, _)| Some((sdkext::pic_ltr_layout(api, codec)?, n))),
-            idr_period: match gop {
-                u32::MAX => None,
-                g => Some(g),
-            },
-            since_idr: None,
+            idr: ring::IdrPrediction::new(gop),
             config: setup.session,
             registrations: Default::default(),
         })

@@ -19,7 +19,7 @@
 //! 3. EOS, flush and caps changes send NVENC's EOS and wait until every submitted frame is out.
 //!
 //! Per-picture metadata (see [`metadata`]): the frame's CEA-708 caption metas
-//! (`cc-insert`) and, on the frames NVENC will code as IDRs (`ring::Stream::next_is_idr`), the
+//! (`cc-insert`) and, on the frames NVENC will code as IDRs (`ring::IdrPrediction`), the
 //! HDR10 metadata of the input caps go with `nvEncEncodePicture` (payload arrays, or API
 //! 13.0's own HDR fields); the output thread warns if an IDR came without them or a non-IDR
 //! with them. With `cc-insert=insert-and-drop` the caption metas are not copied to the output

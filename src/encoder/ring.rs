@@ -54,15 +54,14 @@ pub struct Done {
     dts_source: Option<gst::ClockTime>,
 }
 
-#[derive(Default)]
-struct Queues {
-    free: Vec<Slot>,
+struct Queues<S> {
+    free: Vec<S>,
     /// Submitted, waiting for the output thread, with the PTS of that submission.
-    pending: VecDeque<(Slot, Option<gst::ClockTime>)>,
+    pending: VecDeque<(S, Option<gst::ClockTime>)>,
     /// Submitted, but NVENC answered NEED_MORE_INPUT: not to be locked until a later
     /// EncodePicture returns SUCCESS or EOS is sent (NVENC's rule, as nvcodec keeps it). Then
     /// they move to `pending`, in submission order.
-    held: Vec<(Slot, Option<gst::ClockTime>)>,
+    held: Vec<(S, Option<gst::ClockTime>)>,
     /// Slots the output thread holds right now (0 or 1).
     locking: usize,
     done: VecDeque<Done>,
@@ -71,25 +70,33 @@ struct Queues {
     /// Set by a flush: the output thread drops what comes out instead of finishing it.
     discard: bool,
     /// The stream has HDR metadata to write on IDRs: the output thread checks each IDR came
-    /// with it (the prediction in [`Stream::next_is_idr`]) and nothing else did.
+    /// with it (the prediction of [`IdrPrediction`]) and nothing else did.
     hdr_expected: bool,
     /// Frames (system frame numbers) submitted with HDR metadata, until they come out.
     hdr_frames: HashSet<u32>,
 }
 
-/// The slots of a session and where each is: free, submitted, in the output thread.
-pub struct Ring {
-    q: Mutex<Queues>,
+/// The slots of a session (`S`: [`Slot`], anything in the unit tests) and where each is:
+/// free, submitted, in the output thread.
+pub struct Ring<S = Slot> {
+    q: Mutex<Queues<S>>,
     cond: Condvar,
 }
 
-impl Ring {
-    pub fn new(free: Vec<Slot>, hdr_expected: bool) -> Arc<Ring> {
+impl<S> Ring<S> {
+    pub fn new(free: Vec<S>, hdr_expected: bool) -> Arc<Ring<S>> {
         Arc::new(Ring {
             q: Mutex::new(Queues {
                 free,
+                pending: VecDeque::new(),
+                held: Vec::new(),
+                locking: 0,
+                done: VecDeque::new(),
+                error: None,
+                shutdown: false,
+                discard: false,
                 hdr_expected,
-                ..Default::default()
+                hdr_frames: HashSet::new(),
             }),
             cond: Condvar::new(),
         })
@@ -98,7 +105,7 @@ impl Ring {
     /// A free slot, waiting for one if all are in flight; the output thread's error if it
     /// failed. The caller holds `element`'s stream lock once: the wait releases it (as nvcodec
     /// does), since the output thread takes it to finish frames before it returns slots.
-    pub fn acquire(&self, element: &gst_video::VideoEncoder) -> Result<Slot, NvEncError> {
+    pub fn acquire(&self, element: &gst_video::VideoEncoder) -> Result<S, NvEncError> {
         let mut unlocked = None;
         let mut q = lock(&self.q);
         loop {
@@ -122,12 +129,12 @@ impl Ring {
     }
 
     /// A slot back unused (the picture was not submitted).
-    pub fn give_back(&self, slot: Slot) {
+    pub fn give_back(&self, slot: S) {
         lock(&self.q).free.push(slot);
     }
 
     /// The slot's picture went to `nvEncEncodePicture`, which answered `status`.
-    pub fn submitted(&self, slot: Slot, pts: Option<gst::ClockTime>, status: EncodeStatus) {
+    pub fn submitted(&self, slot: S, pts: Option<gst::ClockTime>, status: EncodeStatus) {
         let mut q = lock(&self.q);
         match status {
             EncodeStatus::NeedMoreInput => q.held.push((slot, pts)),
@@ -189,7 +196,7 @@ impl Ring {
     }
 
     /// The output thread's next slot in submission order; `None` at shutdown.
-    fn next_pending(&self) -> Option<(Slot, Option<gst::ClockTime>)> {
+    fn next_pending(&self) -> Option<(S, Option<gst::ClockTime>)> {
         let mut q = lock(&self.q);
         loop {
             if let Some(p) = q.pending.pop_front() {
@@ -204,30 +211,27 @@ impl Ring {
     }
 
     /// The output thread is done with `slot`: back to the free list, with what came out of it
-    /// queued to be finished (or the error kept). Returns whether the ring is shutting down.
+    /// queued to be finished (or the error kept). Returns whether the ring is shutting down,
+    /// and for a picture whose HDR metadata was not where NVENC put an IDR, a warning.
     fn returned(
         &self,
-        element: &gst_video::VideoEncoder,
-        mut slot: Slot,
+        slot: S,
         res: Result<(u32, bool, gst::Buffer), NvEncError>,
         dts_source: Option<gst::ClockTime>,
-    ) -> bool {
-        let mut q = lock(&self.q);
+    ) -> (bool, Option<String>) {
+        let mut q = self.q.lock().unwrap_or_else(|e| e.into_inner());
         q.locking -= 1;
-        // The bitstream is out: NVENC's mapping, then upstream's memory, can go.
-        slot.cuda = None;
         q.free.push(slot);
+        let mut warning = None;
         match res {
             Ok((n, key, buffer)) => {
                 let with_hdr = q.hdr_frames.remove(&n);
                 if q.hdr_expected && with_hdr != key {
-                    gst::warning!(
-                        CAT,
-                        obj = element,
+                    warning = Some(format!(
                         "frame {n}: NVENC coded it as {}, but HDR metadata was {}attached to it: the IDR prediction missed",
                         if key { "an IDR" } else { "a non-IDR picture" },
                         if with_hdr { "" } else { "not " }
-                    );
+                    ));
                 }
                 q.done.push_back(Done {
                     frame_number: n,
@@ -237,14 +241,13 @@ impl Ring {
                 });
             }
             Err(e) => {
-                gst::error!(CAT, obj = element, "{e}");
                 if q.error.is_none() {
                     q.error = Some(e);
                 }
             }
         }
         self.cond.notify_all();
-        q.shutdown
+        (q.shutdown, warning)
     }
 
     /// What is done, to finish under the stream lock; `None` while flushing (GstVideoEncoder
@@ -279,32 +282,55 @@ pub struct Stream {
     /// Upstream CUDA memories registered with NVENC, by (device pointer, pitch): once each,
     /// for the session's life.
     pub registrations: HashMap<(u64, u32), Arc<api::RegisteredResource>>,
-    /// NVENC's IDR period (`idrPeriod` = `gopLength`), `None` = infinite.
-    pub idr_period: Option<u32>,
-    /// Frames submitted since the last IDR, that one included; `None`: the next is an IDR
-    /// (first frame of the session, or after NVENC's EOS).
-    pub since_idr: Option<u64>,
+    /// Which submitted frames NVENC codes as IDRs.
+    pub idr: IdrPrediction,
 }
 
-impl Stream {
-    /// Whether NVENC will code the next submitted frame as an IDR, and counts it. With
-    /// `enablePTD` NVENC decides picture types itself: an IDR on the first frame, every
-    /// `idrPeriod` frames (display order) and on `FORCEIDR` (the header's contract; the
-    /// frames-since-IDR count restarting at a forced IDR is inferred, as the emulator does).
-    /// The output thread warns if NVENC decided otherwise.
-    pub fn next_is_idr(&mut self, forced: bool) -> bool {
+/// Which frames NVENC will code as IDRs. With `enablePTD` NVENC decides picture types itself:
+/// an IDR on the first frame, every `idrPeriod` frames (display order) and on `FORCEIDR` (the
+/// header's contract; the frames-since-IDR count restarting at a forced IDR is inferred, as
+/// the emulator does). The output thread warns if NVENC decided otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdrPrediction {
+    /// NVENC's IDR period (`idrPeriod` = `gopLength`), `None` = infinite.
+    period: Option<u32>,
+    /// Frames submitted since the last IDR, that one included; `None`: the next is an IDR
+    /// (first frame of the session, or after NVENC's EOS).
+    since: Option<u64>,
+}
+
+impl IdrPrediction {
+    /// For a session of `gopLength` `gop` (`u32::MAX`: infinite).
+    pub fn new(gop: u32) -> Self {
+        IdrPrediction {
+            period: (gop != u32::MAX).then_some(gop),
+            since: None,
+        }
+    }
+
+    /// Whether the next submitted frame (`forced`: with `FORCEIDR`) is an IDR; counts it.
+    pub fn next(&mut self, forced: bool) -> bool {
         let idr = forced
-            || match (self.since_idr, self.idr_period) {
+            || match (self.since, self.period) {
                 (None, _) => true,
                 (Some(n), Some(p)) => n >= p as u64,
                 (Some(_), None) => false,
             };
-        self.since_idr = Some(if idr {
-            1
-        } else {
-            self.since_idr.unwrap_or(0) + 1
-        });
+        self.since = Some(if idr { 1 } else { self.since.unwrap_or(0) + 1 });
         idr
+    }
+
+    /// NVENC got EOS: it starts again with an IDR (inferred: the header does not say; the
+    /// emulator does so).
+    pub fn restart(&mut self) {
+        self.since = None;
+    }
+}
+
+impl Stream {
+    /// Whether NVENC will code the next submitted frame as an IDR ([`IdrPrediction`]).
+    pub fn next_is_idr(&mut self, forced: bool) -> bool {
+        self.idr.next(forced)
     }
 
     /// Sends EOS to NVENC, waits until every submitted frame is out of the encoder, and
@@ -319,9 +345,7 @@ impl Stream {
             gst::element_error!(element, gst::StreamError::Encode, ["{e}"]);
             return Err(gst::FlowError::Error);
         }
-        // After EOS NVENC starts again with an IDR (inferred: the header does not say; the
-        // emulator does so).
-        self.since_idr = None;
+        self.idr.restart();
         self.ring.release_held();
         let done = self.ring.wait_empty(element, push).map_err(|e| {
             gst::element_error!(element, gst::StreamError::Encode, ["{e}"]);
@@ -423,7 +447,17 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
             }
             (n, key, buffer)
         });
-        if ring.returned(element, slot, res, dts_source) {
+        if let Err(e) = &res {
+            gst::error!(CAT, obj = element, "{e}");
+        }
+        let mut slot = slot;
+        // The bitstream is out: NVENC's mapping, then upstream's memory, can go.
+        slot.cuda = None;
+        let (shutdown, warning) = ring.returned(slot, res, dts_source);
+        if let Some(w) = warning {
+            gst::warning!(CAT, obj = element, "{w}");
+        }
+        if shutdown {
             continue;
         }
         // Finish what is done, under the stream lock (the streaming thread may have drained
@@ -440,5 +474,97 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done_numbers<S>(ring: &Ring<S>) -> Vec<u32> {
+        ring.take_done()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| d.frame_number)
+            .collect()
+    }
+
+    #[test]
+    fn idr_every_period_and_on_force() {
+        let mut p = IdrPrediction::new(3);
+        let got: Vec<bool> = (0..7).map(|i| p.next(i == 4)).collect();
+        assert_eq!(got, [true, false, false, true, true, false, false]);
+        p.restart();
+        assert!(p.next(false));
+        let mut inf = IdrPrediction::new(u32::MAX);
+        assert!(inf.next(false));
+        assert!((0..100).all(|_| !inf.next(false)));
+        assert!(inf.next(true));
+    }
+
+    #[test]
+    fn held_pictures_go_out_in_submission_order() {
+        gst::init().unwrap();
+        let ring: Arc<Ring<u32>> = Ring::new(vec![], false);
+        let t = |n| Some(gst::ClockTime::from_mseconds(n));
+        ring.submitted(1, t(1), EncodeStatus::NeedMoreInput);
+        ring.submitted(2, t(2), EncodeStatus::NeedMoreInput);
+        assert_eq!(ring.in_flight(), 2);
+        assert!(lock(&ring.q).pending.is_empty(), "held until a SUCCESS");
+        ring.submitted(3, t(3), EncodeStatus::Success);
+        let order: Vec<_> = std::iter::from_fn(|| {
+            lock(&ring.q).pending.front()?;
+            ring.next_pending()
+        })
+        .collect();
+        assert_eq!(order, [(1, t(1)), (2, t(2)), (3, t(3))]);
+        assert_eq!(ring.in_flight(), 3, "the output thread holds them");
+        for (slot, pts) in order {
+            let (shutdown, warning) =
+                ring.returned(slot, Ok((slot * 10, slot == 1, gst::Buffer::new())), pts);
+            assert!(!shutdown && warning.is_none());
+        }
+        assert_eq!(ring.in_flight(), 0);
+        assert_eq!(lock(&ring.q).free, [1, 2, 3]);
+        assert_eq!(done_numbers(&ring), [10, 20, 30]);
+    }
+
+    #[test]
+    fn eos_releases_held_pictures() {
+        gst::init().unwrap();
+        let ring: Arc<Ring<u32>> = Ring::new(vec![], false);
+        ring.submitted(7, None, EncodeStatus::NeedMoreInput);
+        ring.release_held();
+        assert_eq!(ring.next_pending(), Some((7, None)));
+        ring.shut_down();
+        assert_eq!(ring.next_pending(), None, "nothing left, shutting down");
+    }
+
+    #[test]
+    fn hdr_on_a_non_idr_is_reported_and_errors_kept() {
+        gst::init().unwrap();
+        let ring: Arc<Ring<u32>> = Ring::new(vec![], true);
+        ring.with_hdr(5);
+        for n in [5, 6] {
+            ring.submitted(n, None, EncodeStatus::Success);
+            let (slot, pts) = ring.next_pending().unwrap();
+            // 5 came with HDR but is no IDR; 6 is an IDR without it.
+            let (_, w) = ring.returned(slot, Ok((n, n == 6, gst::Buffer::new())), pts);
+            assert!(w.unwrap().contains("IDR prediction missed"));
+        }
+        ring.submitted(8, None, EncodeStatus::Success);
+        let (slot, pts) = ring.next_pending().unwrap();
+        ring.returned(slot, Err(NvEncError::Other("boom".into())), pts);
+        ring.fail(NvEncError::Other("later".into()));
+        assert!(
+            lock(&ring.q)
+                .error
+                .as_ref()
+                .unwrap()
+                .to_string()
+                .contains("boom")
+        );
+        lock(&ring.q).discard = true;
+        assert!(ring.take_done().is_none(), "flushing: dropped");
     }
 }

@@ -1180,4 +1180,81 @@ mod tests {
         assert_eq!(ir(30, 30), Some((30, 29)));
         assert_eq!(ir(1, 0), Some((1, 1)));
     }
+
+    #[test]
+    fn what_a_change_needs() {
+        let mut s = Settings::default();
+        assert_eq!(set(&mut s, "bitrate", &4000u32.to_value()), Change::Rate);
+        assert_eq!(s.bitrate, 4000);
+        assert_eq!(
+            set(&mut s, "max-bitrate", &8000u32.to_value()),
+            Change::Rate
+        );
+        assert_eq!(
+            set(&mut s, "cuda-device-id", &1u32.to_value()),
+            Change::Nothing
+        );
+        assert_eq!(set(&mut s, "gop-size", &30i32.to_value()), Change::Session);
+        assert_eq!(set(&mut s, "cabac", &false.to_value()), Change::Session);
+        assert_eq!(get(&s, "bitrate").get::<u32>(), Ok(4000));
+        assert_eq!(get(&s, "gop-size").get::<i32>(), Ok(30));
+    }
+
+    #[test]
+    fn qp_aliases_set_all_three_and_read_i() {
+        let mut s = Settings::default();
+        set(&mut s, "qp-min", &20i32.to_value());
+        assert_eq!((s.qp_min_i, s.qp_min_p, s.qp_min_b), (20, 20, 20));
+        set(&mut s, "qp-min-p", &25i32.to_value());
+        assert_eq!(get(&s, "qp-min").get::<i32>(), Ok(20));
+        assert_eq!(
+            s.qp_max_i, DEFAULT_QP,
+            "qp-min does not touch qp-max (nvcodec's bug)"
+        );
+    }
+
+    #[test]
+    fn store_keeps_the_largest_pending_change() {
+        let st = Store::default();
+        assert_eq!(st.take_pending(), Change::Nothing);
+        st.set_property("bitrate", &100u32.to_value());
+        st.set_property("preset", &Preset::P1.to_value());
+        st.set_property("max-bitrate", &200u32.to_value());
+        assert_eq!(st.take_pending(), Change::Session);
+        assert_eq!(st.take_pending(), Change::Nothing);
+        st.set_property("bitrate", &300u32.to_value());
+        st.set_property("emit-frame-stats", &true.to_value());
+        st.set_property("cc-insert", &CcInsert::Disabled.to_value());
+        assert_eq!(st.take_pending(), Change::Rate);
+        assert!(st.emit_frame_stats());
+        assert_eq!(st.cc_insert(), CcInsert::Disabled);
+        st.set_property("tune", &Tune::LowLatency.to_value());
+        assert_eq!(st.session_started().bitrate, 300);
+        assert_eq!(
+            st.take_pending(),
+            Change::Nothing,
+            "the new session took it"
+        );
+    }
+
+    #[test]
+    fn every_property_has_one_home() {
+        // Every spec of the base and of each codec is stored and read here (not `stats`,
+        // which the element reads from its stream).
+        let mut s = Settings::default();
+        for codec in [Codec::Av1, Codec::Hevc, Codec::H264] {
+            for p in base_properties()
+                .iter()
+                .chain(codec_properties(codec).iter())
+            {
+                let name = p.name();
+                if ["stats", "emit-frame-stats", "cc-insert"].contains(&name) {
+                    continue;
+                }
+                let v = p.default_value().clone();
+                set(&mut s, name, &v);
+                assert_eq!(get(&s, name).type_(), v.type_(), "{name}");
+            }
+        }
+    }
 }
