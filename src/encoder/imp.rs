@@ -27,9 +27,9 @@ use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
 use super::sdkext;
-use super::settings::{self, CcInsert, Change, Settings, Store, lock};
+use super::settings::{self, CcInsert, Change, Settings, Store};
 use super::stats::RunningStats;
-use super::{CAT, CodecOps, NvEncoderObj, SessionParams, StreamFormat, gstffi};
+use super::{CAT, CodecOps, NvEncoderObj, SessionParams, StreamFormat, gstffi, lock};
 
 type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
 
@@ -567,17 +567,17 @@ impl NvEncoder {
 
     /// The running stream, re-created after a flush, and what one frame needs of it.
     fn stream_view(&self, cuda_input: bool) -> Result<StreamView, gst::FlowError> {
-        let has_stream = self.lock_state().stream.is_some();
-        if !has_stream {
-            let input_state = self
-                .lock_state()
+        let mut st = self.lock_state();
+        if st.stream.is_none() {
+            let input_state = st
                 .input_state
                 .clone()
                 .ok_or(gst::FlowError::NotNegotiated)?;
+            drop(st);
             let (stream, _caps) = self.open_stream(&input_state)?;
-            self.lock_state().stream = Some(stream);
+            st = self.lock_state();
+            st.stream = Some(stream);
         }
-        let st = self.lock_state();
         let s = st.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
         Ok(StreamView {
             ring: s.ring.clone(),

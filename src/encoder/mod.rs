@@ -32,7 +32,7 @@
 //! [`metadata`], [`colour`], [`gstffi`] (C API gstreamer-rs does not wrap).
 //! `docs/architecture.md` walks one frame and one property through them.
 
-use std::sync::LazyLock;
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -57,6 +57,17 @@ mod stats;
 pub use metadata::Hdr10;
 pub use negotiation::downstream_stream_format;
 pub use settings::Settings;
+
+/// Locks `m`, whatever thread panicked while holding it: the data are plain values (a
+/// half-done update is still a valid state), and no panic may cross into GStreamer.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits on `c` with `g`, as [`lock`] takes a poisoned lock.
+fn wait<'a, T>(c: &Condvar, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    c.wait(g).unwrap_or_else(|e| e.into_inner())
+}
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

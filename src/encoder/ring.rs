@@ -21,9 +21,9 @@ use crate::nvenc::api::{self, BitstreamBuffer, EncodeStatus, InputBuffer, NvEncE
 use crate::nvenc::ffi;
 
 use super::gstffi::{StreamLock, StreamUnlock};
-use super::settings::{Store, lock};
+use super::settings::Store;
 use super::stats::{self, RunningStats};
-use super::{CAT, CodecOps, SessionParams, StreamFormat};
+use super::{CAT, CodecOps, SessionParams, StreamFormat, lock, wait};
 
 /// One input surface and one bitstream buffer, with what the picture in them holds on to.
 pub struct Slot {
@@ -124,7 +124,7 @@ impl<S> Ring<S> {
                 q = lock(&self.q);
                 continue;
             }
-            q = self.cond.wait(q).unwrap_or_else(|e| e.into_inner());
+            q = wait(&self.cond, q);
         }
     }
 
@@ -179,7 +179,7 @@ impl<S> Ring<S> {
             let mut q = lock(&self.q);
             q.discard = !push;
             while (!q.pending.is_empty() || q.locking > 0) && q.error.is_none() {
-                q = self.cond.wait(q).unwrap_or_else(|e| e.into_inner());
+                q = wait(&self.cond, q);
             }
         }
         // Stream lock held again: what the output thread has not finished is ours.
@@ -206,7 +206,7 @@ impl<S> Ring<S> {
             if q.shutdown {
                 return None;
             }
-            q = self.cond.wait(q).unwrap_or_else(|e| e.into_inner());
+            q = wait(&self.cond, q);
         }
     }
 
@@ -219,7 +219,7 @@ impl<S> Ring<S> {
         res: Result<(u32, bool, gst::Buffer), NvEncError>,
         dts_source: Option<gst::ClockTime>,
     ) -> (bool, Option<String>) {
-        let mut q = self.q.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = lock(&self.q);
         q.locking -= 1;
         q.free.push(slot);
         let mut warning = None;

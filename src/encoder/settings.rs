@@ -3,14 +3,16 @@
 //! GStreamer's nvcodec (1.26+) has them, so users swap element names and nothing else; and their
 //! mapping onto NVENC (preset GUID, tuning info, rate control), the way nvcodec maps them.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
 
 use crate::nvenc::api::Codec;
 use crate::nvenc::ffi;
+
+use super::lock;
 
 /// nvcodec's `GstNvEncoderPreset`, with the legacy names mapped to P1..P7 as nvcodec does.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
@@ -1049,12 +1051,6 @@ pub struct Store {
     emit_frame_stats: AtomicBool,
     /// [`CcInsert`] as u32.
     cc_insert: AtomicU32,
-}
-
-/// Locks `m`, whatever thread panicked while holding it (the data are plain values: a
-/// half-done update is still a valid state, and no panic may cross into GStreamer).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Store {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::nvenc::api::LockedInfo;
 use crate::nvenc::ffi;
 
-use super::settings::lock;
+use super::lock;
 
 /// Counters of the `stats` property, since the element last started (READY to PAUSED).
 #[derive(Default)]
