@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The one GStreamer C API gstreamer-rs does not wrap and the encoder needs: the
+//! The GStreamer C API gstreamer-rs 0.25 does not wrap and the encoder needs: the
 //! GstVideoEncoder stream lock, taken by the output thread before it finishes frames, and
 //! released by the streaming thread while it waits for a drain (as GStreamer's own nvcodec
-//! does with `GST_VIDEO_ENCODER_STREAM_LOCK`/`UNLOCK`).
+//! does with `GST_VIDEO_ENCODER_STREAM_LOCK`/`UNLOCK`); and the `transform_meta` vfunc. It
+//! knows nothing of the element: the policy comes in as [`CaptionMetaPolicy`].
 
 use gst::glib;
 use gst::glib::translate::ToGlibPtr;

@@ -24,7 +24,6 @@
 //! 13.0's own HDR fields); the output thread warns if an IDR came without them or a non-IDR
 //! with them. With `cc-insert=insert-and-drop` the caption metas are not copied to the output
 //! buffers (`transform_meta`, [`gstffi::install_transform_meta`]).
-
 //!
 //! Files: [`imp`] (the GstVideoEncoder vfuncs), [`settings`] (every property), [`config`]
 //! (settings and GPU caps to NVENC's structs, pure), [`ring`] (session, ring, output thread),
