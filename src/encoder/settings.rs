@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Properties shared by every rsnvenc element: names, ranges, defaults and enum nicks as
-//! GStreamer's nvcodec (1.26+) has them, so users swap element names and nothing else; and their
-//! mapping onto NVENC (preset GUID, tuning info, rate control), the way nvcodec maps them.
+//! Every property of the rsnvenc elements, in one place: the specs ([`base_properties`] for
+//! all, [`codec_properties`] for each codec's own), with names, ranges, defaults and enum nicks
+//! as GStreamer's nvcodec (1.26+) has them, so users swap element names and nothing else; where
+//! the values live ([`Settings`], kept by a [`Store`]); storing and reading them ([`set`],
+//! [`get`]); what a change needs while a session runs ([`Change`]); and the preset/tune/rc-mode
+//! triple resolved the way nvcodec maps it ([`resolve`]). Mapping the rest onto NVENC's structs
+//! is [`super::config`]'s.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};

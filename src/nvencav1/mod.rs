@@ -114,7 +114,7 @@ impl CodecOps for Av1Ops {
     }
 }
 
-pub mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]

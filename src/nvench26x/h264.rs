@@ -348,7 +348,7 @@ impl CodecOps for H264Ops {
     }
 }
 
-pub mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]

@@ -8,8 +8,10 @@
 //! H.265 (the conformance window crops in 2-row units), so an odd height such as 405 is
 //! encoded as 406 with the last row repeated; caps keep the true 405.
 
+// The parsers are public (the crate root hides `nvench26x` from the docs): the tests check
+// `avcc` against what downstream parses, and they keep helpers only their own tests use.
 pub mod avcc;
-pub mod h264;
+mod h264;
 pub mod hvcc;
 pub mod nal;
 
@@ -179,7 +181,7 @@ impl CodecOps for H265Ops {
     }
 }
 
-pub mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]
