@@ -193,6 +193,20 @@ static int x26x_params(const SwencConfig *cfg, char *params, size_t plen, char *
                     ki, b);
     }
 
+    if (cfg->lossless) {
+        /* x264: QP 0 is lossless (qpprime_y_zero_transform_bypass, High 4:4:4 Predictive);
+         * x265: cu_transquant_bypass on every CU. */
+        if (cfg->rc_mode != SWENC_RC_CONSTQP || cfg->qp_i || cfg->qp_p || cfg->qp_b) {
+            set_err(err, errlen, "lossless needs constant QP 0");
+            return AVERROR(EINVAL);
+        }
+        r |= append(params, plen, hevc ? ":lossless=1" : ":qp=0:aq-mode=0");
+        if (r) {
+            set_err(err, errlen, "encoder parameter string too long");
+            return AVERROR(EINVAL);
+        }
+        return 0;
+    }
     switch (cfg->rc_mode) {
     case SWENC_RC_CONSTQP: {
         int qmax = 51 + (cfg->bit_depth > 8 ? 12 : 0);

@@ -55,6 +55,7 @@ mod ffi {
         pub repeat_headers: i32,
         pub speed: i32,
         pub h264_profile: i32,
+        pub lossless: i32,
     }
 
     /// Mirrors `SwencPacket` in `csrc/swenc.h`.
@@ -199,6 +200,11 @@ pub struct Config {
     pub speed: u32,
     /// H.264 profile to code (ignored for the other codecs).
     pub h264_profile: H264Profile,
+    /// Lossless coding (NVENC's lossless tuning): H.264 at QP 0 with transform bypass (High
+    /// 4:4:4 Predictive: `h264_profile` must be `Auto` or `High444`), H.265 with
+    /// `cu_transquant_bypass` (x265 `lossless`); the rate control must be `ConstQp` 0. AV1: an
+    /// error (libaom through libavcodec is not lossless at these settings).
+    pub lossless: bool,
 }
 
 /// H.264 profile (NVENC's profile GUIDs): `Auto` lets x264 choose (High for 4:2:0 8-bit, High
@@ -291,6 +297,20 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
         // x264 would silently code no B-frames (x264_param_apply_profile).
         return Err("the H.264 Baseline profile has no B-frames".to_owned());
     }
+    if cfg.lossless {
+        if cfg.codec == Codec::Av1 {
+            return Err("lossless AV1 is not supported".to_owned());
+        }
+        if cfg.rc != (RateControl::ConstQp { i: 0, p: 0, b: 0 }) {
+            return Err(format!("lossless needs constant QP 0, not {:?}", cfg.rc));
+        }
+        if !matches!(cfg.h264_profile, H264Profile::Auto | H264Profile::High444) {
+            return Err(format!(
+                "lossless H.264 needs the High 4:4:4 Predictive profile, not {:?}",
+                cfg.h264_profile
+            ));
+        }
+    }
     let (rc_mode, qp_i, qp_p, qp_b, avg, max, vbv, tq) = match cfg.rc {
         RateControl::ConstQp { i, p, b } => {
             let lim = if cfg.codec == Codec::Av1 { 255 } else { 51 };
@@ -368,6 +388,7 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
             H264Profile::High => 100,
             H264Profile::High444 => 244,
         },
+        lossless: cfg.lossless as i32,
     })
 }
 
