@@ -172,6 +172,17 @@ cuda_fn! { fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) {
     put(pctx, ctx as CUcontext)
 }}
 
+/// Reads a client's NUL-terminated string (NULL or not UTF-8: `CUDA_ERROR_INVALID_VALUE`).
+fn c_str<'a>(p: *const c_char) -> R<&'a str> {
+    if p.is_null() {
+        return Err(CUDA_ERROR_INVALID_VALUE);
+    }
+    // SAFETY: the CUDA API contract makes `p` a NUL-terminated C string that outlives the
+    // call; NULL was rejected above.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|_| CUDA_ERROR_INVALID_VALUE)
+}
+
 /// Parses the forms `cuDeviceGetByPCIBusId` documents: `domain:bus:device.function`,
 /// `domain:bus:device`, `bus:device.function` (hexadecimal). Returns (domain, bus, device,
 /// function).
@@ -198,9 +209,7 @@ cuda_fn! { fn cuDeviceGetByPCIBusId(dev: *mut CUdevice, pci_bus_id: *const c_cha
     if dev.is_null() || pci_bus_id.is_null() {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
-    // SAFETY: the caller passes a NUL-terminated C string (checked non-NULL above).
-    let id = unsafe { CStr::from_ptr(pci_bus_id) };
-    let id = id.to_str().map_err(|_| CUDA_ERROR_INVALID_VALUE)?;
+    let id = c_str(pci_bus_id)?;
     let (domain, bus, device, function) =
         parse_bus_id(id.trim()).ok_or(CUDA_ERROR_INVALID_VALUE)?;
     // cuDeviceGetPCIBusId: device N is 0000:(N+1):00.0.
