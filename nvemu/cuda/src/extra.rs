@@ -14,7 +14,7 @@
 //! - `cuDeviceGetByPCIBusId`: the inverse of `cuDeviceGetPCIBusId` (the three forms the
 //!   driver documents, hexadecimal, case-insensitive); an unknown id: `CUDA_ERROR_INVALID_DEVICE`.
 //! - `cuDeviceGetLuid`: a LUID exists only under Windows' WDDM; on Linux the call answers
-//!   `CUDA_ERROR_NOT_SUPPORTED` (checked against driver 580.159.04 on the device machine).
+//!   `CUDA_ERROR_NOT_SUPPORTED` (the driver's code on Linux not measured yet).
 //! - CUDA arrays (`cuArrayCreate_v2`, as `cuArray3DCreate_v2`): `CUDA_ERROR_NOT_SUPPORTED` (the
 //!   emulator creates none); mipmapped arrays can only come from external memory, which cannot
 //!   be imported, so the calls taking one answer `CUDA_ERROR_INVALID_HANDLE`.
