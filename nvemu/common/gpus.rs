@@ -134,7 +134,8 @@ pub fn uuid_bytes(ordinal: usize) -> [u8; 16] {
 /// NVML's text form of a UUID: `GPU-` and the 16 bytes as 8-4-4-4-12 lower-case hex digits.
 pub fn uuid_string(ordinal: usize) -> String {
     let b = uuid_bytes(ordinal);
-    let hex = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
     format!(
         "GPU-{}-{}-{}-{}-{}",
         hex(0..4),

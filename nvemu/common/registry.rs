@@ -66,8 +66,19 @@ impl Rec {
             .split_whitespace()
             .map(|w| w.parse::<u64>().ok())
             .collect::<Option<_>>()?;
-        let &[pid, session, device, geforce, codec, width, height, fps, lat, busy, stamp] =
-            n.as_slice()
+        let &[
+            pid,
+            session,
+            device,
+            geforce,
+            codec,
+            width,
+            height,
+            fps,
+            lat,
+            busy,
+            stamp,
+        ] = n.as_slice()
         else {
             return None;
         };

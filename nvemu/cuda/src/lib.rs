@@ -1761,8 +1761,8 @@ mod gpus;
 mod interop;
 mod limits;
 mod ordering;
-mod system;
 mod peer;
+mod system;
 
 #[path = "../../common/fault.rs"]
 mod fault;
@@ -1784,10 +1784,10 @@ fn injected_fault(name: &str) -> Option<CUresult> {
 }
 pub use ffnv::*;
 pub use interop::*;
-pub use system::*;
 pub use limits::*;
 pub use ordering::*;
 pub use peer::*;
+pub use system::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------
 

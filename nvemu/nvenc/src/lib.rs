@@ -49,10 +49,10 @@ mod fault;
 pub mod gpus;
 mod hdr;
 mod payload;
-pub mod sdkext;
 #[path = "../../common/registry.rs"]
 #[allow(dead_code)]
 pub mod registry;
+pub mod sdkext;
 mod session;
 pub mod system;
 pub mod timing;

@@ -81,7 +81,10 @@ pub fn open(ordinal: u32, gpu: Gpu, session: u64) -> Result<(), Refused> {
 fn update(session: u64, f: impl FnOnce(&mut Rec)) {
     let pid = std::process::id();
     let r = with_recs(|recs| {
-        if let Some(r) = recs.iter_mut().find(|r| r.pid == pid && r.session == session) {
+        if let Some(r) = recs
+            .iter_mut()
+            .find(|r| r.pid == pid && r.session == session)
+        {
             f(r);
         }
     });
@@ -147,7 +150,9 @@ impl Meter {
         {
             m.pics.pop_front();
         }
-        if m.flushed.is_some_and(|f| now.saturating_duration_since(f) < FLUSH_EVERY) {
+        if m.flushed
+            .is_some_and(|f| now.saturating_duration_since(f) < FLUSH_EVERY)
+        {
             return;
         }
         m.flushed = Some(now);

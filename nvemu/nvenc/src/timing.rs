@@ -297,7 +297,10 @@ static POOLS: Mutex<Vec<Pool>> = Mutex::new(Vec::new());
 
 fn with_pool<R>(gpu: Gpu, device: u32, f: impl FnOnce(&mut Pool) -> R) -> R {
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let i = match pools.iter().position(|p| p.gpu == gpu && p.device == device) {
+    let i = match pools
+        .iter()
+        .position(|p| p.gpu == gpu && p.device == device)
+    {
         Some(i) => i,
         None => {
             let n = gpu.nvenc_engines().max(1);

@@ -506,11 +506,7 @@ pub extern "C" fn nvmlDeviceGetEncoderCapacity(
         let full = matches!(cap.usage(&recs, i as u32), (n, Some(c)) if n >= c);
         put(
             encoder_capacity,
-            if full {
-                0
-            } else {
-                100 - utilisation(&recs, i)
-            },
+            if full { 0 } else { 100 - utilisation(&recs, i) },
         )
     })
 }
