@@ -1,5 +1,9 @@
-//! Builds and runs the unit tests of `src/nvml` (the NVML loader) until the plugin uses it
-//! (issue 13: placement); then the module is part of the library and this file goes.
+//! Builds and runs the unit tests of `src/nvml` (the NVML loader) and `src/placement` until
+//! the plugin uses them (issue 13: placement); then they are part of the library and this file
+//! goes.
 #[path = "../src/nvml/mod.rs"]
 #[allow(dead_code)]
 mod nvml;
+#[path = "../src/placement/mod.rs"]
+#[allow(dead_code)]
+mod placement;

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Where an encode session goes when `cuda-device-id` is -1, which GPU to try next when one
+//! refuses it, and the machine-readable structure an element error carries when none can take
+//! it. Pure logic over what the caller read (CUDA devices, NVML); no GObject, no driver calls.
+//!
+//! Placement, in order ([`place`]):
+//! 1. upstream CUDA memory: its GPU (no copy between GPUs);
+//! 2. NVML (system-wide, every process): the GPU whose cap is not reached
+//!    (`nvmlDeviceGetEncoderCapacity` not 0) with the fewest open sessions per NVENC engine
+//!    (`nvmlDeviceGetEncoderStats`), then the lowest encoder utilisation
+//!    (`nvmlDeviceGetEncoderUtilization`), then the lowest ordinal. Sessions per engine come
+//!    first because NVENC time-slices its engines between sessions (a session started now gets
+//!    its share whatever the momentary utilisation), and because utilisation lags: sessions
+//!    opened a moment ago have not encoded yet;
+//! 3. without NVML: the GPU with the fewest sessions of this process, then the lowest ordinal.
+//!
+//! The other GPUs follow in the same order, for [`Refusal::moves_on`].
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::nvml::EncoderLoad;
+
+/// What placement knows of one GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuView {
+    /// CUDA ordinal.
+    pub ordinal: i32,
+    /// Device name (CUDA's).
+    pub name: String,
+    /// NVML's figures, `None` where NVML is unavailable or does not know the device.
+    pub load: Option<EncoderLoad>,
+    /// NVENC engines (`NV_ENC_CAPS_NUM_ENCODER_ENGINES` where known, else 1).
+    pub engines: u32,
+    /// Sessions of this process on it ([`own_sessions`]).
+    pub own_sessions: u32,
+}
+
+impl GpuView {
+    /// System-wide sessions (NVML), if known.
+    fn nvml_sessions(&self) -> Option<u32> {
+        self.load.and_then(|l| l.stats).map(|s| s.sessions)
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("GPU {} ({})", self.ordinal, self.name);
+        match self.nvml_sessions() {
+            Some(n) => {
+                let _ = write!(
+                    s,
+                    ": {n} session(s) system-wide on {} engine(s)",
+                    self.engines.max(1)
+                );
+                if let Some(u) = self.load.and_then(|l| l.utilisation) {
+                    let _ = write!(s, ", {u} % encoder utilisation");
+                }
+                if self.load.and_then(|l| l.capacity) == Some(0) {
+                    s.push_str(", no capacity left");
+                }
+            }
+            None => {
+                let _ = write!(s, ": {} session(s) of this process", self.own_sessions);
+            }
+        }
+        s
+    }
+}
+
+/// What a placement was based on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// `cuda-device-id` names the GPU.
+    Fixed,
+    /// The GPU of upstream CUDA memory.
+    UpstreamMemory,
+    /// NVML's system-wide figures.
+    Nvml,
+    /// This process's own session counts (no NVML).
+    OwnSessions,
+}
+
+impl Basis {
+    /// The nick used in `stats` and messages.
+    pub fn nick(self) -> &'static str {
+        match self {
+            Basis::Fixed => "fixed",
+            Basis::UpstreamMemory => "upstream-memory",
+            Basis::Nvml => "nvml",
+            Basis::OwnSessions => "own-sessions",
+        }
+    }
+}
+
+/// The GPUs to try, best first, and why the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// CUDA ordinals, best first; every GPU of the input once.
+    pub order: Vec<i32>,
+    pub basis: Basis,
+    /// One sentence: the GPU chosen and why, with the figures compared.
+    pub reason: String,
+}
+
+/// Places a session among `gpus` (see the module documentation). `upstream` is the GPU of
+/// upstream CUDA memory, if the input is CUDA memory. Empty `gpus` give an empty order.
+pub fn place(upstream: Option<i32>, gpus: &[GpuView]) -> Placement {
+    let nvml = gpus.iter().any(|g| g.nvml_sessions().is_some());
+    let mut ranked: Vec<&GpuView> = gpus.iter().collect();
+    if nvml {
+        ranked.sort_by_key(|g| {
+            let sessions = g.nvml_sessions().unwrap_or(g.own_sessions) as u64;
+            let full = g.load.and_then(|l| l.capacity) == Some(0);
+            (
+                full,
+                sessions * 1000 / g.engines.max(1) as u64,
+                g.load.and_then(|l| l.utilisation).unwrap_or(0),
+                g.ordinal,
+            )
+        });
+    } else {
+        ranked.sort_by_key(|g| (g.own_sessions, g.ordinal));
+    }
+    let others = |first: i32| -> String {
+        ranked
+            .iter()
+            .filter(|g| g.ordinal != first)
+            .map(|g| g.describe())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if let Some(up) = upstream
+        && let Some(pos) = ranked.iter().position(|g| g.ordinal == up)
+    {
+        let g = ranked.remove(pos);
+        ranked.insert(0, g);
+        return Placement {
+            order: ranked.iter().map(|g| g.ordinal).collect(),
+            basis: Basis::UpstreamMemory,
+            reason: format!(
+                "GPU {} ({}): the upstream CUDA memory is there (no copy between GPUs)",
+                g.ordinal, g.name
+            ),
+        };
+    }
+    let Some(first) = ranked.first() else {
+        return Placement {
+            order: Vec::new(),
+            basis: Basis::OwnSessions,
+            reason: "no GPU".into(),
+        };
+    };
+    let (basis, why) = if nvml {
+        (Basis::Nvml, "the most free NVENC capacity (NVML)")
+    } else {
+        (
+            Basis::OwnSessions,
+            "the fewest sessions of this process (NVML unavailable)",
+        )
+    };
+    let rest = others(first.ordinal);
+    Placement {
+        order: ranked.iter().map(|g| g.ordinal).collect(),
+        basis,
+        reason: format!(
+            "{}: {why}{}{}",
+            first.describe(),
+            if rest.is_empty() { "" } else { "; others: " },
+            rest
+        ),
+    }
+}
+
+/// Why a GPU did not take a session (the `reason` of [`error_structure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No NVIDIA driver: `libcuda.so.1` or `libnvidia-encode.so.1` cannot be loaded.
+    NoDriver,
+    /// No CUDA device at all.
+    NoGpu,
+    /// The GPU has no NVENC (`NV_ENC_ERR_NO_ENCODE_DEVICE`, `NV_ENC_ERR_UNSUPPORTED_DEVICE`).
+    NoNvenc,
+    /// The session cap (`NV_ENC_ERR_OUT_OF_MEMORY` at `nvEncOpenEncodeSessionEx`: what
+    /// GeForce drivers answer over their cap; it can also be a real lack of memory).
+    SessionLimit,
+    /// The GPU cannot encode this codec, format or size.
+    UnsupportedFormat,
+    /// Anything else.
+    Error,
+}
+
+/// NVENCSTATUS values that classify a refusal (`nvEncodeAPI.h`).
+const NV_ENC_ERR_NO_ENCODE_DEVICE: u32 = 1;
+const NV_ENC_ERR_UNSUPPORTED_DEVICE: u32 = 2;
+const NV_ENC_ERR_OUT_OF_MEMORY: u32 = 10;
+const NV_ENC_ERR_UNSUPPORTED_PARAM: u32 = 12;
+
+impl Refusal {
+    /// The refusal an NVENCSTATUS of the session's opening or initialisation means.
+    pub fn of_status(status: u32) -> Refusal {
+        match status {
+            NV_ENC_ERR_NO_ENCODE_DEVICE | NV_ENC_ERR_UNSUPPORTED_DEVICE => Refusal::NoNvenc,
+            NV_ENC_ERR_OUT_OF_MEMORY => Refusal::SessionLimit,
+            NV_ENC_ERR_UNSUPPORTED_PARAM => Refusal::UnsupportedFormat,
+            _ => Refusal::Error,
+        }
+    }
+
+    /// The nick in the error structure.
+    pub fn nick(self) -> &'static str {
+        match self {
+            Refusal::NoDriver => "no-driver",
+            Refusal::NoGpu => "no-gpu",
+            Refusal::NoNvenc => "no-nvenc",
+            Refusal::SessionLimit => "session-limit",
+            Refusal::UnsupportedFormat => "unsupported-format",
+            Refusal::Error => "error",
+        }
+    }
+
+    /// Whether the next GPU is tried after this refusal: the session cap always (another GPU
+    /// may have room, also with a fixed `cuda-device-id`); with automatic placement also a GPU
+    /// without NVENC or without this codec/format. Not without a driver (no GPU can do
+    /// better) or after other errors (they would repeat).
+    pub fn moves_on(self, automatic: bool) -> bool {
+        match self {
+            Refusal::SessionLimit => true,
+            Refusal::NoNvenc | Refusal::UnsupportedFormat => automatic,
+            Refusal::NoDriver | Refusal::NoGpu | Refusal::Error => false,
+        }
+    }
+}
+
+/// One GPU that refused the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tried {
+    pub ordinal: i32,
+    pub name: String,
+    pub refusal: Refusal,
+    /// The NVENCSTATUS, where an NVENC call answered.
+    pub status: Option<u32>,
+    /// Its name (`NV_ENC_ERR_OUT_OF_MEMORY`), or empty.
+    pub status_name: String,
+    /// The full error text.
+    pub message: String,
+}
+
+/// The overall reason of refusals: the one they share, else the session limit if any GPU
+/// answered it (the one an application can wait out), else the first GPU's.
+pub fn overall(tried: &[Tried]) -> Refusal {
+    match tried.first() {
+        None => Refusal::NoGpu,
+        Some(f) if tried.iter().all(|t| t.refusal == f.refusal) => f.refusal,
+        Some(_) if tried.iter().any(|t| t.refusal == Refusal::SessionLimit) => {
+            Refusal::SessionLimit
+        }
+        Some(f) => f.refusal,
+    }
+}
+
+/// Name of the error-details structure.
+pub const ERROR_STRUCTURE: &str = "rsnvenc-session-error";
+
+/// The details of the element error when no GPU took the session (`gst_message_parse_error_details`):
+/// `rsnvenc-session-error, reason=(string)<nick>, gpus=(GstValueArray){ gpu, index=(int)N,
+/// name=(string)..., reason=(string)<nick>, status=(int)<NVENCSTATUS or -1>,
+/// status-name=(string)..., message=(string)...; ... }`.
+pub fn error_structure(reason: Refusal, tried: &[Tried]) -> gst::Structure {
+    let gpus: Vec<gst::glib::SendValue> = tried
+        .iter()
+        .map(|t| {
+            use gst::prelude::*;
+            gst::Structure::builder("gpu")
+                .field("index", t.ordinal)
+                .field("name", &t.name)
+                .field("reason", t.refusal.nick())
+                .field("status", t.status.map_or(-1, |s| s as i32))
+                .field("status-name", &t.status_name)
+                .field("message", &t.message)
+                .build()
+                .to_send_value()
+        })
+        .collect();
+    gst::Structure::builder(ERROR_STRUCTURE)
+        .field("reason", reason.nick())
+        .field("gpus", gst::Array::new(gpus))
+        .build()
+}
+
+/// One sentence for the error message: what each GPU answered.
+pub fn error_text(reason: Refusal, tried: &[Tried]) -> String {
+    if tried.is_empty() {
+        return format!("no GPU could open an NVENC session ({})", reason.nick());
+    }
+    let each: Vec<String> = tried
+        .iter()
+        .map(|t| format!("GPU {} ({}): {}", t.ordinal, t.name, t.message))
+        .collect();
+    format!(
+        "no GPU could open an NVENC session ({}): {}",
+        reason.nick(),
+        each.join("; ")
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// This process's sessions per GPU
+
+static OWN: Mutex<Option<HashMap<i32, u32>>> = Mutex::new(None);
+/// Held from reading the load to the new session being counted, so that the sessions of one
+/// process are placed one after the other (each sees the ones before it).
+static PLACING: Mutex<()> = Mutex::new(());
+
+fn own() -> MutexGuard<'static, Option<HashMap<i32, u32>>> {
+    OWN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sessions of this process on GPU `ordinal` (counted by [`OwnSession`]).
+pub fn own_sessions(ordinal: i32) -> u32 {
+    own()
+        .as_ref()
+        .and_then(|m| m.get(&ordinal).copied())
+        .unwrap_or(0)
+}
+
+/// Serialises placements in this process; hold it from reading the load until the session is
+/// open and counted.
+pub fn placing() -> MutexGuard<'static, ()> {
+    PLACING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts one session of this process on a GPU while it lives.
+#[derive(Debug)]
+pub struct OwnSession(i32);
+
+impl OwnSession {
+    pub fn new(ordinal: i32) -> OwnSession {
+        *own()
+            .get_or_insert_with(HashMap::new)
+            .entry(ordinal)
+            .or_insert(0) += 1;
+        OwnSession(ordinal)
+    }
+
+    pub fn ordinal(&self) -> i32 {
+        self.0
+    }
+}
+
+impl Drop for OwnSession {
+    fn drop(&mut self) {
+        if let Some(n) = own().as_mut().and_then(|m| m.get_mut(&self.0)) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nvml::EncoderStats;
+
+    fn gpu(ordinal: i32, sessions: Option<u32>, util: u32, engines: u32) -> GpuView {
+        GpuView {
+            ordinal,
+            name: format!("gpu{ordinal}"),
+            load: sessions.map(|s| EncoderLoad {
+                stats: Some(EncoderStats {
+                    sessions: s,
+                    ..Default::default()
+                }),
+                utilisation: Some(util),
+                capacity: Some(100 - util),
+            }),
+            engines,
+            own_sessions: 0,
+        }
+    }
+
+    #[test]
+    fn upstream_memory_wins() {
+        let p = place(Some(1), &[gpu(0, Some(0), 0, 1), gpu(1, Some(5), 90, 1)]);
+        assert_eq!(p.order, vec![1, 0]);
+        assert_eq!(p.basis, Basis::UpstreamMemory);
+        assert!(p.reason.contains("upstream CUDA memory"), "{}", p.reason);
+        // Upstream memory on a GPU that is not a candidate: ignored.
+        assert_eq!(place(Some(7), &[gpu(0, Some(0), 0, 1)]).basis, Basis::Nvml);
+    }
+
+    #[test]
+    fn nvml_sessions_per_engine_then_utilisation() {
+        // GPU 0: 4 sessions on 2 engines (2 each) beats GPU 1: 3 on 1.
+        let p = place(None, &[gpu(1, Some(3), 10, 1), gpu(0, Some(4), 50, 2)]);
+        assert_eq!(p.order, vec![0, 1]);
+        assert_eq!(p.basis, Basis::Nvml);
+        assert!(
+            p.reason.starts_with("GPU 0 (gpu0): 4 session(s)"),
+            "{}",
+            p.reason
+        );
+        assert!(p.reason.contains("others: GPU 1 (gpu1)"), "{}", p.reason);
+        // Equal sessions: the less utilised.
+        let p = place(None, &[gpu(0, Some(2), 60, 1), gpu(1, Some(2), 20, 1)]);
+        assert_eq!(p.order, vec![1, 0]);
+        // All equal: the lowest ordinal.
+        let p = place(None, &[gpu(1, Some(0), 0, 1), gpu(0, Some(0), 0, 1)]);
+        assert_eq!(p.order, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_gpu_at_its_cap_goes_last() {
+        let mut full = gpu(0, Some(0), 0, 1);
+        full.load.as_mut().unwrap().capacity = Some(0);
+        let p = place(None, &[full, gpu(1, Some(6), 90, 1)]);
+        assert_eq!(p.order, vec![1, 0]);
+        assert!(p.reason.contains("no capacity left"), "{}", p.reason);
+    }
+
+    #[test]
+    fn without_nvml_own_sessions() {
+        let mut a = gpu(0, None, 0, 1);
+        a.own_sessions = 2;
+        let mut b = gpu(1, None, 0, 1);
+        b.own_sessions = 1;
+        let p = place(None, &[a, b]);
+        assert_eq!(p.order, vec![1, 0]);
+        assert_eq!(p.basis, Basis::OwnSessions);
+        assert!(p.reason.contains("NVML unavailable"), "{}", p.reason);
+        assert!(place(None, &[]).order.is_empty());
+    }
+
+    #[test]
+    fn alternating_placement_balances_two_processes() {
+        // Seven sessions placed one after the other in a process, then seven in another that
+        // sees the first seven through NVML: 7 and 7.
+        let mut counts = [0u32; 2];
+        for _ in 0..14 {
+            let p = place(
+                None,
+                &[gpu(0, Some(counts[0]), 0, 1), gpu(1, Some(counts[1]), 0, 1)],
+            );
+            counts[p.order[0] as usize] += 1;
+        }
+        assert_eq!(counts, [7, 7]);
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(Refusal::of_status(10), Refusal::SessionLimit);
+        assert_eq!(Refusal::of_status(2), Refusal::NoNvenc);
+        assert_eq!(Refusal::of_status(12), Refusal::UnsupportedFormat);
+        assert_eq!(Refusal::of_status(20), Refusal::Error);
+        assert!(Refusal::SessionLimit.moves_on(false));
+        assert!(!Refusal::NoNvenc.moves_on(false));
+        assert!(Refusal::NoNvenc.moves_on(true));
+        assert!(!Refusal::NoDriver.moves_on(true));
+        let t = |o, r| Tried {
+            ordinal: o,
+            name: "g".into(),
+            refusal: r,
+            status: None,
+            status_name: String::new(),
+            message: "m".into(),
+        };
+        assert_eq!(overall(&[]), Refusal::NoGpu);
+        assert_eq!(
+            overall(&[t(0, Refusal::NoNvenc), t(1, Refusal::NoNvenc)]),
+            Refusal::NoNvenc
+        );
+        assert_eq!(
+            overall(&[t(0, Refusal::NoNvenc), t(1, Refusal::SessionLimit)]),
+            Refusal::SessionLimit
+        );
+    }
+
+    #[test]
+    fn error_structure_names_each_gpu() {
+        gst::init().unwrap();
+        let tried = [
+            Tried {
+                ordinal: 0,
+                name: "RTX".into(),
+                refusal: Refusal::SessionLimit,
+                status: Some(10),
+                status_name: "NV_ENC_ERR_OUT_OF_MEMORY".into(),
+                message: "full".into(),
+            },
+            Tried {
+                ordinal: 1,
+                name: "H100".into(),
+                refusal: Refusal::NoNvenc,
+                status: Some(2),
+                status_name: "NV_ENC_ERR_UNSUPPORTED_DEVICE".into(),
+                message: "none".into(),
+            },
+        ];
+        let s = error_structure(overall(&tried), &tried);
+        assert_eq!(s.name(), ERROR_STRUCTURE);
+        assert_eq!(s.get::<&str>("reason").unwrap(), "session-limit");
+        let gpus = s.get::<gst::Array>("gpus").unwrap();
+        assert_eq!(gpus.len(), 2);
+        let g1 = gpus.as_slice()[1].get::<gst::Structure>().unwrap();
+        assert_eq!(g1.get::<i32>("index").unwrap(), 1);
+        assert_eq!(g1.get::<&str>("reason").unwrap(), "no-nvenc");
+        assert_eq!(g1.get::<i32>("status").unwrap(), 2);
+        let text = error_text(Refusal::SessionLimit, &tried);
+        assert!(
+            text.contains("GPU 0 (RTX): full; GPU 1 (H100): none"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn own_sessions_are_counted_while_alive() {
+        let before = own_sessions(5);
+        let a = OwnSession::new(5);
+        let b = OwnSession::new(5);
+        assert_eq!(own_sessions(5), before + 2);
+        assert_eq!(a.ordinal(), 5);
+        drop(a);
+        drop(b);
+        assert_eq!(own_sessions(5), before);
+    }
+}
