@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The software-fallback bins (`rsautoh264enc`, `rsautoh265enc`, `rsautoav1enc`): NVENC when
+//! the emulated GPU can open a session (the trace shows it), the software encoder when it
+//! cannot (every frame out, the element message says why), the same output caps either way.
+//!
+//! In this process, with the freshly built plugin (`target/<profile>/libgstrsnvenc.so`) for
+//! the NVENC element and the emulator's stand-ins (`LD_LIBRARY_PATH` at `target/nvemu/lib`, as
+//! `scripts/test` sets it); skipped with a message when they are missing.
+
+#[path = "../src/autoenc/mod.rs"]
+#[allow(dead_code)]
+mod autoenc;
+
+use gst::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+static ENV: Mutex<()> = Mutex::new(());
+
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// Initialises GStreamer once with the built plugin and the bins; false (skip) when the
+/// plugin or the emulator is not there.
+fn setup() -> Option<MutexGuard<'static, ()>> {
+    let g = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: loading the NVENC stand-in only to see that it is on the library path.
+    if unsafe { libloading::Library::new("libnvidia-encode.so.1") }.is_err() {
+        eprintln!(
+            "SKIPPED: libnvidia-encode.so.1 not on LD_LIBRARY_PATH (run through scripts/test)"
+        );
+        return None;
+    }
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let reg = std::env::temp_dir().join(format!("rsnvenc-autoenc-{}.bin", std::process::id()));
+        // SAFETY: before any thread of GStreamer exists; tests hold ENV.
+        unsafe {
+            std::env::set_var("GST_PLUGIN_PATH", plugin_dir());
+            std::env::set_var("GST_REGISTRY", reg);
+        }
+        gst::init().unwrap();
+        // The unit tests of the module may have initialised GStreamer before this.
+        gst::Registry::get().scan_path(plugin_dir());
+        autoenc::register(None).unwrap();
+    });
+    if gst::ElementFactory::find("rsnvench265enc").is_none() {
+        eprintln!("SKIPPED: no rsnvenc plugin in {}", plugin_dir().display());
+        return None;
+    }
+    Some(g)
+}
+
+fn set_env(vars: &[(&str, &str)]) {
+    for k in [
+        "NVEMU_GPU",
+        "NVEMU_TRACE",
+        "NVEMU_GPU_MODELS",
+        "NVEMU_SESSION_LIMIT",
+    ] {
+        // SAFETY: tests hold ENV; the stand-ins read these at the calls made by this test.
+        unsafe { std::env::remove_var(k) };
+    }
+    for (k, v) in vars {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(k, v) };
+    }
+}
+
+struct Run {
+    buffers: usize,
+    caps: Option<gst::Caps>,
+    active: Option<String>,
+    selected: Vec<gst::Structure>,
+    error: Option<String>,
+}
+
+fn run(bin: &str, frames: u32) -> Run {
+    let p = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={frames} ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! {bin} name=e ! fakesink name=s sync=false signal-handoffs=true"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = p.by_name("s").unwrap();
+    let seen = std::sync::Arc::new(Mutex::new((0usize, None::<gst::Caps>)));
+    let s2 = seen.clone();
+    sink.connect("handoff", false, move |v| {
+        let pad = v[2].get::<gst::Pad>().unwrap();
+        let mut s = s2.lock().unwrap();
+        s.0 += 1;
+        s.1 = pad.current_caps();
+        None
+    });
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let mut r = Run {
+        buffers: 0,
+        caps: None,
+        active: None,
+        selected: Vec::new(),
+        error: None,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
+            continue;
+        };
+        match m.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rsautoenc-selected") {
+                    r.selected.push(s.to_owned());
+                }
+            }
+            gst::MessageView::Error(e) => {
+                r.error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    (r.buffers, r.caps) = seen.lock().unwrap().clone();
+    r.active = p.by_name("e").unwrap().property("active-encoder");
+    p.set_state(gst::State::Null).unwrap();
+    r
+}
+
+fn trace_count(path: &Path, call: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("\"call\":\"{call}\""))
+                || l.contains(&format!("\"call\": \"{call}\""))
+        })
+        .count()
+}
+
+/// H.265: NVENC when it can open a session, x265enc when the GPU has none; all frames out,
+/// the same caps downstream.
+#[test]
+fn h265_nvenc_then_software() {
+    let Some(_g) = setup() else { return };
+    if gst::ElementFactory::find("x265enc").is_none() {
+        eprintln!("SKIPPED: no x265enc");
+        return;
+    }
+    let trace = std::env::temp_dir().join(format!("rsnvenc-autoenc-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&trace);
+    set_env(&[("NVEMU_TRACE", trace.to_str().unwrap())]);
+    let nv = run("rsautoh265enc", 30);
+    assert_eq!(nv.error, None);
+    assert_eq!(nv.buffers, 30);
+    assert_eq!(nv.active.as_deref(), Some("rsnvench265enc"));
+    assert_eq!(nv.selected.len(), 1);
+    assert_eq!(nv.selected[0].get::<&str>("kind").unwrap(), "nvenc");
+    assert!(
+        trace_count(&trace, "nvEncEncodePicture") >= 30,
+        "NVENC encoded (trace)"
+    );
+
+    // A GPU without NVENC: the session cannot open, x265enc takes over.
+    let _ = std::fs::remove_file(&trace);
+    set_env(&[
+        ("NVEMU_GPU", "no-nvenc"),
+        ("NVEMU_TRACE", trace.to_str().unwrap()),
+    ]);
+    let sw = run("rsautoh265enc", 30);
+    assert_eq!(sw.error, None, "the NVENC error stays in the bin");
+    assert_eq!(sw.buffers, 30, "every frame out");
+    assert_eq!(sw.active.as_deref(), Some("x265enc"));
+    let last = sw.selected.last().unwrap();
+    assert_eq!(last.get::<&str>("kind").unwrap(), "software");
+    let why = last.get::<&str>("reason").unwrap();
+    assert!(why.contains("NVENC could not open a session"), "{why}");
+    assert_eq!(trace_count(&trace, "nvEncEncodePicture"), 0);
+    assert_eq!(nv.caps, sw.caps, "the same output caps");
+    set_env(&[]);
+}
+
+/// AV1 the same way (av1enc, svtav1enc or rav1enc as installed).
+#[test]
+fn av1_software_when_no_nvenc() {
+    let Some(_g) = setup() else { return };
+    if autoenc::Codec::Av1.software_factory().is_none() {
+        eprintln!("SKIPPED: no software AV1 encoder");
+        return;
+    }
+    set_env(&[]);
+    let nv = run("rsautoav1enc", 10);
+    assert_eq!(
+        nv.active.as_deref(),
+        Some("rsnvencav1enc"),
+        "{:?}",
+        nv.error
+    );
+    set_env(&[("NVEMU_GPU", "no-nvenc")]);
+    let sw = run("rsautoav1enc", 10);
+    assert_eq!(sw.error, None);
+    assert_eq!(sw.buffers, 10);
+    assert_eq!(sw.active.as_deref(), autoenc::Codec::Av1.software_factory());
+    assert_eq!(nv.caps, sw.caps, "the same output caps");
+    set_env(&[]);
+}
