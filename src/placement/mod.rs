@@ -307,6 +307,27 @@ pub fn error_text(reason: Refusal, tried: &[Tried]) -> String {
 // This process's sessions per GPU
 
 static OWN: Mutex<Option<HashMap<i32, u32>>> = Mutex::new(None);
+/// NVENC engines per GPU, as a session on it reported them (`NV_ENC_CAPS_NUM_ENCODER_ENGINES`).
+static ENGINES: Mutex<Option<HashMap<i32, u32>>> = Mutex::new(None);
+
+/// Remembers the NVENC engines a session on GPU `ordinal` reported.
+pub fn learn_engines(ordinal: i32, engines: u32) {
+    ENGINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(ordinal, engines);
+}
+
+/// NVENC engines of GPU `ordinal` as learnt ([`learn_engines`]); 1 before any session on it.
+pub fn engines(ordinal: i32) -> u32 {
+    ENGINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&ordinal).copied())
+        .unwrap_or(1)
+}
 /// Held from reading the load to the new session being counted, so that the sessions of one
 /// process are placed one after the other (each sees the ones before it).
 static PLACING: Mutex<()> = Mutex::new(());
@@ -508,6 +529,13 @@ mod tests {
             text.contains("GPU 0 (RTX): full; GPU 1 (H100): none"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn engines_are_learnt() {
+        assert_eq!(engines(6), 1);
+        learn_engines(6, 2);
+        assert_eq!(engines(6), 2);
     }
 
     #[test]
