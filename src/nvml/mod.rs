@@ -167,7 +167,30 @@ nvml_api! {
         encoderQueryType: c_uint,
         encoderCapacity: *mut c_uint,
     );
+    fn nvmlDeviceGetEncoderSessions(
+        device: nvmlDevice_t,
+        sessionCount: *mut c_uint,
+        sessionInfos: *mut nvmlEncoderSessionInfo_t,
+    );
 }
+
+/// `nvmlEncoderSessionInfo_t` (nvml.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct nvmlEncoderSessionInfo_t {
+    sessionId: c_uint,
+    pid: c_uint,
+    vgpuInstance: c_uint,
+    codecType: c_uint,
+    hResolution: c_uint,
+    vResolution: c_uint,
+    averageFps: c_uint,
+    averageLatency: c_uint,
+}
+
+const _: () = assert!(std::mem::size_of::<nvmlEncoderSessionInfo_t>() == 32);
+/// `NVML_ERROR_INSUFFICIENT_SIZE`.
+const NVML_ERROR_INSUFFICIENT_SIZE: nvmlReturn_t = 7;
 
 /// An initialised NVML (`nvmlInit_v2` done; `nvmlShutdown` when dropped).
 pub struct Nvml {
@@ -376,6 +399,46 @@ impl Nvml {
         Ok(c)
     }
 
+    /// The owning process ids of the encode sessions on a device
+    /// (`nvmlDeviceGetEncoderSessions`), one per session.
+    ///
+    /// # Errors
+    /// [`NvmlError::Call`] with NVML's status.
+    pub fn encoder_session_pids(&self, d: Device) -> Result<Vec<u32>, NvmlError> {
+        let h = self.handle(d)?;
+        for _ in 0..4 {
+            let mut n: c_uint = 0;
+            // SAFETY: count 0 with no array: NVML only returns the count.
+            let r =
+                unsafe { (self.lib.nvmlDeviceGetEncoderSessions)(h, &mut n, std::ptr::null_mut()) };
+            self.check("nvmlDeviceGetEncoderSessions", r)?;
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let mut v = vec![nvmlEncoderSessionInfo_t::default(); n as usize];
+            let mut m = n;
+            // SAFETY: `v` holds `m` entries, which the call is told.
+            let r = unsafe { (self.lib.nvmlDeviceGetEncoderSessions)(h, &mut m, v.as_mut_ptr()) };
+            if r == NVML_ERROR_INSUFFICIENT_SIZE {
+                continue; // sessions opened meanwhile
+            }
+            self.check("nvmlDeviceGetEncoderSessions", r)?;
+            return Ok(v[..(m as usize).min(v.len())]
+                .iter()
+                .map(|s| s.pid)
+                .collect());
+        }
+        Err(self.error("nvmlDeviceGetEncoderSessions", NVML_ERROR_INSUFFICIENT_SIZE))
+    }
+
+    /// Encode sessions on a device of processes other than this one, where NVML lists them.
+    pub fn sessions_of_others(&self, d: Device) -> Option<u32> {
+        let me = std::process::id();
+        self.encoder_session_pids(d)
+            .ok()
+            .map(|p| p.iter().filter(|&&pid| pid != me).count() as u32)
+    }
+
     /// Everything placement reads of one device for `codec`; parts NVML does not answer are
     /// `None` (never an error).
     pub fn encoder_load(&self, d: Device, codec: EncoderType) -> EncoderLoad {
@@ -485,6 +548,11 @@ mod tests {
             assert_eq!(h100.utilisation, None);
             assert_eq!(h100.capacity, None);
             assert_eq!(h100.stats.map(|s| s.sessions), Some(0));
+            assert_eq!(
+                n.encoder_session_pids(Device(0)).unwrap(),
+                Vec::<u32>::new()
+            );
+            assert_eq!(n.sessions_of_others(Device(0)), Some(0));
         });
     }
 }

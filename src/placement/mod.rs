@@ -6,8 +6,9 @@
 //! Placement, in order ([`place`]):
 //! 1. upstream CUDA memory: its GPU (no copy between GPUs);
 //! 2. NVML (system-wide, every process): the GPU whose cap is not reached
-//!    (`nvmlDeviceGetEncoderCapacity` not 0) with the fewest open sessions per NVENC engine
-//!    (`nvmlDeviceGetEncoderStats`), then the lowest encoder utilisation
+//!    (`nvmlDeviceGetEncoderCapacity` not 0) with the fewest sessions per NVENC engine (other
+//!    processes' from `nvmlDeviceGetEncoderSessions`, else `nvmlDeviceGetEncoderStats`, plus
+//!    this process's placed ones, open or about to be), then the lowest encoder utilisation
 //!    (`nvmlDeviceGetEncoderUtilization`), then the lowest ordinal. Sessions per engine come
 //!    first because NVENC time-slices its engines between sessions (a session started now gets
 //!    its share whatever the momentary utilisation), and because utilisation lags: sessions
@@ -31,6 +32,9 @@ pub struct GpuView {
     pub name: String,
     /// NVML's figures, `None` where NVML is unavailable or does not know the device.
     pub load: Option<EncoderLoad>,
+    /// Sessions of other processes (NVML's sessions less this process's), where NVML tells
+    /// them apart (`nvmlDeviceGetEncoderSessions`); else `load`'s count is taken as theirs.
+    pub others: Option<u32>,
     /// NVENC engines (`NV_ENC_CAPS_NUM_ENCODER_ENGINES` where known, else 1).
     pub engines: u32,
     /// Sessions of this process on it ([`own_sessions`]).
@@ -38,9 +42,15 @@ pub struct GpuView {
 }
 
 impl GpuView {
-    /// System-wide sessions (NVML), if known.
+    /// Sessions of other processes (NVML), if known.
     fn nvml_sessions(&self) -> Option<u32> {
-        self.load.and_then(|l| l.stats).map(|s| s.sessions)
+        self.others
+            .or_else(|| self.load.and_then(|l| l.stats).map(|s| s.sessions))
+    }
+
+    /// Sessions to weigh: other processes' (NVML) and this process's placed ones.
+    fn sessions(&self) -> u32 {
+        self.nvml_sessions().unwrap_or(0) + self.own_sessions
     }
 
     fn describe(&self) -> String {
@@ -49,7 +59,8 @@ impl GpuView {
             Some(n) => {
                 let _ = write!(
                     s,
-                    ": {n} session(s) system-wide on {} engine(s)",
+                    ": {n} session(s) of other processes and {} of this one on {} engine(s)",
+                    self.own_sessions,
                     self.engines.max(1)
                 );
                 if let Some(u) = self.load.and_then(|l| l.utilisation) {
@@ -109,7 +120,7 @@ pub fn place(upstream: Option<i32>, gpus: &[GpuView]) -> Placement {
     let mut ranked: Vec<&GpuView> = gpus.iter().collect();
     if nvml {
         ranked.sort_by_key(|g| {
-            let sessions = g.nvml_sessions().unwrap_or(g.own_sessions) as u64;
+            let sessions = g.sessions() as u64;
             let full = g.load.and_then(|l| l.capacity) == Some(0);
             (
                 full,
@@ -258,6 +269,30 @@ pub fn overall(tried: &[Tried]) -> Refusal {
     }
 }
 
+/// Tries `order` in turn with `open` until one opens: Ok with the GPU, what `open` gave and
+/// the GPUs that refused before it (for the warning naming both); Err with every refusal when
+/// none opened or a refusal does not move on ([`Refusal::moves_on`]).
+pub fn first_that_opens<T>(
+    order: &[i32],
+    automatic: bool,
+    mut open: impl FnMut(i32) -> Result<T, Tried>,
+) -> Result<(i32, T, Vec<Tried>), Vec<Tried>> {
+    let mut tried = Vec::new();
+    for &o in order {
+        match open(o) {
+            Ok(t) => return Ok((o, t, tried)),
+            Err(t) => {
+                let on = t.refusal.moves_on(automatic);
+                tried.push(t);
+                if !on {
+                    break;
+                }
+            }
+        }
+    }
+    Err(tried)
+}
+
 /// Name of the error-details structure.
 pub const ERROR_STRUCTURE: &str = "rsnvenc-session-error";
 
@@ -385,6 +420,7 @@ mod tests {
         GpuView {
             ordinal,
             name: format!("gpu{ordinal}"),
+            others: None,
             load: sessions.map(|s| EncoderLoad {
                 stats: Some(EncoderStats {
                     sessions: s,
@@ -452,17 +488,25 @@ mod tests {
 
     #[test]
     fn alternating_placement_balances_two_processes() {
-        // Seven sessions placed one after the other in a process, then seven in another that
-        // sees the first seven through NVML: 7 and 7.
-        let mut counts = [0u32; 2];
-        for _ in 0..14 {
-            let p = place(
-                None,
-                &[gpu(0, Some(counts[0]), 0, 1), gpu(1, Some(counts[1]), 0, 1)],
-            );
-            counts[p.order[0] as usize] += 1;
+        // Seven sessions placed one after the other in process A (NVML has not seen them open
+        // yet: they count as A's own), then seven in process B, which sees A's through NVML as
+        // other processes' sessions: 7 and 7.
+        let mut a = [0u32; 2];
+        for _ in 0..7 {
+            let mut v = [gpu(0, Some(0), 0, 1), gpu(1, Some(0), 0, 1)];
+            v[0].own_sessions = a[0];
+            v[1].own_sessions = a[1];
+            a[place(None, &v).order[0] as usize] += 1;
         }
-        assert_eq!(counts, [7, 7]);
+        assert_eq!(a, [4, 3]);
+        let mut b = [0u32; 2];
+        for _ in 0..7 {
+            let mut v = [gpu(0, Some(a[0]), 0, 1), gpu(1, Some(a[1]), 0, 1)];
+            v[0].own_sessions = b[0];
+            v[1].own_sessions = b[1];
+            b[place(None, &v).order[0] as usize] += 1;
+        }
+        assert_eq!([a[0] + b[0], a[1] + b[1]], [7, 7]);
     }
 
     #[test]
@@ -529,6 +573,44 @@ mod tests {
             text.contains("GPU 0 (RTX): full; GPU 1 (H100): none"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_next_gpu_after_a_refusal() {
+        let refuse = |o: i32, r: Refusal| Tried {
+            ordinal: o,
+            name: format!("gpu{o}"),
+            refusal: r,
+            status: None,
+            status_name: String::new(),
+            message: "no".into(),
+        };
+        // GPU 0 at its cap: GPU 1 opens; the refusal is reported.
+        let r = first_that_opens(&[0, 1, 2], false, |o| {
+            if o == 0 {
+                Err(refuse(o, Refusal::SessionLimit))
+            } else {
+                Ok(o * 10)
+            }
+        })
+        .unwrap();
+        assert_eq!((r.0, r.1, r.2.len()), (1, 10, 1));
+        // No NVENC on GPU 0: the next only with automatic placement.
+        let no = |o: i32| -> Result<i32, Tried> {
+            if o == 0 {
+                Err(refuse(o, Refusal::NoNvenc))
+            } else {
+                Ok(o)
+            }
+        };
+        assert_eq!(first_that_opens(&[0, 1], false, no).unwrap_err().len(), 1);
+        assert_eq!(first_that_opens(&[0, 1], true, no).unwrap().0, 1);
+        // All refuse: every answer.
+        let all = first_that_opens(&[0, 1, 2], true, |o| {
+            Err::<(), _>(refuse(o, Refusal::SessionLimit))
+        })
+        .unwrap_err();
+        assert_eq!(all.iter().map(|t| t.ordinal).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]
