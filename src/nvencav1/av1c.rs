@@ -240,60 +240,11 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
     }
     let still_picture = r.flag("still_picture")?;
     let reduced_still_picture_header = r.flag("reduced_still_picture_header")?;
-    let mut timing_info_present = false;
-    let seq_level_idx_0;
-    let mut seq_tier_0 = 0;
-    if reduced_still_picture_header {
-        seq_level_idx_0 = r.f(5, "seq_level_idx")? as u8;
+    let (timing_info_present, seq_level_idx_0, seq_tier_0) = if reduced_still_picture_header {
+        (false, r.f(5, "seq_level_idx")? as u8, 0)
     } else {
-        timing_info_present = r.flag("timing_info_present_flag")?;
-        let mut decoder_model_info_present = false;
-        let mut buffer_delay_length = 0;
-        if timing_info_present {
-            // timing_info()
-            r.f(32, "num_units_in_display_tick")?;
-            r.f(32, "time_scale")?;
-            if r.flag("equal_picture_interval")? {
-                r.uvlc("num_ticks_per_picture_minus_1")?;
-            }
-            decoder_model_info_present = r.flag("decoder_model_info_present_flag")?;
-            if decoder_model_info_present {
-                // decoder_model_info()
-                buffer_delay_length = r.f(5, "buffer_delay_length_minus_1")? + 1;
-                r.f(32, "num_units_in_decoding_tick")?;
-                r.f(5, "buffer_removal_time_length_minus_1")?;
-                r.f(5, "frame_presentation_time_length_minus_1")?;
-            }
-        }
-        let initial_display_delay_present = r.flag("initial_display_delay_present_flag")?;
-        let operating_points_cnt = r.f(5, "operating_points_cnt_minus_1")? + 1;
-        let mut level0 = 0;
-        for i in 0..operating_points_cnt {
-            r.f(12, "operating_point_idc")?;
-            let level = r.f(5, "seq_level_idx")? as u8;
-            let tier = if level > 7 {
-                r.f(1, "seq_tier")? as u8
-            } else {
-                0
-            };
-            if i == 0 {
-                level0 = level;
-                seq_tier_0 = tier;
-            }
-            if decoder_model_info_present && r.flag("decoder_model_present_for_this_op")? {
-                // operating_parameters_info()
-                r.f(buffer_delay_length, "decoder_buffer_delay")?;
-                r.f(buffer_delay_length, "encoder_buffer_delay")?;
-                r.f(1, "low_delay_mode_flag")?;
-            }
-            if initial_display_delay_present
-                && r.flag("initial_display_delay_present_for_this_op")?
-            {
-                r.f(4, "initial_display_delay_minus_1")?;
-            }
-        }
-        seq_level_idx_0 = level0;
-    }
+        operating_points(&mut r)?
+    };
     let frame_width_bits = r.f(4, "frame_width_bits_minus_1")? + 1;
     let frame_height_bits = r.f(4, "frame_height_bits_minus_1")? + 1;
     let max_frame_width = r.f(frame_width_bits, "max_frame_width_minus_1")? + 1;
@@ -334,7 +285,97 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
     r.f(1, "enable_cdef")?;
     r.f(1, "enable_restoration")?;
 
-    // color_config() (§5.5.2)
+    let c = color_config(&mut r, seq_profile)?;
+
+    Ok(SequenceHeaderInfo {
+        seq_profile,
+        seq_level_idx_0,
+        seq_tier_0,
+        bit_depth: c.bit_depth,
+        mono_chrome: c.mono_chrome,
+        subsampling_x: c.subsampling_x,
+        subsampling_y: c.subsampling_y,
+        chroma_sample_position: c.chroma_sample_position,
+        color_primaries: c.color_primaries,
+        transfer_characteristics: c.transfer_characteristics,
+        matrix_coefficients: c.matrix_coefficients,
+        color_range: c.color_range,
+        max_frame_width,
+        max_frame_height,
+        timing_info_present,
+        still_picture,
+        reduced_still_picture_header,
+    })
+}
+
+/// `timing_info()`, `decoder_model_info()` and the operating points of a sequence header
+/// without `reduced_still_picture_header` (AV1 spec §5.5.1): (`timing_info_present_flag`,
+/// `seq_level_idx[0]`, `seq_tier[0]`).
+fn operating_points(r: &mut BitReader<'_>) -> Result<(bool, u8, u8), Av1Error> {
+    let mut seq_tier_0 = 0;
+    let timing_info_present = r.flag("timing_info_present_flag")?;
+    let mut decoder_model_info_present = false;
+    let mut buffer_delay_length = 0;
+    if timing_info_present {
+        // timing_info()
+        r.f(32, "num_units_in_display_tick")?;
+        r.f(32, "time_scale")?;
+        if r.flag("equal_picture_interval")? {
+            r.uvlc("num_ticks_per_picture_minus_1")?;
+        }
+        decoder_model_info_present = r.flag("decoder_model_info_present_flag")?;
+        if decoder_model_info_present {
+            // decoder_model_info()
+            buffer_delay_length = r.f(5, "buffer_delay_length_minus_1")? + 1;
+            r.f(32, "num_units_in_decoding_tick")?;
+            r.f(5, "buffer_removal_time_length_minus_1")?;
+            r.f(5, "frame_presentation_time_length_minus_1")?;
+        }
+    }
+    let initial_display_delay_present = r.flag("initial_display_delay_present_flag")?;
+    let operating_points_cnt = r.f(5, "operating_points_cnt_minus_1")? + 1;
+    let mut level0 = 0;
+    for i in 0..operating_points_cnt {
+        r.f(12, "operating_point_idc")?;
+        let level = r.f(5, "seq_level_idx")? as u8;
+        let tier = if level > 7 {
+            r.f(1, "seq_tier")? as u8
+        } else {
+            0
+        };
+        if i == 0 {
+            level0 = level;
+            seq_tier_0 = tier;
+        }
+        if decoder_model_info_present && r.flag("decoder_model_present_for_this_op")? {
+            // operating_parameters_info()
+            r.f(buffer_delay_length, "decoder_buffer_delay")?;
+            r.f(buffer_delay_length, "encoder_buffer_delay")?;
+            r.f(1, "low_delay_mode_flag")?;
+        }
+        if initial_display_delay_present && r.flag("initial_display_delay_present_for_this_op")? {
+            r.f(4, "initial_display_delay_minus_1")?;
+        }
+    }
+    Ok((timing_info_present, level0, seq_tier_0))
+}
+
+/// What [`color_config`] reads.
+struct ColorConfig {
+    bit_depth: u8,
+    mono_chrome: bool,
+    subsampling_x: bool,
+    subsampling_y: bool,
+    chroma_sample_position: u8,
+    color_primaries: u8,
+    transfer_characteristics: u8,
+    matrix_coefficients: u8,
+    color_range: bool,
+}
+
+/// `color_config()` (AV1 spec §5.5.2), then `separate_uv_delta_q` and
+/// `film_grain_params_present`.
+fn color_config(r: &mut BitReader<'_>, seq_profile: u8) -> Result<ColorConfig, Av1Error> {
     let high_bitdepth = r.flag("high_bitdepth")?;
     let bit_depth = if seq_profile == 2 && high_bitdepth {
         if r.flag("twelve_bit")? { 12 } else { 10 }
@@ -397,10 +438,7 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
     }
     r.f(1, "film_grain_params_present")?;
 
-    Ok(SequenceHeaderInfo {
-        seq_profile,
-        seq_level_idx_0,
-        seq_tier_0,
+    Ok(ColorConfig {
         bit_depth,
         mono_chrome,
         subsampling_x,
@@ -410,11 +448,6 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
         transfer_characteristics,
         matrix_coefficients,
         color_range,
-        max_frame_width,
-        max_frame_height,
-        timing_info_present,
-        still_picture,
-        reduced_still_picture_header,
     })
 }
 

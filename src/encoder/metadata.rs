@@ -18,8 +18,8 @@
 //! wants 0.16 fixed-point chromaticity, 24.8 fixed-point maximum and 18.14 fixed-point minimum
 //! luminance (cd/m²), converted here with rounding. Content light levels are cd/m² everywhere.
 
-use super::api::{ApiVersion, Codec};
-use super::ffi;
+use crate::nvenc::api::{ApiVersion, Codec};
+use crate::nvenc::ffi;
 
 /// SEI `payloadType` of `user_data_registered_itu_t_t35` (H.264 D.1.6, H.265 D.2.6).
 pub const SEI_USER_DATA_REGISTERED_ITU_T_T35: u32 = 4;
