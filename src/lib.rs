@@ -5,6 +5,7 @@
 
 use gst::glib;
 
+mod autoenc;
 mod bits;
 // Public on purpose, not as an API: `examples/nvenc_probe.rs` drives `cuda` and `nvenc::api`
 // directly, and the tests check `nvench26x::avcc` (avcC records, SPS parsing) against what
@@ -17,11 +18,14 @@ pub mod nvenc;
 mod nvencav1;
 #[doc(hidden)]
 pub mod nvench26x;
+mod nvml;
+mod placement;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     encoder::mark_plugin_api();
     nvencav1::register(plugin)?;
     nvench26x::register(plugin)?;
+    autoenc::register(Some(plugin))?;
     Ok(())
 }
 

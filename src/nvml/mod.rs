@@ -28,10 +28,6 @@ pub type nvmlReturn_t = c_uint;
 type nvmlDevice_t = *mut std::ffi::c_void;
 
 const NVML_SUCCESS: nvmlReturn_t = 0;
-/// `NVML_ERROR_NOT_SUPPORTED`.
-pub const NVML_ERROR_NOT_SUPPORTED: nvmlReturn_t = 3;
-/// `NVML_DEVICE_NAME_V2_BUFFER_SIZE` (the largest name buffer).
-const NAME_BUFFER: usize = 96;
 /// `NVML_DEVICE_UUID_V2_BUFFER_SIZE`.
 const UUID_BUFFER: usize = 96;
 
@@ -49,14 +45,6 @@ pub enum NvmlError {
         code: nvmlReturn_t,
         text: String,
     },
-}
-
-impl NvmlError {
-    /// Whether the device does not support the query (`NVML_ERROR_NOT_SUPPORTED`), e.g. encoder
-    /// queries on a GPU without NVENC.
-    pub fn not_supported(&self) -> bool {
-        matches!(self, NvmlError::Call { code, .. } if *code == NVML_ERROR_NOT_SUPPORTED)
-    }
 }
 
 /// The codecs of `nvmlDeviceGetEncoderCapacity` (`nvmlEncoderType_t`).
@@ -145,11 +133,9 @@ macro_rules! nvml_api {
 nvml_api! {
     fn nvmlInit_v2();
     fn nvmlShutdown();
-    fn nvmlDeviceGetCount_v2(deviceCount: *mut c_uint);
     fn nvmlDeviceGetHandleByIndex_v2(index: c_uint, device: *mut nvmlDevice_t);
     fn nvmlDeviceGetHandleByPciBusId_v2(pciBusId: *const c_char, device: *mut nvmlDevice_t);
     fn nvmlDeviceGetIndex(device: nvmlDevice_t, index: *mut c_uint);
-    fn nvmlDeviceGetName(device: nvmlDevice_t, name: *mut c_char, length: c_uint);
     fn nvmlDeviceGetUUID(device: nvmlDevice_t, uuid: *mut c_char, length: c_uint);
     fn nvmlDeviceGetEncoderStats(
         device: nvmlDevice_t,
@@ -268,18 +254,6 @@ impl Nvml {
         Ok(h)
     }
 
-    /// Number of GPUs NVML sees.
-    ///
-    /// # Errors
-    /// [`NvmlError::Call`] with NVML's status.
-    pub fn device_count(&self) -> Result<usize, NvmlError> {
-        let mut n: c_uint = 0;
-        // SAFETY: `n` is a valid out-pointer.
-        let r = unsafe { (self.lib.nvmlDeviceGetCount_v2)(&mut n) };
-        self.check("nvmlDeviceGetCount_v2", r)?;
-        Ok(n as usize)
-    }
-
     /// The device at `pci_bus_id` (`cuDeviceGetPCIBusId`'s `0000:01:00.0` form works; NVML's
     /// own indices follow PCI order, not necessarily CUDA's).
     ///
@@ -302,16 +276,6 @@ impl Nvml {
         Ok(Device(i as usize))
     }
 
-    /// The device of NVML index `index`.
-    ///
-    /// # Errors
-    /// [`NvmlError::Call`]: `NVML_ERROR_INVALID_ARGUMENT` (2) beyond the count.
-    pub fn device(&self, index: usize) -> Result<Device, NvmlError> {
-        let d = Device(index);
-        self.handle(d)?;
-        Ok(d)
-    }
-
     fn text(
         &self,
         call: &'static str,
@@ -328,19 +292,6 @@ impl Nvml {
         Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
             .to_string_lossy()
             .into_owned())
-    }
-
-    /// The product name of a device (`nvmlDeviceGetName`).
-    ///
-    /// # Errors
-    /// [`NvmlError::Call`] with NVML's status.
-    pub fn name(&self, d: Device) -> Result<String, NvmlError> {
-        self.text(
-            "nvmlDeviceGetName",
-            self.lib.nvmlDeviceGetName,
-            d,
-            NAME_BUFFER,
-        )
     }
 
     /// The UUID of a device, `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (`nvmlDeviceGetUUID`).
@@ -507,7 +458,6 @@ mod tests {
         let e = Nvml::open("libnvidia-ml-does-not-exist.so.1").unwrap_err();
         assert!(matches!(e, NvmlError::Unavailable(_)), "{e}");
         assert!(e.to_string().contains("could not be loaded"), "{e}");
-        assert!(!e.not_supported());
     }
 
     #[test]
@@ -515,14 +465,16 @@ mod tests {
         let Some(path) = stand_in() else { return };
         with_env(&[("NVEMU_GPU_MODELS", "ada,turing")], || {
             let n = Nvml::open(&path).unwrap();
-            assert_eq!(n.device_count().unwrap(), 2);
             let d = n.device_by_pci_bus_id("0000:02:00.0").unwrap();
             assert_eq!(d, Device(1));
-            assert_eq!(n.name(d).unwrap(), "NVIDIA GeForce RTX 2080 (nvemu)");
-            assert!(n.uuid(d).unwrap().starts_with("GPU-"));
+            // The CUDA stand-in's UUID bytes ('nvemu-gpu-uuid', ordinal 1, 7.5) as NVML prints them.
+            assert_eq!(
+                n.uuid(d).unwrap(),
+                "GPU-6e76656d-752d-6770-752d-757569010705"
+            );
             let e = n.device_by_pci_bus_id("0000:07:00.0").unwrap_err();
             assert!(matches!(e, NvmlError::Call { code: 6, .. }), "{e}");
-            assert!(n.device(2).is_err());
+            assert!(n.uuid(Device(2)).is_err(), "only two GPUs");
         });
     }
 
@@ -542,7 +494,10 @@ mod tests {
             );
             // AV1 is not a codec of the RTX 2080.
             let e = n.encoder_capacity(Device(0), EncoderType::Av1).unwrap_err();
-            assert!(e.not_supported(), "{e}");
+            assert!(
+                matches!(e, NvmlError::Call { code: 3, .. }),
+                "NOT_SUPPORTED: {e}"
+            );
             // A GPU without NVENC answers NOT_SUPPORTED for utilisation and capacity.
             let h100 = n.encoder_load(Device(1), EncoderType::H264);
             assert_eq!(h100.utilisation, None);

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::nvml::EncoderLoad;
+use crate::nvml::{self, EncoderLoad};
 
 /// What placement knows of one GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +339,140 @@ pub fn error_text(reason: Refusal, tried: &[Tried]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What the element reads and how it names a refusal
+
+/// The NVML codec of an NVENC codec.
+pub fn nvml_codec(codec: crate::nvenc::api::Codec) -> nvml::EncoderType {
+    match codec {
+        crate::nvenc::api::Codec::H264 => nvml::EncoderType::H264,
+        crate::nvenc::api::Codec::Hevc => nvml::EncoderType::Hevc,
+        crate::nvenc::api::Codec::Av1 => nvml::EncoderType::Av1,
+    }
+}
+
+/// The NVML device of a CUDA device, found by PCI bus id (NVML numbers devices in PCI order,
+/// CUDA by default fastest first).
+fn nvml_device(n: &nvml::Nvml, dev: &crate::cuda::Device) -> Option<nvml::Device> {
+    let bus = dev.pci_bus_id().ok()?;
+    n.device_by_pci_bus_id(&bus).ok()
+}
+
+/// Every CUDA device with what NVML says of it for `codec` (nothing where NVML is unavailable)
+/// and this process's sessions on it.
+///
+/// # Errors
+/// The [`Tried`] of a CUDA driver that cannot be used ([`Refusal::NoDriver`]).
+pub fn survey(codec: nvml::EncoderType) -> Result<Vec<GpuView>, Tried> {
+    let no_driver = |e: crate::cuda::CudaError| Tried {
+        ordinal: -1,
+        name: String::new(),
+        refusal: Refusal::NoDriver,
+        status: None,
+        status_name: String::new(),
+        message: format!("cannot use CUDA: {e}"),
+    };
+    crate::cuda::init().map_err(no_driver)?;
+    let count = crate::cuda::device_count().map_err(no_driver)?;
+    let n = nvml::nvml().ok();
+    let mut v = Vec::new();
+    for o in 0..count {
+        let Ok(dev) = crate::cuda::Device::new(o) else {
+            continue;
+        };
+        let d = n.and_then(|n| nvml_device(n, &dev));
+        v.push(GpuView {
+            ordinal: o,
+            name: dev.name().unwrap_or_default(),
+            load: n.zip(d).map(|(n, d)| n.encoder_load(d, codec)),
+            others: n.zip(d).and_then(|(n, d)| n.sessions_of_others(d)),
+            engines: engines(o),
+            own_sessions: own_sessions(o),
+        });
+    }
+    Ok(v)
+}
+
+/// NVML's encoder utilisation (percent), session count (every process) and UUID of a CUDA
+/// device; each `None` where NVML does not answer.
+pub fn gpu_metrics(ordinal: i32) -> (Option<u32>, Option<u32>, Option<String>) {
+    let Some(n) = nvml::nvml().ok() else {
+        return (None, None, None);
+    };
+    let Some(d) = crate::cuda::Device::new(ordinal)
+        .ok()
+        .and_then(|dev| nvml_device(n, &dev))
+    else {
+        return (None, None, None);
+    };
+    (
+        n.encoder_utilisation(d).ok().map(|(u, _)| u),
+        n.encoder_stats(d).ok().map(|s| s.sessions),
+        n.uuid(d).ok(),
+    )
+}
+
+/// The refusal of GPU `ordinal` (`name`) that `e` reports, from the session's opening (or its
+/// capability checks: `unsupported` says the error is one of those).
+pub fn tried_of(
+    ordinal: i32,
+    name: &str,
+    e: &crate::nvenc::api::NvEncError,
+    unsupported: bool,
+) -> Tried {
+    use crate::nvenc::api::{NvEncError, status_name};
+    let (refusal, status) = match e {
+        NvEncError::LibraryNotFound(_) | NvEncError::DriverTooOld { .. } => {
+            (Refusal::NoDriver, None)
+        }
+        NvEncError::NoNvenc { detail, .. } => (
+            Refusal::NoNvenc,
+            Some(if detail.contains("NO_ENCODE_DEVICE") {
+                NV_ENC_ERR_NO_ENCODE_DEVICE
+            } else {
+                NV_ENC_ERR_UNSUPPORTED_DEVICE
+            }),
+        ),
+        NvEncError::Call { code, .. } => (Refusal::of_status(*code as u32), Some(*code as u32)),
+        _ if unsupported => (Refusal::UnsupportedFormat, None),
+        _ => (Refusal::Error, None),
+    };
+    Tried {
+        ordinal,
+        name: name.to_owned(),
+        refusal,
+        status,
+        status_name: status.map_or(String::new(), |s| status_name(s as i32).to_owned()),
+        message: e.to_string(),
+    }
+}
+
+/// Where an element's sessions go, and why (kept while the element runs).
+#[derive(Debug)]
+pub struct Placed {
+    pub ordinal: i32,
+    pub name: String,
+    pub basis: Basis,
+    pub reason: String,
+    /// The GPUs to try after this one, best first.
+    pub next: Vec<i32>,
+    /// Counts as this process's session on the GPU.
+    _own: OwnSession,
+}
+
+impl Placed {
+    pub fn new(ordinal: i32, name: String, basis: Basis, reason: String, next: Vec<i32>) -> Placed {
+        Placed {
+            ordinal,
+            name,
+            basis,
+            reason,
+            next,
+            _own: OwnSession::new(ordinal),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // This process's sessions per GPU
 
 static OWN: Mutex<Option<HashMap<i32, u32>>> = Mutex::new(None);
@@ -396,10 +530,6 @@ impl OwnSession {
             .entry(ordinal)
             .or_insert(0) += 1;
         OwnSession(ordinal)
-    }
-
-    pub fn ordinal(&self) -> i32 {
-        self.0
     }
 }
 
@@ -626,7 +756,6 @@ mod tests {
         let a = OwnSession::new(5);
         let b = OwnSession::new(5);
         assert_eq!(own_sessions(5), before + 2);
-        assert_eq!(a.ordinal(), 5);
         drop(a);
         drop(b);
         assert_eq!(own_sessions(5), before);
