@@ -35,7 +35,7 @@ pub struct GpuView {
     /// Sessions of other processes (NVML's sessions less this process's), where NVML tells
     /// them apart (`nvmlDeviceGetEncoderSessions`); else `load`'s count is taken as theirs.
     pub others: Option<u32>,
-    /// NVENC engines (`NV_ENC_CAPS_NUM_ENCODER_ENGINES` where known, else 1).
+    /// NVENC engines (`NV_ENC_CAPS_NUM_ENCODER_ENGINES`), 0 where not known yet.
     pub engines: u32,
     /// Sessions of this process on it ([`own_sessions`]).
     pub own_sessions: u32,
@@ -59,10 +59,12 @@ impl GpuView {
             Some(n) => {
                 let _ = write!(
                     s,
-                    ": {n} session(s) of other processes and {} of this one on {} engine(s)",
-                    self.own_sessions,
-                    self.engines.max(1)
+                    ": {n} session(s) of other processes and {} of this one",
+                    self.own_sessions
                 );
+                if self.engines > 0 {
+                    let _ = write!(s, " on {} engine(s)", self.engines);
+                }
                 if let Some(u) = self.load.and_then(|l| l.utilisation) {
                     let _ = write!(s, ", {u} % encoder utilisation");
                 }
@@ -117,6 +119,9 @@ pub struct Placement {
 /// upstream CUDA memory, if the input is CUDA memory. Empty `gpus` give an empty order.
 pub fn place(upstream: Option<i32>, gpus: &[GpuView]) -> Placement {
     let nvml = gpus.iter().any(|g| g.nvml_sessions().is_some());
+    // Sessions per engine only where every GPU's engines are known (else one GPU's sessions
+    // would be divided and another's not).
+    let per_engine = gpus.iter().all(|g| g.engines > 0);
     let mut ranked: Vec<&GpuView> = gpus.iter().collect();
     if nvml {
         ranked.sort_by_key(|g| {
@@ -124,7 +129,11 @@ pub fn place(upstream: Option<i32>, gpus: &[GpuView]) -> Placement {
             let full = g.load.and_then(|l| l.capacity) == Some(0);
             (
                 full,
-                sessions * 1000 / g.engines.max(1) as u64,
+                if per_engine {
+                    sessions * 1000 / g.engines as u64
+                } else {
+                    sessions * 1000
+                },
                 g.load.and_then(|l| l.utilisation).unwrap_or(0),
                 g.ordinal,
             )
@@ -380,14 +389,30 @@ pub fn survey(codec: nvml::EncoderType) -> Result<Vec<GpuView>, Tried> {
             continue;
         };
         let d = n.and_then(|n| nvml_device(n, &dev));
+        let name = dev.name().unwrap_or_default();
         v.push(GpuView {
             ordinal: o,
-            name: dev.name().unwrap_or_default(),
+            name,
             load: n.zip(d).map(|(n, d)| n.encoder_load(d, codec)),
             others: n.zip(d).and_then(|(n, d)| n.sessions_of_others(d)),
-            engines: engines(o),
+            engines: 0,
             own_sessions: own_sessions(o),
         });
+    }
+    // Engines: as learnt from a session on the GPU, else on a GPU of the same name.
+    let known: Vec<(i32, String, Option<u32>)> = v
+        .iter()
+        .map(|g| (g.ordinal, g.name.clone(), engines(g.ordinal)))
+        .collect();
+    for g in &mut v {
+        g.engines = engines(g.ordinal)
+            .or_else(|| {
+                known
+                    .iter()
+                    .find(|(_, n, e)| *n == g.name && e.is_some())
+                    .and_then(|k| k.2)
+            })
+            .unwrap_or(0);
     }
     Ok(v)
 }
@@ -488,14 +513,14 @@ pub fn learn_engines(ordinal: i32, engines: u32) {
         .insert(ordinal, engines);
 }
 
-/// NVENC engines of GPU `ordinal` as learnt ([`learn_engines`]); 1 before any session on it.
-pub fn engines(ordinal: i32) -> u32 {
+/// NVENC engines of GPU `ordinal` as learnt ([`learn_engines`]); `None` before any session on
+/// it.
+pub fn engines(ordinal: i32) -> Option<u32> {
     ENGINES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
         .and_then(|m| m.get(&ordinal).copied())
-        .unwrap_or(1)
 }
 /// Held from reading the load to the new session being counted, so that the sessions of one
 /// process are placed one after the other (each sees the ones before it).
@@ -591,6 +616,16 @@ mod tests {
         assert_eq!(p.order, vec![1, 0]);
         // All equal: the lowest ordinal.
         let p = place(None, &[gpu(1, Some(0), 0, 1), gpu(0, Some(0), 0, 1)]);
+        assert_eq!(p.order, vec![0, 1]);
+    }
+
+    #[test]
+    fn engines_count_only_when_known_for_every_gpu() {
+        // GPU 1's engines are not known yet: raw session counts (GPU 1 has fewer).
+        let p = place(None, &[gpu(0, Some(4), 0, 2), gpu(1, Some(3), 0, 0)]);
+        assert_eq!(p.order, vec![1, 0]);
+        // Both known: per engine.
+        let p = place(None, &[gpu(0, Some(4), 0, 2), gpu(1, Some(3), 0, 1)]);
         assert_eq!(p.order, vec![0, 1]);
     }
 
@@ -745,9 +780,9 @@ mod tests {
 
     #[test]
     fn engines_are_learnt() {
-        assert_eq!(engines(6), 1);
+        assert_eq!(engines(6), None);
         learn_engines(6, 2);
-        assert_eq!(engines(6), 2);
+        assert_eq!(engines(6), Some(2));
     }
 
     #[test]
