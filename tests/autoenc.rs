@@ -37,6 +37,8 @@ fn setup() -> Option<MutexGuard<'static, ()>> {
         let reg = std::env::temp_dir().join(format!("rsnvenc-autoenc-{}.bin", std::process::id()));
         // SAFETY: before any thread of GStreamer exists; tests hold ENV.
         unsafe {
+            // Three GPUs (the CUDA stand-in reads the count once); their models per test.
+            std::env::set_var("NVEMU_GPU_COUNT", "3");
             std::env::set_var("GST_PLUGIN_PATH", plugin_dir());
             std::env::set_var("GST_REGISTRY", reg);
         }
@@ -72,11 +74,17 @@ struct Run {
     active: Option<String>,
     selected: Vec<gst::Structure>,
     error: Option<String>,
+    /// The error's details structure.
+    details: Option<gst::Structure>,
 }
 
 fn run(bin: &str, frames: u32) -> Run {
+    run_with("I420", bin, frames)
+}
+
+fn run_with(format: &str, bin: &str, frames: u32) -> Run {
     let p = gst::parse::launch(&format!(
-        "videotestsrc num-buffers={frames} ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! {bin} name=e ! fakesink name=s sync=false signal-handoffs=true"
+        "videotestsrc num-buffers={frames} ! video/x-raw,format={format},width=320,height=240,framerate=30/1 ! {bin} name=e ! fakesink name=s sync=false signal-handoffs=true"
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -99,6 +107,7 @@ fn run(bin: &str, frames: u32) -> Run {
         active: None,
         selected: Vec::new(),
         error: None,
+        details: None,
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
@@ -113,6 +122,7 @@ fn run(bin: &str, frames: u32) -> Run {
             }
             gst::MessageView::Error(e) => {
                 r.error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                r.details = e.details().map(|d| d.to_owned());
                 break;
             }
             gst::MessageView::Eos(_) => break,
@@ -120,7 +130,10 @@ fn run(bin: &str, frames: u32) -> Run {
         }
     }
     (r.buffers, r.caps) = seen.lock().unwrap().clone();
-    r.active = p.by_name("e").unwrap().property("active-encoder");
+    let e = p.by_name("e").unwrap();
+    if e.find_property("active-encoder").is_some() {
+        r.active = e.property("active-encoder");
+    }
     p.set_state(gst::State::Null).unwrap();
     r
 }
@@ -207,5 +220,52 @@ fn av1_software_when_no_nvenc() {
     assert_eq!(sw.buffers, 10);
     assert_eq!(sw.active.as_deref(), av1_software());
     assert_eq!(nv.caps, sw.caps, "the same output caps");
+    set_env(&[]);
+}
+
+/// No GPU can open an AV1 session (GPU 0 has no NVENC, GPUs 1 and 2 are RTX 2080s without
+/// AV1): with automatic placement the element tries each, then its error carries
+/// `rsnvenc-session-error` naming each GPU and its answer; `rsautoav1enc` on the same machine
+/// encodes every frame in software and says why.
+#[test]
+fn no_gpu_can_open_error_structure_then_software() {
+    let Some(_g) = setup() else { return };
+    set_env(&[("NVEMU_GPU_MODELS", "no-nvenc,turing,turing")]);
+    let r = run_with("NV12", "rsnvencav1enc cuda-device-id=-1", 5);
+    let e = r.error.expect("an error");
+    let d = r.details.expect("error details");
+    assert_eq!(d.name(), "rsnvenc-session-error", "{d}");
+    assert_eq!(d.get::<&str>("reason").unwrap(), "no-nvenc", "{d}");
+    let gpus = d.get::<gst::Array>("gpus").unwrap();
+    let each: Vec<(i32, String, i32)> = gpus
+        .iter()
+        .map(|v| {
+            let s = v.get::<gst::Structure>().unwrap();
+            (
+                s.get::<i32>("index").unwrap(),
+                s.get::<String>("reason").unwrap(),
+                s.get::<i32>("status").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        each,
+        vec![
+            (0, "no-nvenc".to_string(), 2),
+            (1, "unsupported-format".to_string(), -1),
+            (2, "unsupported-format".to_string(), -1),
+        ],
+        "{d}"
+    );
+    assert!(e.contains("GPU 0") && e.contains("GPU 2"), "{e}");
+
+    if let Some(sw) = av1_software() {
+        let b = run_with("NV12", "rsautoav1enc", 5);
+        assert_eq!(b.error, None);
+        assert_eq!(b.buffers, 5, "every frame out");
+        assert_eq!(b.active.as_deref(), Some(sw));
+        let last = b.selected.last().unwrap();
+        assert_eq!(last.get::<&str>("kind").unwrap(), "software");
+    }
     set_env(&[]);
 }
