@@ -58,6 +58,8 @@ fn set_env(vars: &[(&str, &str)]) {
         "NVEMU_TRACE",
         "NVEMU_GPU_MODELS",
         "NVEMU_SESSION_LIMIT",
+        "NVEMU_ENCODE_MS",
+        "NVEMU_BACKEND",
     ] {
         // SAFETY: tests hold ENV; the stand-ins read these at the calls made by this test.
         unsafe { std::env::remove_var(k) };
@@ -268,4 +270,41 @@ fn no_gpu_can_open_error_structure_then_software() {
         assert_eq!(last.get::<&str>("kind").unwrap(), "software");
     }
     set_env(&[]);
+}
+
+/// `stats` while a session runs with automatic placement: the encoder, its GPU and why, and
+/// NVML's figures for that GPU (the session itself; the timing model's utilisation: 20 ms
+/// pictures at 30 fps on one of the RTX 4090's two engines, about 30 %).
+#[test]
+fn stats_name_the_gpu_and_nvml_figures() {
+    let Some(_g) = setup() else { return };
+    set_env(&[("NVEMU_ENCODE_MS", "20"), ("NVEMU_BACKEND", "null")]);
+    let p = gst::parse::launch(
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,format=NV12,width=320,height=240,framerate=30/1 ! rsnvench264enc name=e cuda-device-id=-1 ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let e = p.by_name("e").unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let s = e.property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    set_env(&[]);
+    assert_eq!(s.get::<&str>("encoder").unwrap(), "nvenc", "{s}");
+    assert_eq!(
+        s.get::<i32>("gpu").unwrap(),
+        0,
+        "an idle machine: GPU 0: {s}"
+    );
+    assert_eq!(s.get::<&str>("placement").unwrap(), "nvml", "{s}");
+    let why = s.get::<&str>("placement-reason").unwrap();
+    assert!(why.contains("the most free NVENC capacity"), "{why}");
+    assert!(
+        s.get::<&str>("gpu-uuid").unwrap().starts_with("GPU-"),
+        "{s}"
+    );
+    assert_eq!(s.get::<i32>("gpu-sessions").unwrap(), 1, "{s}");
+    let u = s.get::<i32>("nvenc-utilisation").unwrap();
+    assert!((15..=45).contains(&u), "utilisation {u}: {s}");
 }
