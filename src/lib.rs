@@ -18,8 +18,12 @@ pub mod nvenc;
 mod nvencav1;
 #[doc(hidden)]
 pub mod nvench26x;
-mod nvml;
-mod placement;
+// Public for `examples/nvml_probe.rs` (what NVML answers on a machine, and where automatic
+// placement would put a session), not as an API.
+#[doc(hidden)]
+pub mod nvml;
+#[doc(hidden)]
+pub mod placement;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     encoder::mark_plugin_api();

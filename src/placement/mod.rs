@@ -15,6 +15,8 @@
 //!    opened a moment ago have not encoded yet;
 //! 3. without NVML: the GPU with the fewest sessions of this process, then the lowest ordinal.
 //!
+//! A GPU for which NVML answers but reports no encoder capacity for the codec
+//! (`NVML_ERROR_NOT_SUPPORTED`: no NVENC, or not this codec) goes last, then one at its cap.
 //! The other GPUs follow in the same order, for [`Refusal::moves_on`].
 
 use std::collections::HashMap;
@@ -48,6 +50,13 @@ impl GpuView {
             .or_else(|| self.load.and_then(|l| l.stats).map(|s| s.sessions))
     }
 
+    /// Whether NVML answers for the device but has no encoder capacity for the codec (a GPU
+    /// without NVENC, or without this codec): tried last.
+    fn cannot(&self) -> bool {
+        self.load
+            .is_some_and(|l| l.stats.is_some() && l.capacity.is_none())
+    }
+
     /// Sessions to weigh: other processes' (NVML) and this process's placed ones.
     fn sessions(&self) -> u32 {
         self.nvml_sessions().unwrap_or(0) + self.own_sessions
@@ -70,6 +79,9 @@ impl GpuView {
                 }
                 if self.load.and_then(|l| l.capacity) == Some(0) {
                     s.push_str(", no capacity left");
+                }
+                if self.cannot() {
+                    s.push_str(", no NVENC capacity for the codec");
                 }
             }
             None => {
@@ -128,6 +140,7 @@ pub fn place(upstream: Option<i32>, gpus: &[GpuView]) -> Placement {
             let sessions = g.sessions() as u64;
             let full = g.load.and_then(|l| l.capacity) == Some(0);
             (
+                g.cannot(),
                 full,
                 if per_engine {
                     sessions * 1000 / g.engines as u64
@@ -627,6 +640,21 @@ mod tests {
         // Both known: per engine.
         let p = place(None, &[gpu(0, Some(4), 0, 2), gpu(1, Some(3), 0, 1)]);
         assert_eq!(p.order, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_gpu_without_capacity_for_the_codec_goes_last() {
+        let mut none = gpu(0, Some(0), 0, 1);
+        let l = none.load.as_mut().unwrap();
+        l.capacity = None;
+        l.utilisation = None;
+        let p = place(None, &[none, gpu(1, Some(5), 80, 1)]);
+        assert_eq!(p.order, vec![1, 0]);
+        assert!(
+            p.reason.contains("no NVENC capacity for the codec"),
+            "{}",
+            p.reason
+        );
     }
 
     #[test]
