@@ -456,7 +456,8 @@ macro_rules! auto_enc {
                 static M: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
                     gst::subclass::ElementMetadata::new(
                         $long,
-                        "Codec/Encoder/Video/Hardware",
+                        // Not always hardware: the software fallback is inside.
+                        "Codec/Encoder/Video",
                         $desc,
                         "rsnvenc developers",
                     )
