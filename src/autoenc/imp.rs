@@ -38,8 +38,9 @@ pub struct Inner {
     codec: Codec,
     settings: Mutex<Common>,
     state: Mutex<State>,
-    convert: gst::Element,
-    filter: gst::Element,
+    /// `videoconvert` and `capsfilter` (gst-plugins-base); `None` if they cannot be made, which
+    /// fails the start with an error.
+    fixed: Option<(gst::Element, gst::Element)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,60 +60,62 @@ fn nvidia_driver() -> Result<(), String> {
 
 impl Inner {
     fn new(codec: Codec) -> Inner {
-        let make = |f: &str| {
-            gst::ElementFactory::make(f)
-                .build()
-                .unwrap_or_else(|_| panic!("{f} (gst-plugins-base) is missing"))
-        };
-        let filter = make("capsfilter");
-        filter.set_property("caps", codec.forced_caps());
+        let make = |f: &str| gst::ElementFactory::make(f).build().ok();
+        let fixed = make("videoconvert").zip(make("capsfilter"));
+        if let Some((_, filter)) = &fixed {
+            filter.set_property("caps", codec.forced_caps());
+        }
         Inner {
             codec,
             settings: Mutex::new(Common::default()),
             state: Mutex::new(State::default()),
-            convert: make("videoconvert"),
-            filter,
+            fixed,
         }
     }
 
     /// Builds the fixed part: `videoconvert`, `capsfilter`, the ghost pads. `sink`/`src` are the
     /// ghost pads the subclass made (with its pad functions).
     fn constructed(&self, bin: &gst::Bin, sink: &gst::GhostPad, src: &gst::GhostPad) {
-        bin.add_many([&self.convert, &self.filter])
-            .expect("add converter and filter");
-        sink.set_target(self.convert.static_pad("sink").as_ref())
-            .expect("sink target");
-        src.set_target(self.filter.static_pad("src").as_ref())
-            .expect("src target");
-        bin.add_pad(sink).expect("sink pad");
-        bin.add_pad(src).expect("src pad");
+        let (ok_sink, ok_src) = (bin.add_pad(sink).is_ok(), bin.add_pad(src).is_ok());
+        let Some((convert, filter)) = &self.fixed else {
+            return;
+        };
+        let linked = ok_sink
+            && ok_src
+            && bin.add_many([convert, filter]).is_ok()
+            && sink.set_target(convert.static_pad("sink").as_ref()).is_ok()
+            && src.set_target(filter.static_pad("src").as_ref()).is_ok();
+        if !linked {
+            gst::error!(CAT, obj = bin, "cannot assemble the bin");
+            return;
+        }
         // Downstream sees the canonical caps, whatever the encoder; output marks the choice as
         // final.
         let codec = self.codec;
         let weak = bin.downgrade();
-        self.filter
-            .static_pad("src")
-            .expect("capsfilter src")
-            .add_probe(
-                gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
-                move |_, info| {
-                    match &mut info.data {
-                        Some(gst::PadProbeData::Event(ev)) => {
-                            if let gst::EventView::Caps(c) = ev.view() {
-                                let caps = canonical_caps(codec, c.caps());
-                                *ev = gst::event::Caps::new(&caps);
-                            }
+        let Some(pad) = filter.static_pad("src") else {
+            return;
+        };
+        pad.add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+            move |_, info| {
+                match &mut info.data {
+                    Some(gst::PadProbeData::Event(ev)) => {
+                        if let gst::EventView::Caps(c) = ev.view() {
+                            let caps = canonical_caps(codec, c.caps());
+                            *ev = gst::event::Caps::new(&caps);
                         }
-                        Some(gst::PadProbeData::Buffer(_)) => {
-                            if let Some(bin) = weak.upgrade() {
-                                with_inner(&bin, |i| lock(&i.state).output_seen = true);
-                            }
-                        }
-                        _ => {}
                     }
-                    gst::PadProbeReturn::Ok
-                },
-            );
+                    Some(gst::PadProbeData::Buffer(_)) => {
+                        if let Some(bin) = weak.upgrade() {
+                            with_inner(&bin, |i| lock(&i.state).output_seen = true);
+                        }
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
     }
 
     /// Puts the encoder made by `factory` between the converter and the filter, with the
@@ -135,10 +138,10 @@ impl Inner {
         for u in unmapped {
             gst::warning!(CAT, obj = bin, "{factory}: {u} is not applied");
         }
-        if bin.add(&enc).is_err()
-            || self.convert.link(&enc).is_err()
-            || enc.link(&self.filter).is_err()
-        {
+        let Some((convert, filter)) = &self.fixed else {
+            return false;
+        };
+        if bin.add(&enc).is_err() || convert.link(&enc).is_err() || enc.link(filter).is_err() {
             gst::error!(CAT, obj = bin, "cannot link {factory} in the bin");
             let _ = bin.remove(&enc);
             return false;
@@ -165,6 +168,14 @@ impl Inner {
     fn choose(&self, bin: &gst::Bin) -> bool {
         if lock(&self.state).encoder.is_some() {
             return true;
+        }
+        if self.fixed.is_none() {
+            gst::element_error!(
+                bin,
+                gst::CoreError::MissingPlugin,
+                ("videoconvert and capsfilter (gst-plugins-base) are needed")
+            );
+            return false;
         }
         let nv = self.codec.nvenc_factory();
         let why_not = if gst::ElementFactory::find(nv).is_none() {
@@ -208,10 +219,10 @@ impl Inner {
         let Some(sw) = self.codec.software_factory() else {
             return false;
         };
-        if let Some((enc, _)) = old {
+        if let (Some((enc, _)), Some((convert, filter))) = (old, &self.fixed) {
             let _ = enc.set_state(gst::State::Null);
-            self.convert.unlink(&enc);
-            enc.unlink(&self.filter);
+            convert.unlink(&enc);
+            enc.unlink(filter);
             let _ = bin.remove(&enc);
         }
         gst::warning!(CAT, obj = bin, "NVENC cannot encode ({why}): using {sw}");

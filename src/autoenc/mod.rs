@@ -133,9 +133,7 @@ pub fn canonical_caps(codec: Codec, caps: &gst::CapsRef) -> gst::Caps {
     if codec == Codec::Av1 {
         out.set("stream-format", "obu-stream");
     }
-    let mut c = gst::Caps::new_empty();
-    c.get_mut().expect("new caps").append_structure(out);
-    c
+    gst::Caps::builder_full().structure(out).build()
 }
 
 /// Rate control of the bin (`rate-control`).
