@@ -84,6 +84,7 @@ impl CodecOps for H265Ops {
             (true, _) => ffi::NV_ENC_HEVC_PROFILE_FREXT_GUID,
         };
         let gop = cfg.gopLength;
+        let with_b = cfg.frameIntervalP > 1;
         // The member of the session's codec (the config came from its preset).
         let h = cfg.encodeCodecConfig.hevc_mut();
         h.level = ffi::NV_ENC_LEVEL_AUTOSELECT;
@@ -96,7 +97,7 @@ impl CodecOps for H265Ops {
             h.intraRefreshPeriod = period;
             h.intraRefreshCnt = count;
         }
-        h.useBFramesAsRef = s.b_ref_mode as u32;
+        h.useBFramesAsRef = s.b_frames_as_ref(h.useBFramesAsRef, with_b);
         if s.num_slices > 0 {
             // sliceMode 3: sliceModeData is the number of slices per picture.
             h.sliceMode = 3;
