@@ -604,6 +604,9 @@ impl NvEncoder {
         if let Some(w) = config::check_tuning(&mut res, api, codec) {
             self.warn(&[w]);
         }
+        if let Some(w) = config::check_lossless(&mut res, caps, codec) {
+            self.warn(&[w]);
+        }
         let preset = session.preset_config(codec.guid(), res.preset_guid, res.tuning)?;
         let mut enc = config::encode_config(&preset.presetCfg, s, &res, caps, codec, bframes);
         self.warn(&enc.warnings);
@@ -612,6 +615,15 @@ impl NvEncoder {
             .map_err(NvEncError::Other)?;
         for r in refused {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{r}"), ["{codec}"]);
+        }
+        if let Some(profile) = config::lossless_h264_profile(&res, caps, codec, enc.cfg.profileGUID)
+        {
+            gst::info!(
+                CAT,
+                imp = self,
+                "lossless H.264: High 4:4:4 Predictive profile"
+            );
+            enc.cfg.profileGUID = profile;
         }
         // The codec may have lowered it (a profile without B-frames).
         let frame_interval_p = enc.cfg.frameIntervalP;

@@ -344,6 +344,9 @@ pub struct Settings {
     /// Frames per refresh wave, 0 = the period.
     pub intra_refresh_count: u32,
     pub b_ref_mode: BRefMode,
+    /// `b-ref-mode` was set: else the preset's `useBFramesAsRef` stays (FFmpeg's and NVIDIA's
+    /// client's default), while the property reads `disabled`.
+    pub b_ref_mode_set: bool,
     /// H.265 and AV1 only.
     pub split_encode_mode: SplitEncodeMode,
     pub lookahead_level: LookaheadLevel,
@@ -397,6 +400,7 @@ impl Default for Settings {
             intra_refresh_period: 0,
             intra_refresh_count: 0,
             b_ref_mode: BRefMode::Disabled,
+            b_ref_mode_set: false,
             split_encode_mode: DEFAULT_SPLIT_ENCODE_MODE,
             lookahead_level: DEFAULT_LOOKAHEAD_LEVEL,
             temporal_filter_level: DEFAULT_TEMPORAL_FILTER_LEVEL,
@@ -555,6 +559,17 @@ fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
 }
 
 impl Settings {
+    /// `useBFramesAsRef` for a session: `b-ref-mode` where set, else `preset` (the preset
+    /// config's value, kept as NVIDIA's client and FFmpeg keep it); 0 (disabled) without
+    /// B-frames (`with_b` false).
+    pub fn b_frames_as_ref(&self, preset: u32, with_b: bool) -> u32 {
+        match (with_b, self.b_ref_mode_set) {
+            (false, _) => 0,
+            (true, true) => self.b_ref_mode as u32,
+            (true, false) => preset,
+        }
+    }
+
     /// `(intraRefreshPeriod, intraRefreshCnt)` when intra refresh is on. nvEncodeAPI.h: the
     /// count "should be smaller than intraRefreshPeriod"; it defaults to the period minus one (as
     /// FFmpeg's nvenc sets it), and a larger one is lowered to that.
@@ -707,7 +722,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("b-ref-mode", BRefMode::Disabled)
             .nick("B-frame Reference Mode")
-            .blurb("B-frames as references (useBFramesAsRef); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
+            .blurb("B-frames as references (useBFramesAsRef); unset = the preset's mode (reads as disabled); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
             .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("multi-pass", DEFAULT_MULTI_PASS)
@@ -951,7 +966,10 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
         "zerolatency" => s.zerolatency = v!(),
         "intra-refresh-period" => s.intra_refresh_period = v!(),
         "intra-refresh-count" => s.intra_refresh_count = v!(),
-        "b-ref-mode" => s.b_ref_mode = v!(),
+        "b-ref-mode" => {
+            s.b_ref_mode = v!();
+            s.b_ref_mode_set = true;
+        }
         "multi-pass" => s.multi_pass = v!(),
         "weighted-pred" => s.weighted_pred = v!(),
         "vbv-buffer-size" => s.vbv_buffer_size = v!(),
@@ -1172,6 +1190,26 @@ mod tests {
         assert_eq!(r.preset_guid, ffi::NV_ENC_PRESET_P7_GUID);
         assert_eq!(r.tuning, ffi::NV_ENC_TUNING_INFO_ULTRA_LOW_LATENCY);
         assert_eq!(r.rc_mode, ffi::NV_ENC_PARAMS_RC_CONSTQP);
+    }
+
+    #[test]
+    fn b_ref_mode_keeps_the_presets_unless_set() {
+        let mut s = Settings::default();
+        assert_eq!(
+            s.b_frames_as_ref(2, true),
+            2,
+            "unset: the preset's (P7: middle)"
+        );
+        assert_eq!(s.b_frames_as_ref(2, false), 0, "no B-frames: disabled");
+        assert_eq!(
+            get(&s, "b-ref-mode").get::<BRefMode>().unwrap(),
+            BRefMode::Disabled,
+            "reads as before"
+        );
+        set(&mut s, "b-ref-mode", &BRefMode::Disabled.to_value());
+        assert_eq!(s.b_frames_as_ref(2, true), 0, "disabled asked for");
+        set(&mut s, "b-ref-mode", &BRefMode::Each.to_value());
+        assert_eq!(s.b_frames_as_ref(2, true), 1);
     }
 
     #[test]

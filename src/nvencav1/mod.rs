@@ -54,6 +54,7 @@ impl CodecOps for Av1Ops {
     ) -> Result<Vec<String>, String> {
         cfg.profileGUID = ffi::NV_ENC_AV1_PROFILE_MAIN_GUID;
         let gop = cfg.gopLength;
+        let with_b = cfg.frameIntervalP > 1;
         // The member of the session's codec (the config came from its preset).
         let a = cfg.encodeCodecConfig.av1_mut();
         a.level = ffi::NV_ENC_LEVEL_AV1_AUTOSELECT;
@@ -68,7 +69,7 @@ impl CodecOps for Av1Ops {
             a.intraRefreshPeriod = period;
             a.intraRefreshCnt = count;
         }
-        a.useBFramesAsRef = s.b_ref_mode as u32;
+        a.useBFramesAsRef = s.b_frames_as_ref(a.useBFramesAsRef, with_b);
         // Uniform tiles (enableCustomTileConfig stays 0); 0 keeps NVENC's choice.
         if s.tile_columns > 0 {
             a.numTileColumns = s.tile_columns;

@@ -256,13 +256,18 @@ impl CodecOps for H264Ops {
             h.intraRefreshPeriod = period;
             h.intraRefreshCnt = count;
         }
-        h.useBFramesAsRef = if with_b { s.b_ref_mode as u32 } else { 0 };
+        h.useBFramesAsRef = s.b_frames_as_ref(h.useBFramesAsRef, with_b);
         if s.num_slices > 0 {
             // sliceMode 3: sliceModeData is the number of slices per picture.
             h.sliceMode = 3;
             h.sliceModeData = s.num_slices;
         }
         crate::encoder::colour::set_vui(&mut h.h264VUIParameters, &p.info);
+        // With B-frames, signal the reordering depth (max_num_reorder_frames) instead of
+        // leaving decoders to assume the level's DPB, as NVIDIA's own client does.
+        if with_b {
+            h.h264VUIParameters.bitstreamRestrictionFlag = 1;
+        }
         Ok(refused)
     }
     fn output_caps(

@@ -84,6 +84,7 @@ impl CodecOps for H265Ops {
             (true, _) => ffi::NV_ENC_HEVC_PROFILE_FREXT_GUID,
         };
         let gop = cfg.gopLength;
+        let with_b = cfg.frameIntervalP > 1;
         // The member of the session's codec (the config came from its preset).
         let h = cfg.encodeCodecConfig.hevc_mut();
         h.level = ffi::NV_ENC_LEVEL_AUTOSELECT;
@@ -96,7 +97,7 @@ impl CodecOps for H265Ops {
             h.intraRefreshPeriod = period;
             h.intraRefreshCnt = count;
         }
-        h.useBFramesAsRef = s.b_ref_mode as u32;
+        h.useBFramesAsRef = s.b_frames_as_ref(h.useBFramesAsRef, with_b);
         if s.num_slices > 0 {
             // sliceMode 3: sliceModeData is the number of slices per picture.
             h.sliceMode = 3;
@@ -145,11 +146,18 @@ impl CodecOps for H265Ops {
             .build();
         {
             let c = caps.make_mut();
-            gst_pbutils::functions::codec_utils_h265_caps_set_level_tier_and_profile(
-                c,
-                &info.profile_tier_level_bytes,
-            )
-            .map_err(|e| e.to_string())?;
+            let ptl = &info.profile_tier_level_bytes;
+            if gst_pbutils::functions::codec_utils_h265_caps_set_level_tier_and_profile(c, ptl)
+                .is_err()
+            {
+                // A level GStreamer 1.22 cannot name: 8.5 (general_level_idc 255, "no level
+                // limit", what a lossless stream signals). The caps go without a level, as
+                // h265parse leaves them; the tier is general_tier_flag.
+                let st = c.structure_mut(0).ok_or("empty caps")?;
+                st.remove_field("level");
+                let high = ptl.first().is_some_and(|b| b & 0x20 != 0);
+                st.set("tier", if high { "high" } else { "main" });
+            }
             // Keep the profile from the input format (the helper may only set "main" style);
             // chroma format and bit depth as h265parse writes them.
             let st = c.structure_mut(0).ok_or("empty caps")?;

@@ -30,6 +30,7 @@
 //!
 //! None of these is a silent success; each refusal is traced.
 use super::*;
+use cuda_abi::CUarray;
 
 pub type CUexternalMemory = *mut c_void;
 pub type CUexternalSemaphore = *mut c_void;
