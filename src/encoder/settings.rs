@@ -675,7 +675,7 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoolean::builder("emit-frame-stats")
             .nick("Emit Frame Stats")
-            .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
+            .blurb("Emit the frame-stats signal (an application/x-rsnvenc-frame-stats structure) for every encoded frame (from the output thread)")
             .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("cc-insert", DEFAULT_CC_INSERT)

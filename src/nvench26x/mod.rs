@@ -189,7 +189,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvH265Enc {
-        const NAME: &'static str = "GstRsNvH265Enc";
+        const NAME: &'static str = "GstRsNvencH265Enc";
         type Type = super::NvH265Enc;
         type ParentType = NvEncoderObj;
     }
@@ -263,14 +263,17 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvench265enc` and `rsnvench264enc` (rank NONE: never replace nvcodec's
-/// `nvh265enc` and `nvh264enc`).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+/// Registers `rsnvench265enc` with `h265_rank` and `rsnvench264enc` with `h264_rank`.
+pub fn register(
+    plugin: &gst::Plugin,
+    h265_rank: gst::Rank,
+    h264_rank: gst::Rank,
+) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rsnvench265enc",
-        gst::Rank::NONE,
+        h265_rank,
         NvH265Enc::static_type(),
     )?;
-    h264::register(plugin)
+    h264::register(plugin, h264_rank)
 }
