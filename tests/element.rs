@@ -911,6 +911,38 @@ fn warnings_before_error(pipeline: &str) -> Vec<String> {
     warnings
 }
 
+/// Interlaced input is refused at caps time with an error that says so and what to do, for
+/// every element (not coded as progressive frames with the fields woven).
+fn interlaced_input_is_refused() {
+    for element in ["rsnvench264enc", "rsnvench265enc", "rsnvencav1enc"] {
+        let pipeline = format!(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=320,height=240,interlace-mode=interleaved ! {element} ! fakesink"
+        );
+        let p = gst::parse::launch(&pipeline).expect("pipeline");
+        p.set_state(gst::State::Playing).ok();
+        let bus = p.bus().unwrap();
+        let mut error = None;
+        while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    error = Some(format!("{} {:?}", e.error(), e.debug()));
+                    break;
+                }
+                gst::MessageView::Eos(_) => break,
+                _ => {}
+            }
+        }
+        p.set_state(gst::State::Null).ok();
+        let error = error.unwrap_or_else(|| panic!("{element}: interlaced input must fail"));
+        assert!(
+            error.contains("Interlaced input is not supported")
+                && error.contains("interlace-mode=interleaved")
+                && error.contains("deinterlace"),
+            "{element}: {error}"
+        );
+    }
+}
+
 /// Input the GPU cannot take (16x16, below NVENC's 145x49): negotiation fails, and the element
 /// says why in a warning that names what the GPU takes (probed at start).
 fn unsupported_size_says_why() {
@@ -1382,6 +1414,7 @@ fn cases() -> Vec<Trial> {
         case("flush_mid_stream", flush_mid_stream),
         case("caps_change", caps_change),
         case("unsupported_size_says_why", unsupported_size_says_why),
+        case("interlaced_input_is_refused", interlaced_input_is_refused),
         case(
             "h264_input_that_cannot_negotiate_says_why",
             h264_input_that_cannot_negotiate_says_why,

@@ -203,6 +203,27 @@ impl NvEncoder {
         }
     }
 
+    /// The `encoder` tag (as x264enc and nvcodec set one), sent downstream before the next
+    /// buffer: the element's factory name, the plugin version and the NVENC API in use, e.g.
+    /// "rsnvench265enc 0.1.0 (NVIDIA NVENC API 13.0)".
+    fn merge_encoder_tag(&self) {
+        let obj = self.obj();
+        let factory = obj
+            .factory()
+            .map_or_else(|| obj.type_().name().to_string(), |f| f.name().to_string());
+        let api = api::load().map_or_else(|_| "?".to_string(), |l| l.api.name().to_string());
+        let mut tags = gst::TagList::new();
+        tags.make_mut().add::<gst::tags::Encoder>(
+            &format!(
+                "{factory} {} (NVIDIA NVENC API {api})",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str(),
+            gst::TagMergeMode::Replace,
+        );
+        obj.merge_tags(Some(&tags), gst::TagMergeMode::Replace);
+    }
+
     /// Opens and initialises a session for `info`, creates the ring and starts the output
     /// thread. Returns the stream and its output caps.
     fn create_stream(
@@ -951,9 +972,24 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
+        let obj = self.obj();
+        // Interlaced input is refused, as nvcodec does, rather than coded as progressive
+        // frames with the fields woven (which NVENC would do silently).
+        let mode = state.info().interlace_mode();
+        if mode != gst_video::VideoInterlaceMode::Progressive {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ("Interlaced input is not supported"),
+                [
+                    "the input is interlaced (interlace-mode={}); this encoder codes progressive frames only: deinterlace upstream (e.g. with the deinterlace element)",
+                    mode.to_str()
+                ]
+            );
+            return Err(gst::loggable_error!(CAT, "interlaced input ({mode:?})"));
+        }
         // Drain and drop the old session (caps change).
         let old = self.lock_state().stream.take();
-        let obj = self.obj();
         if let Some(mut s) = old {
             let _ = s.drain(obj.upcast_ref(), true);
             s.stop(obj.upcast_ref(), true);
@@ -980,6 +1016,7 @@ impl VideoEncoderImpl for NvEncoder {
             .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
         obj.negotiate(out)
             .map_err(|_| gst::loggable_error!(CAT, "Failed to negotiate"))?;
+        self.merge_encoder_tag();
         Ok(())
     }
 

@@ -26,6 +26,8 @@ static OPS: Av1Ops = Av1Ops;
 
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,

@@ -41,6 +41,8 @@ static OPS: H264Ops = H264Ops;
 /// them out there).
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::Y444,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,

@@ -33,6 +33,8 @@ static OPS: H265Ops = H265Ops;
 
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Y444,
     gst_video::VideoFormat::Y44416le,
