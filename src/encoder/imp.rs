@@ -25,6 +25,7 @@ use super::config::{self, GpuCaps};
 use super::input::{self, Picture};
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
+use super::pipemeta;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
 use super::sdkext;
 use super::settings::{self, CcInsert, Change, Settings, Store};
@@ -131,6 +132,48 @@ impl NvEncoder {
             }
         }
         p
+    }
+
+    /// The metadata pipelines carry on `input` ([`pipemeta`]): `GstVideoSEIUserDataUnregisteredMeta`
+    /// as SEI `user_data_unregistered` (H.264, H.265), `GstVideoTimeCodeMeta` as the H.265
+    /// `time_code` SEI or the AV1 time code metadata OBU. What the codec cannot carry is logged.
+    fn carried_payloads(&self, input: &gst::BufferRef, codec: Codec, p: &mut PicPayloads) {
+        for m in input.iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>() {
+            if codec == Codec::Av1 {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "AV1 has no unregistered user data: SEI meta not written"
+                );
+                continue;
+            }
+            p.push(
+                pipemeta::SEI_USER_DATA_UNREGISTERED,
+                pipemeta::user_data_unregistered(&m.uuid(), m.data()),
+            );
+        }
+        if let Some(m) = input.meta::<gst_video::VideoTimeCodeMeta>() {
+            let tc = pipemeta::TimeCode::from_gst(&m.tc());
+            let body = match codec {
+                Codec::Hevc => {
+                    pipemeta::h265_time_code_sei(&tc).map(|b| (pipemeta::SEI_TIME_CODE, b))
+                }
+                Codec::Av1 => pipemeta::av1_timecode_metadata(&tc)
+                    .map(|b| (pipemeta::AV1_METADATA_TYPE_TIMECODE, b)),
+                Codec::H264 => {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "time code {tc:?} not written: H.264 carries it in picture timing SEI, which NVENC owns"
+                    );
+                    return;
+                }
+            };
+            match body {
+                Ok((t, b)) => p.push(t, b),
+                Err(e) => gst::warning!(CAT, imp = self, "time code {tc:?} not written: {e}"),
+            }
+        }
     }
 
     /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
@@ -722,6 +765,7 @@ impl NvEncoder {
         pic.inputDuration = f.duration.map(|d| d.nseconds()).unwrap_or(0);
         let codec = self.ops().codec();
         let mut payloads = self.caption_payloads(&f.input, codec);
+        self.carried_payloads(&f.input, codec, &mut payloads);
         let mut with_hdr = false;
         let ltr_refused = {
             let mut st = self.lock_state();

@@ -48,6 +48,7 @@ mod imp;
 mod input;
 pub mod metadata;
 mod negotiation;
+pub mod pipemeta;
 mod ring;
 pub mod sdkext;
 pub mod settings;
