@@ -9,6 +9,7 @@ use gst::prelude::*;
 use encoder::CAT;
 use nvenc::api::Codec;
 
+mod autoenc;
 mod bits;
 // Public on purpose, not as an API: `examples/nvenc_probe.rs` drives `cuda` and `nvenc::api`
 // directly, and the tests check `nvench26x::avcc` (avcC records, SPS parsing) against what
@@ -21,6 +22,12 @@ pub mod nvenc;
 mod nvencav1;
 #[doc(hidden)]
 pub mod nvench26x;
+// Public for `examples/nvml_probe.rs` (what NVML answers on a machine, and where automatic
+// placement would put a session), not as an API.
+#[doc(hidden)]
+pub mod nvml;
+#[doc(hidden)]
+pub mod placement;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     declare_dependencies(plugin);
@@ -28,6 +35,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     let rank = Ranks::new();
     nvencav1::register(plugin, rank.of(Codec::Av1))?;
     nvench26x::register(plugin, rank.of(Codec::Hevc), rank.of(Codec::H264))?;
+    autoenc::register(Some(plugin))?;
     Ok(())
 }
 
