@@ -29,7 +29,6 @@
 //!   not one of this device's); the calls taking a connection answer `CUDA_ERROR_INVALID_HANDLE`.
 //!
 //! None of these is a silent success; each refusal is traced.
-use super::interop::CUarray;
 use super::*;
 
 pub type CUexternalMemory = *mut c_void;
