@@ -26,6 +26,7 @@ use super::config::{self, GpuCaps};
 use super::input::{self, Picture};
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
+use super::pipemeta;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
 use super::sdkext;
 use super::settings::{self, CcInsert, Change, Settings, Store};
@@ -154,6 +155,48 @@ impl NvEncoder {
             }
         }
         p
+    }
+
+    /// The metadata pipelines carry on `input` ([`pipemeta`]): `GstVideoSEIUserDataUnregisteredMeta`
+    /// as SEI `user_data_unregistered` (H.264, H.265), `GstVideoTimeCodeMeta` as the H.265
+    /// `time_code` SEI or the AV1 time code metadata OBU. What the codec cannot carry is logged.
+    fn carried_payloads(&self, input: &gst::BufferRef, codec: Codec, p: &mut PicPayloads) {
+        for m in input.iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>() {
+            if codec == Codec::Av1 {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "AV1 has no unregistered user data: SEI meta not written"
+                );
+                continue;
+            }
+            p.push(
+                pipemeta::SEI_USER_DATA_UNREGISTERED,
+                pipemeta::user_data_unregistered(&m.uuid(), m.data()),
+            );
+        }
+        if let Some(m) = input.meta::<gst_video::VideoTimeCodeMeta>() {
+            let tc = pipemeta::TimeCode::from_gst(&m.tc());
+            let body = match codec {
+                Codec::Hevc => {
+                    pipemeta::h265_time_code_sei(&tc).map(|b| (pipemeta::SEI_TIME_CODE, b))
+                }
+                Codec::Av1 => pipemeta::av1_timecode_metadata(&tc)
+                    .map(|b| (pipemeta::AV1_METADATA_TYPE_TIMECODE, b)),
+                Codec::H264 => {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "time code {tc:?} not written: H.264 carries it in picture timing SEI, which NVENC owns"
+                    );
+                    return;
+                }
+            };
+            match body {
+                Ok((t, b)) => p.push(t, b),
+                Err(e) => gst::warning!(CAT, imp = self, "time code {tc:?} not written: {e}"),
+            }
+        }
     }
 
     /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
@@ -489,6 +532,27 @@ impl NvEncoder {
                 ["{debug}"]
             );
         }
+    }
+
+    /// The `encoder` tag (as x264enc and nvcodec set one), sent downstream before the next
+    /// buffer: the element's factory name, the plugin version and the NVENC API in use, e.g.
+    /// "rsnvench265enc 0.1.0 (NVIDIA NVENC API 13.0)".
+    fn merge_encoder_tag(&self) {
+        let obj = self.obj();
+        let factory = obj
+            .factory()
+            .map_or_else(|| obj.type_().name().to_string(), |f| f.name().to_string());
+        let api = api::load().map_or_else(|_| "?".to_string(), |l| l.api.name().to_string());
+        let mut tags = gst::TagList::new();
+        tags.make_mut().add::<gst::tags::Encoder>(
+            &format!(
+                "{factory} {} (NVIDIA NVENC API {api})",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str(),
+            gst::TagMergeMode::Replace,
+        );
+        obj.merge_tags(Some(&tags), gst::TagMergeMode::Replace);
     }
 
     /// Opens and initialises a session for `info`, creates the ring and starts the output
@@ -1026,6 +1090,7 @@ impl NvEncoder {
         pic.inputDuration = f.duration.map(|d| d.nseconds()).unwrap_or(0);
         let codec = self.ops().codec();
         let mut payloads = self.caption_payloads(&f.input, codec);
+        self.carried_payloads(&f.input, codec, &mut payloads);
         let mut with_hdr = false;
         let ltr_refused = {
             let mut st = self.lock_state();
@@ -1271,9 +1336,24 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
+        let obj = self.obj();
+        // Interlaced input is refused, as nvcodec does, rather than coded as progressive
+        // frames with the fields woven (which NVENC would do silently).
+        let mode = state.info().interlace_mode();
+        if mode != gst_video::VideoInterlaceMode::Progressive {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ("Interlaced input is not supported"),
+                [
+                    "the input is interlaced (interlace-mode={}); this encoder codes progressive frames only: deinterlace upstream (e.g. with the deinterlace element)",
+                    mode.to_str()
+                ]
+            );
+            return Err(gst::loggable_error!(CAT, "interlaced input ({mode:?})"));
+        }
         // Drain and drop the old session (caps change).
         let old = self.lock_state().stream.take();
-        let obj = self.obj();
         if let Some(mut s) = old {
             let _ = s.drain(obj.upcast_ref(), true);
             s.stop(obj.upcast_ref(), true);
@@ -1313,6 +1393,7 @@ impl VideoEncoderImpl for NvEncoder {
             .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
         obj.negotiate(out)
             .map_err(|_| gst::loggable_error!(CAT, "Failed to negotiate"))?;
+        self.merge_encoder_tag();
         Ok(())
     }
 

@@ -696,7 +696,7 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoolean::builder("emit-frame-stats")
             .nick("Emit Frame Stats")
-            .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
+            .blurb("Emit the frame-stats signal (an application/x-rsnvenc-frame-stats structure) for every encoded frame (from the output thread)")
             .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("cc-insert", DEFAULT_CC_INSERT)
@@ -845,6 +845,7 @@ pub fn codec_properties(codec: Codec) -> Vec<glib::ParamSpec> {
             ));
             v.push(num_slices_property("hevcConfig"));
             v.extend(qp_alias_properties());
+            v.extend(alias_1_22_properties(51));
             v
         }
         Codec::H264 => {
@@ -864,6 +865,7 @@ pub fn codec_properties(codec: Codec) -> Vec<glib::ParamSpec> {
             );
             v.push(num_slices_property("h264Config"));
             v.extend(qp_alias_properties());
+            v.extend(alias_1_22_properties(51));
             v
         }
     }
@@ -931,6 +933,127 @@ fn qp_alias_properties() -> Vec<glib::ParamSpec> {
     .collect()
 }
 
+/// GStreamer 1.22's `GstNvEncoderRCMode` (`nvcudah264enc`, `nvcudah265enc`): the values and
+/// nicks of the deprecated `rate-control` property, an alias of `rc-mode`.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncRateControl")]
+pub enum RateControl {
+    #[enum_value(name = "Constant Quantization", nick = "cqp")]
+    Cqp = 0,
+    #[enum_value(name = "Variable Bit Rate", nick = "vbr")]
+    Vbr = 1,
+    #[enum_value(name = "Constant Bit Rate", nick = "cbr")]
+    Cbr = 2,
+    #[enum_value(name = "Low-Delay CBR, High Quality", nick = "cbr-ld-hq")]
+    CbrLdHq = 3,
+    #[enum_value(name = "CBR, High Quality (slower)", nick = "cbr-hq")]
+    CbrHq = 4,
+    #[enum_value(name = "VBR, High Quality (slower)", nick = "vbr-hq")]
+    VbrHq = 5,
+}
+
+impl From<RateControl> for RcMode {
+    fn from(r: RateControl) -> RcMode {
+        match r {
+            RateControl::Cqp => RcMode::ConstQp,
+            RateControl::Vbr => RcMode::Vbr,
+            RateControl::Cbr => RcMode::Cbr,
+            RateControl::CbrLdHq => RcMode::CbrLdHq,
+            RateControl::CbrHq => RcMode::CbrHq,
+            RateControl::VbrHq => RcMode::VbrHq,
+        }
+    }
+}
+
+impl From<RcMode> for RateControl {
+    /// `default` and `vbr-minqp` read as 1.22's `vbr` (its default).
+    fn from(r: RcMode) -> RateControl {
+        match r {
+            RcMode::ConstQp => RateControl::Cqp,
+            RcMode::Cbr => RateControl::Cbr,
+            RcMode::CbrLdHq => RateControl::CbrLdHq,
+            RcMode::CbrHq => RateControl::CbrHq,
+            RcMode::VbrHq => RateControl::VbrHq,
+            RcMode::Default | RcMode::Vbr | RcMode::VbrMinQp => RateControl::Vbr,
+        }
+    }
+}
+
+/// GStreamer 1.22's `nvcudah264enc` / `nvcudah265enc` property names that differ from ours,
+/// with the property each is a deprecated alias of (H.264 and H.265 elements). `rate-control`
+/// (an alias of `rc-mode` with 1.22's enum, [`RateControl`]) is handled apart.
+pub const ALIASES_1_22: &[(&str, &str)] = &[
+    ("b-frames", "bframes"),
+    ("zero-reorder-delay", "zerolatency"),
+    ("qp-i", "qp-const-i"),
+    ("qp-p", "qp-const-p"),
+    ("qp-b", "qp-const-b"),
+    ("min-qp-i", "qp-min-i"),
+    ("min-qp-p", "qp-min-p"),
+    ("min-qp-b", "qp-min-b"),
+    ("max-qp-i", "qp-max-i"),
+    ("max-qp-p", "qp-max-p"),
+    ("max-qp-b", "qp-max-b"),
+];
+
+/// Our name of property `name`: itself, or what a [`ALIASES_1_22`] alias stands for.
+pub fn canonical(name: &str) -> &str {
+    ALIASES_1_22
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, ours)| ours)
+}
+
+/// The deprecated 1.22 aliases ([`ALIASES_1_22`] and `rate-control`) as property specs: the
+/// same type, range and default as the property each stands for, flagged deprecated, the blurb
+/// naming it. QPs range -1..=`qp_max`.
+fn alias_1_22_properties(qp_max: i32) -> Vec<glib::ParamSpec> {
+    let blurb = |ours: &str| {
+        format!("Deprecated alias of {ours} (GStreamer 1.22 nvcudah264enc/nvcudah265enc's name)")
+    };
+    let mut v = vec![
+        glib::ParamSpecEnum::builder_with_default("rate-control", RateControl::Vbr)
+            .nick("Rate Control")
+            .blurb(&format!(
+                "{}; 1.22's values: cqp = constqp, default reads as vbr",
+                blurb("rc-mode")
+            ))
+            .deprecated()
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("b-frames")
+            .nick("B-Frames")
+            .blurb(&blurb("bframes"))
+            .maximum(MAX_BFRAMES)
+            .default_value(DEFAULT_BFRAMES)
+            .deprecated()
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("zero-reorder-delay")
+            .nick("Zero Reorder Delay")
+            .blurb(&blurb("zerolatency"))
+            .default_value(DEFAULT_ZEROLATENCY)
+            .deprecated()
+            .mutable_playing()
+            .build(),
+    ];
+    for (alias, ours) in &ALIASES_1_22[2..] {
+        v.push(
+            glib::ParamSpecInt::builder(alias)
+                .nick(alias)
+                .blurb(&blurb(ours))
+                .minimum(-1)
+                .maximum(qp_max)
+                .default_value(DEFAULT_QP)
+                .deprecated()
+                .mutable_playing()
+                .build(),
+        );
+    }
+    v
+}
+
 /// Stores the property `name` (any of [`base_properties`] and [`codec_properties`] but
 /// `emit-frame-stats`, `cc-insert` and `stats`, which [`Store`] keeps) and says what the change
 /// needs. `value` has the spec's type (GObject checked it).
@@ -940,7 +1063,11 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
             value.get().expect("type checked upstream")
         };
     }
-    match name {
+    match canonical(name) {
+        "rate-control" => {
+            let r: RateControl = v!();
+            s.rc_mode = r.into();
+        }
         "cuda-device-id" => {
             // An int since automatic placement (-1); a guint value (nvcodec's type) still sets it.
             s.cuda_device_id = value
@@ -1022,7 +1149,8 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
 
 /// Reads the property `name` (as [`set`] takes it).
 pub fn get(s: &Settings, name: &str) -> glib::Value {
-    match name {
+    match canonical(name) {
+        "rate-control" => RateControl::from(s.rc_mode).to_value(),
         "cuda-device-id" => s.cuda_device_id.to_value(),
         "preset" => s.preset.to_value(),
         "tune" => s.tune.to_value(),
@@ -1246,6 +1374,37 @@ mod tests {
         assert_eq!(set(&mut s, "cabac", &false.to_value()), Change::Session);
         assert_eq!(get(&s, "bitrate").get::<u32>(), Ok(4000));
         assert_eq!(get(&s, "gop-size").get::<i32>(), Ok(30));
+    }
+
+    #[test]
+    fn gstreamer_1_22_aliases_are_our_properties() {
+        let mut s = Settings::default();
+        set(&mut s, "b-frames", &3u32.to_value());
+        assert_eq!(s.bframes, 3);
+        set(&mut s, "max-qp-p", &33i32.to_value());
+        assert_eq!(get(&s, "qp-max-p").get::<i32>(), Ok(33));
+        set(&mut s, "zerolatency", &true.to_value());
+        assert_eq!(get(&s, "zero-reorder-delay").get::<bool>(), Ok(true));
+        set(&mut s, "rate-control", &RateControl::Cqp.to_value());
+        assert_eq!(s.rc_mode, RcMode::ConstQp);
+        set(&mut s, "rc-mode", &RcMode::Default.to_value());
+        assert_eq!(
+            get(&s, "rate-control").get::<RateControl>(),
+            Ok(RateControl::Vbr),
+            "default reads as 1.22's vbr"
+        );
+        let names: Vec<String> = codec_properties(Codec::H264)
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
+        for (alias, _) in ALIASES_1_22 {
+            assert!(names.iter().any(|n| n == alias), "{alias}");
+        }
+        assert!(
+            codec_properties(Codec::Av1)
+                .iter()
+                .all(|p| p.name() != "rate-control")
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ static OPS: Av1Ops = Av1Ops;
 
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,
@@ -123,7 +125,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvAv1Enc {
-        const NAME: &'static str = "GstRsNvAv1Enc";
+        const NAME: &'static str = "GstRsNvencAv1Enc";
         type Type = super::NvAv1Enc;
         type ParentType = NvEncoderObj;
     }
@@ -190,12 +192,7 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvencav1enc` (rank NONE: never replaces nvcodec's `nvav1enc` in autoplugging).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "rsnvencav1enc",
-        gst::Rank::NONE,
-        NvAv1Enc::static_type(),
-    )
+/// Registers `rsnvencav1enc` with `rank`.
+pub fn register(plugin: &gst::Plugin, rank: gst::Rank) -> Result<(), glib::BoolError> {
+    gst::Element::register(Some(plugin), "rsnvencav1enc", rank, NvAv1Enc::static_type())
 }

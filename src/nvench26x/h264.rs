@@ -41,6 +41,8 @@ static OPS: H264Ops = H264Ops;
 /// them out there).
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::Y444,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,
@@ -361,7 +363,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvH264Enc {
-        const NAME: &'static str = "GstRsNvH264Enc";
+        const NAME: &'static str = "GstRsNvencH264Enc";
         type Type = super::NvH264Enc;
         type ParentType = NvEncoderObj;
     }
@@ -432,12 +434,12 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvench264enc` (rank NONE: never replaces nvcodec's `nvh264enc`).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+/// Registers `rsnvench264enc` with `rank`.
+pub fn register(plugin: &gst::Plugin, rank: gst::Rank) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rsnvench264enc",
-        gst::Rank::NONE,
+        rank,
         NvH264Enc::static_type(),
     )
 }

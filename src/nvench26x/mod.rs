@@ -33,6 +33,8 @@ static OPS: H265Ops = H265Ops;
 
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Y444,
     gst_video::VideoFormat::Y44416le,
@@ -197,7 +199,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvH265Enc {
-        const NAME: &'static str = "GstRsNvH265Enc";
+        const NAME: &'static str = "GstRsNvencH265Enc";
         type Type = super::NvH265Enc;
         type ParentType = NvEncoderObj;
     }
@@ -271,14 +273,17 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvench265enc` and `rsnvench264enc` (rank NONE: never replace nvcodec's
-/// `nvh265enc` and `nvh264enc`).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+/// Registers `rsnvench265enc` with `h265_rank` and `rsnvench264enc` with `h264_rank`.
+pub fn register(
+    plugin: &gst::Plugin,
+    h265_rank: gst::Rank,
+    h264_rank: gst::Rank,
+) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rsnvench265enc",
-        gst::Rank::NONE,
+        h265_rank,
         NvH265Enc::static_type(),
     )?;
-    h264::register(plugin)
+    h264::register(plugin, h264_rank)
 }
