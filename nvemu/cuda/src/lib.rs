@@ -1752,6 +1752,7 @@ cuda_fn! { fn cuMemsetD2D32Async(dst: CUdeviceptr, pitch: usize, ui: c_uint, w: 
 
 // Streams, events, stream-ordered allocation and the pending-work model: `ordering.rs`.
 
+mod extra;
 mod ffnv;
 mod interop;
 mod limits;
@@ -1776,6 +1777,7 @@ fn injected_fault(name: &str) -> Option<CUresult> {
     trace(name, st, &[("injectedFault", 1u64.into())], None);
     Some(st)
 }
+pub use extra::*;
 pub use ffnv::*;
 pub use interop::*;
 pub use limits::*;
@@ -1941,6 +1943,7 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuIpcOpenMemHandle_v2,
             cuIpcCloseMemHandle,
         );
+        m.extend(extra::procs());
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.
         let v2: Vec<(&'static str, usize)> = m

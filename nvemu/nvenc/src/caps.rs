@@ -268,7 +268,7 @@ pub fn size_limits(c: CodecKind) -> (u32, u32, u32, u32) {
 /// `NV_ENC_CAPS` answer, or None for an enumerator the session's API does not define.
 ///
 /// Values are those of an Ada GPU where public sources agree; features the emulator does not
-/// emulate (field encoding, intra refresh, ME-only, lossless, ...) are reported as 0 so a
+/// emulate (field encoding, ME-only, ...) are reported as 0 so a
 /// client never turns on something that would then silently do nothing. Exceptions, reported
 /// as the modelled GPU would and validated, but not reproduced by the software encoders (traced
 /// as `emulator_note`): B-frame reference modes, long-term references, the temporal filter and
@@ -339,7 +339,10 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "MB_NUM_MAX" => ((wmax / 16) * (hmax / 16)) as i32,
         "MB_PER_SEC_MAX" => ((wmax / 16) * (hmax / 16) * 60) as i32,
         "SUPPORT_YUV444_ENCODE" => (h264 || hevc) as i32,
-        "SUPPORT_LOSSLESS_ENCODE" => 0,
+        // Lossless: H.264 and H.265 on every model, as rigaya's NVEncC dumps of an RTX 2070
+        // (Turing), RTX 3050 Ti (Ampere) and RTX 4060 (Ada, Linux 550.12) report ("Lossless
+        // yes"); AV1 "no" on Ada. Coded lossless by the software encoders.
+        "SUPPORT_LOSSLESS_ENCODE" => (h264 || hevc) as i32,
         "SUPPORT_SAO" => hevc as i32,
         "SUPPORT_MEONLY_MODE" => 0,
         "SUPPORT_LOOKAHEAD" => 1,
