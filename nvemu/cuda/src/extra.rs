@@ -29,8 +29,8 @@
 //!   not one of this device's); the calls taking a connection answer `CUDA_ERROR_INVALID_HANDLE`.
 //!
 //! None of these is a silent success; each refusal is traced.
-use super::interop::CUarray;
 use super::*;
+use crate::CUarray;
 
 pub type CUexternalMemory = *mut c_void;
 pub type CUexternalSemaphore = *mut c_void;
