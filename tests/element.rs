@@ -884,6 +884,132 @@ fn caps_change() {
     assert_eq!(s.get::<i32>("height").unwrap(), 288);
 }
 
+/// NV12 caps of `w`x`h` at `fps` frames per second.
+fn nv12_caps_at(w: u32, h: u32, fps: i32) -> String {
+    format!("video/x-raw,format=NV12,width={w},height={h},framerate={fps}/1")
+}
+
+/// webrtcsink's congestion control, as a capsfilter in front of the encoder does it:
+/// 1280x720 -> 960x540 -> 640x360 -> 1280x720, then 30 -> 15 -> 30 fps, mid-stream, with
+/// B-frames where the codec has them. One session; one `nvEncReconfigureEncoder` per step
+/// (`forceIDR` for a size, none for a frame rate); an IDR at the first frame of each size and
+/// nowhere else; every frame out; ffprobe decodes every size, in order.
+fn webrtc_steps(element: &str) {
+    const N: u64 = 6;
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let bframes = if element == "rsnvencav1enc" { "0" } else { "2" };
+    let mut h = new_harness(
+        element,
+        &[
+            ("gop-size", "-1"),
+            ("bframes", bframes),
+            ("rc-mode", "cbr"),
+            ("bitrate", "2000"),
+        ],
+        &nv12_caps_at(1280, 720, 30),
+        sink_caps_of(element),
+    );
+    let steps = [
+        (1280, 720, 30),
+        (960, 540, 30),
+        (640, 360, 30),
+        (1280, 720, 30),
+        (1280, 720, 15),
+        (1280, 720, 30),
+    ];
+    for (i, (w, hh, fps)) in steps.iter().enumerate() {
+        if i > 0 {
+            h.set_src_caps_str(&nv12_caps_at(*w, *hh, *fps));
+        }
+        let first = i as u64 * N;
+        push_frames(&mut h, *w, *hh, first..first + N);
+    }
+    let out = finish(&mut h);
+    assert_eq!(
+        out.len() as u64,
+        N * 6,
+        "{element}: frames out == frames in"
+    );
+    let mut keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![0, N, 2 * N, 3 * N],
+        "{element}: an IDR at each new size, none for a frame rate"
+    );
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "{element}: one session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    let r = &r[reconfs..];
+    assert_eq!(r.len(), 5, "{element}: one reconfigure per step");
+    for (rc, (w, hh, fps)) in r.iter().zip(&steps[1..]) {
+        let a = &rc["args"];
+        assert_eq!(rc["status"], "NV_ENC_SUCCESS", "{element}: {a}");
+        assert_eq!(a["reInitEncodeParams.encodeWidth"], *w, "{element}: {a}");
+        assert_eq!(a["reInitEncodeParams.encodeHeight"], *hh, "{element}: {a}");
+        assert_eq!(a["reInitEncodeParams.frameRateNum"], *fps, "{element}: {a}");
+        assert_eq!(
+            a["reInitEncodeParams.maxEncodeWidth"], 1280,
+            "{element}: {a}"
+        );
+        assert_eq!(a["resetEncoder"], 0, "{element}: {a}");
+    }
+    let force: Vec<_> = r.iter().map(|rc| rc["args"]["forceIDR"].clone()).collect();
+    assert_eq!(force, [1, 1, 1, 0, 0], "{element}: forceIDR for sizes only");
+    // Decode order is output order: the stream as a file, for ffprobe.
+    let ext = if element == "rsnvencav1enc" {
+        "obu"
+    } else {
+        "es"
+    };
+    let file = root().join(format!("target/e2e/webrtc-steps-{element}.{ext}"));
+    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.clone()).collect();
+    std::fs::write(&file, &stream).unwrap();
+    let mut cmd = std::process::Command::new("ffprobe");
+    cmd.args(["-v", "error"]);
+    if ext == "obu" {
+        cmd.args(["-f", "obu"]);
+    } else if element == "rsnvench265enc" {
+        cmd.args(["-f", "hevc"]);
+    } else {
+        cmd.args(["-f", "h264"]);
+    }
+    let o = cmd
+        .args(["-show_entries", "frame=width,height", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&o.stdout);
+    // (A frame with side data adds an empty section line, and a trailing comma.)
+    let mut sizes: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        sizes.len() as u64,
+        N * 6,
+        "{element}: ffprobe frames: {text}"
+    );
+    sizes.dedup();
+    assert_eq!(
+        sizes,
+        ["1280,720", "960,540", "640,360", "1280,720"],
+        "{element}: every size, in order"
+    );
+    let caps = h.sinkpad().unwrap().current_caps().expect("output caps");
+    let st = caps.structure(0).unwrap();
+    assert_eq!(st.get::<i32>("width").unwrap(), 1280);
+    assert_eq!(
+        st.get::<gst::Fraction>("framerate").unwrap(),
+        gst::Fraction::new(30, 1)
+    );
+}
+
 /// Runs `pipeline` to its error, which must be not-negotiated; the warnings (message and
 /// details) posted before it.
 fn warnings_before_error(pipeline: &str) -> Vec<String> {
@@ -1381,6 +1507,9 @@ fn cases() -> Vec<Trial> {
         }),
         case("flush_mid_stream", flush_mid_stream),
         case("caps_change", caps_change),
+        case("webrtc_steps_h264", || webrtc_steps("rsnvench264enc")),
+        case("webrtc_steps_h265", || webrtc_steps("rsnvench265enc")),
+        case("webrtc_steps_av1", || webrtc_steps("rsnvencav1enc")),
         case("unsupported_size_says_why", unsupported_size_says_why),
         case(
             "h264_input_that_cannot_negotiate_says_why",

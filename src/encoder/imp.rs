@@ -23,6 +23,7 @@ use crate::nvenc::formats;
 
 use super::config::{self, GpuCaps};
 use super::input::{self, Picture};
+use super::live::{self, CapsChange};
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
@@ -248,7 +249,7 @@ impl NvEncoder {
         };
         self.tell_hdr(&params, codec);
         let fmt = ops.choose_stream_format(self.obj().upcast_ref());
-        let (mut config, plan) = self.session_config(&session, &s, &caps, &params, fmt)?;
+        let (mut config, plan) = self.session_config(&session, &s, &caps, &params, fmt, None)?;
         let ffi::SessionConfig { init, cfg } = &mut config.session;
         session.initialize(init, cfg)?;
         self.stats.session_opened();
@@ -261,7 +262,7 @@ impl NvEncoder {
             // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
             out_caps.make_mut().set("colorimetry", "bt709");
         }
-        let stream = self.start_ring(session, params, config, plan, fmt)?;
+        let stream = self.start_ring(session, params, config, plan, (caps, fmt))?;
         Ok((stream, out_caps))
     }
 
@@ -288,7 +289,9 @@ impl NvEncoder {
     }
 
     /// The session's initialize params and encode config ([`config`], then the codec's part,
-    /// the bit depth and the SDK extensions), posting what had to be refused.
+    /// the bit depth and the SDK extensions), posting what had to be refused. `max`: the
+    /// running session's `maxEncodeWidth/Height` (a reconfiguration), else `None` (from the
+    /// `max-width`/`max-height` properties, 0 = the encode size).
     fn session_config(
         &self,
         session: &Session,
@@ -296,6 +299,7 @@ impl NvEncoder {
         caps: &GpuCaps,
         params: &SessionParams,
         fmt: StreamFormat,
+        max: Option<(u32, u32)>,
     ) -> Result<(SessionSetup, sdkext::Plan), NvEncError> {
         let ops = self.ops();
         let (codec, api) = (ops.codec(), params.api);
@@ -359,12 +363,29 @@ impl NvEncoder {
             "SDK extensions: {plan:?} with {:?}",
             caps.ext
         );
+        let max = max.unwrap_or_else(|| {
+            let asked = (
+                if s.max_width == 0 {
+                    size.0
+                } else {
+                    s.max_width
+                },
+                if s.max_height == 0 {
+                    size.1
+                } else {
+                    s.max_height
+                },
+            );
+            let (w, h) = ops.encode_size(asked.0.min(caps.width.1), asked.1.min(caps.height.1));
+            (w.max(size.0), h.max(size.1))
+        });
         let mut init = config::initialize_params(
             codec,
             &res,
             enc.weighted_prediction,
             &params.info,
             size,
+            max,
             params.buffer_format,
         );
         let mut cfg = enc.cfg;
@@ -386,16 +407,20 @@ impl NvEncoder {
         params: SessionParams,
         setup: SessionSetup,
         plan: sdkext::Plan,
-        fmt: StreamFormat,
+        (caps, fmt): (GpuCaps, StreamFormat),
     ) -> Result<Stream, NvEncError> {
         let codec = self.ops().codec();
         let frame_interval_p = setup.session.cfg.frameIntervalP;
         let (ew, eh) = (params.encode_width, params.encode_height);
+        // Input buffers as large as the session may become (a smaller picture is read from
+        // their top-left corner).
+        let init = &setup.session.init;
+        let (bw, bh) = (init.maxEncodeWidth.max(ew), init.maxEncodeHeight.max(eh));
         let ring_size = config::ring_size(setup.lookahead, frame_interval_p);
         let mut free = Vec::with_capacity(ring_size as usize);
         for _ in 0..ring_size {
             free.push(Slot {
-                input: api::InputBuffer::new(&session, ew, eh, params.buffer_format)?,
+                input: api::InputBuffer::new(&session, bw, bh, params.buffer_format)?,
                 output: api::BitstreamBuffer::new(&session)?,
                 cuda: None,
                 device: None,
@@ -404,6 +429,7 @@ impl NvEncoder {
         let ring = Ring::new(free, !params.hdr.is_empty());
         let frame_dur = config::frame_duration(&params.info);
         let dts_offset = frame_dur * (frame_interval_p.max(1) as u64 - 1);
+        self.set_latency(&params.info, dts_offset, setup.lookahead, ring_size);
         let thread = ring::spawn_output_thread(
             session.clone(),
             ring.clone(),
@@ -422,10 +448,6 @@ impl NvEncoder {
             imp = self,
             "session ready: {ew}x{eh}, ring {ring_size}, gop {gop}, frameIntervalP {frame_interval_p}, lookahead {lookahead}"
         );
-        self.obj().set_latency(
-            dts_offset + frame_dur * lookahead as u64,
-            Some(frame_dur * ring_size as u64),
-        );
         let api = params.api;
         Ok(Stream {
             session,
@@ -441,7 +463,25 @@ impl NvEncoder {
             idr: ring::IdrPrediction::new(gop),
             config: setup.session,
             registrations: Default::default(),
+            caps,
+            format: fmt,
         })
+    }
+
+    /// The latency of a session coding `info` (its frame duration): the reordering delay
+    /// (`dts_offset`) and the lookahead, at most the whole ring.
+    fn set_latency(
+        &self,
+        info: &gst_video::VideoInfo,
+        dts_offset: gst::ClockTime,
+        lookahead: u32,
+        ring_size: u32,
+    ) {
+        let frame_dur = config::frame_duration(info);
+        self.obj().set_latency(
+            dts_offset + frame_dur * lookahead as u64,
+            Some(frame_dur * ring_size as u64),
+        );
     }
 
     /// The `rsnvenc-ltr` event (custom upstream, from downstream, or custom downstream,
@@ -482,6 +522,22 @@ impl NvEncoder {
         let change = self.settings.take_pending();
         if change == Change::Nothing || self.lock_state().stream.is_none() {
             return Ok(());
+        }
+        if change == Change::RateControl {
+            let mut st = self.lock_state();
+            let Some(stream) = st.stream.as_mut() else {
+                return Ok(());
+            };
+            let info = stream.params.info.clone();
+            match self.reconfigure(stream, &info, false) {
+                Ok(_) => {
+                    gst::info!(CAT, imp = self, "rate control changed without a new IDR");
+                    return Ok(());
+                }
+                Err(e) => {
+                    gst::info!(CAT, imp = self, "{e}; re-creating the session instead");
+                }
+            }
         }
         if change == Change::Rate {
             let s = self.settings.get();
@@ -550,6 +606,108 @@ impl NvEncoder {
         let out = obj.set_output_state(caps, Some(&input_state))?;
         obj.negotiate(out)?;
         Ok(())
+    }
+
+    /// A caps change the running session takes (frame rate, aspect ratio, a size within its
+    /// maximum, see [`live::classify`]): applied with `nvEncReconfigureEncoder`, after a drain
+    /// for a new size (frames of the old size go out first, under the old caps). Returns the
+    /// new output caps (`Some(None)`: nothing to tell), or `None` when a new session is
+    /// needed. Called with the stream lock held once.
+    fn change_in_session(&self, state: &InputState) -> Option<Option<gst::Caps>> {
+        let ops = self.ops();
+        let change = {
+            let st = self.lock_state();
+            let (stream, old) = (st.stream.as_ref()?, st.input_state.as_ref()?);
+            let init = &stream.config.init;
+            let old = live::Input::new(old.info(), hdr_of(old), ops);
+            let new = live::Input::new(state.info(), hdr_of(state), ops);
+            let max = (init.maxEncodeWidth, init.maxEncodeHeight);
+            live::classify(&old, &new, max, stream.caps.dyn_res_change)
+        };
+        gst::debug!(CAT, imp = self, "caps change: {change:?}");
+        match change {
+            CapsChange::Session => return None,
+            CapsChange::Nothing => return Some(None),
+            CapsChange::Rate | CapsChange::Size => {}
+        }
+        let obj = self.obj();
+        let mut stream = self.lock_state().stream.take()?;
+        let resize = change == CapsChange::Size;
+        if resize && stream.drain(obj.upcast_ref(), true).is_err() {
+            stream.stop(obj.upcast_ref(), true);
+            return None;
+        }
+        let r = self.reconfigure(&mut stream, state.info(), resize);
+        self.lock_state().stream = Some(stream);
+        match r {
+            Ok(caps) => {
+                let i = state.info();
+                let idr = if resize { "IDR" } else { "no IDR" };
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "{}x{} at {} fps in the session ({idr})",
+                    i.width(),
+                    i.height(),
+                    i.fps()
+                );
+                Some(Some(caps))
+            }
+            Err(e) => {
+                gst::info!(CAT, imp = self, "{e}: a new session instead");
+                None
+            }
+        }
+    }
+
+    /// Sends the running session's config made again for `info` and the current settings
+    /// (the mapping used at start, [`Self::session_config`], within the session's maximum
+    /// size) with `nvEncReconfigureEncoder`; `force_idr` for a new size. On success the stream
+    /// keeps the new config and returns its output caps; on failure nothing changed.
+    fn reconfigure(
+        &self,
+        stream: &mut Stream,
+        info: &gst_video::VideoInfo,
+        force_idr: bool,
+    ) -> Result<gst::Caps, NvEncError> {
+        let ops = self.ops();
+        let params = live::params_for(&stream.params, info, ops);
+        // Changes to the settings since the session started are part of it: a pending
+        // bitrate or rate-control change is taken here (the session itself needs more).
+        if self.settings.take_pending() == Change::Session {
+            return Err(NvEncError::Other("settings need a new session".into()));
+        }
+        let s = self.settings.get();
+        let init = &stream.config.init;
+        let max = (init.maxEncodeWidth, init.maxEncodeHeight);
+        let (mut setup, _plan) = self.session_config(
+            &stream.session,
+            &s,
+            &stream.caps,
+            &params,
+            stream.format,
+            Some(max),
+        )?;
+        live::check_rc_mode(&stream.config.cfg, &setup.session.cfg, &stream.caps)?;
+        let ffi::SessionConfig { init, cfg } = &mut setup.session;
+        stream.session.reconfigure(init, cfg, false, force_idr)?;
+        stream.config = setup.session;
+        stream.params = params;
+        if force_idr {
+            stream.idr.restart();
+            // Upstream memories of the old size go away with their pool.
+            stream.registrations.clear();
+        }
+        let ring_size = config::ring_size(setup.lookahead, stream.config.cfg.frameIntervalP);
+        self.set_latency(info, stream.dts_offset, setup.lookahead, ring_size);
+        let seq = stream.session.sequence_params()?;
+        let mut caps = ops
+            .output_caps(&seq, &stream.params, stream.format)
+            .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
+        if super::colour::converted_by_nvenc(info) {
+            caps.make_mut().set("colorimetry", "bt709");
+        }
+        Ok(caps)
     }
 
     fn post_error(&self, e: &NvEncError) {
@@ -951,30 +1109,35 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
-        // Drain and drop the old session (caps change).
-        let old = self.lock_state().stream.take();
         let obj = self.obj();
-        if let Some(mut s) = old {
-            let _ = s.drain(obj.upcast_ref(), true);
-            s.stop(obj.upcast_ref(), true);
-        }
-        let ctx = {
-            let mut st = self.lock_state();
-            self.ensure_context(&mut st)
-                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
-        };
-        let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
-            Ok(v) => v,
-            Err(e) => {
-                self.post_error(&e);
-                return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
+        let caps = match self.change_in_session(state) {
+            Some(caps) => caps,
+            None => {
+                // Drain and drop the old session (caps change the session cannot take).
+                let old = self.lock_state().stream.take();
+                if let Some(mut s) = old {
+                    let _ = s.drain(obj.upcast_ref(), true);
+                    s.stop(obj.upcast_ref(), true);
+                }
+                let ctx = {
+                    let mut st = self.lock_state();
+                    self.ensure_context(&mut st)
+                        .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
+                };
+                let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.post_error(&e);
+                        return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
+                    }
+                };
+                self.lock_state().stream = Some(stream);
+                Some(caps)
             }
         };
-        {
-            let mut st = self.lock_state();
-            st.stream = Some(stream);
-            st.input_state = Some(state.clone());
-        }
+        self.lock_state().input_state = Some(state.clone());
+        // `None`: the session took a change NVENC is not told about, output caps stay.
+        let Some(caps) = caps else { return Ok(()) };
         let out = obj
             .set_output_state(caps, Some(state))
             .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
@@ -1012,6 +1175,7 @@ impl VideoEncoderImpl for NvEncoder {
             return Err(e);
         }
         let (mut pic, payloads, with_hdr) = self.picture_params(&f);
+        (pic.inputWidth, pic.inputHeight) = view.size;
         if with_hdr {
             view.ring.with_hdr(f.number);
         }

@@ -284,6 +284,10 @@ pub struct Stream {
     pub registrations: HashMap<(u64, u32), Arc<api::RegisteredResource>>,
     /// Which submitted frames NVENC codes as IDRs.
     pub idr: IdrPrediction,
+    /// The GPU's capabilities for the codec, and the output format: what a reconfiguration
+    /// of the running session is made from (`super::live`).
+    pub caps: super::config::GpuCaps,
+    pub format: super::StreamFormat,
 }
 
 /// Which frames NVENC will code as IDRs. With `enablePTD` NVENC decides picture types itself:

@@ -193,14 +193,20 @@ fn parse_bus_id(s: &str) -> Option<(u32, u32, u32, u32)> {
     }
 }
 
+/// The client's NUL-terminated string (non-NULL, checked by the caller) as UTF-8.
+fn c_str<'a>(p: *const c_char) -> R<&'a str> {
+    // SAFETY: the caller passes a NUL-terminated C string, checked non-NULL before; it lives
+    // for the call.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|_| CUDA_ERROR_INVALID_VALUE)
+}
+
 cuda_fn! { fn cuDeviceGetByPCIBusId(dev: *mut CUdevice, pci_bus_id: *const c_char) {
     need_init()?;
     if dev.is_null() || pci_bus_id.is_null() {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
-    // SAFETY: the caller passes a NUL-terminated C string (checked non-NULL above).
-    let id = unsafe { CStr::from_ptr(pci_bus_id) };
-    let id = id.to_str().map_err(|_| CUDA_ERROR_INVALID_VALUE)?;
+    let id = c_str(pci_bus_id)?;
     let (domain, bus, device, function) =
         parse_bus_id(id.trim()).ok_or(CUDA_ERROR_INVALID_VALUE)?;
     // cuDeviceGetPCIBusId: device N is 0000:(N+1):00.0.

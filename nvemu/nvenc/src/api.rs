@@ -1609,6 +1609,16 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                             e.swcfg.rc = rc;
                             (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
                         }
+                        Ok(false) if rc == e.swcfg.rc => {
+                            // A new frame rate alone, which this software encoder (libaom)
+                            // cannot take live: it goes on at the rate per frame of the old
+                            // frame rate (the rate per second is off by their ratio) rather
+                            // than code an IDR real NVENC would not.
+                            call.note(format!(
+                                "frame rate changed to {n}/{d}: this software encoder cannot change it live; it goes on without an IDR at the old rate per frame"
+                            ));
+                            (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
+                        }
                         Ok(false) => {
                             call.note(format!(
                                 "rate control changed to {rc:?}: this software encoder cannot change it live; re-opened (new IDR, which real NVENC would not insert)"
