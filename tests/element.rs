@@ -1010,6 +1010,103 @@ fn webrtc_steps(element: &str) {
     );
 }
 
+/// `max-width`/`max-height` above the first size: a caps change up to them stays in the
+/// session (IDR, new size out), one beyond them opens a new session.
+fn max_size_in_session() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[
+            ("max-width", "640"),
+            ("max-height", "480"),
+            ("gop-size", "-1"),
+        ],
+        &nv12_caps(W, H),
+        sink_caps_of("rsnvench265enc"),
+    );
+    push_frames(&mut h, W, H, 0..4);
+    h.set_src_caps_str(&nv12_caps(640, 480));
+    push_frames(&mut h, 640, 480, 4..8);
+    let init = trace_lines("nvEncInitializeEncoder");
+    assert_eq!(init.len() - inits, 1, "one session up to the maximum");
+    assert_eq!(init[init.len() - 1]["args"]["maxEncodeWidth"], 640);
+    assert_eq!(init[init.len() - 1]["args"]["maxEncodeHeight"], 480);
+    h.set_src_caps_str(&nv12_caps(704, 480));
+    push_frames(&mut h, 704, 480, 8..12);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 12, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0, 4, 8]);
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        2,
+        "a new session beyond the maximum"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    assert_eq!(r.len() - reconfs, 1, "one reconfigure: 320x240 -> 640x480");
+}
+
+/// Rate-control properties other than the bitrate changed while PLAYING: `vbv-buffer-size`,
+/// `spatial-aq`, `qp-max`, `multi-pass`: one `nvEncReconfigureEncoder` each, carrying the
+/// value, no new session, no IDR, every frame out. `rc-mode`: the emulated GPUs report no
+/// `SUPPORT_DYN_RCMODE_CHANGE`, so it takes a new session (and an IDR). (`const-quality` is
+/// sent alike, but the emulator's software encoders re-open for a new target quality, an IDR
+/// NVENC would not code: not shown here.)
+fn live_rate_control_change() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("rc-mode", "vbr"), ("bitrate", "1000"), ("gop-size", "-1")],
+        &nv12_caps(W, H),
+        sink_caps_of("rsnvench265enc"),
+    );
+    let changes: [(&str, &str, &str, u64); 4] = [
+        (
+            "vbv-buffer-size",
+            "500",
+            "rcParams.vbvBufferSize",
+            500 * 1024,
+        ),
+        ("spatial-aq", "true", "rcParams.enableAQ", 1),
+        ("qp-max", "40", "rcParams.maxQP.qpIntra", 40),
+        ("multi-pass", "two-pass-quarter", "rcParams.multiPass", 1),
+    ];
+    push_frames(&mut h, W, H, 0..4);
+    for (i, (prop, value, ..)) in changes.iter().enumerate() {
+        h.element().unwrap().set_property_from_str(prop, value);
+        let first = 4 * (i as u64 + 1);
+        push_frames(&mut h, W, H, first..first + 4);
+    }
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "same session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    let r = &r[reconfs..];
+    assert_eq!(r.len(), changes.len(), "one reconfigure per change");
+    for (rc, (prop, _, field, want)) in r.iter().zip(&changes) {
+        let a = &rc["args"];
+        assert_eq!(rc["status"], "NV_ENC_SUCCESS", "{prop}: {a}");
+        assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+        let got = &a[format!("reInitEncodeParams.encodeConfig.{field}")];
+        assert_eq!(got, want, "{prop}: {a}");
+    }
+    h.element().unwrap().set_property_from_str("rc-mode", "cbr");
+    push_frames(&mut h, W, H, 20..24);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 24, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(
+        keys,
+        vec![0, 20],
+        "an IDR only for the new rc-mode's session"
+    );
+    assert_eq!(trace_lines("nvEncInitializeEncoder").len() - inits, 2);
+}
+
 /// Runs `pipeline` to its error, which must be not-negotiated; the warnings (message and
 /// details) posted before it.
 fn warnings_before_error(pipeline: &str) -> Vec<String> {
@@ -1510,6 +1607,8 @@ fn cases() -> Vec<Trial> {
         case("webrtc_steps_h264", || webrtc_steps("rsnvench264enc")),
         case("webrtc_steps_h265", || webrtc_steps("rsnvench265enc")),
         case("webrtc_steps_av1", || webrtc_steps("rsnvencav1enc")),
+        case("max_size_in_session", max_size_in_session),
+        case("live_rate_control_change", live_rate_control_change),
         case("unsupported_size_says_why", unsupported_size_says_why),
         case(
             "h264_input_that_cannot_negotiate_says_why",
