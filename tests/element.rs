@@ -1151,7 +1151,7 @@ fn live_bitrate_follows_target() {
         // picture after a rate drop, a burst NVENC's own rate control has no reason to make.
         let bits: usize = out
             .iter()
-            .filter(|o| o.0 / FRAME / N == i as u64 && (i == 0 || o.0 / FRAME % N != 0))
+            .filter(|o| o.0 / FRAME / N == i as u64 && (i == 0 || !(o.0 / FRAME).is_multiple_of(N)))
             .map(|o| o.2.len() * 8)
             .sum();
         let frames = if i == 0 { N } else { N - 1 } as f64;
