@@ -1165,6 +1165,84 @@ fn live_bitrate_follows_target() {
     }
 }
 
+/// `key-unit-intra-refresh` with intra refresh on: a force-key-unit (all-headers) starts an
+/// intra-refresh wave (`forceIntraRefreshWithFrameCnt` = intra-refresh-count) with the
+/// parameter sets (`OUTPUT_SPSPPS`) and no IDR (no `FORCEIDR`, no IDR slice), its first
+/// picture out marked a sync point (a recovery point, as x264enc marks them); without
+/// all-headers no parameter sets.
+fn key_unit_as_intra_refresh(element: &str) {
+    let before = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        element,
+        &[
+            ("gop-size", "-1"),
+            ("key-unit-intra-refresh", "true"),
+            ("intra-refresh-period", "10"),
+            ("intra-refresh-count", "5"),
+        ],
+        &nv12_caps(W, H),
+        sink_caps_of(element),
+    );
+    push_frames(&mut h, W, H, 0..3);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 3..6);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(false)
+        .build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 6..9);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 9, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0, 3, 6], "{element}: recovery points");
+    let idr_slice = |au: &[u8]| match element {
+        "rsnvench264enc" => annexb_nal_headers(au).iter().any(|b| b & 0x1f == 5),
+        "rsnvench265enc" => h265_nal_types(au).iter().any(|t| *t == 19 || *t == 20),
+        _ => false,
+    };
+    assert!(
+        out.iter().skip(1).all(|o| !idr_slice(&o.2)),
+        "{element}: no IDR after the first"
+    );
+    let cpp = match element {
+        "rsnvench264enc" => "h264PicParams",
+        "rsnvench265enc" => "hevcPicParams",
+        _ => "av1PicParams",
+    };
+    let pics: Vec<(u64, u64)> = trace_lines("nvEncEncodePicture")[before..]
+        .iter()
+        .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+        .map(|l| {
+            let a = &l["args"];
+            let wave = &a[format!("codecPicParams.{cpp}.forceIntraRefreshWithFrameCnt")];
+            (
+                a["encodePicFlags"].as_u64().unwrap(),
+                wave.as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pics.len(), 9, "{pics:?}");
+    assert_eq!(
+        pics[3],
+        (0x4, 5),
+        "{element}: a wave with headers: {pics:?}"
+    );
+    assert_eq!(
+        pics[6],
+        (0, 5),
+        "{element}: a wave without headers: {pics:?}"
+    );
+    assert!(
+        pics.iter()
+            .enumerate()
+            .all(|(i, p)| i == 3 || i == 6 || *p == (0, 0)),
+        "{element}: {pics:?}"
+    );
+}
+
 /// Runs `pipeline` to its error, which must be not-negotiated; the warnings (message and
 /// details) posted before it.
 fn warnings_before_error(pipeline: &str) -> Vec<String> {
@@ -1668,6 +1746,15 @@ fn cases() -> Vec<Trial> {
         case("max_size_in_session", max_size_in_session),
         case("live_rate_control_change", live_rate_control_change),
         case("live_bitrate_follows_target", live_bitrate_follows_target),
+        case("key_unit_as_intra_refresh_h264", || {
+            key_unit_as_intra_refresh("rsnvench264enc")
+        }),
+        case("key_unit_as_intra_refresh_h265", || {
+            key_unit_as_intra_refresh("rsnvench265enc")
+        }),
+        case("key_unit_as_intra_refresh_av1", || {
+            key_unit_as_intra_refresh("rsnvencav1enc")
+        }),
         case("unsupported_size_says_why", unsupported_size_says_why),
         case(
             "h264_input_that_cannot_negotiate_says_why",

@@ -387,6 +387,21 @@ pub fn ring_size(lookahead: u32, frame_interval_p: i32) -> u32 {
     4 + lookahead + (frame_interval_p.max(1) as u32 - 1) + 1
 }
 
+/// The (minimum, maximum) latency of a session coding `info` (its frame duration): the
+/// reordering delay (`dts_offset`) and the lookahead, at most the whole ring of `ring_size`.
+pub fn latency(
+    info: &gst_video::VideoInfo,
+    dts_offset: gst::ClockTime,
+    lookahead: u32,
+    ring_size: u32,
+) -> (gst::ClockTime, gst::ClockTime) {
+    let frame_dur = frame_duration(info);
+    (
+        dts_offset + frame_dur * lookahead as u64,
+        frame_dur * ring_size as u64,
+    )
+}
+
 /// `NV_ENC_INITIALIZE_PARAMS` for a session coding `info` (its display size, aspect ratio and
 /// frame rate) at `encode_size` from `buffer_format` input.
 ///

@@ -61,6 +61,8 @@ struct State {
     )>,
     /// A per-picture LTR request (`rsnvenc-ltr` event) for the next frame.
     ltr_request: Option<sdkext::LtrRequest>,
+    /// A force-key-unit event since the last forced frame asked for all headers.
+    key_unit_all_headers: bool,
 }
 
 #[derive(Default)]
@@ -253,15 +255,7 @@ impl NvEncoder {
         let ffi::SessionConfig { init, cfg } = &mut config.session;
         session.initialize(init, cfg)?;
         self.stats.session_opened();
-        let seq = session.sequence_params()?;
-        let mut out_caps = ops
-            .output_caps(&seq, &params, fmt)
-            .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
-        if super::colour::converted_by_nvenc(info) {
-            // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
-            // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
-            out_caps.make_mut().set("colorimetry", "bt709");
-        }
+        let out_caps = self.output_caps(&session, &params, fmt)?;
         let stream = self.start_ring(session, params, config, plan, (caps, fmt))?;
         Ok((stream, out_caps))
     }
@@ -429,7 +423,8 @@ impl NvEncoder {
         let ring = Ring::new(free, !params.hdr.is_empty());
         let frame_dur = config::frame_duration(&params.info);
         let dts_offset = frame_dur * (frame_interval_p.max(1) as u64 - 1);
-        self.set_latency(&params.info, dts_offset, setup.lookahead, ring_size);
+        let (min, max) = config::latency(&params.info, dts_offset, setup.lookahead, ring_size);
+        self.obj().set_latency(min, Some(max));
         let thread = ring::spawn_output_thread(
             session.clone(),
             ring.clone(),
@@ -468,22 +463,6 @@ impl NvEncoder {
         })
     }
 
-    /// The latency of a session coding `info` (its frame duration): the reordering delay
-    /// (`dts_offset`) and the lookahead, at most the whole ring.
-    fn set_latency(
-        &self,
-        info: &gst_video::VideoInfo,
-        dts_offset: gst::ClockTime,
-        lookahead: u32,
-        ring_size: u32,
-    ) {
-        let frame_dur = config::frame_duration(info);
-        self.obj().set_latency(
-            dts_offset + frame_dur * lookahead as u64,
-            Some(frame_dur * ring_size as u64),
-        );
-    }
-
     /// The `rsnvenc-ltr` event (custom upstream, from downstream, or custom downstream,
     /// serialized): per-picture long-term reference control for the next frame submitted.
     /// Fields, both optional: `mark-frame-idx` (uint): mark that picture as long-term reference
@@ -508,6 +487,13 @@ impl NvEncoder {
             use_bitmap: r.use_bitmap | prev.use_bitmap,
         });
         true
+    }
+
+    /// Remembers a force-key-unit event's `all-headers` for the forced frame.
+    fn note_key_unit(&self, event: &gst::Event) {
+        if let Some(all) = live::key_unit_all_headers(event) {
+            self.lock_state().key_unit_all_headers |= all;
+        }
     }
 
     /// The `stats` property.
@@ -641,16 +627,7 @@ impl NvEncoder {
         self.lock_state().stream = Some(stream);
         match r {
             Ok(caps) => {
-                let i = state.info();
-                let idr = if resize { "IDR" } else { "no IDR" };
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "{}x{} at {} fps in the session ({idr})",
-                    i.width(),
-                    i.height(),
-                    i.fps()
-                );
+                gst::info!(CAT, imp = self, "{change:?} change in the session: {caps}");
                 Some(Some(caps))
             }
             Err(e) => {
@@ -678,16 +655,9 @@ impl NvEncoder {
             return Err(NvEncError::Other("settings need a new session".into()));
         }
         let s = self.settings.get();
-        let init = &stream.config.init;
-        let max = (init.maxEncodeWidth, init.maxEncodeHeight);
-        let (mut setup, _plan) = self.session_config(
-            &stream.session,
-            &s,
-            &stream.caps,
-            &params,
-            stream.format,
-            Some(max),
-        )?;
+        let (init, session, caps) = (&stream.config.init, &stream.session, &stream.caps);
+        let max = Some((init.maxEncodeWidth, init.maxEncodeHeight));
+        let (mut setup, _) = self.session_config(session, &s, caps, &params, stream.format, max)?;
         live::check_rc_mode(&stream.config.cfg, &setup.session.cfg, &stream.caps)?;
         let ffi::SessionConfig { init, cfg } = &mut setup.session;
         stream.session.reconfigure(init, cfg, false, force_idr)?;
@@ -699,12 +669,26 @@ impl NvEncoder {
             stream.registrations.clear();
         }
         let ring_size = config::ring_size(setup.lookahead, stream.config.cfg.frameIntervalP);
-        self.set_latency(info, stream.dts_offset, setup.lookahead, ring_size);
-        let seq = stream.session.sequence_params()?;
-        let mut caps = ops
-            .output_caps(&seq, &stream.params, stream.format)
+        let (min, max) = config::latency(info, stream.dts_offset, setup.lookahead, ring_size);
+        self.obj().set_latency(min, Some(max));
+        self.output_caps(&stream.session, &stream.params, stream.format)
+    }
+
+    /// The output caps of an initialised (or reconfigured) session, from its parameter sets.
+    fn output_caps(
+        &self,
+        session: &Session,
+        params: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<gst::Caps, NvEncError> {
+        let seq = session.sequence_params()?;
+        let mut caps = self
+            .ops()
+            .output_caps(&seq, params, fmt)
             .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
-        if super::colour::converted_by_nvenc(info) {
+        if super::colour::converted_by_nvenc(&params.info) {
+            // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
+            // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
             caps.make_mut().set("colorimetry", "bt709");
         }
         Ok(caps)
@@ -860,8 +844,13 @@ impl NvEncoder {
         let codec = self.ops().codec();
         let mut payloads = self.caption_payloads(&f.input, codec);
         let mut with_hdr = false;
+        let settings = self.settings.get();
+        let (mut key_unit, mut wave) = (None, None);
         let ltr_refused = {
             let mut st = self.lock_state();
+            if f.force_idr {
+                key_unit = Some(std::mem::take(&mut st.key_unit_all_headers));
+            }
             let ltr_request = st.ltr_request.take();
             let mut refused = None;
             if let Some(s) = st.stream.as_mut() {
@@ -884,7 +873,14 @@ impl NvEncoder {
                         )),
                     };
                 }
-                if s.next_is_idr(f.force_idr) && !s.params.hdr.is_empty() {
+                let ir = s
+                    .caps
+                    .intra_refresh
+                    .then(|| settings.intra_refresh())
+                    .flatten();
+                let fip = s.config.cfg.frameIntervalP.max(0) as u32;
+                wave = live::intra_refresh_wave(settings.key_unit_intra_refresh, ir, fip);
+                if s.next_is_idr(f.force_idr && wave.is_none()) && !s.params.hdr.is_empty() {
                     payloads.push_hdr(&s.params.hdr, codec, s.params.native_hdr(codec));
                     with_hdr = true;
                 }
@@ -909,9 +905,8 @@ impl NvEncoder {
                 payloads.describe()
             );
         }
-        if f.force_idr {
-            pic.encodePicFlags |=
-                ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+        if let Some(all_headers) = key_unit {
+            live::force_key_unit(&mut pic, codec, wave, all_headers);
         }
         (pic, payloads, with_hdr)
     }
@@ -1004,6 +999,7 @@ impl ElementImpl for NvEncoder {
 
 impl VideoEncoderImpl for NvEncoder {
     fn src_event(&self, event: gst::Event) -> bool {
+        self.note_key_unit(&event);
         if matches!(event.view(), gst::EventView::CustomUpstream(_)) && self.take_ltr_event(&event)
         {
             return true;
@@ -1012,6 +1008,7 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        self.note_key_unit(&event);
         if matches!(event.view(), gst::EventView::CustomDownstream(_))
             && self.take_ltr_event(&event)
         {
@@ -1178,6 +1175,9 @@ impl VideoEncoderImpl for NvEncoder {
         (pic.inputWidth, pic.inputHeight) = view.size;
         if with_hdr {
             view.ring.with_hdr(f.number);
+        }
+        if f.force_idr && pic.encodePicFlags & ffi::NV_ENC_PIC_FLAG_FORCEIDR == 0 {
+            view.ring.recovery_point(f.number);
         }
         let encoded = match &slot.cuda {
             Some(c) => view.session.encode_mapped(&c.nvenc, &slot.output, &mut pic),

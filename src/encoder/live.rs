@@ -82,6 +82,52 @@ pub fn check_rc_mode(
     Ok(())
 }
 
+/// A force-key-unit event's `all-headers` (upstream or downstream); `None` for any other event.
+pub fn key_unit_all_headers(event: &gst::Event) -> Option<bool> {
+    if let Ok(e) = gst_video::UpstreamForceKeyUnitEvent::parse(event) {
+        return Some(e.all_headers);
+    }
+    gst_video::DownstreamForceKeyUnitEvent::parse(event)
+        .ok()
+        .map(|e| e.all_headers)
+}
+
+/// How a forced key unit is coded: an intra-refresh wave of this many pictures where
+/// `key-unit-intra-refresh` is on, intra refresh configured (`intra_refresh`:
+/// (period, count) of the session) and no B-frames ("forceIntraRefreshWithFrameCnt cannot be
+/// used if B frames are used in the GOP structure", nvEncodeAPI.h), else `None` (an IDR).
+pub fn intra_refresh_wave(
+    opted_in: bool,
+    intra_refresh: Option<(u32, u32)>,
+    frame_interval_p: u32,
+) -> Option<u32> {
+    let (_, count) = intra_refresh?;
+    (opted_in && frame_interval_p <= 1 && count > 0).then_some(count)
+}
+
+/// The picture flags of a forced key unit: an IDR with parameter sets, or (`wave`) an
+/// intra-refresh wave, with the parameter sets where `all_headers` asked for them.
+pub fn force_key_unit(
+    pic: &mut ffi::NV_ENC_PIC_PARAMS,
+    codec: crate::nvenc::api::Codec,
+    wave: Option<u32>,
+    all_headers: bool,
+) {
+    match wave {
+        Some(n) => {
+            pic.codecPicParams
+                .set_force_intra_refresh(codec == crate::nvenc::api::Codec::H264, n);
+            if all_headers {
+                pic.encodePicFlags |= ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+            }
+        }
+        None => {
+            pic.encodePicFlags |=
+                ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+        }
+    }
+}
+
 /// What going from `old` to `new` needs of a session initialised with `max` as
 /// `maxEncodeWidth/Height`; `dyn_res`: the GPU's `NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE`.
 pub fn classify(old: &Input, new: &Input, max: (u32, u32), dyn_res: bool) -> CapsChange {

@@ -289,6 +289,8 @@ pub struct Settings {
     pub rc_mode: RcMode,
     /// kbit/s (x1024 into NVENC, as nvcodec), 0 = preset default.
     pub bitrate: u32,
+    /// A force-key-unit request starts an intra-refresh wave instead of an IDR.
+    pub key_unit_intra_refresh: bool,
     /// `maxEncodeWidth/Height` in pixels, 0 = the first size.
     pub max_width: u32,
     pub max_height: u32,
@@ -360,6 +362,7 @@ impl Default for Settings {
             tune: DEFAULT_TUNE,
             rc_mode: DEFAULT_RC_MODE,
             bitrate: DEFAULT_BITRATE,
+            key_unit_intra_refresh: false,
             max_width: 0,
             max_height: 0,
             max_bitrate: DEFAULT_MAX_BITRATE,
@@ -721,6 +724,11 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .blurb("Frames one refresh wave takes (intraRefreshCnt), below the period (nvEncodeAPI.h); 0 = the period minus one; beyond nvcodec")
             .mutable_playing()
             .build(),
+        glib::ParamSpecBoolean::builder("key-unit-intra-refresh")
+            .nick("Key Unit As Intra Refresh")
+            .blurb("A force-key-unit request (e.g. a receiver's PLI through the RTP payloader) starts an intra-refresh wave of intra-refresh-count pictures (forceIntraRefreshWithFrameCnt) instead of an IDR, where intra refresh is on (intra-refresh-period > 0) and there are no B-frames (nvEncodeAPI.h); all-headers then sends the parameter sets with its first picture; false = an IDR with parameter sets (default); beyond nvcodec")
+            .mutable_playing()
+            .build(),
         glib::ParamSpecEnum::builder_with_default("b-ref-mode", BRefMode::Disabled)
             .nick("B-frame Reference Mode")
             .blurb("B-frames as references (useBFramesAsRef); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
@@ -958,6 +966,10 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
             s.max_width = v!();
             return Change::Nothing;
         }
+        "key-unit-intra-refresh" => {
+            s.key_unit_intra_refresh = v!();
+            return Change::Nothing;
+        }
         "max-height" => {
             s.max_height = v!();
             return Change::Nothing;
@@ -1060,6 +1072,7 @@ pub fn get(s: &Settings, name: &str) -> glib::Value {
     match name {
         "cuda-device-id" => s.cuda_device_id.to_value(),
         "max-width" => s.max_width.to_value(),
+        "key-unit-intra-refresh" => s.key_unit_intra_refresh.to_value(),
         "max-height" => s.max_height.to_value(),
         "preset" => s.preset.to_value(),
         "tune" => s.tune.to_value(),

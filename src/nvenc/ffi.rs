@@ -1465,6 +1465,21 @@ pub union NV_ENC_CODEC_PIC_PARAMS {
 }
 
 impl NV_ENC_CODEC_PIC_PARAMS {
+    /// `forceIntraRefreshWithFrameCnt` of the codec's picture parameters (`h264`: H.264's,
+    /// else H.265's and AV1's, which sit at the same offset): start an intra-refresh wave of
+    /// `frames` pictures on this one.
+    pub fn set_force_intra_refresh(&mut self, h264: bool, frames: u32) {
+        const _: () = assert!(
+            offset_of!(NV_ENC_PIC_PARAMS_HEVC, forceIntraRefreshWithFrameCnt)
+                == offset_of!(NV_ENC_PIC_PARAMS_AV1, forceIntraRefreshWithFrameCnt)
+        );
+        if h264 {
+            self.h264PicParams.forceIntraRefreshWithFrameCnt = frames;
+        } else {
+            self.hevcPicParams.forceIntraRefreshWithFrameCnt = frames;
+        }
+    }
+
     /// The union as 64-bit words, for fields addressed by byte offset from the ABI tables
     /// (e.g. the per-picture LTR controls, [`PicLtrLayout`]).
     pub fn words_mut(&mut self) -> &mut [u64] {

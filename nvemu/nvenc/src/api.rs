@@ -2480,6 +2480,27 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             ));
         }
         let e = inner.enc.as_mut().unwrap();
+        let cpp = match e.codec {
+            CodecKind::H264 => "codecPicParams.h264PicParams.",
+            CodecKind::Hevc => "codecPicParams.hevcPicParams.",
+            CodecKind::Av1 => "codecPicParams.av1PicParams.",
+        };
+        let wave = v.get(&format!("{cpp}forceIntraRefreshWithFrameCnt"));
+        if wave != 0 {
+            if e.fip > 1 {
+                // "forceIntraRefreshWithFrameCnt cannot be used if B frames are used in the GOP
+                // structure specified" (nvEncodeAPI.h); the driver's answer is unknown.
+                return Err(violation(
+                    st::INVALID_PARAM,
+                    "forceIntraRefreshWithFrameCnt with B-frames (nvEncodeAPI.h: cannot be used if B frames are used)",
+                ));
+            }
+            // NVENC codes the wave's pictures with intra regions, no IDR; the software
+            // encoders code no intra refresh (see the contract): the picture goes on as it would.
+            call.note(format!(
+                "intra-refresh wave of {wave} pictures asked (not coded by the software encoder; no IDR)"
+            ));
+        }
         let frame_idx = v.get("frameIdx") as u32;
         if e.ext.frame_idx_rule && frame_idx != e.next_frame_idx {
             // The header's rule; the real driver's reaction is unknown (it may encode with a
