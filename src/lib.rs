@@ -5,6 +5,7 @@
 
 use gst::glib;
 
+mod autoenc;
 mod bits;
 // Public on purpose, not as an API: `examples/nvenc_probe.rs` drives `cuda` and `nvenc::api`
 // directly, and the tests check `nvench26x::avcc` (avcC records, SPS parsing) against what
@@ -17,11 +18,18 @@ pub mod nvenc;
 mod nvencav1;
 #[doc(hidden)]
 pub mod nvench26x;
+// Public for `examples/nvml_probe.rs` (what NVML answers on a machine, and where automatic
+// placement would put a session), not as an API.
+#[doc(hidden)]
+pub mod nvml;
+#[doc(hidden)]
+pub mod placement;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     encoder::mark_plugin_api();
     nvencav1::register(plugin)?;
     nvench26x::register(plugin)?;
+    autoenc::register(Some(plugin))?;
     Ok(())
 }
 

@@ -271,7 +271,11 @@ pub const DEFAULT_GOP_SIZE: i32 = 75;
 pub const DEFAULT_BFRAMES: u32 = 0;
 pub const MAX_BFRAMES: u32 = 4;
 pub const DEFAULT_ZEROLATENCY: bool = false;
-pub const DEFAULT_CUDA_DEVICE_ID: u32 = 0;
+/// The GPU of `cuda-device-id` by default: 0, as nvcodec's elements (their `cuda-device-id` is
+/// the GPU they were made for, 0 on one GPU); -1 (automatic placement) is asked for.
+pub const DEFAULT_CUDA_DEVICE_ID: i32 = 0;
+/// `cuda-device-id` value that places the session automatically (`crate::placement`).
+pub const AUTO_CUDA_DEVICE_ID: i32 = -1;
 pub const DEFAULT_AUD: bool = true;
 pub const DEFAULT_REPEAT_SEQUENCE_HEADER: bool = false;
 pub const DEFAULT_MULTI_PASS: MultiPass = MultiPass::Default;
@@ -306,7 +310,8 @@ pub struct Settings {
     pub gop_size: i32,
     pub bframes: u32,
     pub zerolatency: bool,
-    pub cuda_device_id: u32,
+    /// CUDA ordinal, or [`AUTO_CUDA_DEVICE_ID`].
+    pub cuda_device_id: i32,
     /// H.264 and H.265: access unit delimiters (`outputAUD`).
     pub aud: bool,
     /// H.264 and H.265: parameter sets on every IDR (`repeatSPSPPS`).
@@ -624,11 +629,12 @@ pub fn base_properties() -> Vec<glib::ParamSpec> {
 /// switches.
 fn rate_properties() -> Vec<glib::ParamSpec> {
     vec![
-        glib::ParamSpecUInt::builder("cuda-device-id")
+        glib::ParamSpecInt::builder("cuda-device-id")
             .nick("CUDA Device ID")
-            .blurb("CUDA device ordinal of the GPU whose NVENC encodes")
+            .blurb("CUDA device ordinal of the GPU whose NVENC encodes; -1 = automatic: the GPU of upstream CUDA memory, else the one with the most free NVENC capacity (NVML, all processes), else the fewest sessions of this process; a GPU at its session cap passes the session to the next (see the stats property)")
             .default_value(DEFAULT_CUDA_DEVICE_ID)
-            .maximum(i32::MAX as u32)
+            .minimum(AUTO_CUDA_DEVICE_ID)
+            .maximum(i32::MAX)
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("preset", DEFAULT_PRESET)
@@ -808,7 +814,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
-            .blurb("Running statistics since the element started (application/x-rsnvenc-stats): frames-in, frames-out (pictures into/out of NVENC, guint64), bytes-out (guint64), in-flight (pictures in NVENC now, guint), encoder-fps (pictures out per second over the last second, gdouble), sessions (NVENC sessions opened, guint64)")
+            .blurb("Running statistics since the element started (application/x-rsnvenc-stats): frames-in, frames-out (pictures into/out of NVENC, guint64), bytes-out (guint64), in-flight (pictures in NVENC now, guint), encoder-fps (pictures out per second over the last second, gdouble), sessions (NVENC sessions opened, guint64), encoder (\"nvenc\"), gpu (CUDA ordinal of the sessions' GPU, gint, -1 before placement), gpu-name, gpu-uuid (NVML), placement (fixed, upstream-memory, nvml, own-sessions), placement-reason (the GPU chosen and why, the figures compared), nvenc-utilisation (NVML encoder utilisation of that GPU in percent, gint, -1 unknown), gpu-sessions (NVML: encode sessions on that GPU, all processes, gint, -1 unknown)")
             .read_only()
             .build(),
         glib::ParamSpecUInt::builder("aq-strength")
@@ -951,7 +957,11 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
     }
     match name {
         "cuda-device-id" => {
-            s.cuda_device_id = v!();
+            // An int since automatic placement (-1); a guint value (nvcodec's type) still sets it.
+            s.cuda_device_id = value
+                .get::<i32>()
+                .or_else(|_| value.get::<u32>().map(|v| v.min(i32::MAX as u32) as i32))
+                .expect("type checked upstream");
             return Change::Nothing;
         }
         "bitrate" => {

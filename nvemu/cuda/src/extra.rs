@@ -14,7 +14,7 @@
 //! - `cuDeviceGetByPCIBusId`: the inverse of `cuDeviceGetPCIBusId` (the three forms the
 //!   driver documents, hexadecimal, case-insensitive); an unknown id: `CUDA_ERROR_INVALID_DEVICE`.
 //! - `cuDeviceGetLuid`: a LUID exists only under Windows' WDDM; on Linux the call answers
-//!   `CUDA_ERROR_NOT_SUPPORTED` (checked against driver 580.159.04 on the device machine).
+//!   `CUDA_ERROR_NOT_SUPPORTED` (the driver's code on Linux not measured yet).
 //! - CUDA arrays (`cuArrayCreate_v2`, as `cuArray3DCreate_v2`): `CUDA_ERROR_NOT_SUPPORTED` (the
 //!   emulator creates none); mipmapped arrays can only come from external memory, which cannot
 //!   be imported, so the calls taking one answer `CUDA_ERROR_INVALID_HANDLE`.
@@ -30,7 +30,6 @@
 //!
 //! None of these is a silent success; each refusal is traced.
 use super::*;
-use crate::CUarray;
 
 pub type CUexternalMemory = *mut c_void;
 pub type CUexternalSemaphore = *mut c_void;
@@ -172,6 +171,17 @@ cuda_fn! { fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) {
     put(pctx, ctx as CUcontext)
 }}
 
+/// Reads a client's NUL-terminated string (NULL or not UTF-8: `CUDA_ERROR_INVALID_VALUE`).
+fn c_str<'a>(p: *const c_char) -> R<&'a str> {
+    if p.is_null() {
+        return Err(CUDA_ERROR_INVALID_VALUE);
+    }
+    // SAFETY: the CUDA API contract makes `p` a NUL-terminated C string that outlives the
+    // call; NULL was rejected above.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|_| CUDA_ERROR_INVALID_VALUE)
+}
+
 /// Parses the forms `cuDeviceGetByPCIBusId` documents: `domain:bus:device.function`,
 /// `domain:bus:device`, `bus:device.function` (hexadecimal). Returns (domain, bus, device,
 /// function).
@@ -191,14 +201,6 @@ fn parse_bus_id(s: &str) -> Option<(u32, u32, u32, u32)> {
         ([b, dev], Some(f)) => Some((0, hexn(b)?, hexn(dev)?, f)),
         _ => None,
     }
-}
-
-/// The client's NUL-terminated string (non-NULL, checked by the caller) as UTF-8.
-fn c_str<'a>(p: *const c_char) -> R<&'a str> {
-    // SAFETY: the caller passes a NUL-terminated C string, checked non-NULL before; it lives
-    // for the call.
-    let s = unsafe { CStr::from_ptr(p) };
-    s.to_str().map_err(|_| CUDA_ERROR_INVALID_VALUE)
 }
 
 cuda_fn! { fn cuDeviceGetByPCIBusId(dev: *mut CUdevice, pci_bus_id: *const c_char) {

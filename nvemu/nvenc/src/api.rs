@@ -490,35 +490,30 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
         }
         t => return Err(fail(st::INVALID_DEVICE, format!("unknown deviceType {t}"))),
     }
-    let gpu = Gpu::from_env();
+    // The GPU of the client's CUcontext (CUDA stand-in; 0 otherwise) and its model.
+    let ordinal = crate::system::device_of(device);
+    let gpu = Gpu::for_device(ordinal);
+    call.arg("emu.gpu", ordinal);
     if gpu == Gpu::NoNvenc {
         return Err(fail(
             st::UNSUPPORTED_DEVICE,
-            "this GPU has no NVENC (NVEMU_GPU=no-nvenc)",
+            format!("GPU {ordinal} has no NVENC (NVEMU_GPU / NVEMU_GPU_MODELS: no-nvenc)"),
         ));
     }
-    if let Some(limit) = gpu.session_limit() {
-        let live = session::live_count();
-        if live >= limit {
-            // GeForce drivers refuse the session over the cap with OUT_OF_MEMORY (what FFmpeg
-            // users report as "OpenEncodeSessionEx failed: out of memory (10)"; NVIDIA documents
-            // the cap, not the status). The real cap counts every process on the GPU; the
-            // emulator counts this process only. The cap is GeForce's 8 on the `ada` and
-            // `turing` models, none on `ampere` (an RTX A4000), or NVEMU_SESSION_LIMIT.
-            return Err(fail(
-                st::OUT_OF_MEMORY,
-                format!(
-                    "{live} encode sessions are open: this GPU model ({}) allows {limit} at once",
-                    gpu.name()
-                ),
-            ));
-        }
-    }
     let handle = session::new_handle(Tag::Session);
+    // The session caps (`crate::system`): GeForce drivers refuse a session over the cap with
+    // OUT_OF_MEMORY (what FFmpeg users report as "OpenEncodeSessionEx failed: out of memory
+    // (10)"; NVIDIA documents the cap, not the status).
+    match crate::system::open(ordinal, gpu, handle >> 4 & 0xffff_ffff) {
+        Ok(()) => {}
+        Err(crate::system::Refused::Cap(m)) => return Err(fail(st::OUT_OF_MEMORY, m)),
+        Err(crate::system::Refused::Io(m)) => return Err(fail(st::GENERIC, m)),
+    }
     let s = Arc::new(Session {
         id: handle >> 4 & 0xffff_ffff,
         sdk,
         gpu,
+        ordinal,
         device,
         inner: Mutex::new(Default::default()),
         cv: Condvar::new(),
@@ -550,6 +545,7 @@ extern "C" fn destroy_encoder(enc: Ptr) -> i32 {
         drop(g);
         s.cv.notify_all();
         session::unregister(enc as u64);
+        crate::system::close(s.id);
         Ok(st::SUCCESS)
     })
 }
@@ -1505,6 +1501,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         tuning,
         (width, height),
         v.get("splitEncodeMode") as u32,
+        (s.ordinal, s.id),
     );
     if let Some(t) = &timing {
         call.arg(

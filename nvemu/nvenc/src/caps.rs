@@ -25,11 +25,24 @@ pub enum Gpu {
 pub const GEFORCE_SESSION_CAP: usize = 8;
 
 impl Gpu {
+    /// The model `NVEMU_GPU` names (every GPU's unless `NVEMU_GPU_MODELS` says otherwise; see
+    /// [`Gpu::for_device`]). The session caps are in `crate::system`.
     pub fn from_env() -> Gpu {
         match std::env::var("NVEMU_GPU").as_deref() {
             Ok("ampere") => Gpu::Ampere,
             Ok("turing") => Gpu::Turing,
             Ok("no-nvenc") => Gpu::NoNvenc,
+            _ => Gpu::Ada,
+        }
+    }
+
+    /// The model of GPU `ordinal` (CUDA ordinal): `NVEMU_GPU_MODELS`' entry, else `NVEMU_GPU`
+    /// (`crate::gpus`).
+    pub fn for_device(ordinal: u32) -> Gpu {
+        match crate::gpus::model_of(ordinal as usize).key {
+            "ampere" => Gpu::Ampere,
+            "turing" => Gpu::Turing,
+            "no-nvenc" => Gpu::NoNvenc,
             _ => Gpu::Ada,
         }
     }
@@ -70,23 +83,6 @@ impl Gpu {
     /// professional ("qualified") card.
     pub fn is_geforce(self) -> bool {
         matches!(self, Gpu::Ada | Gpu::Turing)
-    }
-
-    /// Concurrent encode sessions allowed in this process: `NVEMU_SESSION_LIMIT` if it is a
-    /// number (`0` = no cap), else [`GEFORCE_SESSION_CAP`] on GeForce models and none on
-    /// professional ones. Over it `nvEncOpenEncodeSessionEx` answers OUT_OF_MEMORY (see there).
-    /// The real cap counts every process (and every GeForce card) of the system, which the
-    /// emulator cannot see: it counts the sessions of this process.
-    pub fn session_limit(self) -> Option<usize> {
-        match std::env::var("NVEMU_SESSION_LIMIT")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None if self.is_geforce() => Some(GEFORCE_SESSION_CAP),
-            None => None,
-        }
     }
 
     pub fn codecs(self) -> &'static [CodecKind] {

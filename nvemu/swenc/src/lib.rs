@@ -245,7 +245,8 @@ pub struct Packet {
 pub struct SwEncoder {
     cfg: Config,
     raw: ffi::SwencConfig,
-    /// `None` only after a reopen failed; every call then reports `reopen_error`.
+    /// `None` after `drain` (re-opened by the next call that needs it: no encoder is opened
+    /// for a stream that ends there) or after a reopen failed (`reopen_error` says why).
     ctx: Option<NonNull<ffi::SwencCtx>>,
     reopen_error: String,
     /// Frame number given to the encoder -> (caller's pts, kind asked for).
@@ -490,7 +491,7 @@ impl SwEncoder {
         if let Some(h) = self.seq_header.get() {
             return Ok(h.clone());
         }
-        let h = if self.cfg.codec == Codec::Hevc && !self.null {
+        let h = if self.cfg.codec == Codec::Hevc && !self.null && self.ctx.is_some() {
             // x265 gives its parameter sets without coding a frame: no throwaway encoder, whose
             // x265_encoder_open would leak x265 3.5's 1.2 KB (its `zoneParam` is never freed).
             let _g = self.header_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -535,6 +536,7 @@ impl SwEncoder {
         if self.null {
             return self.send_null(pts, kind);
         }
+        self.ensure_open()?;
         let ctx = self.ctx()?;
         let id = self.next_id;
         let mut err = [0 as c_char; ERRLEN];
@@ -619,6 +621,7 @@ impl SwEncoder {
             (self.cfg.fps_num, self.cfg.fps_den) = (fps_num, fps_den);
             return Ok(true);
         }
+        self.ensure_open()?;
         let Some(ctx) = self.ctx else {
             return Err(self.reopen_error.clone());
         };
@@ -652,8 +655,27 @@ impl SwEncoder {
         }
     }
 
-    /// End of sequence: returns every remaining packet, then reopens the encoder (the next
-    /// frame is an IDR).
+    /// Opens the encoder again after `drain` (a new sequence: the next frame is an IDR).
+    fn ensure_open(&mut self) -> Result<(), String> {
+        if self.ctx.is_some() || !self.reopen_error.is_empty() {
+            return Ok(());
+        }
+        match open_raw(&self.raw) {
+            Ok(c) => {
+                self.ctx = Some(c);
+                Ok(())
+            }
+            Err(e) => {
+                self.reopen_error = e.clone();
+                Err(format!("reopening the encoder after drain: {e}"))
+            }
+        }
+    }
+
+    /// End of sequence: returns every remaining packet and closes the encoder; the next call
+    /// that needs one opens it again (the next frame is an IDR). Closing rather than re-opening
+    /// here means a stream that ends costs no further `x265_encoder_open` (x265 3.5 leaks 1.2 KB
+    /// in each).
     pub fn drain(&mut self) -> Result<Vec<Packet>, String> {
         if self.null {
             let held: Vec<(i64, PicKind)> = self.held_b.drain(..).collect();
@@ -663,24 +685,20 @@ impl SwEncoder {
             self.headers_sent = false;
             return Ok(self.ready.drain(..).collect());
         }
+        if self.ctx.is_none() && self.reopen_error.is_empty() {
+            // Drained already and nothing sent since.
+            return Ok(self.ready.drain(..).collect());
+        }
         let ctx = self.ctx()?;
         let result = self.flush();
         let mut out: Vec<Packet> = self.ready.drain(..).collect();
-        // Reopen whatever happened, so the encoder stays usable.
+        // Close whatever happened; the next call that needs an encoder opens a new one.
         // SAFETY: ctx is owned by self and not used after this point.
         unsafe { ffi::swenc_close(ctx.as_ptr()) };
         self.ctx = None;
         self.in_flight.clear();
         self.next_id = 0;
         self.headers_sent = false;
-        match open_raw(&self.raw) {
-            Ok(c) => self.ctx = Some(c),
-            Err(e) => {
-                self.reopen_error = e.clone();
-                result?;
-                return Err(format!("reopening the encoder after drain: {e}"));
-            }
-        }
         result?;
         out.shrink_to_fit();
         Ok(out)
