@@ -814,6 +814,49 @@ fn python_application_through_gobject_introspection() {
     assert_eq!(trace_lines(&trace, "nvEncReconfigureEncoder").len(), 2);
 }
 
+/// A live-streaming application in Python (examples/python/live.py, PyGObject): a capsfilter
+/// steps 1280x720 -> 960x540 -> 640x360 -> 1280x720 and 30 -> 15 -> 30 fps in front of the
+/// encoder, then `vbv-buffer-size`, `spatial-aq` and `qp-max` change while PLAYING. Per element
+/// (H.264, H.265): frames out == frames in, one keyframe per size and none more, every size in
+/// order, one session; in the trace one `nvEncReconfigureEncoder` per step, all accepted.
+#[test]
+fn python_live_adaptation() {
+    need_emulator!();
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let trace = out_dir().join("python-live.trace");
+    let _ = std::fs::remove_file(&trace);
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("examples/python/live.py"));
+    cmd.env("GST_PLUGIN_PATH", plugin_dir());
+    cmd.env(
+        "GST_REGISTRY",
+        out_dir().join(format!("registry-py-live-{}.bin", std::process::id())),
+    );
+    cmd.env("LD_LIBRARY_PATH", emu_lib().unwrap());
+    cmd.env("NVEMU_STRICT", "abort");
+    cmd.env("NVEMU_TRACE", &trace);
+    let o = run_bounded(cmd, Duration::from_secs(240));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for element in ["rsnvench264enc", "rsnvench265enc"] {
+        assert!(
+            t.contains(&format!("{element}: frames out == frames in (")),
+            "{t}"
+        );
+    }
+    let each = "), 4 keyframes, sizes 1280x720 960x540 640x360 1280x720, 1 sessions";
+    assert_eq!(t.matches(each).count(), 2, "{t}");
+    assert_no_violation(&trace);
+    assert_eq!(trace_lines(&trace, "nvEncInitializeEncoder").len(), 2);
+    let r = trace_lines(&trace, "nvEncReconfigureEncoder");
+    assert_eq!(r.len(), 2 * 8, "one reconfigure per step and element");
+    assert!(r.iter().all(|v| v["status"] == "NV_ENC_SUCCESS"), "{r:?}");
+}
+
 /// `rsnvench264enc` on the real clip, byte-stream out, through `h264parse ! mp4mux` (the
 /// parser converts to avc; without the capsfilter it would pass mp4mux's avc through, which
 /// `h264_avc_and_avc3_straight_into_mp4` covers): 190

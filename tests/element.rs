@@ -1142,6 +1142,365 @@ fn caps_change() {
     assert_eq!(s.get::<i32>("height").unwrap(), 288);
 }
 
+/// NV12 caps of `w`x`h` at `fps` frames per second.
+fn nv12_caps_at(w: u32, h: u32, fps: i32) -> String {
+    format!("video/x-raw,format=NV12,width={w},height={h},framerate={fps}/1")
+}
+
+/// webrtcsink's congestion control, as a capsfilter in front of the encoder does it:
+/// 1280x720 -> 960x540 -> 640x360 -> 1280x720, then 30 -> 15 -> 30 fps, mid-stream, with
+/// B-frames where the codec has them. One session; one `nvEncReconfigureEncoder` per step
+/// (`forceIDR` for a size, none for a frame rate); an IDR at the first frame of each size and
+/// nowhere else; every frame out; ffprobe decodes every size, in order.
+fn webrtc_steps(element: &str) {
+    const N: u64 = 6;
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let bframes = if element == "rsnvencav1enc" { "0" } else { "2" };
+    let mut h = new_harness(
+        element,
+        &[
+            ("gop-size", "-1"),
+            ("bframes", bframes),
+            ("rc-mode", "cbr"),
+            ("bitrate", "2000"),
+        ],
+        &nv12_caps_at(1280, 720, 30),
+        sink_caps_of(element),
+    );
+    let steps = [
+        (1280, 720, 30),
+        (960, 540, 30),
+        (640, 360, 30),
+        (1280, 720, 30),
+        (1280, 720, 15),
+        (1280, 720, 30),
+    ];
+    for (i, (w, hh, fps)) in steps.iter().enumerate() {
+        if i > 0 {
+            h.set_src_caps_str(&nv12_caps_at(*w, *hh, *fps));
+        }
+        let first = i as u64 * N;
+        push_frames(&mut h, *w, *hh, first..first + N);
+    }
+    let out = finish(&mut h);
+    assert_eq!(
+        out.len() as u64,
+        N * 6,
+        "{element}: frames out == frames in"
+    );
+    let mut keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![0, N, 2 * N, 3 * N],
+        "{element}: an IDR at each new size, none for a frame rate"
+    );
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "{element}: one session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    let r = &r[reconfs..];
+    assert_eq!(r.len(), 5, "{element}: one reconfigure per step");
+    for (rc, (w, hh, fps)) in r.iter().zip(&steps[1..]) {
+        let a = &rc["args"];
+        assert_eq!(rc["status"], "NV_ENC_SUCCESS", "{element}: {a}");
+        assert_eq!(a["reInitEncodeParams.encodeWidth"], *w, "{element}: {a}");
+        assert_eq!(a["reInitEncodeParams.encodeHeight"], *hh, "{element}: {a}");
+        assert_eq!(a["reInitEncodeParams.frameRateNum"], *fps, "{element}: {a}");
+        assert_eq!(
+            a["reInitEncodeParams.maxEncodeWidth"], 1280,
+            "{element}: {a}"
+        );
+        assert_eq!(a["resetEncoder"], 0, "{element}: {a}");
+    }
+    let force: Vec<_> = r.iter().map(|rc| rc["args"]["forceIDR"].clone()).collect();
+    assert_eq!(force, [1, 1, 1, 0, 0], "{element}: forceIDR for sizes only");
+    // Decode order is output order: the stream as a file, for ffprobe.
+    let ext = if element == "rsnvencav1enc" {
+        "obu"
+    } else {
+        "es"
+    };
+    let file = root().join(format!("target/e2e/webrtc-steps-{element}.{ext}"));
+    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.clone()).collect();
+    std::fs::write(&file, &stream).unwrap();
+    let mut cmd = std::process::Command::new("ffprobe");
+    cmd.args(["-v", "error"]);
+    if ext == "obu" {
+        cmd.args(["-f", "obu"]);
+    } else if element == "rsnvench265enc" {
+        cmd.args(["-f", "hevc"]);
+    } else {
+        cmd.args(["-f", "h264"]);
+    }
+    let o = cmd
+        .args(["-show_entries", "frame=width,height", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&o.stdout);
+    // (A frame with side data adds an empty section line, and a trailing comma.)
+    let mut sizes: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        sizes.len() as u64,
+        N * 6,
+        "{element}: ffprobe frames: {text}"
+    );
+    sizes.dedup();
+    assert_eq!(
+        sizes,
+        ["1280,720", "960,540", "640,360", "1280,720"],
+        "{element}: every size, in order"
+    );
+    let caps = h.sinkpad().unwrap().current_caps().expect("output caps");
+    let st = caps.structure(0).unwrap();
+    assert_eq!(st.get::<i32>("width").unwrap(), 1280);
+    assert_eq!(
+        st.get::<gst::Fraction>("framerate").unwrap(),
+        gst::Fraction::new(30, 1)
+    );
+}
+
+/// `max-width`/`max-height` above the first size: a caps change up to them stays in the
+/// session (IDR, new size out), one beyond them opens a new session.
+fn max_size_in_session() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[
+            ("max-width", "640"),
+            ("max-height", "480"),
+            ("gop-size", "-1"),
+        ],
+        &nv12_caps(W, H),
+        sink_caps_of("rsnvench265enc"),
+    );
+    push_frames(&mut h, W, H, 0..4);
+    h.set_src_caps_str(&nv12_caps(640, 480));
+    push_frames(&mut h, 640, 480, 4..8);
+    let init = trace_lines("nvEncInitializeEncoder");
+    assert_eq!(init.len() - inits, 1, "one session up to the maximum");
+    assert_eq!(init[init.len() - 1]["args"]["maxEncodeWidth"], 640);
+    assert_eq!(init[init.len() - 1]["args"]["maxEncodeHeight"], 480);
+    h.set_src_caps_str(&nv12_caps(704, 480));
+    push_frames(&mut h, 704, 480, 8..12);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 12, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0, 4, 8]);
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        2,
+        "a new session beyond the maximum"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    assert_eq!(r.len() - reconfs, 1, "one reconfigure: 320x240 -> 640x480");
+}
+
+/// Rate-control properties other than the bitrate changed while PLAYING: `vbv-buffer-size`,
+/// `spatial-aq`, `qp-max`, `multi-pass`: one `nvEncReconfigureEncoder` each, carrying the
+/// value, no new session, no IDR, every frame out. `rc-mode`: the emulated GPUs report no
+/// `SUPPORT_DYN_RCMODE_CHANGE`, so it takes a new session (and an IDR). (`const-quality` is
+/// sent alike, but the emulator's software encoders re-open for a new target quality, an IDR
+/// NVENC would not code: not shown here.)
+fn live_rate_control_change() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("rc-mode", "vbr"), ("bitrate", "1000"), ("gop-size", "-1")],
+        &nv12_caps(W, H),
+        sink_caps_of("rsnvench265enc"),
+    );
+    let changes: [(&str, &str, &str, u64); 4] = [
+        (
+            "vbv-buffer-size",
+            "500",
+            "rcParams.vbvBufferSize",
+            500 * 1024,
+        ),
+        ("spatial-aq", "true", "rcParams.enableAQ", 1),
+        ("qp-max", "40", "rcParams.maxQP.qpIntra", 40),
+        ("multi-pass", "two-pass-quarter", "rcParams.multiPass", 1),
+    ];
+    push_frames(&mut h, W, H, 0..4);
+    for (i, (prop, value, ..)) in changes.iter().enumerate() {
+        h.element().unwrap().set_property_from_str(prop, value);
+        let first = 4 * (i as u64 + 1);
+        push_frames(&mut h, W, H, first..first + 4);
+    }
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "same session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    let r = &r[reconfs..];
+    assert_eq!(r.len(), changes.len(), "one reconfigure per change");
+    for (rc, (prop, _, field, want)) in r.iter().zip(&changes) {
+        let a = &rc["args"];
+        assert_eq!(rc["status"], "NV_ENC_SUCCESS", "{prop}: {a}");
+        assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+        let got = &a[format!("reInitEncodeParams.encodeConfig.{field}")];
+        assert_eq!(got, want, "{prop}: {a}");
+    }
+    h.element().unwrap().set_property_from_str("rc-mode", "cbr");
+    push_frames(&mut h, W, H, 20..24);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 24, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(
+        keys,
+        vec![0, 20],
+        "an IDR only for the new rc-mode's session"
+    );
+    assert_eq!(trace_lines("nvEncInitializeEncoder").len() - inits, 2);
+}
+
+/// The output follows live rate changes: CBR at 1600, then 800, then 2400 kbit/s (x1024),
+/// 5 s (125 frames at 25 fps) each, through `bitrate` and `vbv-buffer-size` together as
+/// streaming applications change them: one reconfigure per step, no IDR, and each step's
+/// bitrate within 10% of its target (`tune=ultra-low-latency zerolatency=true`, as WebRTC).
+fn live_bitrate_follows_target() {
+    const N: u64 = 125;
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench264enc",
+        &[
+            ("rc-mode", "cbr"),
+            ("bitrate", "1600"),
+            ("gop-size", "-1"),
+            ("tune", "ultra-low-latency"),
+            ("zerolatency", "true"),
+        ],
+        &nv12_caps(W, H),
+        sink_caps_of("rsnvench264enc"),
+    );
+    let steps = [1600u32, 800, 2400];
+    for (i, kbps) in steps.iter().enumerate() {
+        if i > 0 {
+            let e = h.element().unwrap();
+            e.set_property("bitrate", *kbps);
+            e.set_property("vbv-buffer-size", *kbps / 2);
+        }
+        let first = i as u64 * N;
+        push_frames(&mut h, W, H, first..first + N);
+    }
+    let out = finish(&mut h);
+    assert_eq!(out.len() as u64, 3 * N);
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0], "no IDR for a rate change");
+    assert_eq!(
+        trace_lines("nvEncReconfigureEncoder").len() - reconfs,
+        2,
+        "one reconfigure per step"
+    );
+    for (i, kbps) in steps.iter().enumerate() {
+        // Without the step's first frame: the emulator's x264 (hard CBR with filler data,
+        // issue 10) writes the filler its VBV buffer owes at the old rate into the first
+        // picture after a rate drop, a burst NVENC's own rate control has no reason to make.
+        let bits: usize = out
+            .iter()
+            .filter(|o| o.0 / FRAME / N == i as u64 && (i == 0 || !(o.0 / FRAME).is_multiple_of(N)))
+            .map(|o| o.2.len() * 8)
+            .sum();
+        let frames = if i == 0 { N } else { N - 1 } as f64;
+        let got = bits as f64 / (frames * FRAME.nseconds() as f64 / 1e9);
+        let want = *kbps as f64 * 1024.0;
+        eprint!("[{kbps} kbit/s: {:.0} kbit/s] ", got / 1024.0);
+        assert!(
+            (got / want - 1.0).abs() <= 0.10,
+            "step {i}: {got:.0} bit/s for a target of {want} bit/s"
+        );
+    }
+}
+
+/// `key-unit-intra-refresh` with intra refresh on: a force-key-unit (all-headers) starts an
+/// intra-refresh wave (`forceIntraRefreshWithFrameCnt` = intra-refresh-count) with the
+/// parameter sets (`OUTPUT_SPSPPS`) and no IDR (no `FORCEIDR`, no IDR slice), its first
+/// picture out marked a sync point (a recovery point, as x264enc marks them); without
+/// all-headers no parameter sets.
+fn key_unit_as_intra_refresh(element: &str) {
+    let before = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        element,
+        &[
+            ("gop-size", "-1"),
+            ("key-unit-intra-refresh", "true"),
+            ("intra-refresh-period", "10"),
+            ("intra-refresh-count", "5"),
+        ],
+        &nv12_caps(W, H),
+        sink_caps_of(element),
+    );
+    push_frames(&mut h, W, H, 0..3);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 3..6);
+    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(false)
+        .build();
+    assert!(h.push_upstream_event(ev), "force-key-unit handled");
+    push_frames(&mut h, W, H, 6..9);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 9, "frames out == frames in");
+    let keys: Vec<u64> = out.iter().filter(|o| o.1).map(|o| o.0 / FRAME).collect();
+    assert_eq!(keys, vec![0, 3, 6], "{element}: recovery points");
+    let idr_slice = |au: &[u8]| match element {
+        "rsnvench264enc" => annexb_nal_headers(au).iter().any(|b| b & 0x1f == 5),
+        "rsnvench265enc" => h265_nal_types(au).iter().any(|t| *t == 19 || *t == 20),
+        _ => false,
+    };
+    assert!(
+        out.iter().skip(1).all(|o| !idr_slice(&o.2)),
+        "{element}: no IDR after the first"
+    );
+    let cpp = match element {
+        "rsnvench264enc" => "h264PicParams",
+        "rsnvench265enc" => "hevcPicParams",
+        _ => "av1PicParams",
+    };
+    let pics: Vec<(u64, u64)> = trace_lines("nvEncEncodePicture")[before..]
+        .iter()
+        .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+        .map(|l| {
+            let a = &l["args"];
+            let wave = &a[format!("codecPicParams.{cpp}.forceIntraRefreshWithFrameCnt")];
+            (
+                a["encodePicFlags"].as_u64().unwrap(),
+                wave.as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pics.len(), 9, "{pics:?}");
+    assert_eq!(
+        pics[3],
+        (0x4, 5),
+        "{element}: a wave with headers: {pics:?}"
+    );
+    assert_eq!(
+        pics[6],
+        (0, 5),
+        "{element}: a wave without headers: {pics:?}"
+    );
+    assert!(
+        pics.iter()
+            .enumerate()
+            .all(|(i, p)| i == 3 || i == 6 || *p == (0, 0)),
+        "{element}: {pics:?}"
+    );
+}
+
 /// Runs `pipeline` to its error, which must be not-negotiated; the warnings (message and
 /// details) posted before it.
 fn warnings_before_error(pipeline: &str) -> Vec<String> {
@@ -1671,6 +2030,21 @@ fn cases() -> Vec<Trial> {
         }),
         case("flush_mid_stream", flush_mid_stream),
         case("caps_change", caps_change),
+        case("webrtc_steps_h264", || webrtc_steps("rsnvench264enc")),
+        case("webrtc_steps_h265", || webrtc_steps("rsnvench265enc")),
+        case("webrtc_steps_av1", || webrtc_steps("rsnvencav1enc")),
+        case("max_size_in_session", max_size_in_session),
+        case("live_rate_control_change", live_rate_control_change),
+        case("live_bitrate_follows_target", live_bitrate_follows_target),
+        case("key_unit_as_intra_refresh_h264", || {
+            key_unit_as_intra_refresh("rsnvench264enc")
+        }),
+        case("key_unit_as_intra_refresh_h265", || {
+            key_unit_as_intra_refresh("rsnvench265enc")
+        }),
+        case("key_unit_as_intra_refresh_av1", || {
+            key_unit_as_intra_refresh("rsnvencav1enc")
+        }),
         case("unsupported_size_says_why", unsupported_size_says_why),
         case("interlaced_input_is_refused", interlaced_input_is_refused),
         case(

@@ -42,6 +42,10 @@ pub struct GpuCaps {
     pub cabac: bool,
     /// `NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE` (a failed query reads as 0, as in FFmpeg).
     pub lossless: bool,
+    /// `NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE`: a new size within the maximum in the session.
+    pub dyn_res_change: bool,
+    /// `NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE`: a new rate-control mode in the session.
+    pub dyn_rc_mode_change: bool,
     /// What the SDK extensions depend on (a failed query, or one the API lacks, reads as 0).
     pub ext: sdkext::Caps,
 }
@@ -82,6 +86,8 @@ impl GpuCaps {
             bframe_ref_mode: cap(ffi::NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE)? as u32,
             cabac: codec == Codec::H264 && cap(ffi::NV_ENC_CAPS_SUPPORT_CABAC)? != 0,
             lossless: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE) != 0,
+            dyn_res_change: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE) != 0,
+            dyn_rc_mode_change: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE) != 0,
             ext: sdkext::Caps {
                 engines: cap_or_0(ffi::NV_ENC_CAPS_NUM_ENCODER_ENGINES),
                 max_ltr_frames: cap_or_0(ffi::NV_ENC_CAPS_NUM_MAX_LTR_FRAMES),
@@ -433,14 +439,33 @@ pub fn ring_size(lookahead: u32, frame_interval_p: i32) -> u32 {
     4 + lookahead + (frame_interval_p.max(1) as u32 - 1) + 1
 }
 
+/// The (minimum, maximum) latency of a session coding `info` (its frame duration): the
+/// reordering delay (`dts_offset`) and the lookahead, at most the whole ring of `ring_size`.
+pub fn latency(
+    info: &gst_video::VideoInfo,
+    dts_offset: gst::ClockTime,
+    lookahead: u32,
+    ring_size: u32,
+) -> (gst::ClockTime, gst::ClockTime) {
+    let frame_dur = frame_duration(info);
+    (
+        dts_offset + frame_dur * lookahead as u64,
+        frame_dur * ring_size as u64,
+    )
+}
+
 /// `NV_ENC_INITIALIZE_PARAMS` for a session coding `info` (its display size, aspect ratio and
 /// frame rate) at `encode_size` from `buffer_format` input.
+///
+/// `max`: `maxEncodeWidth/Height` in pixels (at least the encode size), the largest size a
+/// reconfiguration may change to.
 pub fn initialize_params(
     codec: Codec,
     res: &Resolved,
     weighted_prediction: bool,
     info: &gst_video::VideoInfo,
     (ew, eh): (u32, u32),
+    max: (u32, u32),
     buffer_format: u32,
 ) -> Box<ffi::NV_ENC_INITIALIZE_PARAMS> {
     let mut init: Box<ffi::NV_ENC_INITIALIZE_PARAMS> = ffi::boxed_zeroed();
@@ -450,8 +475,8 @@ pub fn initialize_params(
     init.flags = ffi::INIT_ENABLE_WEIGHTED_PREDICTION.set(init.flags, weighted_prediction as u32);
     init.encodeWidth = ew;
     init.encodeHeight = eh;
-    init.maxEncodeWidth = ew;
-    init.maxEncodeHeight = eh;
+    init.maxEncodeWidth = max.0.max(ew);
+    init.maxEncodeHeight = max.1.max(eh);
     // Display aspect ratio of the shown picture.
     (init.darWidth, init.darHeight) = display_aspect_ratio(info.width(), info.height(), info.par());
     (init.frameRateNum, init.frameRateDen) = frame_rate(info);

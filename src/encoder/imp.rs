@@ -24,6 +24,7 @@ use crate::placement::{self, Placed, Tried};
 
 use super::config::{self, GpuCaps};
 use super::input::{self, Picture};
+use super::live;
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
 use super::pipemeta;
@@ -32,6 +33,8 @@ use super::sdkext;
 use super::settings::{self, CcInsert, Change, Settings, Store};
 use super::stats::RunningStats;
 use super::{CAT, CodecOps, NvEncoderObj, SessionParams, StreamFormat, gstffi, lock};
+
+mod insession;
 
 type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
 
@@ -78,6 +81,8 @@ struct State {
     )>,
     /// A per-picture LTR request (`rsnvenc-ltr` event) for the next frame.
     ltr_request: Option<sdkext::LtrRequest>,
+    /// A force-key-unit event since the last forced frame asked for all headers.
+    key_unit_all_headers: bool,
     /// The GPU sessions go to (automatic placement or `cuda-device-id`) and why; counts as
     /// this process's session there while the element runs.
     placed: Option<Placed>,
@@ -600,20 +605,12 @@ impl NvEncoder {
         };
         self.tell_hdr(&params, codec);
         let fmt = ops.choose_stream_format(self.obj().upcast_ref());
-        let (mut config, plan) = self.session_config(&session, &s, &caps, &params, fmt)?;
+        let (mut config, plan) = self.session_config(&session, &s, &caps, &params, fmt, None)?;
         let ffi::SessionConfig { init, cfg } = &mut config.session;
         session.initialize(init, cfg)?;
         self.stats.session_opened();
-        let seq = session.sequence_params()?;
-        let mut out_caps = ops
-            .output_caps(&seq, &params, fmt)
-            .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
-        if super::colour::converted_by_nvenc(info) {
-            // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
-            // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
-            out_caps.make_mut().set("colorimetry", "bt709");
-        }
-        let stream = self.start_ring(session, params, config, plan, fmt)?;
+        let out_caps = self.output_caps(&session, &params, fmt)?;
+        let stream = self.start_ring(session, params, config, plan, (caps, fmt))?;
         Ok((stream, out_caps))
     }
 
@@ -640,7 +637,9 @@ impl NvEncoder {
     }
 
     /// The session's initialize params and encode config ([`config`], then the codec's part,
-    /// the bit depth and the SDK extensions), posting what had to be refused.
+    /// the bit depth and the SDK extensions), posting what had to be refused. `max`: the
+    /// running session's `maxEncodeWidth/Height` (a reconfiguration), else `None` (from the
+    /// `max-width`/`max-height` properties, 0 = the encode size).
     fn session_config(
         &self,
         session: &Session,
@@ -648,6 +647,7 @@ impl NvEncoder {
         caps: &GpuCaps,
         params: &SessionParams,
         fmt: StreamFormat,
+        max: Option<(u32, u32)>,
     ) -> Result<(SessionSetup, sdkext::Plan), NvEncError> {
         let ops = self.ops();
         let (codec, api) = (ops.codec(), params.api);
@@ -723,12 +723,29 @@ impl NvEncoder {
             "SDK extensions: {plan:?} with {:?}",
             caps.ext
         );
+        let max = max.unwrap_or_else(|| {
+            let asked = (
+                if s.max_width == 0 {
+                    size.0
+                } else {
+                    s.max_width
+                },
+                if s.max_height == 0 {
+                    size.1
+                } else {
+                    s.max_height
+                },
+            );
+            let (w, h) = ops.encode_size(asked.0.min(caps.width.1), asked.1.min(caps.height.1));
+            (w.max(size.0), h.max(size.1))
+        });
         let mut init = config::initialize_params(
             codec,
             &res,
             enc.weighted_prediction,
             &params.info,
             size,
+            max,
             params.buffer_format,
         );
         let mut cfg = enc.cfg;
@@ -750,16 +767,20 @@ impl NvEncoder {
         params: SessionParams,
         setup: SessionSetup,
         plan: sdkext::Plan,
-        fmt: StreamFormat,
+        (caps, fmt): (GpuCaps, StreamFormat),
     ) -> Result<Stream, NvEncError> {
         let codec = self.ops().codec();
         let frame_interval_p = setup.session.cfg.frameIntervalP;
         let (ew, eh) = (params.encode_width, params.encode_height);
+        // Input buffers as large as the session may become (a smaller picture is read from
+        // their top-left corner).
+        let init = &setup.session.init;
+        let (bw, bh) = (init.maxEncodeWidth.max(ew), init.maxEncodeHeight.max(eh));
         let ring_size = config::ring_size(setup.lookahead, frame_interval_p);
         let mut free = Vec::with_capacity(ring_size as usize);
         for _ in 0..ring_size {
             free.push(Slot {
-                input: api::InputBuffer::new(&session, ew, eh, params.buffer_format)?,
+                input: api::InputBuffer::new(&session, bw, bh, params.buffer_format)?,
                 output: api::BitstreamBuffer::new(&session)?,
                 cuda: None,
                 device: None,
@@ -768,6 +789,8 @@ impl NvEncoder {
         let ring = Ring::new(free, !params.hdr.is_empty());
         let frame_dur = config::frame_duration(&params.info);
         let dts_offset = frame_dur * (frame_interval_p.max(1) as u64 - 1);
+        let (min, max) = config::latency(&params.info, dts_offset, setup.lookahead, ring_size);
+        self.obj().set_latency(min, Some(max));
         let thread = ring::spawn_output_thread(
             session.clone(),
             ring.clone(),
@@ -786,10 +809,6 @@ impl NvEncoder {
             imp = self,
             "session ready: {ew}x{eh}, ring {ring_size}, gop {gop}, frameIntervalP {frame_interval_p}, lookahead {lookahead}"
         );
-        self.obj().set_latency(
-            dts_offset + frame_dur * lookahead as u64,
-            Some(frame_dur * ring_size as u64),
-        );
         let api = params.api;
         Ok(Stream {
             session,
@@ -805,6 +824,8 @@ impl NvEncoder {
             idr: ring::IdrPrediction::new(gop),
             config: setup.session,
             registrations: Default::default(),
+            caps,
+            format: fmt,
         })
     }
 
@@ -832,6 +853,13 @@ impl NvEncoder {
             use_bitmap: r.use_bitmap | prev.use_bitmap,
         });
         true
+    }
+
+    /// Remembers a force-key-unit event's `all-headers` for the forced frame.
+    fn note_key_unit(&self, event: &gst::Event) {
+        if let Some(all) = live::key_unit_all_headers(event) {
+            self.lock_state().key_unit_all_headers |= all;
+        }
     }
 
     /// The `stats` property.
@@ -871,6 +899,22 @@ impl NvEncoder {
         let change = self.settings.take_pending();
         if change == Change::Nothing || self.lock_state().stream.is_none() {
             return Ok(());
+        }
+        if change == Change::RateControl {
+            let mut st = self.lock_state();
+            let Some(stream) = st.stream.as_mut() else {
+                return Ok(());
+            };
+            let info = stream.params.info.clone();
+            match self.reconfigure(stream, &info, false) {
+                Ok(_) => {
+                    gst::info!(CAT, imp = self, "rate control changed without a new IDR");
+                    return Ok(());
+                }
+                Err(e) => {
+                    gst::info!(CAT, imp = self, "{e}; re-creating the session instead");
+                }
+            }
         }
         if change == Change::Rate {
             let s = self.settings.get();
@@ -939,6 +983,26 @@ impl NvEncoder {
         let out = obj.set_output_state(caps, Some(&input_state))?;
         obj.negotiate(out)?;
         Ok(())
+    }
+
+    /// The output caps of an initialised (or reconfigured) session, from its parameter sets.
+    fn output_caps(
+        &self,
+        session: &Session,
+        params: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<gst::Caps, NvEncError> {
+        let seq = session.sequence_params()?;
+        let mut caps = self
+            .ops()
+            .output_caps(&seq, params, fmt)
+            .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
+        if super::colour::converted_by_nvenc(&params.info) {
+            // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
+            // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
+            caps.make_mut().set("colorimetry", "bt709");
+        }
+        Ok(caps)
     }
 
     fn post_error(&self, e: &NvEncError) {
@@ -1092,8 +1156,13 @@ impl NvEncoder {
         let mut payloads = self.caption_payloads(&f.input, codec);
         self.carried_payloads(&f.input, codec, &mut payloads);
         let mut with_hdr = false;
+        let settings = self.settings.get();
+        let (mut key_unit, mut wave) = (None, None);
         let ltr_refused = {
             let mut st = self.lock_state();
+            if f.force_idr {
+                key_unit = Some(std::mem::take(&mut st.key_unit_all_headers));
+            }
             let ltr_request = st.ltr_request.take();
             let mut refused = None;
             if let Some(s) = st.stream.as_mut() {
@@ -1116,7 +1185,14 @@ impl NvEncoder {
                         )),
                     };
                 }
-                if s.next_is_idr(f.force_idr) && !s.params.hdr.is_empty() {
+                let ir = s
+                    .caps
+                    .intra_refresh
+                    .then(|| settings.intra_refresh())
+                    .flatten();
+                let fip = s.config.cfg.frameIntervalP.max(0) as u32;
+                wave = live::intra_refresh_wave(settings.key_unit_intra_refresh, ir, fip);
+                if s.next_is_idr(f.force_idr && wave.is_none()) && !s.params.hdr.is_empty() {
                     payloads.push_hdr(&s.params.hdr, codec, s.params.native_hdr(codec));
                     with_hdr = true;
                 }
@@ -1141,9 +1217,8 @@ impl NvEncoder {
                 payloads.describe()
             );
         }
-        if f.force_idr {
-            pic.encodePicFlags |=
-                ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+        if let Some(all_headers) = key_unit {
+            live::force_key_unit(&mut pic, codec, wave, all_headers);
         }
         (pic, payloads, with_hdr)
     }
@@ -1236,6 +1311,7 @@ impl ElementImpl for NvEncoder {
 
 impl VideoEncoderImpl for NvEncoder {
     fn src_event(&self, event: gst::Event) -> bool {
+        self.note_key_unit(&event);
         if matches!(event.view(), gst::EventView::CustomUpstream(_)) && self.take_ltr_event(&event)
         {
             return true;
@@ -1244,6 +1320,7 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        self.note_key_unit(&event);
         if matches!(event.view(), gst::EventView::CustomDownstream(_))
             && self.take_ltr_event(&event)
         {
@@ -1352,42 +1429,13 @@ impl VideoEncoderImpl for NvEncoder {
             );
             return Err(gst::loggable_error!(CAT, "interlaced input ({mode:?})"));
         }
-        // Drain and drop the old session (caps change).
-        let old = self.lock_state().stream.take();
-        if let Some(mut s) = old {
-            let _ = s.drain(obj.upcast_ref(), true);
-            s.stop(obj.upcast_ref(), true);
-        }
-        if let Err(tried) = self.ensure_placed(state) {
-            self.post_refusals(&tried);
-            return Err(gst::loggable_error!(CAT, "no GPU took the session"));
-        }
-        let ctx = {
-            let mut st = self.lock_state();
-            self.ensure_context(&mut st)
-                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
+        let caps = match self.change_in_session(state) {
+            Some(caps) => caps,
+            None => Some(self.new_session_for(state)?),
         };
-        let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
-            Ok(v) => v,
-            // The GPU refused the session itself (its cap may have been reached since start):
-            // the next GPUs, where the refusal moves on.
-            Err(e) => match self.open_elsewhere(&e, state) {
-                Ok(v) => v,
-                Err(tried) if tried.len() == 1 && !tried[0].refusal.moves_on(true) => {
-                    self.post_error(&e);
-                    return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
-                }
-                Err(tried) => {
-                    self.post_refusals(&tried);
-                    return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
-                }
-            },
-        };
-        {
-            let mut st = self.lock_state();
-            st.stream = Some(stream);
-            st.input_state = Some(state.clone());
-        }
+        self.lock_state().input_state = Some(state.clone());
+        // `None`: the session took a change NVENC is not told about, output caps stay.
+        let Some(caps) = caps else { return Ok(()) };
         let out = obj
             .set_output_state(caps, Some(state))
             .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
@@ -1426,8 +1474,12 @@ impl VideoEncoderImpl for NvEncoder {
             return Err(e);
         }
         let (mut pic, payloads, with_hdr) = self.picture_params(&f);
+        (pic.inputWidth, pic.inputHeight) = view.size;
         if with_hdr {
             view.ring.with_hdr(f.number);
+        }
+        if f.force_idr && pic.encodePicFlags & ffi::NV_ENC_PIC_FLAG_FORCEIDR == 0 {
+            view.ring.recovery_point(f.number);
         }
         let encoded = match &slot.cuda {
             Some(c) => view.session.encode_mapped(&c.nvenc, &slot.output, &mut pic),

@@ -197,6 +197,14 @@ fn device_surface<'s>(
     pic: &Picture,
     slot: &'s mut Slot,
 ) -> Option<&'s mut (cuda::DevicePitched, Arc<api::RegisteredResource>)> {
+    if slot
+        .device
+        .as_ref()
+        .is_some_and(|(_, reg)| (reg.width, reg.height) != pic.size)
+    {
+        // The session changed size (nvEncReconfigureEncoder): a surface of the new size.
+        slot.device = None;
+    }
     if slot.device.is_none() {
         let fmt = pic.info.format();
         let format = formats::input_format(fmt)?;
@@ -330,8 +338,11 @@ pub fn copy_frame(
     let info = frame.info();
     let fmt = info.format();
     let planes = formats::planes(fmt, info.width(), info.height(), encode_height);
+    // Planes follow each other every buffer height (NVENC's layout of its input buffers),
+    // which is more than the encode height when the buffer is made for maxEncodeHeight.
+    let eh = slot.input.height.max(encode_height);
     slot.input.write(|data, pitch| -> Result<(), NvEncError> {
-        let layout = formats::surface_planes(fmt, pitch, encode_height);
+        let layout = formats::surface_planes(fmt, pitch, eh);
         for (i, &(row_bytes, rows, dst_rows)) in planes.iter().enumerate() {
             let src = frame
                 .plane_data(i as u32)

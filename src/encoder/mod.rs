@@ -46,6 +46,7 @@ mod config;
 mod gstffi;
 mod imp;
 mod input;
+mod live;
 pub mod metadata;
 mod negotiation;
 pub mod pipemeta;

@@ -74,6 +74,9 @@ struct Queues<S> {
     hdr_expected: bool,
     /// Frames (system frame numbers) submitted with HDR metadata, until they come out.
     hdr_frames: HashSet<u32>,
+    /// Frames that start an intra-refresh wave for a key-unit request, until they come out:
+    /// marked sync points (recovery points, as x264enc marks x264's intra-refresh key frames).
+    recovery_frames: HashSet<u32>,
 }
 
 /// The slots of a session (`S`: [`Slot`], anything in the unit tests) and where each is:
@@ -97,6 +100,7 @@ impl<S> Ring<S> {
                 discard: false,
                 hdr_expected,
                 hdr_frames: HashSet::new(),
+                recovery_frames: HashSet::new(),
             }),
             cond: Condvar::new(),
         })
@@ -150,6 +154,11 @@ impl<S> Ring<S> {
     /// Frame `frame_number` is submitted with HDR metadata (checked when it comes out).
     pub fn with_hdr(&self, frame_number: u32) {
         lock(&self.q).hdr_frames.insert(frame_number);
+    }
+
+    /// Frame `frame_number` starts an intra-refresh wave asked as a key unit.
+    pub fn recovery_point(&self, frame_number: u32) {
+        lock(&self.q).recovery_frames.insert(frame_number);
     }
 
     /// Pictures in NVENC now.
@@ -233,10 +242,11 @@ impl<S> Ring<S> {
                         if with_hdr { "" } else { "not " }
                     ));
                 }
+                let recovery = q.recovery_frames.remove(&n);
                 q.done.push_back(Done {
                     frame_number: n,
                     buffer,
-                    keyframe: key,
+                    keyframe: key || recovery,
                     dts_source,
                 });
             }
@@ -284,6 +294,10 @@ pub struct Stream {
     pub registrations: HashMap<(u64, u32), Arc<api::RegisteredResource>>,
     /// Which submitted frames NVENC codes as IDRs.
     pub idr: IdrPrediction,
+    /// The GPU's capabilities for the codec, and the output format: what a reconfiguration
+    /// of the running session is made from (`super::live`).
+    pub caps: super::config::GpuCaps,
+    pub format: super::StreamFormat,
 }
 
 /// Which frames NVENC will code as IDRs. With `enablePTD` NVENC decides picture types itself:

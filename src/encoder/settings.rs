@@ -293,6 +293,11 @@ pub struct Settings {
     pub rc_mode: RcMode,
     /// kbit/s (x1024 into NVENC, as nvcodec), 0 = preset default.
     pub bitrate: u32,
+    /// A force-key-unit request starts an intra-refresh wave instead of an IDR.
+    pub key_unit_intra_refresh: bool,
+    /// `maxEncodeWidth/Height` in pixels, 0 = the first size.
+    pub max_width: u32,
+    pub max_height: u32,
     /// kbit/s, 0 = preset default.
     pub max_bitrate: u32,
     /// -1 = preset default.
@@ -365,6 +370,9 @@ impl Default for Settings {
             tune: DEFAULT_TUNE,
             rc_mode: DEFAULT_RC_MODE,
             bitrate: DEFAULT_BITRATE,
+            key_unit_intra_refresh: false,
+            max_width: 0,
+            max_height: 0,
             max_bitrate: DEFAULT_MAX_BITRATE,
             qp_const_i: DEFAULT_QP,
             qp_const_p: DEFAULT_QP,
@@ -548,7 +556,7 @@ fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
     .map(|(name, nick, blurb)| {
         glib::ParamSpecInt::builder(name)
             .nick(nick)
-            .blurb(blurb)
+            .blurb(&format!("{blurb}; changes live in the session (nvEncReconfigureEncoder, no IDR)"))
             .minimum(-1)
             .maximum(max)
             .default_value(DEFAULT_QP)
@@ -611,10 +619,17 @@ pub enum Change {
     /// Nothing (read at the next start, e.g. `cuda-device-id`, or per frame).
     Nothing = 0,
     /// `bitrate`, `max-bitrate`: `nvEncReconfigureEncoder` at the next frame, no IDR
-    /// ([`super::config::rate_control`]).
+    /// ([`super::config::live_rate_update`]), or a new session where the driver refuses it.
     Rate = 1,
+    /// The rest of rate control (`rc-mode`, `vbv-buffer-size`, `const-quality`, `qp-*`,
+    /// `multi-pass`, `spatial-aq`, `temporal-aq`, `aq-strength`): the session's config made
+    /// again for the current settings (the mapping used at start) and sent with
+    /// `nvEncReconfigureEncoder` at the next frame, no IDR; a new session where the GPU
+    /// cannot (a new `rc-mode` without `NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE`) or the driver
+    /// refuses it.
+    RateControl = 2,
     /// Anything else: drain, new session (new IDR) at the next frame.
-    Session = 2,
+    Session = 3,
 }
 
 /// The properties of the base element, every codec's (in this order, first in
@@ -649,26 +664,26 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("rc-mode", DEFAULT_RC_MODE)
             .nick("RC Mode")
-            .blurb("Rate control mode (rcParams.rateControlMode)")
+            .blurb("Rate control mode (rcParams.rateControlMode); changes in the session where the GPU reports NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE, else (current GPUs report 0) with a new session and IDR")
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("bitrate")
             .nick("Bitrate")
-            .blurb("Bitrate in kbit/s (x1024 into rcParams.averageBitRate), 0 = preset default; ignored in constqp")
+            .blurb("Bitrate in kbit/s (x1024 into rcParams.averageBitRate), 0 = preset default; ignored in constqp; changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .maximum(MAX_BITRATE_KBPS)
             .default_value(DEFAULT_BITRATE)
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("max-bitrate")
             .nick("Max Bitrate")
-            .blurb("Maximum bitrate in kbit/s (rcParams.maxBitRate) for VBR, 0 = preset default; ignored in CBR")
+            .blurb("Maximum bitrate in kbit/s (rcParams.maxBitRate) for VBR, 0 = preset default; ignored in CBR; changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .maximum(MAX_BITRATE_KBPS)
             .default_value(DEFAULT_MAX_BITRATE)
             .mutable_playing()
             .build(),
         glib::ParamSpecDouble::builder("const-quality")
             .nick("Constant Quality")
-            .blurb("Target constant quality for VBR (rcParams.targetQuality, 1/256 steps), 0 = preset default")
+            .blurb("Target constant quality for VBR (rcParams.targetQuality, 1/256 steps), 0 = preset default; changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .minimum(0.0)
             .maximum(51.0)
             .default_value(DEFAULT_CONST_QUALITY)
@@ -692,6 +707,16 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
             .nick("Zerolatency")
             .blurb("Zero reorder delay (rcParams.zeroReorderDelay)")
             .default_value(DEFAULT_ZEROLATENCY)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-width")
+            .nick("Maximum Width")
+            .blurb("Largest width in pixels a caps change may bring without a new session (maxEncodeWidth), 0 = the first caps' width: a size within max-width x max-height is encoded in the session (nvEncReconfigureEncoder: IDR with new parameter sets), a larger one drains and opens a new session; input buffers are made this large; read when a session opens")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-height")
+            .nick("Maximum Height")
+            .blurb("Largest height in pixels a caps change may bring without a new session (maxEncodeHeight), 0 = the first caps' height; as max-width")
             .mutable_playing()
             .build(),
         glib::ParamSpecBoolean::builder("emit-frame-stats")
@@ -720,6 +745,11 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .blurb("Frames one refresh wave takes (intraRefreshCnt), below the period (nvEncodeAPI.h); 0 = the period minus one; beyond nvcodec")
             .mutable_playing()
             .build(),
+        glib::ParamSpecBoolean::builder("key-unit-intra-refresh")
+            .nick("Key Unit As Intra Refresh")
+            .blurb("A force-key-unit request (e.g. a receiver's PLI through the RTP payloader) starts an intra-refresh wave of intra-refresh-count pictures (forceIntraRefreshWithFrameCnt) instead of an IDR, where intra refresh is on (intra-refresh-period > 0) and there are no B-frames (nvEncodeAPI.h); all-headers then sends the parameter sets with its first picture; false = an IDR with parameter sets (default); beyond nvcodec")
+            .mutable_playing()
+            .build(),
         glib::ParamSpecEnum::builder_with_default("b-ref-mode", BRefMode::Disabled)
             .nick("B-frame Reference Mode")
             .blurb("B-frames as references (useBFramesAsRef); unset = the preset's mode (reads as disabled); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
@@ -727,7 +757,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("multi-pass", DEFAULT_MULTI_PASS)
             .nick("Multi Pass")
-            .blurb("Multi-pass encoding (rcParams.multiPass); default = from preset and rc-mode")
+            .blurb("Multi-pass encoding (rcParams.multiPass); default = from preset and rc-mode; changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .mutable_playing()
             .build(),
         glib::ParamSpecBoolean::builder("weighted-pred")
@@ -737,7 +767,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("vbv-buffer-size")
             .nick("VBV Buffer Size")
-            .blurb("VBV buffer size in kbits (x1024 into rcParams.vbvBufferSize), 0 = preset default")
+            .blurb("VBV buffer size in kbits (x1024 into rcParams.vbvBufferSize), 0 = preset default; changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("rc-lookahead")
@@ -758,12 +788,12 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoolean::builder("spatial-aq")
             .nick("Spatial AQ")
-            .blurb("Spatial adaptive quantization (rcParams.enableAQ)")
+            .blurb("Spatial adaptive quantization (rcParams.enableAQ); changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .mutable_playing()
             .build(),
         glib::ParamSpecBoolean::builder("temporal-aq")
             .nick("Temporal AQ")
-            .blurb("Temporal adaptive quantization (rcParams.enableTemporalAQ); refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ")
+            .blurb("Temporal adaptive quantization (rcParams.enableTemporalAQ); refused with a warning if the GPU lacks NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ; changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .mutable_playing()
             .build(),
         glib::ParamSpecBoolean::builder("nonref-p")
@@ -804,7 +834,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("aq-strength")
             .nick("AQ Strength")
-            .blurb("Spatial AQ strength 1 (least) to 15 (most aggressive), 0 = auto (rcParams.aqStrength)")
+            .blurb("Spatial AQ strength 1 (least) to 15 (most aggressive), 0 = auto (rcParams.aqStrength); changes live in the session (nvEncReconfigureEncoder, no IDR)")
             .maximum(MAX_AQ_STRENGTH)
             .mutable_playing()
             .build(),
@@ -922,7 +952,7 @@ fn qp_alias_properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecInt::builder(name)
             .nick(name)
             .blurb(&format!(
-                "Deprecated, as in nvcodec: sets {what} together; reads the I value"
+                "Deprecated, as in nvcodec: sets {what} together; reads the I value; changes live in the session"
             ))
             .minimum(-1)
             .maximum(51)
@@ -1084,10 +1114,29 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
             s.max_bitrate = v!();
             return Change::Rate;
         }
+        "max-width" => {
+            s.max_width = v!();
+            return Change::Nothing;
+        }
+        "key-unit-intra-refresh" => {
+            s.key_unit_intra_refresh = v!();
+            return Change::Nothing;
+        }
+        "max-height" => {
+            s.max_height = v!();
+            return Change::Nothing;
+        }
+        "rc-mode" | "const-quality" | "multi-pass" | "vbv-buffer-size" | "spatial-aq"
+        | "temporal-aq" | "aq-strength" => {
+            set_rate(s, name, value);
+            return Change::RateControl;
+        }
+        n if n.starts_with("qp-") => {
+            set_qp(s, name, value);
+            return Change::RateControl;
+        }
         "preset" => s.preset = v!(),
         "tune" => s.tune = v!(),
-        "rc-mode" => s.rc_mode = v!(),
-        "const-quality" => s.const_quality = v!(),
         "gop-size" => s.gop_size = v!(),
         "bframes" => s.bframes = v!(),
         "zerolatency" => s.zerolatency = v!(),
@@ -1097,17 +1146,12 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
             s.b_ref_mode = v!();
             s.b_ref_mode_set = true;
         }
-        "multi-pass" => s.multi_pass = v!(),
         "weighted-pred" => s.weighted_pred = v!(),
-        "vbv-buffer-size" => s.vbv_buffer_size = v!(),
         "rc-lookahead" => s.rc_lookahead = v!(),
         "i-adapt" => s.i_adapt = v!(),
         "b-adapt" => s.b_adapt = v!(),
-        "spatial-aq" => s.spatial_aq = v!(),
-        "temporal-aq" => s.temporal_aq = v!(),
         "nonref-p" => s.nonref_p = v!(),
         "strict-gop" => s.strict_gop = v!(),
-        "aq-strength" => s.aq_strength = v!(),
         "lookahead-level" => s.lookahead_level = v!(),
         "temporal-filter-level" => s.temporal_filter_level = v!(),
         "ltr-frames" => s.ltr_frames = v!(),
@@ -1120,6 +1164,38 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
         "aud" => s.aud = v!(),
         "repeat-sequence-header" => s.repeat_sequence_header = v!(),
         "num-slices" => s.num_slices = v!(),
+        _ => unimplemented!("property {name}"),
+    }
+    Change::Session
+}
+
+/// The rate-control properties [`set`] stores that are not `qp-*`.
+fn set_rate(s: &mut Settings, name: &str, value: &glib::Value) {
+    macro_rules! v {
+        () => {
+            value.get().expect("type checked upstream")
+        };
+    }
+    match name {
+        "rc-mode" => s.rc_mode = v!(),
+        "const-quality" => s.const_quality = v!(),
+        "multi-pass" => s.multi_pass = v!(),
+        "vbv-buffer-size" => s.vbv_buffer_size = v!(),
+        "spatial-aq" => s.spatial_aq = v!(),
+        "temporal-aq" => s.temporal_aq = v!(),
+        "aq-strength" => s.aq_strength = v!(),
+        _ => unimplemented!("property {name}"),
+    }
+}
+
+/// The `qp-*` properties [`set`] stores.
+fn set_qp(s: &mut Settings, name: &str, value: &glib::Value) {
+    macro_rules! v {
+        () => {
+            value.get().expect("type checked upstream")
+        };
+    }
+    match name {
         "qp-const" => {
             let v: i32 = v!();
             (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
@@ -1144,7 +1220,6 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
         "qp-max-b" => s.qp_max_b = v!(),
         _ => unimplemented!("property {name}"),
     }
-    Change::Session
 }
 
 /// Reads the property `name` (as [`set`] takes it).
@@ -1152,6 +1227,9 @@ pub fn get(s: &Settings, name: &str) -> glib::Value {
     match canonical(name) {
         "rate-control" => RateControl::from(s.rc_mode).to_value(),
         "cuda-device-id" => s.cuda_device_id.to_value(),
+        "max-width" => s.max_width.to_value(),
+        "key-unit-intra-refresh" => s.key_unit_intra_refresh.to_value(),
+        "max-height" => s.max_height.to_value(),
         "preset" => s.preset.to_value(),
         "tune" => s.tune.to_value(),
         "rc-mode" => s.rc_mode.to_value(),
@@ -1254,6 +1332,7 @@ impl Store {
         match self.pending.swap(0, Ordering::SeqCst) {
             0 => Change::Nothing,
             1 => Change::Rate,
+            2 => Change::RateControl,
             _ => Change::Session,
         }
     }

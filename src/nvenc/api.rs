@@ -527,6 +527,8 @@ impl Session {
 
     /// `nvEncEncodePicture` of one input buffer into one bitstream buffer.
     /// `NV_ENC_ERR_ENCODER_BUSY` is retried for about 100 ms as the header asks.
+    /// `pic.inputWidth/inputHeight`: the encode size where the caller set it (a buffer made
+    /// for `maxEncodeWidth/Height` holding a smaller picture), else the buffer's size.
     pub fn encode_picture(
         &self,
         input: &InputBuffer,
@@ -535,8 +537,10 @@ impl Session {
     ) -> Result<EncodeStatus, NvEncError> {
         pic.inputBuffer = input.ptr;
         pic.bufferFmt = input.format;
-        pic.inputWidth = input.width;
-        pic.inputHeight = input.height;
+        if pic.inputWidth == 0 || pic.inputHeight == 0 {
+            pic.inputWidth = input.width;
+            pic.inputHeight = input.height;
+        }
         pic.inputPitch = input.pitch;
         self.encode(output, pic)
     }

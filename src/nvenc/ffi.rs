@@ -345,7 +345,11 @@ pub const NV_ENC_CAPS_NUM_MAX_BFRAMES: u32 = 0;
 pub const NV_ENC_CAPS_SUPPORTED_RATECONTROL_MODES: u32 = 1;
 pub const NV_ENC_CAPS_WIDTH_MAX: u32 = 16;
 pub const NV_ENC_CAPS_HEIGHT_MAX: u32 = 17;
+/// A new encode size within `maxEncodeWidth/Height` by `nvEncReconfigureEncoder`.
+pub const NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE: u32 = 19;
 pub const NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE: u32 = 20;
+/// A new `rateControlMode` by `nvEncReconfigureEncoder`.
+pub const NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE: u32 = 22;
 pub const NV_ENC_CAPS_SUPPORT_YUV444_ENCODE: u32 = 33;
 pub const NV_ENC_CAPS_SUPPORT_LOOKAHEAD: u32 = 37;
 pub const NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ: u32 = 38;
@@ -364,6 +368,7 @@ prove_enum!([NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE] in v12_1, v12_2, v13_0);
 prove_enum!(
     [NV_ENC_CAPS_NUM_MAX_BFRAMES, NV_ENC_CAPS_SUPPORTED_RATECONTROL_MODES, NV_ENC_CAPS_WIDTH_MAX,
     NV_ENC_CAPS_HEIGHT_MAX, NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE,
+    NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE, NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE,
     NV_ENC_CAPS_SUPPORT_YUV444_ENCODE, NV_ENC_CAPS_SUPPORT_LOOKAHEAD,
     NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ, NV_ENC_CAPS_SUPPORT_10BIT_ENCODE,
     NV_ENC_CAPS_SUPPORT_WEIGHTED_PREDICTION, NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE,
@@ -1463,6 +1468,21 @@ pub union NV_ENC_CODEC_PIC_PARAMS {
 }
 
 impl NV_ENC_CODEC_PIC_PARAMS {
+    /// `forceIntraRefreshWithFrameCnt` of the codec's picture parameters (`h264`: H.264's,
+    /// else H.265's and AV1's, which sit at the same offset): start an intra-refresh wave of
+    /// `frames` pictures on this one.
+    pub fn set_force_intra_refresh(&mut self, h264: bool, frames: u32) {
+        const _: () = assert!(
+            offset_of!(NV_ENC_PIC_PARAMS_HEVC, forceIntraRefreshWithFrameCnt)
+                == offset_of!(NV_ENC_PIC_PARAMS_AV1, forceIntraRefreshWithFrameCnt)
+        );
+        if h264 {
+            self.h264PicParams.forceIntraRefreshWithFrameCnt = frames;
+        } else {
+            self.hevcPicParams.forceIntraRefreshWithFrameCnt = frames;
+        }
+    }
+
     /// The union as 64-bit words, for fields addressed by byte offset from the ABI tables
     /// (e.g. the per-picture LTR controls, [`PicLtrLayout`]).
     pub fn words_mut(&mut self) -> &mut [u64] {

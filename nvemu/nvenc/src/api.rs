@@ -950,6 +950,43 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             format!("maxEncodeWidth/Height {mw}x{mh} invalid for {width}x{height}"),
         ));
     }
+    // The largest size the session may be reconfigured to: "Resolution change is possible only
+    // if maxEncodeWidth & maxEncodeHeight of NV_ENC_INITIALIZE_PARAMS is set while creating
+    // encoder session" (nvEncodeAPI.h); 0 at initialisation means the encode size. On
+    // reconfigure the header forbids "Change in MaxWidth & MaxHeight": the values must be the
+    // initialised ones. Whether the driver takes 0 there as "unchanged" is not documented;
+    // the emulator does (*lenient*: NVIDIA's NvEncoder sample passes its init values back).
+    let max_size = match prev {
+        None => (
+            if mw == 0 { width } else { mw },
+            if mh == 0 { height } else { mh },
+        ),
+        Some(p) => {
+            let asked = (
+                if mw == 0 { p.max_size.0 } else { mw },
+                if mh == 0 { p.max_size.1 } else { mh },
+            );
+            if asked != p.max_size {
+                return Err(fail(
+                    st::UNSUPPORTED_PARAM,
+                    format!(
+                        "maxEncodeWidth/Height cannot be reconfigured ({}x{} at initialisation, {}x{} asked)",
+                        p.max_size.0, p.max_size.1, asked.0, asked.1
+                    ),
+                ));
+            }
+            if width > p.max_size.0 || height > p.max_size.1 {
+                return Err(fail(
+                    st::INVALID_PARAM,
+                    format!(
+                        "encode size {width}x{height} beyond maxEncodeWidth/Height {}x{} given at initialisation",
+                        p.max_size.0, p.max_size.1
+                    ),
+                ));
+            }
+            p.max_size
+        }
+    };
     if v.get("enableEncodeAsync") != 0 {
         // Linux has no asynchronous mode ("Asynchronous mode is not supported on Linux").
         return Err(fail(
@@ -1349,12 +1386,24 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         _ => (cget("repeatSPSPPS") != 0, cget("disableSPSPPS") != 0),
     };
     if let Some(p) = prev {
-        if p.codec != codec || p.width != width || p.height != height {
+        if p.codec != codec {
             return Err(fail(
                 st::UNSUPPORTED_PARAM,
-                "codec or resolution change on reconfigure is not supported (DYN_RES_CHANGE 0)",
+                "the codec (encodeGUID) cannot be reconfigured",
             ));
         }
+        // A new size (within the maximum, checked above) needs NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE.
+        let res_cap = abi::enum_val(sdk, "NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE")
+            .and_then(|c| caps::cap(s.gpu, sdk, codec, c as i32));
+        if (p.width != width || p.height != height) && res_cap != Some(1) {
+            return Err(fail(
+                st::UNSUPPORTED_PARAM,
+                "resolution change on reconfigure is not supported (SUPPORT_DYN_RES_CHANGE 0)",
+            ));
+        }
+        // enableEncodeAsync and enablePTD cannot change either ("Change in sync-Async mode",
+        // "Change in PTDmode"): both are checked above to have the only values the emulator
+        // initialises with (0 and 1).
         if p.fip != fip || p.gop != gop || p.idr_period != idr_period {
             return Err(fail(
                 st::UNSUPPORTED_PARAM,
@@ -1471,6 +1520,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         codec,
         width,
         height,
+        max_size,
         fip,
         gop,
         idr_period,
@@ -1556,6 +1606,16 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                             e.swcfg.rc = rc;
                             (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
                         }
+                        Ok(false) if rc == e.swcfg.rc => {
+                            // A new frame rate alone, which this software encoder (libaom)
+                            // cannot take live: it goes on at the rate per frame of the old
+                            // frame rate (the rate per second is off by their ratio) rather
+                            // than code an IDR real NVENC would not.
+                            call.note(format!(
+                                "frame rate changed to {n}/{d}: this software encoder cannot change it live; it goes on without an IDR at the old rate per frame"
+                            ));
+                            (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
+                        }
                         Ok(false) => {
                             call.note(format!(
                                 "rate control changed to {rc:?}: this software encoder cannot change it live; re-opened (new IDR, which real NVENC would not insert)"
@@ -1610,6 +1670,21 @@ fn only_rate_differs(a: &sw::Config, b: &sw::Config) -> bool {
 fn reopen(g: &mut session::Inner, newe: Enc, call: &mut Call) -> Result<(), Fail> {
     let inner = &mut *g;
     let e = inner.enc.as_mut().unwrap();
+    let resized = (e.width, e.height) != (newe.width, newe.height);
+    if resized {
+        // The header does not say what the driver does with pictures it holds as future
+        // B-frames when the size changes; they cannot be coded at the new size, so the
+        // emulator ends their mini-GOP at the old size (last one P), as EOS does, and the new
+        // size starts with an IDR and new parameter sets (H.264/H.265: a new SPS needs an IDR;
+        // AV1: a new sequence header with a key frame; whether NVENC's AV1 instead codes a
+        // non-key frame with frame_size_override is not documented).
+        call.note(format!(
+            "size changed from {}x{} to {}x{}: pending mini-GOP closed, new sequence (IDR)",
+            e.width, e.height, newe.width, newe.height
+        ));
+        e.close_mini_gop(&mut inner.outputs, call)
+            .map_err(|m| fail(st::GENERIC, m))?;
+    }
     if e.sent_since_drain {
         e.drain(&mut inner.outputs, call)
             .map_err(|m| fail(st::GENERIC, m))?;
@@ -1623,6 +1698,11 @@ fn reopen(g: &mut session::Inner, newe: Enc, call: &mut Call) -> Result<(), Fail
     e.seq_headers_due = true;
     e.repeat_headers = newe.repeat_headers;
     e.disable_headers = newe.disable_headers;
+    if resized {
+        (e.width, e.height) = (newe.width, newe.height);
+        e.timing = newe.timing;
+        e.need_idr = true;
+    }
     Ok(())
 }
 
@@ -2397,6 +2477,27 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             ));
         }
         let e = inner.enc.as_mut().unwrap();
+        let cpp = match e.codec {
+            CodecKind::H264 => "codecPicParams.h264PicParams.",
+            CodecKind::Hevc => "codecPicParams.hevcPicParams.",
+            CodecKind::Av1 => "codecPicParams.av1PicParams.",
+        };
+        let wave = v.get(&format!("{cpp}forceIntraRefreshWithFrameCnt"));
+        if wave != 0 {
+            if e.fip > 1 {
+                // "forceIntraRefreshWithFrameCnt cannot be used if B frames are used in the GOP
+                // structure specified" (nvEncodeAPI.h); the driver's answer is unknown.
+                return Err(violation(
+                    st::INVALID_PARAM,
+                    "forceIntraRefreshWithFrameCnt with B-frames (nvEncodeAPI.h: cannot be used if B frames are used)",
+                ));
+            }
+            // NVENC codes the wave's pictures with intra regions, no IDR; the software
+            // encoders code no intra refresh (see the contract): the picture goes on as it would.
+            call.note(format!(
+                "intra-refresh wave of {wave} pictures asked (not coded by the software encoder; no IDR)"
+            ));
+        }
         let frame_idx = v.get("frameIdx") as u32;
         if e.ext.frame_idx_rule && frame_idx != e.next_frame_idx {
             // The header's rule; the real driver's reaction is unknown (it may encode with a

@@ -316,7 +316,10 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "WIDTH_MIN" => wmin as i32,
         "HEIGHT_MIN" => hmin as i32,
         "SUPPORT_TEMPORAL_SVC" => 0,
-        "SUPPORT_DYN_RES_CHANGE" => 0,
+        // Reported 1 by Turing, Ampere and Ada drivers (rigaya's NVEncC capability dumps:
+        // "Dynamic Resolution Change yes", "Dynamic RC Mode Change no"). A size change in
+        // nvEncReconfigureEncoder must stay within maxEncodeWidth/Height (api.rs).
+        "SUPPORT_DYN_RES_CHANGE" => 1,
         "SUPPORT_DYN_BITRATE_CHANGE" => 1,
         "SUPPORT_DYN_FORCE_CONSTQP" => 0,
         "SUPPORT_DYN_RCMODE_CHANGE" => 0,

@@ -200,6 +200,9 @@ pub struct Enc {
     pub codec: CodecKind,
     pub width: u32,
     pub height: u32,
+    /// `maxEncodeWidth/Height` of the session (the encode size where initialised with 0): the
+    /// largest size `nvEncReconfigureEncoder` may change to.
+    pub max_size: (u32, u32),
     /// Effective frameIntervalP (1 = no B-frames).
     pub fip: u32,
     pub gop: Option<u32>,
@@ -325,19 +328,7 @@ impl Enc {
         outputs: &mut HashMap<u64, OutBuf>,
         call: &mut Call,
     ) -> Result<(), String> {
-        let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
-        let n = batch.len();
-        for (i, b) in batch.iter_mut().enumerate() {
-            b.meta.kind = if i + 1 == n {
-                sw::PicKind::P
-            } else {
-                sw::PicKind::B
-            };
-        }
-        if !batch.is_empty() {
-            self.send_batch(batch, call)?;
-        }
-        self.release(outputs);
+        self.close_mini_gop(outputs, call)?;
         if self.sent_since_drain {
             self.drain(outputs, call)?;
         }
@@ -366,6 +357,30 @@ impl Enc {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Codes the frames waiting to become B-frames now (the last one a P, the others B) and
+    /// releases their buffers: EOS, and a size change by reconfiguration (a picture of the old
+    /// size cannot be coded at the new one).
+    pub fn close_mini_gop(
+        &mut self,
+        outputs: &mut HashMap<u64, OutBuf>,
+        call: &mut Call,
+    ) -> Result<(), String> {
+        let mut batch: Vec<Frame> = std::mem::take(&mut self.pending);
+        let n = batch.len();
+        for (i, b) in batch.iter_mut().enumerate() {
+            b.meta.kind = if i + 1 == n {
+                sw::PicKind::P
+            } else {
+                sw::PicKind::B
+            };
+        }
+        if !batch.is_empty() {
+            self.send_batch(batch, call)?;
+        }
+        self.release(outputs);
         Ok(())
     }
 

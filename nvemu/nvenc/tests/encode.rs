@@ -371,3 +371,71 @@ fn reconfigure_per_sdk_layout() {
 fn abi_size(sdk: usize, n: &str) -> usize {
     abi::size_of(sdk, n)
 }
+
+/// Reconfigure within `maxEncodeWidth/Height`: a smaller size codes an IDR (new SPS) and goes
+/// on; a frame-rate change codes no IDR; a size beyond the maximum or a new maximum is refused
+/// (nvEncodeAPI.h: "Change in MaxWidth & MaxHeight" is not supported).
+#[test]
+fn reconfigure_size_within_max() {
+    for (codec, sdk) in [(H264, abi::SDK_12_1), (HEVC, abi::SDK_13_0)] {
+        let _g = env(&[]);
+        let api = Api::new(sdk);
+        let (st, enc) = api.open();
+        assert_eq!(st, SUCCESS);
+        let (_, cfg) = api.preset(enc, codec, "NV_ENC_PRESET_P4_GUID", 1);
+        cfg.set("frameIntervalP", 1)
+            .set("rcParams.rateControlMode", 2)
+            .set("rcParams.averageBitRate", 1_000_000);
+        let ip = api.init_params(codec, W, H, &cfg);
+        ip.set("maxEncodeWidth", W as u64)
+            .set("maxEncodeHeight", H as u64);
+        assert_eq!(api.init_raw(enc, &ip), SUCCESS);
+        let nv12 = fmt(sdk, "NV12");
+        let (_, inb) = api.create_input(enc, W, H, nv12);
+        let (_, out) = api.create_bitstream(enc);
+        let frame = |i: u64| {
+            assert_eq!(api.encode(enc, inb, out, nv12, i, 0), SUCCESS);
+            api.take(enc, out)
+        };
+        assert_eq!(frame(0).pic_type, PIC_IDR);
+        assert_eq!(frame(1).pic_type, PIC_P);
+        let rp = S::with_ver(
+            sdk,
+            "NV_ENC_RECONFIGURE_PARAMS",
+            "NV_ENC_RECONFIGURE_PARAMS_VER",
+        );
+        let init = rp.v.sub("reInitEncodeParams").unwrap();
+        // SAFETY: copy of the init params into the reconfigure struct's embedded copy, whose
+        // size is the INITIALIZE_PARAMS size of the same SDK.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                ip.v.base,
+                init.base,
+                abi_size(sdk, "NV_ENC_INITIALIZE_PARAMS"),
+            )
+        };
+        let rec = |p: &S| api.reconfigure(enc, p);
+        init.set("encodeWidth", (W / 2) as u64);
+        init.set("encodeHeight", (H / 2) as u64);
+        assert_eq!(rec(&rp), SUCCESS, "{codec}: half size within the maximum");
+        let small = frame(2);
+        assert_eq!(
+            small.pic_type, PIC_IDR,
+            "{codec}: a new size starts with an IDR"
+        );
+        assert_eq!(frame(3).pic_type, PIC_P, "{codec}");
+        init.set("frameRateNum", 12);
+        assert_eq!(rec(&rp), SUCCESS);
+        assert_eq!(frame(4).pic_type, PIC_P, "{codec}: no IDR for a frame rate");
+        init.set("encodeWidth", W as u64);
+        init.set("encodeHeight", H as u64);
+        assert_eq!(rec(&rp), SUCCESS, "{codec}: back to the first size");
+        assert_eq!(frame(5).pic_type, PIC_IDR, "{codec}");
+        init.set("encodeWidth", (W + 16) as u64);
+        assert_eq!(rec(&rp), INVALID_PARAM, "{codec}: beyond the maximum");
+        init.set("encodeWidth", W as u64);
+        init.set("maxEncodeWidth", (2 * W) as u64);
+        assert_eq!(rec(&rp), UNSUPPORTED_PARAM, "{codec}: a new maximum");
+        assert_eq!(frame(6).pic_type, PIC_P, "{codec}: refusals change nothing");
+    }
+}
