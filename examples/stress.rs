@@ -335,6 +335,15 @@ fn sweep(args: &[String]) -> ExitCode {
         t0.elapsed().as_secs_f64()
     );
     print!("{}", sweep_table(&verdicts));
+    let count = |c: Class| verdicts.iter().filter(|v| v.class == c).count();
+    println!(
+        "sweep totals: crash={} hang={} silent_loss={} strict_abort={} violations={}",
+        count(Class::Crash),
+        count(Class::Hang),
+        count(Class::SilentLoss),
+        count(Class::StrictAbort),
+        verdicts.iter().filter(|v| v.violations > 0).count()
+    );
     if verdicts.iter().any(|v| v.class.bad() || v.violations > 0) {
         ExitCode::FAILURE
     } else {
