@@ -246,11 +246,18 @@ fn extreme_frame_rate_refused_at_negotiation() {
 #[ignore = "issue 11 bug 5: fails on today's code until fixed"]
 fn truncated_input_buffer_says_so_and_drains() {
     need_emulator!();
-    for el in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+    for (el, props) in [
+        ("rsnvench265enc", ""),
+        ("rsnvench265enc", "bframes=2"),
+        ("rsnvench264enc", "bframes=2"),
+        ("rsnvencav1enc", ""),
+    ] {
         let mut spec = Spec::new(el, 20);
         spec.truncate_at = Some(11);
-        let (class, o, t, err) = run(&spec, &format!("truncated-{el}"), &[]);
-        let what = format!("{el}: {class:?} {o:?}\n{err}");
+        spec.props = props.into();
+        let name = format!("truncated-{el}-{}", props.replace('=', ""));
+        let (class, o, t, err) = run(&spec, &name, &[]);
+        let what = format!("{el} {props}: {class:?} {o:?}\n{err}");
         let o = o.expect("outcome");
         assert!(!o.errors.is_empty(), "{what}");
         let e = &o.errors[0];
@@ -263,6 +270,7 @@ fn truncated_input_buffer_says_so_and_drains() {
             "plain message: {what}"
         );
         assert_eq!(o.frames_out, 10, "the 10 frames before it drained: {what}");
+        assert_eq!(o.out_after_error, 0, "drained before the error: {what}");
         assert!(!t.contains("\"violation\""), "{what}");
     }
 }
