@@ -382,7 +382,7 @@ pub struct Verdict {
     pub dup_errors: bool,
     /// Frames reached the sink after the first ERROR.
     pub out_after_error: bool,
-    /// An ERROR that names neither the faulted call nor its status.
+    /// The encoder's first ERROR names neither the faulted call nor its status.
     pub unnamed: bool,
     /// The child's outcome, if it printed one.
     pub outcome: Option<Outcome>,
@@ -615,11 +615,17 @@ impl Sweep {
             let call = fault.split(':').next().unwrap_or_default();
             v.dup_errors = o.encoder_errors() > 1;
             v.out_after_error = o.out_after_error > 0;
-            v.unnamed = o.errors.first().is_some_and(|e| {
-                !e.contains(call) && !e.contains("NV_ENC_ERR_GENERIC") && !e.contains("CUDA_ERROR")
-            });
+            v.unnamed = o
+                .errors
+                .iter()
+                .find(|e| e.contains(":enc: "))
+                .is_some_and(|e| {
+                    !e.contains(call)
+                        && !e.contains("NV_ENC_ERR_GENERIC")
+                        && !e.contains("CUDA_ERROR")
+                });
         }
-        if v.class.bad() || v.violations > 0 {
+        if v.class.bad() || v.violations > 0 || v.dup_errors || v.out_after_error || v.unnamed {
             let log = self.dir.join(format!(
                 "{}-{}-{}.log",
                 spec.element,
@@ -680,10 +686,10 @@ pub fn sweep_table(verdicts: &[Verdict]) -> String {
         );
     }
     for v in verdicts {
-        if v.class.bad() || v.violations > 0 || v.dup_errors || v.out_after_error {
+        if v.class.bad() || v.violations > 0 || v.dup_errors || v.out_after_error || v.unnamed {
             let _ = writeln!(
                 s,
-                "  {} {} NVEMU_FAULT={}: {}{}{}{} {}",
+                "  {} {} NVEMU_FAULT={}: {}{}{}{}{} {}",
                 v.element,
                 if v.strict { "strict" } else { "normal" },
                 v.fault,
@@ -695,6 +701,7 @@ pub fn sweep_table(verdicts: &[Verdict]) -> String {
                 } else {
                     ""
                 },
+                if v.unnamed { ", unnamed" } else { "" },
                 v.log
                     .as_ref()
                     .map(|p| format!("({})", p.display()))
