@@ -5,12 +5,21 @@
 
 use gst::glib;
 
+mod bits;
+// Public on purpose, not as an API: `examples/nvenc_probe.rs` drives `cuda` and `nvenc::api`
+// directly, and the tests check `nvench26x::avcc` (avcC records, SPS parsing) against what
+// downstream parses. Everything else stays private to the plugin.
+#[doc(hidden)]
 pub mod cuda;
+mod encoder;
+#[doc(hidden)]
 pub mod nvenc;
-pub mod nvencav1;
+mod nvencav1;
+#[doc(hidden)]
 pub mod nvench26x;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    encoder::mark_plugin_api();
     nvencav1::register(plugin)?;
     nvench26x::register(plugin)?;
     Ok(())

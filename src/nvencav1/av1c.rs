@@ -2,8 +2,8 @@
 //! sequence header OBU, and building the ISO-BMFF `av1C` record and the
 //! `video/x-av1` caps fields.
 //!
-//! Pure `std`, no `unsafe`, never panics: every malformed input yields an
-//! [`Av1Error`].
+//! No `unsafe`, never panics: every malformed input yields an [`Av1Error`]. Bits are read
+//! with the crate's one bit reader (`crate::bits`, on `bitstream-io`).
 //!
 //! References:
 //! * AV1 Bitstream & Decoding Process Specification v1.0.0 with Errata 1
@@ -14,48 +14,49 @@
 //! * GStreamer 1.22 `av1parse` (gst-plugins-bad `gst/videoparsers/gstav1parse.c`)
 //!   for the caps field names and values.
 
-use std::fmt;
+use crate::bits::{self, BitError};
+
+/// The bit reader of this module (`f(n)`, `uvlc()`), failing with [`Av1Error`].
+type BitReader<'a> = bits::BitReader<'a, Av1Error>;
 
 /// `obu_type` of a sequence header OBU (AV1 spec §6.2.2, `OBU_SEQUENCE_HEADER`).
 pub const OBU_SEQUENCE_HEADER: u8 = 1;
 
 /// Errors returned by the AV1 helpers in this module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Av1Error {
     /// The input ended before the named syntax element could be read.
+    #[error("AV1 data truncated while reading {0}")]
     Truncated(&'static str),
     /// `obu_forbidden_bit` was 1 (AV1 spec §6.2.1 requires 0).
+    #[error("AV1 obu_forbidden_bit is set")]
     ForbiddenBit,
     /// A `leb128()` value used more than 8 bytes or exceeded 2^32 - 1
     /// (AV1 spec §4.10.5).
+    #[error("invalid AV1 leb128 value")]
     InvalidLeb128,
     /// The OBU stream contained no sequence header OBU.
+    #[error("no AV1 sequence header OBU found")]
     NoSequenceHeader,
     /// The OBU given to a sequence-header function has this other `obu_type`.
+    #[error("AV1 OBU of type {0} is not a sequence header")]
     NotSequenceHeader(u8),
     /// `seq_profile` is a reserved value (> 2), whose colour config is undefined.
+    #[error("unsupported AV1 seq_profile {0}")]
     UnsupportedProfile(u8),
     /// A syntax element has a value the spec forbids; names the element.
+    #[error("invalid AV1 value for {0}")]
     InvalidValue(&'static str),
 }
 
-impl fmt::Display for Av1Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Av1Error::Truncated(what) => write!(f, "AV1 data truncated while reading {what}"),
-            Av1Error::ForbiddenBit => write!(f, "AV1 obu_forbidden_bit is set"),
-            Av1Error::InvalidLeb128 => write!(f, "invalid AV1 leb128 value"),
-            Av1Error::NoSequenceHeader => write!(f, "no AV1 sequence header OBU found"),
-            Av1Error::NotSequenceHeader(t) => {
-                write!(f, "AV1 OBU of type {t} is not a sequence header")
-            }
-            Av1Error::UnsupportedProfile(p) => write!(f, "unsupported AV1 seq_profile {p}"),
-            Av1Error::InvalidValue(what) => write!(f, "invalid AV1 value for {what}"),
+impl From<BitError> for Av1Error {
+    fn from(e: BitError) -> Self {
+        match e {
+            BitError::Truncated(what) => Av1Error::Truncated(what),
+            BitError::InvalidValue(what) => Av1Error::InvalidValue(what),
         }
     }
 }
-
-impl std::error::Error for Av1Error {}
 
 /// The fields of an AV1 sequence header (AV1 spec §5.5, semantics §6.4) that
 /// the encoder elements need for caps and the `av1C` record.
@@ -208,50 +209,6 @@ pub fn find_sequence_header(obus: &[u8]) -> Result<&[u8], Av1Error> {
     Err(Av1Error::NoSequenceHeader)
 }
 
-/// MSB-first bit reader over a byte slice (AV1 spec §4.10.2 `f(n)`).
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    /// `f(n)` for n <= 32.
-    fn f(&mut self, n: u32, what: &'static str) -> Result<u32, Av1Error> {
-        let mut value: u64 = 0;
-        for _ in 0..n {
-            let byte = *self
-                .data
-                .get(self.pos / 8)
-                .ok_or(Av1Error::Truncated(what))?;
-            let bit = (byte >> (7 - (self.pos % 8))) & 1;
-            value = (value << 1) | u64::from(bit);
-            self.pos += 1;
-        }
-        Ok(value as u32)
-    }
-
-    fn flag(&mut self, what: &'static str) -> Result<bool, Av1Error> {
-        Ok(self.f(1, what)? == 1)
-    }
-
-    /// `uvlc()` (AV1 spec §4.10.3).
-    fn uvlc(&mut self, what: &'static str) -> Result<u32, Av1Error> {
-        let mut leading_zeros: u32 = 0;
-        while !self.flag(what)? {
-            leading_zeros = leading_zeros.saturating_add(1);
-        }
-        if leading_zeros >= 32 {
-            return Ok(u32::MAX);
-        }
-        let value = u64::from(self.f(leading_zeros, what)?);
-        Ok((value + (1u64 << leading_zeros) - 1) as u32)
-    }
-}
-
 /// Parses a sequence header OBU (AV1 spec §5.5) up to and including
 /// `color_config()`.
 ///
@@ -283,60 +240,11 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
     }
     let still_picture = r.flag("still_picture")?;
     let reduced_still_picture_header = r.flag("reduced_still_picture_header")?;
-    let mut timing_info_present = false;
-    let seq_level_idx_0;
-    let mut seq_tier_0 = 0;
-    if reduced_still_picture_header {
-        seq_level_idx_0 = r.f(5, "seq_level_idx")? as u8;
+    let (timing_info_present, seq_level_idx_0, seq_tier_0) = if reduced_still_picture_header {
+        (false, r.f(5, "seq_level_idx")? as u8, 0)
     } else {
-        timing_info_present = r.flag("timing_info_present_flag")?;
-        let mut decoder_model_info_present = false;
-        let mut buffer_delay_length = 0;
-        if timing_info_present {
-            // timing_info()
-            r.f(32, "num_units_in_display_tick")?;
-            r.f(32, "time_scale")?;
-            if r.flag("equal_picture_interval")? {
-                r.uvlc("num_ticks_per_picture_minus_1")?;
-            }
-            decoder_model_info_present = r.flag("decoder_model_info_present_flag")?;
-            if decoder_model_info_present {
-                // decoder_model_info()
-                buffer_delay_length = r.f(5, "buffer_delay_length_minus_1")? + 1;
-                r.f(32, "num_units_in_decoding_tick")?;
-                r.f(5, "buffer_removal_time_length_minus_1")?;
-                r.f(5, "frame_presentation_time_length_minus_1")?;
-            }
-        }
-        let initial_display_delay_present = r.flag("initial_display_delay_present_flag")?;
-        let operating_points_cnt = r.f(5, "operating_points_cnt_minus_1")? + 1;
-        let mut level0 = 0;
-        for i in 0..operating_points_cnt {
-            r.f(12, "operating_point_idc")?;
-            let level = r.f(5, "seq_level_idx")? as u8;
-            let tier = if level > 7 {
-                r.f(1, "seq_tier")? as u8
-            } else {
-                0
-            };
-            if i == 0 {
-                level0 = level;
-                seq_tier_0 = tier;
-            }
-            if decoder_model_info_present && r.flag("decoder_model_present_for_this_op")? {
-                // operating_parameters_info()
-                r.f(buffer_delay_length, "decoder_buffer_delay")?;
-                r.f(buffer_delay_length, "encoder_buffer_delay")?;
-                r.f(1, "low_delay_mode_flag")?;
-            }
-            if initial_display_delay_present
-                && r.flag("initial_display_delay_present_for_this_op")?
-            {
-                r.f(4, "initial_display_delay_minus_1")?;
-            }
-        }
-        seq_level_idx_0 = level0;
-    }
+        operating_points(&mut r)?
+    };
     let frame_width_bits = r.f(4, "frame_width_bits_minus_1")? + 1;
     let frame_height_bits = r.f(4, "frame_height_bits_minus_1")? + 1;
     let max_frame_width = r.f(frame_width_bits, "max_frame_width_minus_1")? + 1;
@@ -377,7 +285,97 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
     r.f(1, "enable_cdef")?;
     r.f(1, "enable_restoration")?;
 
-    // color_config() (§5.5.2)
+    let c = color_config(&mut r, seq_profile)?;
+
+    Ok(SequenceHeaderInfo {
+        seq_profile,
+        seq_level_idx_0,
+        seq_tier_0,
+        bit_depth: c.bit_depth,
+        mono_chrome: c.mono_chrome,
+        subsampling_x: c.subsampling_x,
+        subsampling_y: c.subsampling_y,
+        chroma_sample_position: c.chroma_sample_position,
+        color_primaries: c.color_primaries,
+        transfer_characteristics: c.transfer_characteristics,
+        matrix_coefficients: c.matrix_coefficients,
+        color_range: c.color_range,
+        max_frame_width,
+        max_frame_height,
+        timing_info_present,
+        still_picture,
+        reduced_still_picture_header,
+    })
+}
+
+/// `timing_info()`, `decoder_model_info()` and the operating points of a sequence header
+/// without `reduced_still_picture_header` (AV1 spec §5.5.1): (`timing_info_present_flag`,
+/// `seq_level_idx[0]`, `seq_tier[0]`).
+fn operating_points(r: &mut BitReader<'_>) -> Result<(bool, u8, u8), Av1Error> {
+    let mut seq_tier_0 = 0;
+    let timing_info_present = r.flag("timing_info_present_flag")?;
+    let mut decoder_model_info_present = false;
+    let mut buffer_delay_length = 0;
+    if timing_info_present {
+        // timing_info()
+        r.f(32, "num_units_in_display_tick")?;
+        r.f(32, "time_scale")?;
+        if r.flag("equal_picture_interval")? {
+            r.uvlc("num_ticks_per_picture_minus_1")?;
+        }
+        decoder_model_info_present = r.flag("decoder_model_info_present_flag")?;
+        if decoder_model_info_present {
+            // decoder_model_info()
+            buffer_delay_length = r.f(5, "buffer_delay_length_minus_1")? + 1;
+            r.f(32, "num_units_in_decoding_tick")?;
+            r.f(5, "buffer_removal_time_length_minus_1")?;
+            r.f(5, "frame_presentation_time_length_minus_1")?;
+        }
+    }
+    let initial_display_delay_present = r.flag("initial_display_delay_present_flag")?;
+    let operating_points_cnt = r.f(5, "operating_points_cnt_minus_1")? + 1;
+    let mut level0 = 0;
+    for i in 0..operating_points_cnt {
+        r.f(12, "operating_point_idc")?;
+        let level = r.f(5, "seq_level_idx")? as u8;
+        let tier = if level > 7 {
+            r.f(1, "seq_tier")? as u8
+        } else {
+            0
+        };
+        if i == 0 {
+            level0 = level;
+            seq_tier_0 = tier;
+        }
+        if decoder_model_info_present && r.flag("decoder_model_present_for_this_op")? {
+            // operating_parameters_info()
+            r.f(buffer_delay_length, "decoder_buffer_delay")?;
+            r.f(buffer_delay_length, "encoder_buffer_delay")?;
+            r.f(1, "low_delay_mode_flag")?;
+        }
+        if initial_display_delay_present && r.flag("initial_display_delay_present_for_this_op")? {
+            r.f(4, "initial_display_delay_minus_1")?;
+        }
+    }
+    Ok((timing_info_present, level0, seq_tier_0))
+}
+
+/// What [`color_config`] reads.
+struct ColorConfig {
+    bit_depth: u8,
+    mono_chrome: bool,
+    subsampling_x: bool,
+    subsampling_y: bool,
+    chroma_sample_position: u8,
+    color_primaries: u8,
+    transfer_characteristics: u8,
+    matrix_coefficients: u8,
+    color_range: bool,
+}
+
+/// `color_config()` (AV1 spec §5.5.2), then `separate_uv_delta_q` and
+/// `film_grain_params_present`.
+fn color_config(r: &mut BitReader<'_>, seq_profile: u8) -> Result<ColorConfig, Av1Error> {
     let high_bitdepth = r.flag("high_bitdepth")?;
     let bit_depth = if seq_profile == 2 && high_bitdepth {
         if r.flag("twelve_bit")? { 12 } else { 10 }
@@ -440,10 +438,7 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
     }
     r.f(1, "film_grain_params_present")?;
 
-    Ok(SequenceHeaderInfo {
-        seq_profile,
-        seq_level_idx_0,
-        seq_tier_0,
+    Ok(ColorConfig {
         bit_depth,
         mono_chrome,
         subsampling_x,
@@ -453,11 +448,6 @@ fn parse_sequence_header_payload(payload: &[u8]) -> Result<SequenceHeaderInfo, A
         transfer_characteristics,
         matrix_coefficients,
         color_range,
-        max_frame_width,
-        max_frame_height,
-        timing_info_present,
-        still_picture,
-        reduced_still_picture_header,
     })
 }
 
@@ -567,48 +557,7 @@ pub fn caps_fields(info: &SequenceHeaderInfo) -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
 
-    // ----- test bitstream writer ---------------------------------------
-
-    #[derive(Default)]
-    struct BitWriter {
-        bytes: Vec<u8>,
-        bits: usize,
-    }
-
-    impl BitWriter {
-        fn put(&mut self, n: u32, value: u64) {
-            for i in (0..n).rev() {
-                if self.bits.is_multiple_of(8) {
-                    self.bytes.push(0);
-                }
-                let bit = ((value >> i) & 1) as u8;
-                let last = self.bytes.len() - 1;
-                self.bytes[last] |= bit << (7 - (self.bits % 8));
-                self.bits += 1;
-            }
-        }
-
-        fn flag(&mut self, b: bool) {
-            self.put(1, u64::from(b));
-        }
-
-        fn uvlc(&mut self, value: u32) {
-            let v = u64::from(value) + 1;
-            let lz = 63 - v.leading_zeros();
-            self.put(lz, 0);
-            self.put(1, 1);
-            self.put(lz, v - (1 << lz));
-        }
-
-        /// trailing_bits(): a 1 then zeros to the byte boundary.
-        fn finish(mut self) -> Vec<u8> {
-            self.put(1, 1);
-            while !self.bits.is_multiple_of(8) {
-                self.put(1, 0);
-            }
-            self.bytes
-        }
-    }
+    use crate::bits::BitWriter;
 
     #[derive(Clone)]
     struct OperatingPoint {

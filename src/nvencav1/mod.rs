@@ -15,10 +15,10 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use crate::encoder::settings::{self, Settings};
+use crate::encoder::{self, CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::api::Codec;
-use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::ffi;
-use crate::nvenc::settings::Settings;
 
 struct Av1Ops;
 
@@ -76,7 +76,7 @@ impl CodecOps for Av1Ops {
         if s.tile_rows > 0 {
             a.numTileRows = s.tile_rows;
         }
-        if let Some((pr, tr, mx, full)) = crate::nvenc::colour::iso_colour(&p.info) {
+        if let Some((pr, tr, mx, full)) = crate::encoder::colour::iso_colour(&p.info) {
             a.colorPrimaries = pr;
             a.transferCharacteristics = tr;
             a.matrixCoefficients = mx;
@@ -114,7 +114,7 @@ impl CodecOps for Av1Ops {
     }
 }
 
-pub mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]
@@ -129,56 +129,15 @@ pub mod imp {
 
     impl ObjectImpl for NvAv1Enc {
         fn properties() -> &'static [glib::ParamSpec] {
-            static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-                let mut v = crate::nvenc::settings::qp_properties(255);
-                v.push(crate::nvenc::settings::split_encode_mode_property());
-                for (name, nick, field) in [
-                    ("tile-columns", "Tile Columns", "numTileColumns"),
-                    ("tile-rows", "Tile Rows", "numTileRows"),
-                ] {
-                    v.push(
-                        glib::ParamSpecUInt::builder(name)
-                            .nick(nick)
-                            .blurb(&format!(
-                                "Uniform tile {}s (av1Config.{field}), 0 = NVENC's choice; beyond nvcodec",
-                                if name == "tile-rows" { "row" } else { "column" }
-                            ))
-                            .maximum(64)
-                            .mutable_playing()
-                            .build(),
-                    );
-                }
-                v
-            });
+            static PROPS: LazyLock<Vec<glib::ParamSpec>> =
+                LazyLock::new(|| settings::codec_properties(Codec::Av1));
             PROPS.as_ref()
         }
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-            let base = self.obj();
-            let base = base.upcast_ref::<NvEncoderObj>().imp();
-            match pspec.name() {
-                "tile-columns" => {
-                    base.settings().tile_columns = value.get().expect("type checked upstream")
-                }
-                "tile-rows" => {
-                    base.settings().tile_rows = value.get().expect("type checked upstream")
-                }
-                "split-encode-mode" => {
-                    base.settings().split_encode_mode = value.get().expect("type checked upstream")
-                }
-                _ => crate::nvenc::settings::set_qp_property(&mut base.settings(), value, pspec),
-            }
-            base.request_update(false);
+            encoder::set_property(self, value, pspec);
         }
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-            let base = self.obj();
-            let base = base.upcast_ref::<NvEncoderObj>().imp();
-            let s = base.settings();
-            match pspec.name() {
-                "tile-columns" => s.tile_columns.to_value(),
-                "tile-rows" => s.tile_rows.to_value(),
-                "split-encode-mode" => s.split_encode_mode.to_value(),
-                _ => crate::nvenc::settings::qp_property(&s, pspec),
-            }
+            encoder::property(self, pspec)
         }
     }
 
@@ -202,13 +161,23 @@ pub mod imp {
                     .field("stream-format", "obu-stream")
                     .field("alignment", "tu")
                     .build();
-                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
+                crate::encoder::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }
     }
 
-    impl VideoEncoderImpl for NvAv1Enc {}
+    impl VideoEncoderImpl for NvAv1Enc {
+        fn start(&self) -> Result<(), gst::ErrorMessage> {
+            encoder::start(self)
+        }
+        fn handle_frame(
+            &self,
+            frame: gst_video::VideoCodecFrame,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            encoder::handle_frame(self, frame)
+        }
+    }
 
     impl NvEncoderImpl for NvAv1Enc {
         const OPS: &'static dyn CodecOps = &OPS;

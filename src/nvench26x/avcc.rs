@@ -2,8 +2,8 @@
 //! `AVCDecoderConfigurationRecord` (`avcC`, GStreamer `codec_data` for
 //! `video/x-h264, stream-format=avc` and `avc3`).
 //!
-//! Pure `std`, no `unsafe`, never panics: malformed input yields an
-//! [`AvcError`].
+//! No `unsafe`, never panics: malformed input yields an [`AvcError`]. The RBSP
+//! is read with the crate's one bit reader (`crate::bits`, on `bitstream-io`).
 //!
 //! NAL units passed to this module are single NAL units without start code
 //! or length prefix, still containing emulation prevention bytes (as
@@ -14,21 +14,26 @@
 //! (cropping, `SubWidthC`/`SubHeightC` from Table 6-1); ISO/IEC 14496-15
 //! §5.3.3.1 `AVCDecoderConfigurationRecord`.
 
-use std::fmt;
+use super::nal::unescape;
+use crate::bits::{self, BitError};
 
-use super::nal::{BitError, BitReader, unescape};
+/// The bit reader of this module, failing with [`AvcError`].
+type BitReader<'a> = bits::BitReader<'a, AvcError>;
 
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 
 /// Errors returned by the H.264 helpers in this module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AvcError {
     /// The NAL unit ended before the named syntax element could be read.
+    #[error("H.264 NAL truncated while reading {0}")]
     Truncated(&'static str),
     /// The NAL unit header is malformed (empty, or `forbidden_zero_bit` set).
+    #[error("invalid H.264 NAL unit header")]
     InvalidNalHeader,
     /// The NAL unit has another `nal_unit_type` than the one required.
+    #[error("H.264 NAL type {found} where type {expected} was expected")]
     WrongNalType {
         /// The required `nal_unit_type`.
         expected: u8,
@@ -36,38 +41,19 @@ pub enum AvcError {
         found: u8,
     },
     /// A syntax element is outside its allowed range; names the element.
+    #[error("invalid H.264 value for {0}")]
     InvalidValue(&'static str),
     /// No NAL unit of the named kind (`"SPS"`, `"PPS"`) was given.
+    #[error("no H.264 {0} given")]
     MissingParameterSet(&'static str),
     /// Too many NAL units (> 31 SPS, > 255 PPS) or a NAL unit too long
     /// (> 65535 bytes) for the fields of `avcC`; names the field.
+    #[error("too large for avcC field {0}")]
     TooLarge(&'static str),
     /// The NAL length size is not 1, 2 or 4 bytes.
+    #[error("invalid NAL length size {0} (must be 1, 2 or 4)")]
     InvalidLengthSize(u8),
 }
-
-impl fmt::Display for AvcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AvcError::Truncated(what) => write!(f, "H.264 NAL truncated while reading {what}"),
-            AvcError::InvalidNalHeader => write!(f, "invalid H.264 NAL unit header"),
-            AvcError::WrongNalType { expected, found } => {
-                write!(
-                    f,
-                    "H.264 NAL type {found} where type {expected} was expected"
-                )
-            }
-            AvcError::InvalidValue(what) => write!(f, "invalid H.264 value for {what}"),
-            AvcError::MissingParameterSet(what) => write!(f, "no H.264 {what} given"),
-            AvcError::TooLarge(what) => write!(f, "too large for avcC field {what}"),
-            AvcError::InvalidLengthSize(n) => {
-                write!(f, "invalid NAL length size {n} (must be 1, 2 or 4)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for AvcError {}
 
 impl From<BitError> for AvcError {
     fn from(e: BitError) -> Self {
@@ -613,6 +599,46 @@ mod tests {
                 let j = (state as usize >> 8) % a.len();
                 a[j] ^= (state >> 40) as u8;
                 let _ = parse_avcc(&a);
+            }
+        }
+    }
+
+    #[test]
+    fn build_from_corrupted_or_random_parameter_sets_never_panics() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (stream, ..) in VECTORS {
+            let (sps, pps) = sets(stream);
+            for _ in 0..2000 {
+                let mut s = sps[0].to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let bit = 8 + (next() % ((s.len() as u64 - 1) * 8)) as usize;
+                    s[bit / 8] ^= 1 << (bit % 8);
+                }
+                s.truncate(1 + (next() as usize) % s.len());
+                for with_sets in [true, false] {
+                    if let Ok(rec) = build_avcc(&[s.as_slice()], &pps, 4, with_sets) {
+                        // What it builds, it reads back.
+                        let back = parse_avcc(&rec).unwrap();
+                        assert_eq!(back.sps.is_empty(), !with_sets);
+                    }
+                }
+            }
+        }
+        for len in 0..64usize {
+            for _ in 0..100 {
+                let mut data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                let _ = parse_avcc(&data);
+                if let Some(b) = data.first_mut() {
+                    *b = NAL_SPS | 0x60;
+                }
+                let _ = parse_sps(&data);
+                let _ = build_avcc(&[data.as_slice()], &[data.as_slice()], 4, true);
             }
         }
     }

@@ -26,10 +26,10 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::{avcc, nal};
+use crate::encoder::settings::{self, Settings};
+use crate::encoder::{self, CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::api::Codec;
-use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::ffi;
-use crate::nvenc::settings::{self, Settings};
 
 struct H264Ops;
 
@@ -169,7 +169,7 @@ impl CodecOps for H264Ops {
         (width.div_ceil(2) * 2, height.div_ceil(2) * 2)
     }
     fn choose_stream_format(&self, element: &gst_video::VideoEncoder) -> StreamFormat {
-        match crate::nvenc::base::downstream_stream_format(element).as_deref() {
+        match crate::encoder::downstream_stream_format(element).as_deref() {
             Some("avc") => StreamFormat::Avc,
             Some("avc3") => StreamFormat::Avc3,
             Some(_) | None => StreamFormat::Default,
@@ -262,7 +262,7 @@ impl CodecOps for H264Ops {
             h.sliceMode = 3;
             h.sliceModeData = s.num_slices;
         }
-        crate::nvenc::colour::set_vui(&mut h.h264VUIParameters, &p.info);
+        crate::encoder::colour::set_vui(&mut h.h264VUIParameters, &p.info);
         Ok(refused)
     }
     fn output_caps(
@@ -348,7 +348,7 @@ impl CodecOps for H264Ops {
     }
 }
 
-pub mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]
@@ -363,51 +363,15 @@ pub mod imp {
 
     impl ObjectImpl for NvH264Enc {
         fn properties() -> &'static [glib::ParamSpec] {
-            static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-                let mut v = settings::qp_properties(51);
-                v.extend(super::super::header_properties(
-                    "h264Config",
-                    "SPS/PPS",
-                    "; ignored for avc (codec_data only) and avc3 (always)",
-                ));
-                v.push(
-                    glib::ParamSpecBoolean::builder("cabac")
-                        .nick("CABAC")
-                        .blurb("CABAC entropy coding where the profile and the GPU (NV_ENC_CAPS_SUPPORT_CABAC) allow it, else CAVLC (h264Config.entropyCodingMode)")
-                        .default_value(settings::DEFAULT_CABAC)
-                        .mutable_playing()
-                        .build(),
-                );
-                v.push(super::super::num_slices_property("h264Config"));
-                v.extend(super::super::qp_alias_properties());
-                v
-            });
+            static PROPS: LazyLock<Vec<glib::ParamSpec>> =
+                LazyLock::new(|| settings::codec_properties(Codec::H264));
             PROPS.as_ref()
         }
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-            let obj = self.obj();
-            let base = obj.upcast_ref::<NvEncoderObj>().imp();
-            let mut s = base.settings();
-            if pspec.name() == "cabac" {
-                s.cabac = value.get().expect("type checked upstream");
-            } else if !super::super::set_header_property(&mut s, value, pspec)
-                && !super::super::set_slice_or_alias_property(&mut s, value, pspec)
-            {
-                settings::set_qp_property(&mut s, value, pspec);
-            }
-            drop(s);
-            base.request_update(false);
+            encoder::set_property(self, value, pspec);
         }
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-            let obj = self.obj();
-            let base = obj.upcast_ref::<NvEncoderObj>().imp();
-            let s = base.settings();
-            if pspec.name() == "cabac" {
-                return s.cabac.to_value();
-            }
-            super::super::header_property(&s, pspec)
-                .or_else(|| super::super::slice_or_alias_property(&s, pspec))
-                .unwrap_or_else(|| settings::qp_property(&s, pspec))
+            encoder::property(self, pspec)
         }
     }
 
@@ -435,13 +399,23 @@ pub mod imp {
                     .field("alignment", "au")
                     .field("profile", gst::List::new(PROFILES))
                     .build();
-                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
+                crate::encoder::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }
     }
 
-    impl gst_video::subclass::prelude::VideoEncoderImpl for NvH264Enc {}
+    impl gst_video::subclass::prelude::VideoEncoderImpl for NvH264Enc {
+        fn start(&self) -> Result<(), gst::ErrorMessage> {
+            encoder::start(self)
+        }
+        fn handle_frame(
+            &self,
+            frame: gst_video::VideoCodecFrame,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            encoder::handle_frame(self, frame)
+        }
+    }
 
     impl NvEncoderImpl for NvH264Enc {
         const OPS: &'static dyn CodecOps = &OPS;

@@ -2,8 +2,8 @@
 //! `HEVCDecoderConfigurationRecord` (`hvcC`, GStreamer `codec_data` for
 //! `video/x-h265, stream-format=hvc1`).
 //!
-//! Pure `std`, no `unsafe`, never panics: malformed input yields a
-//! [`HevcError`].
+//! No `unsafe`, never panics: malformed input yields a [`HevcError`]. The RBSP
+//! is read with the crate's one bit reader (`crate::bits`, on `bitstream-io`).
 //!
 //! NAL units passed to this module are single NAL units without start code
 //! or length prefix, still containing emulation prevention bytes (as
@@ -15,23 +15,28 @@
 //! `hrd_parameters()`; ISO/IEC 14496-15 §8.3.3.1
 //! `HEVCDecoderConfigurationRecord`.
 
-use std::fmt;
+use super::nal::unescape;
+use crate::bits::{self, BitError};
 
-use super::nal::{BitError, BitReader, unescape};
+/// The bit reader of this module, failing with [`HevcError`].
+type BitReader<'a> = bits::BitReader<'a, HevcError>;
 
 const NAL_VPS: u8 = 32;
 const NAL_SPS: u8 = 33;
 const NAL_PPS: u8 = 34;
 
 /// Errors returned by the H.265 helpers in this module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HevcError {
     /// The NAL unit ended before the named syntax element could be read.
+    #[error("H.265 NAL truncated while reading {0}")]
     Truncated(&'static str),
     /// The NAL unit header is malformed (shorter than 2 bytes,
     /// `forbidden_zero_bit` set, or `nuh_temporal_id_plus1 == 0`).
+    #[error("invalid H.265 NAL unit header")]
     InvalidNalHeader,
     /// The NAL unit has another `nal_unit_type` than the one required.
+    #[error("H.265 NAL type {found} where type {expected} was expected")]
     WrongNalType {
         /// The required `nal_unit_type`.
         expected: u8,
@@ -39,43 +44,22 @@ pub enum HevcError {
         found: u8,
     },
     /// `nuh_layer_id > 0` (multi-layer SPS syntax) is not supported.
+    #[error("unsupported H.265 parameter set with nuh_layer_id {0}")]
     UnsupportedLayer(u8),
     /// A syntax element is outside its allowed range; names the element.
+    #[error("invalid H.265 value for {0}")]
     InvalidValue(&'static str),
     /// No NAL unit of the named kind (`"VPS"`, `"SPS"`, `"PPS"`) was given.
+    #[error("no H.265 {0} given")]
     MissingParameterSet(&'static str),
     /// Too many NAL units (> 65535) or a NAL unit too long (> 65535 bytes)
     /// for the 16-bit fields of `hvcC`; names the field.
+    #[error("too large for hvcC field {0}")]
     TooLarge(&'static str),
     /// The NAL length size is not 1, 2 or 4 bytes.
+    #[error("invalid NAL length size {0} (must be 1, 2 or 4)")]
     InvalidLengthSize(u8),
 }
-
-impl fmt::Display for HevcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HevcError::Truncated(what) => write!(f, "H.265 NAL truncated while reading {what}"),
-            HevcError::InvalidNalHeader => write!(f, "invalid H.265 NAL unit header"),
-            HevcError::WrongNalType { expected, found } => {
-                write!(
-                    f,
-                    "H.265 NAL type {found} where type {expected} was expected"
-                )
-            }
-            HevcError::UnsupportedLayer(id) => {
-                write!(f, "unsupported H.265 parameter set with nuh_layer_id {id}")
-            }
-            HevcError::InvalidValue(what) => write!(f, "invalid H.265 value for {what}"),
-            HevcError::MissingParameterSet(what) => write!(f, "no H.265 {what} given"),
-            HevcError::TooLarge(what) => write!(f, "too large for hvcC field {what}"),
-            HevcError::InvalidLengthSize(n) => {
-                write!(f, "invalid NAL length size {n} (must be 1, 2 or 4)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for HevcError {}
 
 /// Conformance cropping window, in luma samples (the SPS `conf_win_*_offset`
 /// values multiplied by `SubWidthC`/`SubHeightC`, H.265 §7.4.3.2.1).
@@ -714,59 +698,21 @@ mod tests {
             .collect()
     }
 
-    #[derive(Default)]
-    struct BitWriter {
-        bytes: Vec<u8>,
-        bits: usize,
-    }
+    use crate::bits::BitWriter;
 
-    impl BitWriter {
-        fn put(&mut self, n: u32, value: u64) {
-            for i in (0..n).rev() {
-                if self.bits.is_multiple_of(8) {
-                    self.bytes.push(0);
-                }
-                let last = self.bytes.len() - 1;
-                let bit = if i >= 64 { 0 } else { ((value >> i) & 1) as u8 };
-                self.bytes[last] |= bit << (7 - self.bits % 8);
-                self.bits += 1;
+    /// `rbsp_trailing_bits()` and emulation prevention, NAL header prepended.
+    fn into_nal(w: BitWriter, nal_type: u8) -> Vec<u8> {
+        let mut out = vec![nal_type << 1, 1];
+        let mut zeros = 0;
+        for b in w.finish() {
+            if zeros >= 2 && b <= 3 {
+                out.push(3);
+                zeros = 0;
             }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            out.push(b);
         }
-        fn flag(&mut self, b: bool) {
-            self.put(1, u64::from(b));
-        }
-        fn ue(&mut self, v: u32) {
-            let v = u64::from(v) + 1;
-            let len = 64 - v.leading_zeros();
-            self.put(len - 1, 0);
-            self.put(len, v);
-        }
-        fn se(&mut self, v: i32) {
-            let mapped = if v > 0 {
-                2 * v as u32 - 1
-            } else {
-                (-2 * i64::from(v)) as u32
-            };
-            self.ue(mapped);
-        }
-        /// rbsp_trailing_bits() and emulation prevention, NAL header prepended.
-        fn into_nal(mut self, nal_type: u8) -> Vec<u8> {
-            self.put(1, 1);
-            while !self.bits.is_multiple_of(8) {
-                self.put(1, 0);
-            }
-            let mut out = vec![nal_type << 1, 1];
-            let mut zeros = 0;
-            for b in self.bytes {
-                if zeros >= 2 && b <= 3 {
-                    out.push(3);
-                    zeros = 0;
-                }
-                zeros = if b == 0 { zeros + 1 } else { 0 };
-                out.push(b);
-            }
-            out
-        }
+        out
     }
 
     /// Options for a synthetic SPS.
@@ -1005,7 +951,7 @@ mod tests {
             }
         }
         w.flag(false); // sps_extension_present_flag
-        w.into_nal(NAL_SPS)
+        into_nal(w, NAL_SPS)
     }
 
     fn write_vps(sub_layers_minus1: u8) -> Vec<u8> {
@@ -1018,7 +964,7 @@ mod tests {
         w.put(16, 0xffff);
         write_ptl(&mut w, sub_layers_minus1);
         w.flag(false);
-        w.into_nal(NAL_VPS)
+        into_nal(w, NAL_VPS)
     }
 
     fn check_synthetic(s: &Sps) -> HevcSpsInfo {
@@ -1560,6 +1506,36 @@ mod tests {
                     &[data.as_slice()],
                     4,
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn corrupted_vps_and_truncated_sets_to_hvcc_never_panic() {
+        let mut state = 0x0bad_5eed_1234_5678u64;
+        for (stream, ..) in REAL {
+            let nals = nals_of(stream);
+            let vps = of_type(&nals, NAL_VPS)[0];
+            let sps = of_type(&nals, NAL_SPS)[0];
+            let pps = of_type(&nals, NAL_PPS)[0];
+            for _ in 0..2000 {
+                let mut v = vps.to_vec();
+                for _ in 0..1 + rng(&mut state) % 4 {
+                    let bit = 16 + (rng(&mut state) % ((v.len() as u64 - 2) * 8)) as usize;
+                    v[bit / 8] ^= 1 << (bit % 8);
+                }
+                let _ = parse_vps(&v);
+                let cut = |n: &[u8], r: u64| n[..(r as usize) % (n.len() + 1)].to_vec();
+                let (v2, s2, p2) = (
+                    cut(&v, rng(&mut state)),
+                    cut(sps, rng(&mut state)),
+                    cut(pps, rng(&mut state)),
+                );
+                if let Ok(rec) = build_hvcc(&[v2.as_slice()], &[s2.as_slice()], &[p2.as_slice()], 4)
+                {
+                    assert_eq!(rec[0], 1); // configurationVersion
+                    assert_eq!(rec[22], 3); // numOfArrays
+                }
             }
         }
     }

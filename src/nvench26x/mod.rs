@@ -8,8 +8,10 @@
 //! H.265 (the conformance window crops in 2-row units), so an odd height such as 405 is
 //! encoded as 406 with the last row repeated; caps keep the true 405.
 
+// The parsers are public (the crate root hides `nvench26x` from the docs): the tests check
+// `avcc` against what downstream parses, and they keep helpers only their own tests use.
 pub mod avcc;
-pub mod h264;
+mod h264;
 pub mod hvcc;
 pub mod nal;
 
@@ -20,10 +22,10 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use crate::encoder::settings::{self, Settings};
+use crate::encoder::{self, CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::api::Codec;
-use crate::nvenc::base::{CodecOps, NvEncoderImpl, NvEncoderObj, SessionParams, StreamFormat};
 use crate::nvenc::ffi;
-use crate::nvenc::settings::{self, Settings};
 
 struct H265Ops;
 
@@ -63,7 +65,7 @@ impl CodecOps for H265Ops {
         (width.div_ceil(2) * 2, height.div_ceil(2) * 2)
     }
     fn choose_stream_format(&self, element: &gst_video::VideoEncoder) -> StreamFormat {
-        match crate::nvenc::base::downstream_stream_format(element).as_deref() {
+        match crate::encoder::downstream_stream_format(element).as_deref() {
             Some("hvc1") => StreamFormat::Hvc1,
             Some("hev1") => StreamFormat::Hev1,
             Some(_) | None => StreamFormat::Default,
@@ -106,7 +108,7 @@ impl CodecOps for H265Ops {
         );
         // hvc1 carries the parameter sets in hvcC only.
         h.flags = ffi::HEVC_DISABLE_SPSPPS.set(h.flags, (fmt == StreamFormat::Hvc1) as u32);
-        crate::nvenc::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
+        crate::encoder::colour::set_vui(&mut h.hevcVUIParameters, &p.info);
         if p.native_hdr(Codec::Hevc) {
             // API 13.0: NVENC writes the SEI messages itself from pMasteringDisplay / pMaxCll.
             h.flags =
@@ -179,7 +181,7 @@ impl CodecOps for H265Ops {
     }
 }
 
-pub mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]
@@ -194,47 +196,15 @@ pub mod imp {
 
     impl ObjectImpl for NvH265Enc {
         fn properties() -> &'static [glib::ParamSpec] {
-            static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-                let mut v = settings::qp_properties(51);
-                v.push(settings::split_encode_mode_property());
-                v.extend(super::header_properties(
-                    "hevcConfig",
-                    "VPS/SPS/PPS",
-                    "; ignored for hvc1",
-                ));
-                v.push(super::num_slices_property("hevcConfig"));
-                v.extend(super::qp_alias_properties());
-                v
-            });
+            static PROPS: LazyLock<Vec<glib::ParamSpec>> =
+                LazyLock::new(|| settings::codec_properties(Codec::Hevc));
             PROPS.as_ref()
         }
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-            let obj = self.obj();
-            let base = obj.upcast_ref::<NvEncoderObj>().imp();
-            let mut s = base.settings();
-            if !super::set_header_property(&mut s, value, pspec)
-                && !super::set_slice_or_alias_property(&mut s, value, pspec)
-            {
-                match pspec.name() {
-                    "split-encode-mode" => {
-                        s.split_encode_mode = value.get().expect("type checked upstream")
-                    }
-                    _ => settings::set_qp_property(&mut s, value, pspec),
-                }
-            }
-            drop(s);
-            base.request_update(false);
+            encoder::set_property(self, value, pspec);
         }
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-            let obj = self.obj();
-            let base = obj.upcast_ref::<NvEncoderObj>().imp();
-            let s = base.settings();
-            super::header_property(&s, pspec)
-                .or_else(|| super::slice_or_alias_property(&s, pspec))
-                .unwrap_or_else(|| match pspec.name() {
-                    "split-encode-mode" => s.split_encode_mode.to_value(),
-                    _ => settings::qp_property(&s, pspec),
-                })
+            encoder::property(self, pspec)
         }
     }
 
@@ -265,13 +235,23 @@ pub mod imp {
                         gst::List::new(["main", "main-10", "main-444", "main-444-10"]),
                     )
                     .build();
-                crate::nvenc::base::pad_templates(SINK_FORMATS, &src)
+                crate::encoder::pad_templates(SINK_FORMATS, &src)
             });
             T.as_ref()
         }
     }
 
-    impl VideoEncoderImpl for NvH265Enc {}
+    impl VideoEncoderImpl for NvH265Enc {
+        fn start(&self) -> Result<(), gst::ErrorMessage> {
+            encoder::start(self)
+        }
+        fn handle_frame(
+            &self,
+            frame: gst_video::VideoCodecFrame,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            encoder::handle_frame(self, frame)
+        }
+    }
 
     impl NvEncoderImpl for NvH265Enc {
         const OPS: &'static dyn CodecOps = &OPS;
@@ -283,127 +263,8 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvench265enc` (rank NONE: never replaces nvcodec's `nvh265enc`).
-/// `aud` and `repeat-sequence-header`, shared by the H.264 and H.265 elements: `config` is
-/// the NVENC config member the blurbs name, `headers` the parameter sets repeated, `note` added
-/// to the second blurb.
-fn header_properties(config: &str, headers: &str, note: &str) -> [glib::ParamSpec; 2] {
-    [
-        glib::ParamSpecBoolean::builder("aud")
-            .nick("AUD")
-            .blurb(&format!(
-                "Insert access unit delimiters ({config}.outputAUD)"
-            ))
-            .default_value(settings::DEFAULT_AUD)
-            .mutable_playing()
-            .build(),
-        glib::ParamSpecBoolean::builder("repeat-sequence-header")
-            .nick("Repeat Sequence Header")
-            .blurb(&format!(
-                "Insert {headers} before every IDR ({config}.repeatSPSPPS){note}"
-            ))
-            .default_value(settings::DEFAULT_REPEAT_SEQUENCE_HEADER)
-            .mutable_playing()
-            .build(),
-    ]
-}
-
-/// `num-slices`, shared by the H.264 and H.265 elements (`config`: the NVENC config member the
-/// blurb names). Installed whatever `NV_ENC_CAPS_SUPPORT_DYNAMIC_SLICE_MODE` says: a fixed number
-/// of slices (`sliceMode` 3) is not dynamic slicing (nvcodec 1.28 gates it on that cap).
-fn num_slices_property(config: &str) -> glib::ParamSpec {
-    glib::ParamSpecUInt::builder("num-slices")
-        .nick("Number of Slices")
-        .blurb(&format!(
-            "Slices per picture ({config}.sliceMode = 3, sliceModeData), 0 = NVENC's default (one)"
-        ))
-        .maximum(settings::MAX_NUM_SLICES)
-        .mutable_playing()
-        .build()
-}
-
-/// nvcodec's deprecated `qp-const`, `qp-min`, `qp-max` (H.264 and H.265): each sets the I, P
-/// and B values together and reads back the I value.
-fn qp_alias_properties() -> Vec<glib::ParamSpec> {
-    [
-        ("qp-const", "qp-const-i/-p/-b"),
-        ("qp-min", "qp-min-i/-p/-b"),
-        ("qp-max", "qp-max-i/-p/-b"),
-    ]
-    .iter()
-    .map(|(name, what)| {
-        glib::ParamSpecInt::builder(name)
-            .nick(name)
-            .blurb(&format!(
-                "Deprecated, as in nvcodec: sets {what} together; reads the I value"
-            ))
-            .minimum(-1)
-            .maximum(51)
-            .default_value(settings::DEFAULT_QP)
-            .mutable_playing()
-            .build()
-    })
-    .collect()
-}
-
-/// Stores `num-slices` or one of [`qp_alias_properties`]; `false` for another property.
-fn set_slice_or_alias_property(
-    s: &mut Settings,
-    value: &glib::Value,
-    pspec: &glib::ParamSpec,
-) -> bool {
-    match pspec.name() {
-        "num-slices" => s.num_slices = value.get().expect("type checked upstream"),
-        "qp-const" => {
-            let v: i32 = value.get().expect("type checked upstream");
-            (s.qp_const_i, s.qp_const_p, s.qp_const_b) = (v, v, v);
-        }
-        // nvcodec's qp-max copies qp-min (its bug, anchor §8); this one does not.
-        "qp-min" => {
-            let v: i32 = value.get().expect("type checked upstream");
-            (s.qp_min_i, s.qp_min_p, s.qp_min_b) = (v, v, v);
-        }
-        "qp-max" => {
-            let v: i32 = value.get().expect("type checked upstream");
-            (s.qp_max_i, s.qp_max_p, s.qp_max_b) = (v, v, v);
-        }
-        _ => return false,
-    }
-    true
-}
-
-/// Reads `num-slices` or one of [`qp_alias_properties`]; `None` for another property.
-fn slice_or_alias_property(s: &Settings, pspec: &glib::ParamSpec) -> Option<glib::Value> {
-    Some(match pspec.name() {
-        "num-slices" => s.num_slices.to_value(),
-        "qp-const" => s.qp_const_i.to_value(),
-        "qp-min" => s.qp_min_i.to_value(),
-        "qp-max" => s.qp_max_i.to_value(),
-        _ => return None,
-    })
-}
-
-/// Stores one of [`header_properties`]; `false` if `pspec` is another property.
-fn set_header_property(s: &mut Settings, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
-    match pspec.name() {
-        "aud" => s.aud = value.get().expect("type checked upstream"),
-        "repeat-sequence-header" => {
-            s.repeat_sequence_header = value.get().expect("type checked upstream")
-        }
-        _ => return false,
-    }
-    true
-}
-
-/// Reads one of [`header_properties`]; `None` for another property.
-fn header_property(s: &Settings, pspec: &glib::ParamSpec) -> Option<glib::Value> {
-    match pspec.name() {
-        "aud" => Some(s.aud.to_value()),
-        "repeat-sequence-header" => Some(s.repeat_sequence_header.to_value()),
-        _ => None,
-    }
-}
-
+/// Registers `rsnvench265enc` and `rsnvench264enc` (rank NONE: never replace nvcodec's
+/// `nvh265enc` and `nvh264enc`).
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),

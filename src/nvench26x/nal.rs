@@ -2,8 +2,8 @@
 //! conversion to the length-prefixed form used by ISO-BMFF
 //! (`stream-format=avc`/`hvc1`).
 //!
-//! Also the RBSP helpers the parameter-set parsers share: emulation prevention removal
-//! ([`unescape`]) and an Exp-Golomb bit reader ([`BitReader`]).
+//! Also emulation prevention removal ([`unescape`]), which the parameter-set parsers share
+//! (they read the RBSP with the crate's one bit reader, `crate::bits::BitReader`).
 //!
 //! Pure `std`, no `unsafe`, never panics.
 //!
@@ -122,106 +122,6 @@ pub fn unescape(nal: &[u8]) -> Vec<u8> {
         out.push(b);
     }
     out
-}
-
-/// Errors of [`BitReader`]; each names the syntax element being read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BitError {
-    /// The data ended before the element.
-    Truncated(&'static str),
-    /// The element is outside its allowed range.
-    InvalidValue(&'static str),
-}
-
-/// MSB-first bit reader over RBSP bytes with Exp-Golomb codes (H.264 §9.1, H.265 §9.2).
-/// Never panics: reads past the end are [`BitError::Truncated`].
-pub struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    /// A reader at the first bit of `data`.
-    pub fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    /// The bytes being read.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
-    }
-
-    /// Bits read so far.
-    pub fn bit_pos(&self) -> usize {
-        self.pos
-    }
-
-    /// `u(n)` for n <= 64.
-    pub fn u(&mut self, n: u32, what: &'static str) -> Result<u64, BitError> {
-        let mut value: u64 = 0;
-        for _ in 0..n {
-            let byte = *self
-                .data
-                .get(self.pos / 8)
-                .ok_or(BitError::Truncated(what))?;
-            value = (value << 1) | u64::from((byte >> (7 - (self.pos % 8))) & 1);
-            self.pos += 1;
-        }
-        Ok(value)
-    }
-
-    /// `u(n)` for n <= 8.
-    pub fn bits_u8(&mut self, n: u32, what: &'static str) -> Result<u8, BitError> {
-        Ok(self.u(n, what)? as u8)
-    }
-
-    /// `u(1)` as a flag.
-    pub fn flag(&mut self, what: &'static str) -> Result<bool, BitError> {
-        Ok(self.u(1, what)? == 1)
-    }
-
-    /// Skips `n` bits.
-    pub fn skip(&mut self, n: usize, what: &'static str) -> Result<(), BitError> {
-        let end = self.pos.saturating_add(n);
-        if end > self.data.len().saturating_mul(8) {
-            return Err(BitError::Truncated(what));
-        }
-        self.pos = end;
-        Ok(())
-    }
-
-    /// `ue(v)`; values above 2^32 - 2 are rejected.
-    pub fn ue(&mut self, what: &'static str) -> Result<u32, BitError> {
-        let mut leading_zeros = 0;
-        while !self.flag(what)? {
-            leading_zeros += 1;
-            if leading_zeros > 31 {
-                return Err(BitError::InvalidValue(what));
-            }
-        }
-        let value = (1u64 << leading_zeros) - 1 + self.u(leading_zeros, what)?;
-        u32::try_from(value).map_err(|_| BitError::InvalidValue(what))
-    }
-
-    /// `ue(v)` with an inclusive upper bound from the semantics.
-    pub fn ue_max(&mut self, max: u32, what: &'static str) -> Result<u32, BitError> {
-        let v = self.ue(what)?;
-        if v > max {
-            return Err(BitError::InvalidValue(what));
-        }
-        Ok(v)
-    }
-
-    /// `se(v)`: `ue(v)` k mapped to (-1)^(k+1) * ceil(k / 2).
-    pub fn se(&mut self, what: &'static str) -> Result<i64, BitError> {
-        let k = i64::from(self.ue(what)?);
-        Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
-    }
-
-    /// `se(v)` whose value is not needed (only its length matters).
-    pub fn skip_se(&mut self, what: &'static str) -> Result<(), BitError> {
-        self.ue(what).map(|_| ())
-    }
 }
 
 #[cfg(test)]
@@ -379,6 +279,46 @@ mod tests {
                 .collect();
             let got: Vec<Vec<u8>> = split_annexb(&data).iter().map(|n| n.to_vec()).collect();
             assert_eq!(got, naive(&data), "input {data:02x?}");
+        }
+    }
+
+    #[test]
+    fn unescape_and_length_prefix_on_random_data() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut s2 = state;
+            let data: Vec<u8> = (0..state % 80)
+                .map(|_| {
+                    s2 ^= s2 << 13;
+                    s2 ^= s2 >> 7;
+                    s2 ^= s2 << 17;
+                    [0, 0, 1, 3, s2 as u8][(s2 % 5) as usize]
+                })
+                .collect();
+            let rbsp = unescape(&data);
+            assert!(rbsp.len() <= data.len());
+            // Emulation prevention (H.264 §7.4.1) undone gives the bytes back.
+            let mut escaped = Vec::new();
+            let mut zeros = 0;
+            for &b in &data {
+                if zeros >= 2 && b <= 3 {
+                    escaped.push(3);
+                    zeros = 0;
+                }
+                zeros = if b == 0 { zeros + 1 } else { 0 };
+                escaped.push(b);
+            }
+            assert_eq!(unescape(&escaped), data);
+            let mut out = Vec::new();
+            annexb_to_length_prefixed(&data, &mut out);
+            let nals = split_annexb(&data);
+            assert_eq!(out.len(), nals.iter().map(|n| n.len() + 4).sum::<usize>());
+            for nal in nals {
+                let _ = (h264_nal_type(nal), hevc_nal_type(nal));
+            }
         }
     }
 }

@@ -18,8 +18,8 @@
 //! wants 0.16 fixed-point chromaticity, 24.8 fixed-point maximum and 18.14 fixed-point minimum
 //! luminance (cd/m²), converted here with rounding. Content light levels are cd/m² everywhere.
 
-use super::api::{ApiVersion, Codec};
-use super::ffi;
+use crate::nvenc::api::{ApiVersion, Codec};
+use crate::nvenc::ffi;
 
 /// SEI `payloadType` of `user_data_registered_itu_t_t35` (H.264 D.1.6, H.265 D.2.6).
 pub const SEI_USER_DATA_REGISTERED_ITU_T_T35: u32 = 4;
@@ -219,7 +219,18 @@ pub fn cc_data(ty: gst_video::VideoCaptionType, data: &[u8]) -> Option<Vec<u8>> 
     (n > 0).then(|| cc[..3 * n].to_vec())
 }
 
-/// The triplets of the `ccdata_section` of a CEA-708 caption distribution packet.
+/// The triplets of the `ccdata_section` of a CEA-708 caption distribution packet
+/// (SMPTE 334-2 §5): `None` without the `0x9669` identifier, without `ccdata_present`, or when
+/// the `time_code_section` / `ccdata_section` identifiers are missing or the triplets run past
+/// `cdp_length` or the data.
+///
+/// Hand-written on purpose, not `cdp-types`: its `CDPParser` gives decoded DTVCC packets
+/// (reassembled across CDPs, so a packet split over two frames comes out on the second) and
+/// CEA-608 pairs, never the `cc_data` triplets that A/53 carries verbatim; and it rejects packets
+/// that GStreamer's `ccconverter` (and gst-plugins-rs `closedcaption`'s `extract_cdp`) pass on:
+/// a wrong `packet_checksum`, reserved time-code bits not set, an unknown frame rate, trailing
+/// bytes after `cdp_length`. Captions are best effort metadata; an encoder passes them on as
+/// it gets them.
 fn cdp_cc_data(cdp: &[u8]) -> Option<&[u8]> {
     // cdp_header: identifier 0x9669, length, frame rate, flags, sequence counter (7 bytes).
     if cdp.len() < 7 || cdp[0] != 0x96 || cdp[1] != 0x69 {
@@ -497,5 +508,66 @@ mod tests {
                 .len(),
             93
         );
+    }
+
+    /// The example CDP of cdp-types' documentation (time code, 2 CEA-608 and 2 DTVCC
+    /// triplets, service information, footer with a valid checksum).
+    const CDP_TYPES_EXAMPLE: [u8; 39] = [
+        0x96, 0x69, 0x27, 0x3f, 0xf7, 0x12, 0x34, 0x71, 0xd7, 0xd9, 0xd7, 0x98, 0x72, 0xe4, 0xfc,
+        0x20, 0x41, 0xfd, 0x42, 0x43, 0xff, 0x02, 0x21, 0xfe, 0x41, 0x00, 0x73, 0xd1, 0x80, b'e',
+        b'n', b'g', 0x7e, 0x3f, 0xff, 0x74, 0x12, 0x34, 0xc4,
+    ];
+
+    #[test]
+    fn cdp_with_service_information() {
+        assert_eq!(
+            cdp_cc_data(&CDP_TYPES_EXAMPLE),
+            Some(&CDP_TYPES_EXAMPLE[14..26])
+        );
+        // No ccdata_present flag: nothing, whatever follows.
+        let mut no_cc = CDP_TYPES_EXAMPLE;
+        no_cc[4] &= !0x40;
+        assert_eq!(cdp_cc_data(&no_cc), None);
+        // cdp_length shorter than the triplets.
+        let mut short = CDP_TYPES_EXAMPLE;
+        short[2] = 20;
+        assert_eq!(cdp_cc_data(&short), None);
+    }
+
+    #[test]
+    fn cdp_truncated_and_corrupted_never_panic() {
+        let mut state = 0x5eed_cafe_f00d_1234u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for cdp in [
+            &CDP_TYPES_EXAMPLE[..],
+            &[0x96, 0x69, 9, 0x4f, 0x43, 0, 0, 0x72, 0xff],
+        ] {
+            for n in 0..=cdp.len() {
+                if let Some(cc) = cdp_cc_data(&cdp[..n]) {
+                    assert!(cc.len() % 3 == 0 && cc.len() <= 31 * 3);
+                }
+            }
+            for _ in 0..5000 {
+                let mut v = cdp.to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() % v.len() as u64) as usize;
+                    v[i] ^= next() as u8;
+                }
+                v.truncate((next() % (v.len() as u64 + 1)) as usize);
+                if let Some(cc) = cdp_cc_data(&v) {
+                    assert!(cc.len() % 3 == 0 && cc.len() <= 31 * 3);
+                    assert!(
+                        cc_data(gst_video::VideoCaptionType::Cea708Cdp, &v)
+                            .is_some_and(|c| c.len() <= 3 * MAX_CC_COUNT)
+                            || cc.is_empty()
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The one GStreamer C API gstreamer-rs does not wrap and the encoder needs: the
+//! The GStreamer C API gstreamer-rs 0.25 does not wrap and the encoder needs: the
 //! GstVideoEncoder stream lock, taken by the output thread before it finishes frames, and
 //! released by the streaming thread while it waits for a drain (as GStreamer's own nvcodec
-//! does with `GST_VIDEO_ENCODER_STREAM_LOCK`/`UNLOCK`).
+//! does with `GST_VIDEO_ENCODER_STREAM_LOCK`/`UNLOCK`); and the `transform_meta` vfunc. It
+//! knows nothing of the element: the policy comes in as [`CaptionMetaPolicy`].
 
 use gst::glib;
 use gst::glib::translate::ToGlibPtr;
@@ -61,12 +62,24 @@ impl Drop for StreamLock<'_> {
     }
 }
 
+/// Which caption metas an encoder drops from its output buffers (it turned them into SEI/OBUs).
+pub trait CaptionMetaPolicy {
+    /// Whether `enc` drops a caption meta of type `ty` with `data`; `false` leaves it to
+    /// GstVideoEncoder's default (copy).
+    fn drops_caption_meta(
+        enc: &gst_video::VideoEncoder,
+        ty: gst_video::VideoCaptionType,
+        data: &[u8],
+    ) -> bool;
+}
+
 /// Installs this element's `GstVideoEncoderClass::transform_meta` (gstreamer-rs 0.25 does not
-/// wrap that vfunc): caption metas the encoder turned into SEI/OBUs are dropped from the output
-/// buffer when `cc-insert=insert-and-drop` ([`super::base::NvEncoder::drops_caption_meta`]);
-/// everything else gets GstVideoEncoder's default.
-pub fn install_transform_meta(klass: &mut gst_video::ffi::GstVideoEncoderClass) {
-    klass.transform_meta = Some(transform_meta);
+/// wrap that vfunc): caption metas are dropped from the output buffer where `P` says so
+/// (`cc-insert=insert-and-drop`); everything else gets GstVideoEncoder's default.
+pub fn install_transform_meta<P: CaptionMetaPolicy>(
+    klass: &mut gst_video::ffi::GstVideoEncoderClass,
+) {
+    klass.transform_meta = Some(transform_meta::<P>);
 }
 
 /// GstVideoEncoder's own `transform_meta` (the default: copy metas without tags or with only
@@ -88,7 +101,7 @@ fn default_transform_meta() -> Option<
     }
 }
 
-unsafe extern "C" fn transform_meta(
+unsafe extern "C" fn transform_meta<P: CaptionMetaPolicy>(
     enc: *mut gst_video::ffi::GstVideoEncoder,
     frame: *mut gst_video::ffi::GstVideoCodecFrame,
     meta: *mut gst::ffi::GstMeta,
@@ -115,10 +128,7 @@ unsafe extern "C" fn transform_meta(
             };
             let obj: glib::translate::Borrowed<gst_video::VideoEncoder> =
                 gst_video::VideoEncoder::from_glib_borrow(enc);
-            use gst::prelude::Cast;
-            use gst::subclass::prelude::ObjectSubclassIsExt;
-            obj.downcast_ref::<super::base::NvEncoderObj>()
-                .is_some_and(|e| e.imp().drops_caption_meta(ty, data))
+            P::drops_caption_meta(&obj, ty, data)
         }
     })
     .unwrap_or(false);

@@ -24,9 +24,9 @@
 
 use gst::glib;
 
-use super::api::{ApiVersion, Codec};
-use super::ffi;
 use super::settings::{LookaheadLevel, Settings, SplitEncodeMode, TemporalFilterLevel};
+use crate::nvenc::api::{ApiVersion, Codec};
+use crate::nvenc::ffi;
 
 /// The GPU's answers that the plan depends on (`nvEncGetEncodeCaps` for the session's codec).
 /// Capabilities the negotiated API does not define are 0.
@@ -121,30 +121,39 @@ fn nick<E: glib::value::ToValue + Copy>(v: E) -> String {
 /// Decides what to write and what to refuse; see the module's rules.
 pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
     let mut p = Plan::default();
-    let refuse = |p: &mut Plan, asked: String, why: String| p.refused.push(Refusal { asked, why });
-    let api = x.api.name();
-    let codec = x.codec;
+    plan_split(&mut p, s, x, caps);
+    plan_lookahead_level(&mut p, s, x, caps);
+    plan_temporal_filter(&mut p, s, x, caps);
+    plan_ltr(&mut p, s, x, caps);
+    p
+}
 
-    // Split-frame encoding.
+fn refuse(p: &mut Plan, asked: String, why: String) {
+    p.refused.push(Refusal { asked, why });
+}
+
+/// Split-frame encoding (`splitEncodeMode`).
+fn plan_split(p: &mut Plan, s: &Settings, x: &Session, caps: &Caps) {
+    let (api, codec) = (x.api.name(), x.codec);
     let split = s.split_encode_mode;
     let asked = format!("split-encode-mode={}", nick(split));
     match split {
         SplitEncodeMode::Auto => {}
         _ if codec == Codec::H264 => refuse(
-            &mut p,
+            p,
             asked,
             "split-frame encoding is not applicable to H.264 (nvEncodeAPI.h)".into(),
         ),
         SplitEncodeMode::Disabled => p.split_encode_mode = Some(ffi::NV_ENC_SPLIT_DISABLE_MODE),
         SplitEncodeMode::Four if x.api < ApiVersion::V13_0 => refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "NV_ENC_SPLIT_FOUR_FORCED_MODE needs NVENC API 13.0 (this is {api}); the driver decides (auto)"
             ),
         ),
         _ if caps.engines < 2 => refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "forced split-frame encoding needs at least 2 NVENC engines, this GPU has {} (NV_ENC_CAPS_NUM_ENCODER_ENGINES); encoded on one",
@@ -152,7 +161,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
             ),
         ),
         _ if codec == Codec::Hevc && x.weighted_prediction => refuse(
-            &mut p,
+            p,
             asked,
             "H.265 split-frame encoding is not supported with weighted prediction (nvEncodeAPI.h); weighted-pred kept, the driver decides (auto)".into(),
         ),
@@ -170,33 +179,36 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
             p.split_encode_mode = Some(forced as u32);
         }
     }
+}
 
-    // Lookahead level.
+/// Lookahead level (`rcParams.lookaheadLevel`).
+fn plan_lookahead_level(p: &mut Plan, s: &Settings, x: &Session, caps: &Caps) {
+    let (api, codec) = (x.api.name(), x.codec);
     let level = s.lookahead_level;
     let asked = format!("lookahead-level={}", nick(level));
     match level {
         LookaheadLevel::Default => {}
         _ if !has_lookahead_level(x.api) => refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "rcParams.lookaheadLevel needs NVENC API 12.2; the driver speaks {api}, which has no such field: ignored"
             ),
         ),
         _ if !x.lookahead => refuse(
-            &mut p,
+            p,
             asked,
             "the lookahead level needs lookahead (rc-lookahead > 0, rcParams.enableLookahead): ignored".into(),
         ),
         LookaheadLevel::Auto if caps.lookahead_level < 1 => refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "this GPU's NVENC has no lookahead levels for {codec} (NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL is 0): ignored"
             ),
         ),
         l if l != LookaheadLevel::Auto && l as i32 > caps.lookahead_level => refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "this GPU's NVENC supports lookahead levels up to {} for {codec} (NV_ENC_CAPS_SUPPORT_LOOKAHEAD_LEVEL): ignored",
@@ -205,8 +217,12 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         ),
         l => p.lookahead_level = Some(l as u32),
     }
+}
 
-    // Temporal filter. What prevents it, if anything.
+/// Temporal filter (`tfLevel`).
+fn plan_temporal_filter(p: &mut Plan, s: &Settings, x: &Session, caps: &Caps) {
+    let (api, codec) = (x.api.name(), x.codec);
+    // What prevents it, if anything.
     let tf_field = has_tf_level(x.api, codec);
     let tf_obstacle = if caps.temporal_filter == 0 {
         Some(format!(
@@ -243,7 +259,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
             }
         }
         TemporalFilterLevel::Level4 if !tf_field => refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "tfLevel needs NVENC API {} for {codec}; the driver speaks {api}, which has no such field: ignored",
@@ -252,7 +268,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         ),
         TemporalFilterLevel::Level4 => match tf_obstacle {
             Some(why) => {
-                refuse(&mut p, asked, format!("{why}: ignored"));
+                refuse(p, asked, format!("{why}: ignored"));
                 // The preset may have turned it on: a configuration NVENC refuses.
                 if x.preset_tf_level != 0 {
                     p.tf_level = Some(ffi::NV_ENC_TEMPORAL_FILTER_LEVEL_0);
@@ -261,21 +277,24 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
             None => p.tf_level = Some(ffi::NV_ENC_TEMPORAL_FILTER_LEVEL_4),
         },
     }
+}
 
-    // Long-term references.
+/// Long-term references (`enableLTR`, `ltrNumFrames`, `ltrTrustMode`).
+fn plan_ltr(p: &mut Plan, s: &Settings, x: &Session, caps: &Caps) {
+    let (api, codec) = (x.api.name(), x.codec);
     let n = s.ltr_frames;
     let asked = format!("ltr-frames={n}");
     if n == 0 {
         if s.ltr_trust_mode {
             refuse(
-                &mut p,
+                p,
                 "ltr-trust-mode=true".into(),
                 "LTR trust mode needs ltr-frames > 0: ignored".into(),
             );
         }
     } else if !has_ltr(x.api, codec) {
         refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "AV1 long-term references (enableLTR, ltrNumFrames) need NVENC API 13.0; the driver speaks {api}, which has no such fields: ignored"
@@ -283,7 +302,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         );
     } else if x.frame_interval_p > 1 {
         refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "long-term references are not supported with B-frames (nvEncodeAPI.h); this session has frameIntervalP {}: ignored",
@@ -292,7 +311,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         );
     } else if caps.max_ltr_frames < 1 {
         refuse(
-            &mut p,
+            p,
             asked,
             format!(
                 "this GPU's NVENC has no long-term references for {codec} (NV_ENC_CAPS_NUM_MAX_LTR_FRAMES is 0): ignored"
@@ -302,7 +321,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         let max = caps.max_ltr_frames as u32;
         let frames = if n > max {
             refuse(
-                &mut p,
+                p,
                 asked,
                 format!(
                     "this GPU's NVENC keeps at most {max} long-term references for {codec} (NV_ENC_CAPS_NUM_MAX_LTR_FRAMES): using {max}"
@@ -314,7 +333,7 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         };
         let trust = if s.ltr_trust_mode && !has_ltr_trust_mode(codec) {
             refuse(
-                &mut p,
+                p,
                 "ltr-trust-mode=true".into(),
                 "AV1 has no LTR trust mode (per-picture mode only): ignored".into(),
             );
@@ -324,7 +343,6 @@ pub fn plan(s: &Settings, x: &Session, caps: &Caps) -> Plan {
         };
         p.ltr = Some((frames, trust));
     }
-    p
 }
 
 /// Writes a plan into the session's structs, only into fields of the negotiated API's layout

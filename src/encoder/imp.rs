@@ -1,0 +1,1092 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The implementation of `GstRsNvEncoder`: its state and the GstVideoEncoder vfuncs. They are
+//! short and call the pieces: [`super::settings`], [`super::config`], [`super::ring`],
+//! [`super::input`], [`super::negotiation`], [`super::stats`].
+//!
+//! Locks, in the order they may be taken: the encoder's stream lock (GstVideoEncoder's), then
+//! `state` (never held across a call into GStreamer that may call back, nor across a wait),
+//! then a ring's mutex; `settings` and `paths` on their own. The output thread takes the
+//! stream lock and a ring's mutex, never both (see [`super::ring`]).
+
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use crate::cuda;
+use crate::nvenc::api::{self, Codec, NvEncError, Session};
+use crate::nvenc::ffi;
+use crate::nvenc::formats;
+
+use super::config::{self, GpuCaps};
+use super::input::{self, Picture};
+use super::metadata::{self, Hdr10, PicPayloads};
+use super::negotiation;
+use super::ring::{self, CudaInput, Ring, Slot, Stream};
+use super::sdkext;
+use super::settings::{self, CcInsert, Change, Settings, Store};
+use super::stats::RunningStats;
+use super::{CAT, CodecOps, NvEncoderObj, SessionParams, StreamFormat, gstffi, lock};
+
+type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
+
+/// HDR10 metadata of the input caps (none if the caps have none, or no caps).
+fn hdr_of(state: &InputState) -> Hdr10 {
+    state.caps().map(Hdr10::from_caps).unwrap_or_default()
+}
+
+#[derive(Default)]
+struct State {
+    ctx: Option<Arc<cuda::Context>>,
+    stream: Option<Stream>,
+    input_state: Option<InputState>,
+    /// Sink caps the GPU accepts (template formats NVENC takes, its size range), probed at
+    /// start; answered to caps queries.
+    probed_sink: Option<gst::Caps>,
+    /// The warning about unsupported offered caps was posted (once per start).
+    told_unsupported: bool,
+    /// The GstCudaContext shared with neighbours (`gst.cuda.context`), when GStreamer's CUDA
+    /// library is there (`set_context` may bring it at any time).
+    shared_cuda: Option<cuda::gst::SharedContext>,
+    /// The page-locked allocator proposed upstream for system memory: (CUcontext it allocates
+    /// in, allocator, its live regions).
+    pinned: Option<(
+        usize,
+        cuda::pinned::PinnedAllocator,
+        cuda::pinned::PinnedRegions,
+    )>,
+    /// A per-picture LTR request (`rsnvenc-ltr` event) for the next frame.
+    ltr_request: Option<sdkext::LtrRequest>,
+}
+
+#[derive(Default)]
+pub struct NvEncoder {
+    /// Every property (and what a change made while a session runs needs).
+    settings: Arc<Store>,
+    /// The running summary behind the read-only `stats` property.
+    stats: Arc<RunningStats>,
+    state: Mutex<State>,
+    /// How input reached NVENC last (streaming thread only).
+    paths: Mutex<input::Paths>,
+}
+
+/// What `handle_frame` takes from the frame before letting go of it.
+struct FrameIn {
+    number: u32,
+    duration: Option<gst::ClockTime>,
+    pts: Option<gst::ClockTime>,
+    force_idr: bool,
+    input: gst::Buffer,
+}
+
+/// What one frame needs of the running stream, taken under the state lock once.
+struct StreamView {
+    ring: Arc<Ring>,
+    session: Arc<Session>,
+    info: gst_video::VideoInfo,
+    size: (u32, u32),
+    /// The shared context (CUDA input) or the page-locked regions (system memory).
+    shared: Option<cuda::gst::SharedContext>,
+    pinned: Option<cuda::pinned::PinnedRegions>,
+}
+
+impl NvEncoder {
+    fn ops(&self) -> &'static dyn CodecOps {
+        self.obj()
+            .class()
+            .as_ref()
+            .ops()
+            .expect("concrete rsnvenc element without codec ops")
+    }
+
+    /// The element's settings (the codec elements' properties go there too).
+    pub(super) fn settings(&self) -> &Store {
+        &self.settings
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The CEA-708 captions of `input` (`GstVideoCaptionMeta`, raw or CDP) as A/53 T.35
+    /// payloads for `codec`, unless `cc-insert=disabled`.
+    fn caption_payloads(&self, input: &gst::BufferRef, codec: Codec) -> PicPayloads {
+        let mut p = PicPayloads::default();
+        if self.settings.cc_insert() == CcInsert::Disabled {
+            return p;
+        }
+        for m in input.iter_meta::<gst_video::VideoCaptionMeta>() {
+            match metadata::cc_data(m.caption_type(), m.data()) {
+                Some(cc) => p.push_caption(&cc, codec),
+                None => gst::debug!(
+                    CAT,
+                    imp = self,
+                    "caption meta of type {:?} ({} bytes) not inserted (only CEA-708 raw and CDP are)",
+                    m.caption_type(),
+                    m.data().len()
+                ),
+            }
+        }
+        p
+    }
+
+    /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
+    /// inserted (CEA-708 raw, or a CDP with captions) is not copied to the output buffer;
+    /// `false` leaves the decision to GstVideoEncoder's default (copy).
+    fn drops_caption_meta(&self, ty: gst_video::VideoCaptionType, data: &[u8]) -> bool {
+        self.settings.cc_insert() == CcInsert::InsertAndDrop
+            && metadata::cc_data(ty, data).is_some()
+    }
+
+    /// Finds or makes the pipeline's GstCudaContext on `cuda-device-id`
+    /// (`gst_cuda_ensure_element_context`), without holding any lock of ours: it queries
+    /// neighbours and posts messages, and `set_context` may come meanwhile.
+    fn ensure_shared_cuda(&self) {
+        if cuda::gst::lib().is_none() || cuda::init().is_err() {
+            return;
+        }
+        let id = self.settings.get().cuda_device_id as i32;
+        let mut cur = self.lock_state().shared_cuda.clone();
+        if !cuda::gst::ensure_context(self.obj().upcast_ref(), id, &mut cur) {
+            gst::debug!(CAT, imp = self, "no shared CUDA context: using our own");
+        }
+        let mut st = self.lock_state();
+        if st.shared_cuda.is_none() {
+            st.shared_cuda = cur;
+        }
+    }
+
+    /// Creates the CUDA context on `cuda-device-id` (once per start).
+    fn ensure_context(&self, state: &mut State) -> Result<Arc<cuda::Context>, NvEncError> {
+        if let Some(c) = &state.ctx {
+            return Ok(c.clone());
+        }
+        let id = self.settings.get().cuda_device_id;
+        cuda::init()?;
+        let dev = cuda::Device::new(id as i32)?;
+        let ctx = match state.shared_cuda.clone() {
+            // The pipeline's context (from a neighbour, the application, or made by us and
+            // offered to the others): same context, no copies between CUDA elements.
+            Some(sc) if !sc.handle().is_null() => {
+                let raw = sc.handle();
+                Arc::new(cuda::Context::borrowed(raw, &dev, Box::new(sc))?)
+            }
+            _ => Arc::new(cuda::Context::new(&dev)?),
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "CUDA device {id}: {}{}",
+            dev.name().unwrap_or_default(),
+            if cuda::gst::lib().is_some() {
+                " (context shared as gst.cuda.context)"
+            } else {
+                ""
+            }
+        );
+        state.ctx = Some(ctx.clone());
+        Ok(ctx)
+    }
+
+    /// Posts what the configuration had to refuse, as element warnings.
+    fn warn(&self, warnings: &[config::Warning]) {
+        for (message, debug) in warnings {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("{message}"),
+                ["{debug}"]
+            );
+        }
+    }
+
+    /// Opens and initialises a session for `info`, creates the ring and starts the output
+    /// thread. Returns the stream and its output caps.
+    fn create_stream(
+        &self,
+        ctx: Arc<cuda::Context>,
+        info: &gst_video::VideoInfo,
+        hdr: Hdr10,
+    ) -> Result<(Stream, gst::Caps), NvEncError> {
+        let ops = self.ops();
+        let codec = ops.codec();
+        // This session takes the settings as they are now: earlier changes need no update.
+        let s = self.settings.session_started();
+        let format = formats::input_format(info.format()).ok_or_else(|| {
+            NvEncError::Other(format!("unsupported input format {:?}", info.format()))
+        })?;
+        let session = Session::open(ctx)?;
+        let api = session.api();
+        gst::info!(
+            CAT,
+            imp = self,
+            "NVENC API {} (driver supports up to {}.{})",
+            api.name(),
+            api::load()?.driver_max.0,
+            api::load()?.driver_max.1
+        );
+        // Capability checks give clear errors before the driver does.
+        let caps = GpuCaps::query(&session, codec)?;
+        let size = ops.encode_size(info.width(), info.height());
+        let name = format!("{:?}", info.format());
+        config::check_input(&caps, codec, &format, &name, size).map_err(NvEncError::Other)?;
+        let params = SessionParams {
+            info: info.clone(),
+            encode_width: size.0,
+            encode_height: size.1,
+            buffer_format: format.buffer_format,
+            bit_depth: format.bit_depth,
+            chroma_444: format.chroma_444,
+            api,
+            downstream_profiles: negotiation::downstream_profiles(self.obj().upcast_ref()),
+            profile_guids: caps.profile_guids.clone(),
+            cabac: caps.cabac,
+            hdr,
+        };
+        self.tell_hdr(&params, codec);
+        let fmt = ops.choose_stream_format(self.obj().upcast_ref());
+        let (mut config, plan) = self.session_config(&session, &s, &caps, &params, fmt)?;
+        let ffi::SessionConfig { init, cfg } = &mut config.session;
+        session.initialize(init, cfg)?;
+        self.stats.session_opened();
+        let seq = session.sequence_params()?;
+        let mut out_caps = ops
+            .output_caps(&seq, &params, fmt)
+            .map_err(|e| NvEncError::Other(format!("cannot build output caps: {e}")))?;
+        if super::colour::converted_by_nvenc(info) {
+            // NVENC codes these as BT.709 4:2:0 (see colour::iso_colour), not as the input's
+            // colorimetry, which GstVideoEncoder would otherwise copy into the caps.
+            out_caps.make_mut().set("colorimetry", "bt709");
+        }
+        let stream = self.start_ring(session, params, config, plan, fmt)?;
+        Ok((stream, out_caps))
+    }
+
+    /// Logs how the input's HDR10 metadata goes out, if it has any.
+    fn tell_hdr(&self, params: &SessionParams, codec: Codec) {
+        let hdr = &params.hdr;
+        if hdr.is_empty() {
+            return;
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "HDR10 metadata on every IDR (mastering display {:?}, content light level {:?}), through {}",
+            hdr.mastering,
+            hdr.light,
+            if params.native_hdr(codec) {
+                "NVENC's outputMasteringDisplay/outputMaxCll and pMasteringDisplay/pMaxCll"
+            } else if codec == Codec::Av1 {
+                "obuPayloadArray (HDR_MDCV / HDR_CLL metadata OBUs)"
+            } else {
+                "seiPayloadArray (SEI 137 / 144)"
+            }
+        );
+    }
+
+    /// The session's initialize params and encode config ([`config`], then the codec's part,
+    /// the bit depth and the SDK extensions), posting what had to be refused.
+    fn session_config(
+        &self,
+        session: &Session,
+        s: &Settings,
+        caps: &GpuCaps,
+        params: &SessionParams,
+        fmt: StreamFormat,
+    ) -> Result<(SessionSetup, sdkext::Plan), NvEncError> {
+        let ops = self.ops();
+        let (codec, api) = (ops.codec(), params.api);
+        let bframes = if s.bframes > caps.max_bframes {
+            let max_b = caps.max_bframes;
+            gst::warning!(
+                CAT,
+                imp = self,
+                "bframes={} is more than this GPU supports ({max_b}); using {max_b}",
+                s.bframes
+            );
+            max_b
+        } else {
+            s.bframes
+        };
+        let size = (params.encode_width, params.encode_height);
+        let mut res = settings::resolve(s, size.0, size.1);
+        if let Some(w) = config::check_tuning(&mut res, api, codec) {
+            self.warn(&[w]);
+        }
+        let preset = session.preset_config(codec.guid(), res.preset_guid, res.tuning)?;
+        let mut enc = config::encode_config(&preset.presetCfg, s, &res, caps, codec, bframes);
+        self.warn(&enc.warnings);
+        let refused = ops
+            .configure(&mut enc.cfg, &enc.settings, params, fmt)
+            .map_err(NvEncError::Other)?;
+        for r in refused {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{r}"), ["{codec}"]);
+        }
+        // The codec may have lowered it (a profile without B-frames).
+        let frame_interval_p = enc.cfg.frameIntervalP;
+        if params.bit_depth != 8 {
+            api::set_bit_depth(api, codec, &mut enc.cfg, params.bit_depth);
+        }
+        // Split-frame encoding, lookahead level, temporal filter, LTR: SDK features beyond
+        // nvcodec, each checked against the API's layout, the GPU's caps and the header's rules.
+        let x = sdkext::Session {
+            codec,
+            api,
+            frame_interval_p,
+            lookahead: enc.lookahead > 0,
+            zero_reorder_delay: enc.settings.zerolatency,
+            weighted_prediction: enc.weighted_prediction,
+            preset_tf_level: sdkext::preset_tf_level(api, codec, &enc.cfg),
+        };
+        let plan = sdkext::plan(&enc.settings, &x, &caps.ext);
+        for r in &plan.refused {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("{} refused: {}", r.asked, r.why),
+                ["NVENC API {}, {}, {:?}", api.name(), codec, caps.ext]
+            );
+        }
+        for n in &plan.notes {
+            gst::info!(CAT, imp = self, "{n}");
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "SDK extensions: {plan:?} with {:?}",
+            caps.ext
+        );
+        let mut init = config::initialize_params(
+            codec,
+            &res,
+            enc.weighted_prediction,
+            &params.info,
+            size,
+            params.buffer_format,
+        );
+        let mut cfg = enc.cfg;
+        sdkext::apply(&plan, api, codec, &mut init, &mut cfg);
+        Ok((
+            SessionSetup {
+                session: ffi::SessionConfig { init, cfg },
+                gop: enc.gop,
+                lookahead: enc.lookahead,
+            },
+            plan,
+        ))
+    }
+
+    /// The ring of an initialised session, its output thread, and the latency it gives.
+    fn start_ring(
+        &self,
+        session: Arc<Session>,
+        params: SessionParams,
+        setup: SessionSetup,
+        plan: sdkext::Plan,
+        fmt: StreamFormat,
+    ) -> Result<Stream, NvEncError> {
+        let codec = self.ops().codec();
+        let frame_interval_p = setup.session.cfg.frameIntervalP;
+        let (ew, eh) = (params.encode_width, params.encode_height);
+        let ring_size = config::ring_size(setup.lookahead, frame_interval_p);
+        let mut free = Vec::with_capacity(ring_size as usize);
+        for _ in 0..ring_size {
+            free.push(Slot {
+                input: api::InputBuffer::new(&session, ew, eh, params.buffer_format)?,
+                output: api::BitstreamBuffer::new(&session)?,
+                cuda: None,
+                device: None,
+            });
+        }
+        let ring = Ring::new(free, !params.hdr.is_empty());
+        let frame_dur = config::frame_duration(&params.info);
+        let dts_offset = frame_dur * (frame_interval_p.max(1) as u64 - 1);
+        let thread = ring::spawn_output_thread(
+            session.clone(),
+            ring.clone(),
+            ring::Output {
+                element: self.obj().clone().upcast(),
+                ops: self.ops(),
+                format: fmt,
+                dts_offset,
+                stats: self.stats.clone(),
+                settings: self.settings.clone(),
+            },
+        )?;
+        let (gop, lookahead) = (setup.gop, setup.lookahead);
+        gst::info!(
+            CAT,
+            imp = self,
+            "session ready: {ew}x{eh}, ring {ring_size}, gop {gop}, frameIntervalP {frame_interval_p}, lookahead {lookahead}"
+        );
+        self.obj().set_latency(
+            dts_offset + frame_dur * lookahead as u64,
+            Some(frame_dur * ring_size as u64),
+        );
+        let api = params.api;
+        Ok(Stream {
+            session,
+            ring,
+            thread: Some(thread),
+            params,
+            dts_offset,
+            frame_idx: 0,
+            ltr_per_picture: plan
+                .ltr
+                .filter(|(_, trust)| !trust)
+                .and_then(|(n, _)| Some((sdkext::pic_ltr_layout(api, codec)?, n))),
+            idr: ring::IdrPrediction::new(gop),
+            config: setup.session,
+            registrations: Default::default(),
+        })
+    }
+
+    /// The `rsnvenc-ltr` event (custom upstream, from downstream, or custom downstream,
+    /// serialized): per-picture long-term reference control for the next frame submitted.
+    /// Fields, both optional: `mark-frame-idx` (uint): mark that picture as long-term reference
+    /// with this index (`ltrMarkFrame`, `ltrMarkFrameIdx`); `use-frame-bitmap` (uint): predict
+    /// it from the long-term references of these indices only (`ltrUseFrames`,
+    /// `ltrUseFrameBitmap`), e.g. after a loss reported by the receiver. `false` for any other
+    /// event.
+    fn take_ltr_event(&self, event: &gst::Event) -> bool {
+        let Some(st) = event.structure().filter(|s| s.name() == "rsnvenc-ltr") else {
+            return false;
+        };
+        let r = sdkext::LtrRequest {
+            mark: st.get::<u32>("mark-frame-idx").ok(),
+            use_bitmap: st.get::<u32>("use-frame-bitmap").unwrap_or(0),
+        };
+        gst::debug!(CAT, imp = self, "LTR request for the next picture: {r:?}");
+        let mut g = self.lock_state();
+        // Two requests before a frame: the later mark wins, the bitmaps add up.
+        let prev = g.ltr_request.take().unwrap_or_default();
+        g.ltr_request = Some(sdkext::LtrRequest {
+            mark: r.mark.or(prev.mark),
+            use_bitmap: r.use_bitmap | prev.use_bitmap,
+        });
+        true
+    }
+
+    /// The `stats` property.
+    fn stats_structure(&self) -> gst::Structure {
+        let ring = self.lock_state().stream.as_ref().map(|s| s.ring.clone());
+        self.stats.structure(ring.map_or(0, |r| r.in_flight()))
+    }
+
+    /// Applies property changes made while PLAYING (see [`Store::take_pending`]). Called by
+    /// the streaming thread with the stream lock held once and no frame borrowed.
+    fn apply_pending_update(&self) -> Result<(), gst::FlowError> {
+        let change = self.settings.take_pending();
+        if change == Change::Nothing || self.lock_state().stream.is_none() {
+            return Ok(());
+        }
+        if change == Change::Rate {
+            let s = self.settings.get();
+            let mut st = self.lock_state();
+            let Some(stream) = st.stream.as_mut() else {
+                return Ok(());
+            };
+            if let Err(why) = config::live_rate_update(&mut stream.config.cfg, &s) {
+                gst::info!(CAT, imp = self, "{why}");
+                return Ok(());
+            }
+            let ffi::SessionConfig { init, cfg } = &mut stream.config;
+            match stream.session.reconfigure(init, cfg, false, false) {
+                Ok(()) => {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "bitrate {} kbit/s, max {} kbit/s applied without a new IDR",
+                        s.bitrate,
+                        s.max_bitrate
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Some GPUs or modes refuse it: fall back to a new session.
+                    gst::warning!(CAT, imp = self, "{e}; re-creating the session instead");
+                }
+            }
+        }
+        self.restart_stream()
+    }
+
+    /// A new session for `state` on the element's CUDA context (made if needed); failures are
+    /// posted as element errors.
+    fn open_stream(&self, state: &InputState) -> Result<(Stream, gst::Caps), gst::FlowError> {
+        let post = |e: NvEncError| {
+            self.post_error(&e);
+            gst::FlowError::Error
+        };
+        let ctx = {
+            let mut st = self.lock_state();
+            self.ensure_context(&mut st).map_err(post)?
+        };
+        self.create_stream(ctx, state.info(), hdr_of(state))
+            .map_err(post)
+    }
+
+    /// Drains the session, then opens a new one with the current settings (new IDR, caps
+    /// re-negotiated). Called with the stream lock held once and no frame borrowed.
+    fn restart_stream(&self) -> Result<(), gst::FlowError> {
+        let (old, input_state) = {
+            let mut st = self.lock_state();
+            (st.stream.take(), st.input_state.clone())
+        };
+        let Some(input_state) = input_state else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let obj = self.obj();
+        if let Some(mut s) = old {
+            s.drain(obj.upcast_ref(), true)?;
+            s.stop(obj.upcast_ref(), true);
+        }
+        let (stream, caps) = self.open_stream(&input_state)?;
+        self.lock_state().stream = Some(stream);
+        gst::info!(CAT, imp = self, "settings changed: new session, new IDR");
+        let out = obj.set_output_state(caps, Some(&input_state))?;
+        obj.negotiate(out)?;
+        Ok(())
+    }
+
+    fn post_error(&self, e: &NvEncError) {
+        let domain_msg = e.to_string();
+        match e {
+            NvEncError::LibraryNotFound(_) | NvEncError::DriverTooOld { .. } => {
+                gst::element_imp_error!(self, gst::LibraryError::Init, ["{domain_msg}"])
+            }
+            NvEncError::NoNvenc { .. } => {
+                gst::element_imp_error!(self, gst::ResourceError::NotFound, ["{domain_msg}"])
+            }
+            _ => gst::element_imp_error!(self, gst::StreamError::Encode, ["{domain_msg}"]),
+        }
+    }
+
+    /// The running stream, re-created after a flush, and what one frame needs of it.
+    fn stream_view(&self, cuda_input: bool) -> Result<StreamView, gst::FlowError> {
+        let mut st = self.lock_state();
+        if st.stream.is_none() {
+            let input_state = st
+                .input_state
+                .clone()
+                .ok_or(gst::FlowError::NotNegotiated)?;
+            drop(st);
+            let (stream, _caps) = self.open_stream(&input_state)?;
+            st = self.lock_state();
+            st.stream = Some(stream);
+        }
+        let s = st.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        Ok(StreamView {
+            ring: s.ring.clone(),
+            session: s.session.clone(),
+            info: s.params.info.clone(),
+            size: (s.params.encode_width, s.params.encode_height),
+            shared: if cuda_input {
+                st.shared_cuda.clone()
+            } else {
+                None
+            },
+            pinned: if cuda_input {
+                None
+            } else {
+                st.pinned.as_ref().map(|p| p.2.clone())
+            },
+        })
+    }
+
+    /// Upstream CUDA memory of the shared context, in a layout NVENC reads in place: its
+    /// registration (made once per device pointer) mapped for one picture, with the memory's
+    /// device mapping. `None`: copy the frame instead.
+    fn map_in_place(
+        &self,
+        pic: &Picture,
+        shared: &cuda::gst::SharedContext,
+        paths: &mut input::Paths,
+    ) -> Option<CudaInput> {
+        let memory = cuda::gst::MappedCudaMemory::map(pic.input, shared)?;
+        let key = input::in_place_key(pic, &memory)?;
+        let reg = {
+            let mut st = self.lock_state();
+            let stream = st.stream.as_mut()?;
+            match stream.registrations.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = input::register(pic, key)?;
+                    if stream.registrations.len() >= 64 {
+                        // A pool that keeps allocating: start over (mapped ones stay alive).
+                        stream.registrations.clear();
+                    }
+                    stream.registrations.insert(key, r.clone());
+                    r
+                }
+            }
+        };
+        let nvenc = input::map_registered(pic, &reg, paths)?;
+        Some(CudaInput {
+            nvenc,
+            _memory: Some(memory),
+        })
+    }
+
+    /// The picture into the slot: read in place, uploaded or copied on the device where it
+    /// can be (no CPU copy), else copied by the CPU into the slot's input buffer.
+    fn upload(
+        &self,
+        view: &StreamView,
+        input: &gst::Buffer,
+        slot: &mut Slot,
+    ) -> Result<(), gst::FlowError> {
+        let obj = self.obj();
+        let pic = Picture {
+            element: obj.upcast_ref(),
+            session: &view.session,
+            input,
+            info: &view.info,
+            size: view.size,
+        };
+        // System memory skips both CUDA paths (no further FFI call per frame).
+        slot.cuda = {
+            let mut paths = lock(&self.paths);
+            if cuda::gst::is_cuda_buffer(input) {
+                view.shared
+                    .as_ref()
+                    .and_then(|sh| self.map_in_place(&pic, sh, &mut paths))
+                    .or_else(|| {
+                        input::copy_cuda(&pic, slot, &mut paths).map(|nvenc| CudaInput {
+                            nvenc,
+                            _memory: None,
+                        })
+                    })
+            } else {
+                view.pinned.as_ref().and_then(|regions| {
+                    input::upload_pinned(&pic, regions, slot, &mut paths).map(|nvenc| CudaInput {
+                        nvenc,
+                        _memory: None,
+                    })
+                })
+            }
+        };
+        if slot.cuda.is_some() {
+            return Ok(());
+        }
+        let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, &view.info)
+            .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    [
+                        "cannot map input buffer of {} bytes as {:?}",
+                        input.size(),
+                        view.info
+                    ]
+                );
+                gst::FlowError::Error
+            })?;
+        input::copy_frame(slot, &vframe, view.size.1).map_err(|e| {
+            self.post_error(&e);
+            gst::FlowError::Error
+        })
+    }
+
+    /// The picture parameters of one frame: its number and duration, the stream's frame index,
+    /// a pending LTR request, a forced IDR. Returns them with the frame's SEI messages /
+    /// metadata OBUs (captions, and on an IDR the HDR10 metadata), which must live until
+    /// `nvEncEncodePicture` returns, and whether the HDR metadata went with it.
+    fn picture_params(&self, f: &FrameIn) -> (Box<ffi::NV_ENC_PIC_PARAMS>, PicPayloads, bool) {
+        let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
+        pic.inputTimeStamp = f.number as u64;
+        pic.inputDuration = f.duration.map(|d| d.nseconds()).unwrap_or(0);
+        let codec = self.ops().codec();
+        let mut payloads = self.caption_payloads(&f.input, codec);
+        let mut with_hdr = false;
+        let ltr_refused = {
+            let mut st = self.lock_state();
+            let ltr_request = st.ltr_request.take();
+            let mut refused = None;
+            if let Some(s) = st.stream.as_mut() {
+                pic.frameIdx = s.frame_idx;
+                s.frame_idx = s.frame_idx.wrapping_add(1);
+                if let Some(r) = ltr_request {
+                    refused = match s.ltr_per_picture {
+                        Some((layout, n))
+                            if r.mark.is_none_or(|m| m < n)
+                                && r.use_bitmap.checked_shr(n).unwrap_or(0) == 0 =>
+                        {
+                            sdkext::apply_pic_ltr(&layout, &mut pic, r);
+                            None
+                        }
+                        Some((_, n)) => Some(format!(
+                            "{r:?} is outside the {n} long-term references of this session (indices 0..{n})"
+                        )),
+                        None => Some(format!(
+                            "{r:?}: this session has no per-picture long-term references (needs ltr-frames > 0, ltr-trust-mode=false, bframes=0; AV1: NVENC API 13.0)"
+                        )),
+                    };
+                }
+                if s.next_is_idr(f.force_idr) && !s.params.hdr.is_empty() {
+                    payloads.push_hdr(&s.params.hdr, codec, s.params.native_hdr(codec));
+                    with_hdr = true;
+                }
+            }
+            refused
+        };
+        if let Some(why) = ltr_refused {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("rsnvenc-ltr event ignored"),
+                ["{why}"]
+            );
+        }
+        if !payloads.is_empty() {
+            payloads.attach(&mut pic, codec);
+            gst::log!(
+                CAT,
+                imp = self,
+                "frame {}: {}",
+                f.number,
+                payloads.describe()
+            );
+        }
+        if f.force_idr {
+            pic.encodePicFlags |=
+                ffi::NV_ENC_PIC_FLAG_FORCEIDR | ffi::NV_ENC_PIC_FLAG_OUTPUT_SPSPPS;
+        }
+        (pic, payloads, with_hdr)
+    }
+}
+
+/// What [`NvEncoder::session_config`] made.
+struct SessionSetup {
+    session: ffi::SessionConfig,
+    gop: u32,
+    lookahead: u32,
+}
+
+impl gstffi::CaptionMetaPolicy for NvEncoder {
+    fn drops_caption_meta(
+        enc: &gst_video::VideoEncoder,
+        ty: gst_video::VideoCaptionType,
+        data: &[u8],
+    ) -> bool {
+        enc.downcast_ref::<NvEncoderObj>()
+            .is_some_and(|e| e.imp().drops_caption_meta(ty, data))
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for NvEncoder {
+    const NAME: &'static str = "GstRsNvEncoder";
+    const ABSTRACT: bool = true;
+    type Type = NvEncoderObj;
+    type ParentType = gst_video::VideoEncoder;
+    type Class = super::Class;
+
+    fn class_init(klass: &mut super::Class) {
+        gstffi::install_transform_meta::<NvEncoder>(&mut klass.parent);
+    }
+}
+
+impl ObjectImpl for NvEncoder {
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                // nvcodec 1.28's signal, with more fields: frame-idx (uint), frame-avg-qp
+                // (uint), picture-type ("idr", "i", "p", "b"), size (bytes),
+                // system-frame-number (uint), ltr-frame (boolean: NVENC marked the picture as
+                // a long-term reference), ltr-frame-idx (uint: its LTR index). Emitted from
+                // the output thread when emit-frame-stats is on.
+                glib::subclass::Signal::builder("frame-stats")
+                    .param_types([gst::Structure::static_type()])
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> =
+            LazyLock::new(settings::base_properties);
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        self.settings.set_property(pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "stats" => self.stats_structure().to_value(),
+            name => self.settings.property(name),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        // So that PTS - B-frame delay (the DTS) never goes below zero.
+        self.obj()
+            .set_min_pts(gst::ClockTime::from_seconds(60 * 60 * 1000));
+    }
+}
+
+impl GstObjectImpl for NvEncoder {}
+
+impl ElementImpl for NvEncoder {
+    fn set_context(&self, context: &gst::Context) {
+        let id = self.settings.get().cuda_device_id as i32;
+        let mut cur = self.lock_state().shared_cuda.take();
+        cuda::gst::set_context(self.obj().upcast_ref(), context, id, &mut cur);
+        self.lock_state().shared_cuda = cur;
+        self.parent_set_context(context);
+    }
+}
+
+impl VideoEncoderImpl for NvEncoder {
+    fn src_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::CustomUpstream(_)) && self.take_ltr_event(&event)
+        {
+            return true;
+        }
+        self.parent_src_event(event)
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::CustomDownstream(_))
+            && self.take_ltr_event(&event)
+        {
+            return true;
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn sink_query(&self, query: &mut gst::QueryRef) -> bool {
+        self.handle_context_query(query) || self.parent_sink_query(query)
+    }
+
+    fn src_query(&self, query: &mut gst::QueryRef) -> bool {
+        self.handle_context_query(query) || self.parent_src_query(query)
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.stats.reset();
+        // Fail at start, with a clear message, on machines without NVENC.
+        if let Err(e) = api::load() {
+            return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
+        }
+        self.ensure_shared_cuda();
+        let mut st = self.lock_state();
+        let ctx = self
+            .ensure_context(&mut st)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"]))?;
+        // Open a session once to prove the GPU has NVENC (the H100 does not) and can encode
+        // this codec, and to learn which input it takes.
+        let session = match Session::open(ctx) {
+            Ok(s) => s,
+            Err(e @ NvEncError::NoNvenc { .. }) => {
+                return Err(gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]));
+            }
+            Err(e) => return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"])),
+        };
+        let ops = self.ops();
+        let template = self.obj().static_pad("sink").map(|p| p.pad_template_caps());
+        let probed = GpuCaps::query(&session, ops.codec())
+            .map_err(|e| e.to_string())
+            .and_then(|caps| negotiation::probe_sink_caps(template.as_ref(), &caps, ops))
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{e}"]))?;
+        gst::debug!(CAT, imp = self, "GPU accepts {probed}");
+        st.probed_sink = Some(probed);
+        Ok(())
+    }
+
+    fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
+        let probed = self.lock_state().probed_sink.clone();
+        negotiation::sink_caps(self.obj().upcast_ref(), self.ops(), probed, filter, || {
+            !std::mem::replace(&mut self.lock_state().told_unsupported, true)
+        })
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let stream = {
+            let mut st = self.lock_state();
+            st.input_state = None;
+            st.probed_sink = None;
+            st.told_unsupported = false;
+            st.ltr_request = None;
+            st.stream.take()
+        };
+        if let Some(s) = stream {
+            s.stop(self.obj().upcast_ref(), false);
+        }
+        self.lock_state().ctx = None;
+        Ok(())
+    }
+
+    fn propose_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        let min = negotiation::pool_min_buffers(&self.settings.get());
+        let obj = self.obj();
+        let element = obj.upcast_ref();
+        let shared = self.lock_state().shared_cuda.clone();
+        if let Some((pool, size, min)) =
+            negotiation::cuda_pool(element, query, shared.as_ref(), min)
+        {
+            query.add_allocation_pool(Some(&pool), size, min, 0);
+        } else if let Some(allocator) = self.pinned_allocator(query)
+            && let Some((pool, size, min)) =
+                negotiation::pinned_pool(element, query, &allocator, min)
+        {
+            query.add_allocation_param(
+                Some(allocator.upcast_ref::<gst::Allocator>()),
+                gst::AllocationParams::default(),
+            );
+            query.add_allocation_pool(Some(&pool), size, min, 0);
+        }
+        self.parent_propose_allocation(query)
+    }
+
+    fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
+        // Drain and drop the old session (caps change).
+        let old = self.lock_state().stream.take();
+        let obj = self.obj();
+        if let Some(mut s) = old {
+            let _ = s.drain(obj.upcast_ref(), true);
+            s.stop(obj.upcast_ref(), true);
+        }
+        let ctx = {
+            let mut st = self.lock_state();
+            self.ensure_context(&mut st)
+                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
+        };
+        let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
+            Ok(v) => v,
+            Err(e) => {
+                self.post_error(&e);
+                return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
+            }
+        };
+        {
+            let mut st = self.lock_state();
+            st.stream = Some(stream);
+            st.input_state = Some(state.clone());
+        }
+        let out = obj
+            .set_output_state(caps, Some(state))
+            .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
+        obj.negotiate(out)
+            .map_err(|_| gst::loggable_error!(CAT, "Failed to negotiate"))?;
+        Ok(())
+    }
+
+    fn handle_frame(
+        &self,
+        frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Take what NVENC needs and let go of the frame first: gstreamer-rs's
+        // VideoCodecFrame holds the stream lock (once more) while it lives, and the wait for a
+        // free slot below must release the stream lock completely.
+        let f = FrameIn {
+            number: frame.system_frame_number(),
+            duration: frame.duration(),
+            pts: frame.pts(),
+            force_idr: frame
+                .flags()
+                .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME),
+            input: frame.input_buffer_owned().ok_or(gst::FlowError::Error)?,
+        };
+        drop(frame);
+        self.apply_pending_update()?;
+        let view = self.stream_view(cuda::gst::is_cuda_buffer(&f.input))?;
+        let obj = self.obj();
+        let mut slot = view.ring.acquire(obj.upcast_ref()).map_err(|e| {
+            self.post_error(&e);
+            gst::FlowError::Error
+        })?;
+        if let Err(e) = self.upload(&view, &f.input, &mut slot) {
+            view.ring.give_back(slot);
+            return Err(e);
+        }
+        let (mut pic, payloads, with_hdr) = self.picture_params(&f);
+        if with_hdr {
+            view.ring.with_hdr(f.number);
+        }
+        let encoded = match &slot.cuda {
+            Some(c) => view.session.encode_mapped(&c.nvenc, &slot.output, &mut pic),
+            None => view
+                .session
+                .encode_picture(&slot.input, &slot.output, &mut pic),
+        };
+        // NVENC has copied the payloads; `pic` points into them no more after this.
+        drop(pic);
+        drop(payloads);
+        match encoded {
+            Ok(status) => {
+                self.stats.picture_in();
+                view.ring.submitted(slot, f.pts, status);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(e) => {
+                view.ring.give_back(slot);
+                self.post_error(&e);
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let stream = self.lock_state().stream.take();
+        if let Some(mut s) = stream {
+            let r = s.drain(self.obj().upcast_ref(), true);
+            self.lock_state().stream = Some(s);
+            r?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn flush(&self) -> bool {
+        let stream = self.lock_state().stream.take();
+        if let Some(mut s) = stream {
+            let obj = self.obj();
+            let _ = s.drain(obj.upcast_ref(), false);
+            s.stop(obj.upcast_ref(), true);
+        }
+        true
+    }
+}
+
+impl NvEncoder {
+    fn handle_context_query(&self, query: &mut gst::QueryRef) -> bool {
+        if !matches!(query.view(), gst::QueryView::Context(_)) {
+            return false;
+        }
+        let ctx = self.lock_state().shared_cuda.clone();
+        cuda::gst::handle_query(self.obj().upcast_ref(), query, ctx.as_ref())
+    }
+
+    /// The page-locked allocator on the session's context (made once per context), for a
+    /// query [`negotiation::wants_pinned_pool`]; `None` before a session.
+    fn pinned_allocator(
+        &self,
+        query: &gst::query::Allocation,
+    ) -> Option<cuda::pinned::PinnedAllocator> {
+        if !negotiation::wants_pinned_pool(query) {
+            return None;
+        }
+        let mut st = self.lock_state();
+        let ctx = st.stream.as_ref()?.session.context().clone();
+        Some(match &st.pinned {
+            Some((c, a, _)) if *c == ctx.as_raw() as usize => a.clone(),
+            _ => {
+                let regions = cuda::pinned::PinnedRegions::default();
+                let a = cuda::pinned::PinnedAllocator::new(ctx.clone(), regions.clone());
+                st.pinned = Some((ctx.as_raw() as usize, a.clone(), regions));
+                a
+            }
+        })
+    }
+}
