@@ -197,6 +197,20 @@ fn device_surface<'s>(
     pic: &Picture,
     slot: &'s mut Slot,
 ) -> Option<&'s mut (cuda::DevicePitched, Arc<api::RegisteredResource>)> {
+    if slot
+        .device
+        .as_ref()
+        .is_some_and(|(_, reg)| reg.left_mapped())
+    {
+        // A failed nvEncUnmapInputResource left it mapped: a new surface and registration
+        // (dropping these unregisters the old one, which unmaps it).
+        gst::warning!(
+            CAT,
+            obj = pic.element,
+            "input surface left mapped by a failed nvEncUnmapInputResource: registering a new one"
+        );
+        slot.device = None;
+    }
     if slot.device.is_none() {
         let fmt = pic.info.format();
         let format = formats::input_format(fmt)?;
