@@ -34,6 +34,31 @@ use super::{CAT, CodecOps, NvEncoderObj, SessionParams, StreamFormat, gstffi, lo
 type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
 
 /// HDR10 metadata of the input caps (none if the caps have none, or no caps).
+/// Why a picture did not reach its slot.
+enum UploadError {
+    /// The input buffer does not hold what its caps say: the message.
+    BadInput(String),
+    /// An error was posted.
+    Failed,
+}
+
+/// What is wrong with an input buffer that cannot be mapped as `info` says, in plain words.
+fn bad_input(input: &gst::BufferRef, info: &gst_video::VideoInfo) -> String {
+    let picture = format!("{}x{} {}", info.width(), info.height(), info.format());
+    if input.size() < info.size() {
+        format!(
+            "input buffer of {} bytes is smaller than its caps say: {} bytes for a {picture} picture",
+            input.size(),
+            info.size()
+        )
+    } else {
+        format!(
+            "input buffer of {} bytes does not hold a {picture} picture (its video meta's planes do not fit it)",
+            input.size()
+        )
+    }
+}
+
 fn hdr_of(state: &InputState) -> Hdr10 {
     state.caps().map(Hdr10::from_caps).unwrap_or_default()
 }
@@ -60,6 +85,9 @@ struct State {
     )>,
     /// A per-picture LTR request (`rsnvenc-ltr` event) for the next frame.
     ltr_request: Option<sdkext::LtrRequest>,
+    /// `set_format` failed and posted its error: later caps (upstream retries them) are
+    /// refused without a word and no frame is taken, until the element is stopped.
+    refused: bool,
 }
 
 #[derive(Default)]
@@ -611,9 +639,12 @@ impl NvEncoder {
         let reg = {
             let mut st = self.lock_state();
             let stream = st.stream.as_mut()?;
-            match stream.registrations.get(&key) {
+            match stream.registrations.get(&key).filter(|r| !r.left_mapped()) {
                 Some(r) => r.clone(),
                 None => {
+                    // A registration that a failed unmap left mapped is replaced (dropping it
+                    // unregisters it, which unmaps it).
+                    stream.registrations.remove(&key);
                     let r = input::register(pic, key)?;
                     if stream.registrations.len() >= 64 {
                         // A pool that keeps allocating: start over (mapped ones stay alive).
@@ -633,12 +664,14 @@ impl NvEncoder {
 
     /// The picture into the slot: read in place, uploaded or copied on the device where it
     /// can be (no CPU copy), else copied by the CPU into the slot's input buffer.
+    /// `Err(BadInput)`: the buffer does not hold the picture its caps say (nothing posted
+    /// yet); `Err(Failed)`: an error was posted.
     fn upload(
         &self,
         view: &StreamView,
         input: &gst::Buffer,
         slot: &mut Slot,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<(), UploadError> {
         let obj = self.obj();
         let pic = Picture {
             element: obj.upcast_ref(),
@@ -673,22 +706,20 @@ impl NvEncoder {
             return Ok(());
         }
         let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, &view.info)
-            .map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    [
-                        "cannot map input buffer of {} bytes as {:?}",
-                        input.size(),
-                        view.info
-                    ]
-                );
-                gst::FlowError::Error
-            })?;
+            .map_err(|_| UploadError::BadInput(bad_input(input, &view.info)))?;
         input::copy_frame(slot, &vframe, view.size.1).map_err(|e| {
             self.post_error(&e);
-            gst::FlowError::Error
+            UploadError::Failed
         })
+    }
+
+    /// Outputs every frame NVENC holds (before an error that stops the stream).
+    fn drain_in_flight(&self) {
+        let stream = self.lock_state().stream.take();
+        if let Some(mut s) = stream {
+            let _ = s.drain(self.obj().upcast_ref(), true);
+            self.lock_state().stream = Some(s);
+        }
     }
 
     /// The picture parameters of one frame: its number and duration, the stream's frame index,
@@ -878,6 +909,7 @@ impl VideoEncoderImpl for NvEncoder {
         }
         self.ensure_shared_cuda();
         let mut st = self.lock_state();
+        st.refused = false;
         let ctx = self
             .ensure_context(&mut st)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"]))?;
@@ -915,6 +947,7 @@ impl VideoEncoderImpl for NvEncoder {
             st.probed_sink = None;
             st.told_unsupported = false;
             st.ltr_request = None;
+            st.refused = false;
             st.stream.take()
         };
         if let Some(s) = stream {
@@ -951,6 +984,12 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
+        if self.lock_state().refused {
+            return Err(gst::loggable_error!(
+                CAT,
+                "caps refused after an earlier error"
+            ));
+        }
         // Drain and drop the old session (caps change).
         let old = self.lock_state().stream.take();
         let obj = self.obj();
@@ -958,15 +997,29 @@ impl VideoEncoderImpl for NvEncoder {
             let _ = s.drain(obj.upcast_ref(), true);
             s.stop(obj.upcast_ref(), true);
         }
+        // One error, then every later caps refused (`State::refused`): a session that
+        // failed to open must not open at upstream's retry and preroll a frame after the
+        // error, nor post the same error again at each retry.
+        if let Err(why) = negotiation::check_frame_rate(self.ops().codec(), state.info()) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("{}", why),
+                ["input caps {:?}", state.caps()]
+            );
+            self.lock_state().refused = true;
+            return Err(gst::loggable_error!(CAT, "{why}"));
+        }
         let ctx = {
             let mut st = self.lock_state();
             self.ensure_context(&mut st)
-                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
         };
-        let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
+        let created = ctx.and_then(|ctx| self.create_stream(ctx, state.info(), hdr_of(state)));
+        let (stream, caps) = match created {
             Ok(v) => v,
             Err(e) => {
                 self.post_error(&e);
+                self.lock_state().refused = true;
                 return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
             }
         };
@@ -1009,7 +1062,12 @@ impl VideoEncoderImpl for NvEncoder {
         })?;
         if let Err(e) = self.upload(&view, &f.input, &mut slot) {
             view.ring.give_back(slot);
-            return Err(e);
+            if let UploadError::BadInput(why) = e {
+                // What NVENC already holds goes out before the error stops the stream.
+                self.drain_in_flight();
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", why));
+            }
+            return Err(gst::FlowError::Error);
         }
         let (mut pic, payloads, with_hdr) = self.picture_params(&f);
         if with_hdr {
