@@ -82,7 +82,6 @@ fn run(spec: &Spec, name: &str, env: &[(&str, &str)]) -> (Class, Option<Outcome>
 /// `NVEMU_STRICT=abort`: no crash, hang, silent loss, strict-mode abort or contract violation.
 /// (The full sweep, 1st/2nd/5th/20th call, three codecs, both modes: `scripts/stress`.)
 #[test]
-#[ignore = "issue 11 bugs 2 and 3: fails on today's code until fixed"]
 fn reduced_fault_sweep_every_entry_point_strict() {
     need_emulator!();
     let sweep = Sweep {
@@ -139,7 +138,6 @@ fn reduced_fault_sweep_every_entry_point_strict() {
 /// encoder and stops the pipeline: no frame is prerolled after it, no retried caps post it
 /// again, the process exits. Each case is repeated (the failure was intermittent).
 #[test]
-#[ignore = "issue 11 bug 1: fails on today's code until fixed"]
 fn session_open_failure_at_caps_posts_one_error_and_stops() {
     need_emulator!();
     let faults = [
@@ -169,7 +167,6 @@ fn session_open_failure_at_caps_posts_one_error_and_stops() {
 /// Issue 11, bug 2: a failed `nvEncUnmapInputResource` does not leave the resource mapped
 /// to be mapped again (a contract violation: "resource ... is already mapped").
 #[test]
-#[ignore = "issue 11 bug 2: fails on today's code until fixed"]
 fn failed_unmap_leaves_nothing_mapped() {
     need_emulator!();
     for fault in ["nvEncUnmapInputResource:1", "nvEncUnmapInputResource:5"] {
@@ -189,7 +186,6 @@ fn failed_unmap_leaves_nothing_mapped() {
 /// Issue 11, bug 3: a failed `nvEncUnlockBitstream` does not lead to destroying a bitstream
 /// buffer NVENC still holds locked ("bitstream buffer destroyed while locked").
 #[test]
-#[ignore = "issue 11 bug 3: fails on today's code until fixed"]
 fn failed_unlock_destroys_no_locked_bitstream() {
     need_emulator!();
     for el in ["rsnvench265enc", "rsnvencav1enc"] {
@@ -211,7 +207,6 @@ fn failed_unlock_destroys_no_locked_bitstream() {
 /// Issue 11, bug 4: a frame rate no codec level (and so no NVENC) can take is refused at
 /// negotiation with a message that says so, once, before any session is initialised.
 #[test]
-#[ignore = "issue 11 bug 4: fails on today's code until fixed"]
 fn extreme_frame_rate_refused_at_negotiation() {
     need_emulator!();
     for el in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
@@ -243,7 +238,6 @@ fn extreme_frame_rate_refused_at_negotiation() {
 /// was wrong, in bytes, without a dump of the video info), and the frames already inside
 /// NVENC come out before the error.
 #[test]
-#[ignore = "issue 11 bug 5: fails on today's code until fixed"]
 fn truncated_input_buffer_says_so_and_drains() {
     need_emulator!();
     for (el, props) in [
