@@ -33,7 +33,6 @@ use super::{CAT, CodecOps, NvEncoderObj, SessionParams, StreamFormat, gstffi, lo
 
 type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
 
-/// HDR10 metadata of the input caps (none if the caps have none, or no caps).
 /// Why a picture did not reach its slot.
 enum UploadError {
     /// The input buffer does not hold what its caps say: the message.
@@ -59,6 +58,7 @@ fn bad_input(input: &gst::BufferRef, info: &gst_video::VideoInfo) -> String {
     }
 }
 
+/// HDR10 metadata of the input caps (none if the caps have none, or no caps).
 fn hdr_of(state: &InputState) -> Hdr10 {
     state.caps().map(Hdr10::from_caps).unwrap_or_default()
 }
