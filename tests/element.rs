@@ -624,6 +624,264 @@ fn captions_through_parser(element: &str, parser: &str) {
     }
 }
 
+/// The UUID of the tests' unregistered user data (a random version 4 UUID).
+const TEST_UUID: [u8; 16] = [
+    0x5e, 0x1d, 0x2c, 0x88, 0x6f, 0x3a, 0x4b, 0x21, 0x9c, 0x07, 0x42, 0xd5, 0x18, 0xa3, 0x6e, 0x90,
+];
+
+/// The user data frame `i` carries: on frames 1, 4 and 5 only.
+fn user_data_for(i: u64) -> Option<Vec<u8>> {
+    matches!(i, 1 | 4 | 5).then(|| format!("rsnvenc user data, frame {i}").into_bytes())
+}
+
+/// The time code frame `i` carries: 10:20:30:05 plus `i` frames at 25 fps.
+fn time_code_for(i: u64) -> gst_video::ValidVideoTimeCode {
+    let tc = gst_video::VideoTimeCode::new(
+        gst::Fraction::new(25, 1),
+        None,
+        gst_video::VideoTimeCodeFlags::empty(),
+        10,
+        20,
+        30,
+        5 + i as u32,
+        0,
+    );
+    tc.try_into().expect("valid time code")
+}
+
+/// Pushes NV12 frames `range` with the metadata pipelines carry: a
+/// `GstVideoSEIUserDataUnregisteredMeta` ([`user_data_for`]) and a `GstVideoTimeCodeMeta`
+/// ([`time_code_for`]).
+fn push_frames_with_carried_metas(h: &mut Harness, range: std::ops::Range<u64>) {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, W, H)
+        .build()
+        .expect("video info");
+    for i in range {
+        let mut buf = gst::Buffer::with_size(info.size()).expect("buffer");
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * i);
+            b.set_duration(FRAME);
+            {
+                let mut map = b.map_writable().unwrap();
+                for (n, px) in map.iter_mut().enumerate() {
+                    *px = ((n as u64 / 4 + i * 8) % 220 + 16) as u8;
+                }
+            }
+            if let Some(d) = user_data_for(i) {
+                gst_video::video_meta::VideoSeiUserDataUnregisteredMeta::add(b, &TEST_UUID, &d);
+            }
+            gst_video::VideoTimeCodeMeta::add(b, &time_code_for(i));
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok), "push frame {i}");
+    }
+}
+
+/// `GstVideoSEIUserDataUnregisteredMeta` (H.264, H.265) comes out as SEI
+/// `user_data_unregistered` (payloadType 5: the UUID, then the data) in the access unit of the
+/// frame that carried it and no other, also through B-frame reordering (H.265);
+/// `GstVideoTimeCodeMeta` as a `time_code` SEI (type 136, H.265) or a `metadata_timecode` OBU
+/// (type 5, AV1) on every frame, whose fields (read here bit by bit) are the frame's time code.
+/// H.264 writes no time code (its carrier, picture timing SEI, is NVENC's). FFmpeg reads the
+/// user data ("User Data Unregistered" side data) and the H.265 time codes back.
+fn carried_metadata_round_trip(element: &str) {
+    let h265 = element == "rsnvench265enc";
+    let bframes = if h265 { "2" } else { "0" };
+    let mut h = new_harness(
+        element,
+        &[("bframes", bframes), ("gop-size", "4")],
+        &nv12_caps(W, H),
+        sink_caps_of(element),
+    );
+    push_frames_with_carried_metas(&mut h, 0..8);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 8, "{element}: frames out == frames in");
+    let mut stream = Vec::new();
+    for (rt, _, data) in &out {
+        let i = *rt / FRAME;
+        stream.extend_from_slice(data);
+        let msgs = if element == "rsnvencav1enc" {
+            av1_metadata(data).0
+        } else {
+            sei_messages(data, h265).0
+        };
+        let ours: Vec<Vec<u8>> = msgs
+            .iter()
+            .filter(|(t, b)| *t == 5 && element != "rsnvencav1enc" && b.starts_with(&TEST_UUID))
+            .map(|(_, b)| b[16..].to_vec())
+            .collect();
+        let want: Vec<Vec<u8>> = if element == "rsnvencav1enc" {
+            vec![]
+        } else {
+            user_data_for(i).into_iter().collect()
+        };
+        assert_eq!(ours, want, "{element}: user data of frame {i}");
+        let tc_type = if h265 { 136 } else { 5 };
+        let tcs: Vec<&Vec<u8>> = msgs
+            .iter()
+            .filter(|(t, _)| *t == tc_type && (h265 || element == "rsnvencav1enc"))
+            .map(|(_, b)| b)
+            .collect();
+        if element == "rsnvench264enc" {
+            assert!(tcs.is_empty(), "{element}: no time code");
+            continue;
+        }
+        assert_eq!(tcs.len(), 1, "{element}: one time code on frame {i}");
+        // Both syntaxes: [num_clock_ts u(2), clock_timestamp_flag, units_field_based_flag]
+        // (H.265 only), counting_type u(5), full_timestamp_flag, discontinuity_flag,
+        // cnt_dropped_flag, n_frames u(9), seconds u(6), minutes u(6), hours u(5).
+        let bits: Vec<u32> = tcs[0]
+            .iter()
+            .flat_map(|b| (0..8).rev().map(move |k| u32::from((b >> k) & 1)))
+            .collect();
+        let mut pos = if h265 { 4 } else { 0 };
+        let mut field = |n: usize| {
+            let v = bits[pos..pos + n].iter().fold(0, |a, b| (a << 1) | b);
+            pos += n;
+            v
+        };
+        if h265 {
+            assert_eq!(
+                bits[..4],
+                [0, 1, 1, 0],
+                "num_clock_ts 1, clock_timestamp_flag 1"
+            );
+        }
+        let fields: Vec<u32> = [5, 1, 1, 1, 9, 6, 6, 5].iter().map(|&n| field(n)).collect();
+        let tc = time_code_for(i);
+        assert_eq!(
+            fields,
+            [
+                0,
+                1,
+                0,
+                0,
+                tc.frames(),
+                tc.seconds(),
+                tc.minutes(),
+                tc.hours()
+            ],
+            "{element}: time code of frame {i}"
+        );
+    }
+    if element == "rsnvencav1enc" {
+        return;
+    }
+    let file = root().join(format!(
+        "target/e2e/carried-{element}.{}",
+        if h265 { "h265" } else { "h264" }
+    ));
+    std::fs::write(&file, &stream).unwrap();
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_frames", "-select_streams", "v:0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.matches("[FRAME]").count(),
+        8,
+        "{element}: ffprobe frames"
+    );
+    let udu = text
+        .matches("side_data_type=H.26[45] User Data Unregistered SEI message")
+        .count();
+    assert!(
+        udu >= 3,
+        "{element}: frames with user data side data: {udu}"
+    );
+    if h265 {
+        for i in 0..8 {
+            let tc = time_code_for(i);
+            let want = format!(
+                "TAG:timecode={:02}:{:02}:{:02}:{:02}",
+                tc.hours(),
+                tc.minutes(),
+                tc.seconds(),
+                tc.frames()
+            );
+            assert!(
+                text.contains(&want),
+                "{element}: FFmpeg reads {want}: {text}"
+            );
+        }
+    }
+}
+
+/// Through GStreamer 1.22's parsers: `h265parse` turns the `time_code` SEI back into a
+/// `GstVideoTimeCodeMeta` with the input's hours, minutes and seconds (frames: see below), `h264parse` the user data SEI back into a
+/// `GstVideoSEIUserDataUnregisteredMeta` with the same UUID and data (1.22's h265parse does
+/// not parse user data SEI yet). The parser gets the encoder's bytes in new buffers, without
+/// the metas the encoder copied from its input (as GstVideoEncoder does by default), so what
+/// it reports is what it read from the stream.
+fn carried_metadata_through_parser(element: &str, parser: &str) {
+    let mut enc = new_harness(
+        element,
+        &[("bframes", "0")],
+        &nv12_caps(W, H),
+        sink_caps_of(element),
+    );
+    push_frames_with_carried_metas(&mut enc, 0..6);
+    let coded = finish(&mut enc);
+    assert_eq!(coded.len(), 6, "{element}: frames");
+    let mut h = Harness::new(parser);
+    // What the encoder's caps say too (h265parse scales time codes by the frame rate).
+    h.set_src_caps_str(&format!(
+        "{},width={W},height={H},framerate=25/1",
+        sink_caps_of(element)
+    ));
+    h.set_sink_caps_str(sink_caps_of(element));
+    for (rt, key, data) in &coded {
+        let mut b = gst::Buffer::from_slice(data.clone());
+        {
+            let b = b.get_mut().unwrap();
+            b.set_pts(*rt);
+            b.set_duration(FRAME);
+            if !key {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok), "{parser}: push");
+    }
+    assert!(h.push_event(gst::event::Eos::new()), "EOS");
+    let mut n = 0;
+    while let Some(b) = h.try_pull() {
+        let i = n;
+        n += 1;
+        if parser == "h265parse" {
+            let m = b
+                .meta::<gst_video::VideoTimeCodeMeta>()
+                .unwrap_or_else(|| panic!("{parser}: no time code meta on frame {i}"));
+            let (got, want) = (m.tc(), time_code_for(i));
+            // GStreamer 1.22's h265parse gives n_frames halved here (5 -> 2, 10 -> 5: it
+            // scales by the VUI timing, D-26), where FFmpeg reads the coded value
+            // (carried_metadata_round_trip); the rest of the time code is exact.
+            assert_eq!(
+                (got.hours(), got.minutes(), got.seconds(), got.frames()),
+                (
+                    want.hours(),
+                    want.minutes(),
+                    want.seconds(),
+                    want.frames() / 2
+                ),
+                "{parser}: time code of frame {i}"
+            );
+        } else {
+            let got: Vec<([u8; 16], Vec<u8>)> = b
+                .iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>()
+                .map(|m| (m.uuid(), m.data().to_vec()))
+                .filter(|(u, _)| *u == TEST_UUID)
+                .collect();
+            let want: Vec<([u8; 16], Vec<u8>)> = user_data_for(i)
+                .map(|d| (TEST_UUID, d))
+                .into_iter()
+                .collect();
+            assert_eq!(got, want, "{parser}: user data of frame {i}");
+        }
+    }
+    assert_eq!(n, 6, "{element} ! {parser}: frames");
+}
+
 /// HDR10 caps: mastering display and content light level go on every IDR and on no other
 /// picture (SEI 137/144 before the first slice; AV1 HDR_MDCV/HDR_CLL OBUs before the frame),
 /// with the caps' values in the codec's units; also across a forced key unit.
@@ -909,6 +1167,38 @@ fn warnings_before_error(pipeline: &str) -> Vec<String> {
     let error = error.unwrap_or_else(|| panic!("{pipeline}: must fail"));
     assert!(error.contains("not-negotiated"), "{pipeline}: {error}");
     warnings
+}
+
+/// Interlaced input is refused at caps time with an error that says so and what to do, for
+/// every element (not coded as progressive frames with the fields woven).
+fn interlaced_input_is_refused() {
+    for element in ["rsnvench264enc", "rsnvench265enc", "rsnvencav1enc"] {
+        let pipeline = format!(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=NV12,width=320,height=240,interlace-mode=interleaved ! {element} ! fakesink"
+        );
+        let p = gst::parse::launch(&pipeline).expect("pipeline");
+        p.set_state(gst::State::Playing).ok();
+        let bus = p.bus().unwrap();
+        let mut error = None;
+        while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    error = Some(format!("{} {:?}", e.error(), e.debug()));
+                    break;
+                }
+                gst::MessageView::Eos(_) => break,
+                _ => {}
+            }
+        }
+        p.set_state(gst::State::Null).ok();
+        let error = error.unwrap_or_else(|| panic!("{element}: interlaced input must fail"));
+        assert!(
+            error.contains("Interlaced input is not supported")
+                && error.contains("interlace-mode=interleaved")
+                && error.contains("deinterlace"),
+            "{element}: {error}"
+        );
+    }
 }
 
 /// Input the GPU cannot take (16x16, below NVENC's 145x49): negotiation fails, and the element
@@ -1382,6 +1672,7 @@ fn cases() -> Vec<Trial> {
         case("flush_mid_stream", flush_mid_stream),
         case("caps_change", caps_change),
         case("unsupported_size_says_why", unsupported_size_says_why),
+        case("interlaced_input_is_refused", interlaced_input_is_refused),
         case(
             "h264_input_that_cannot_negotiate_says_why",
             h264_input_that_cannot_negotiate_says_why,
@@ -1400,6 +1691,21 @@ fn cases() -> Vec<Trial> {
         t.push(case(format!("hdr_on_every_idr_{element}"), move || {
             hdr_on_every_idr(element)
         }));
+    }
+    for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
+        t.push(case(
+            format!("carried_metadata_round_trip_{element}"),
+            move || carried_metadata_round_trip(element),
+        ));
+    }
+    for (element, parser) in [
+        ("rsnvench265enc", "h265parse"),
+        ("rsnvench264enc", "h264parse"),
+    ] {
+        t.push(case(
+            format!("carried_metadata_through_{parser}"),
+            move || carried_metadata_through_parser(element, parser),
+        ));
     }
     t.push(case(
         "captions_reach_nvenc_for_every_api_version",

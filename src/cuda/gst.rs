@@ -99,6 +99,15 @@ pub struct SharedContext(gst::Object);
 
 impl SharedContext {
     /// The CUcontext it wraps (owned by the GstCudaContext; valid while `self` lives).
+    /// The GPU of the context (its `cuda-device-id` property), or -1.
+    pub fn device_id(&self) -> i32 {
+        use gst::glib::prelude::ObjectExt;
+        self.0
+            .find_property("cuda-device-id")
+            .and_then(|_| self.0.property_value("cuda-device-id").get::<u32>().ok())
+            .map_or(-1, |d| d as i32)
+    }
+
     pub fn handle(&self) -> *mut c_void {
         let Some(l) = lib() else {
             return std::ptr::null_mut();

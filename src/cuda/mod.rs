@@ -241,6 +241,19 @@ impl Device {
         Ok(name.to_string_lossy().into_owned())
     }
 
+    /// PCI bus id, `domain:bus:device.function` (`0000:01:00.0`), to find the device in NVML.
+    pub fn pci_bus_id(&self) -> Result<String, CudaError> {
+        let lib = driver()?;
+        let mut buf = [0u8; 32];
+        // SAFETY: `buf` is writable for the 32 bytes passed as its length (the driver documents
+        // 13 as enough); `self.raw` came from cuDeviceGet.
+        let r = unsafe { (lib.cuDeviceGetPCIBusId)(buf.as_mut_ptr().cast(), 32, self.raw) };
+        check(lib, "cuDeviceGetPCIBusId", r)?;
+        buf[31] = 0;
+        let id = CStr::from_bytes_until_nul(&buf).unwrap_or_default();
+        Ok(id.to_string_lossy().into_owned())
+    }
+
     /// Value of a device attribute (`CU_DEVICE_ATTRIBUTE_*` from [`ffi`]).
     pub fn attribute(&self, attrib: ffi::CUdevice_attribute) -> Result<i32, CudaError> {
         let lib = driver()?;

@@ -40,6 +40,8 @@ pub struct GpuCaps {
     pub bframe_ref_mode: u32,
     /// `NV_ENC_CAPS_SUPPORT_CABAC` (H.264 only; false elsewhere).
     pub cabac: bool,
+    /// `NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE` (a failed query reads as 0, as in FFmpeg).
+    pub lossless: bool,
     /// What the SDK extensions depend on (a failed query, or one the API lacks, reads as 0).
     pub ext: sdkext::Caps,
 }
@@ -79,6 +81,7 @@ impl GpuCaps {
             intra_refresh: cap(ffi::NV_ENC_CAPS_SUPPORT_INTRA_REFRESH)? != 0,
             bframe_ref_mode: cap(ffi::NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE)? as u32,
             cabac: codec == Codec::H264 && cap(ffi::NV_ENC_CAPS_SUPPORT_CABAC)? != 0,
+            lossless: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE) != 0,
             ext: sdkext::Caps {
                 engines: cap_or_0(ffi::NV_ENC_CAPS_NUM_ENCODER_ENGINES),
                 max_ltr_frames: cap_or_0(ffi::NV_ENC_CAPS_NUM_MAX_LTR_FRAMES),
@@ -154,6 +157,55 @@ pub fn check_tuning(res: &mut Resolved, api: ApiVersion, codec: Codec) -> Option
                 .to_string(),
             format!("API {}, {codec}", api.name()),
         )
+    })
+}
+
+/// Lossless tuning (`preset=lossless`/`lossless-hp`, `tune=lossless`) where the GPU reports
+/// `NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE` 0 for `codec` (AV1 on current GPUs): high-quality
+/// tuning at the same P-preset (P5 for `lossless`, P3 for `lossless-hp`) and the same rate
+/// control (constant QP, the preset's QPs, for the lossless presets), with a warning; the driver
+/// would refuse the session (`UNSUPPORTED_PARAM`).
+pub fn check_lossless(res: &mut Resolved, caps: &GpuCaps, codec: Codec) -> Option<Warning> {
+    (res.tuning == ffi::NV_ENC_TUNING_INFO_LOSSLESS && !caps.lossless).then(|| {
+        res.tuning = ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY;
+        (
+            format!(
+                "lossless encoding is not supported by this GPU's NVENC for {codec}: using high-quality tuning"
+            ),
+            format!(
+                "NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE is 0 for {codec} on \"{}\"",
+                caps.gpu
+            ),
+        )
+    })
+}
+
+/// The H.264 profile a lossless session needs: lossless H.264 is High 4:4:4 Predictive
+/// (`qpprime_y_zero_transform_bypass`), so any other profile GUID becomes HIGH_444 where the
+/// GPU lists it, else AUTOSELECT (FFmpeg's choice too). `None`: `profile` stays (not H.264,
+/// not lossless, or already HIGH_444/AUTOSELECT).
+pub fn lossless_h264_profile(
+    res: &Resolved,
+    caps: &GpuCaps,
+    codec: Codec,
+    profile: ffi::GUID,
+) -> Option<ffi::GUID> {
+    let keep = [
+        ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID,
+        ffi::NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID,
+    ];
+    (codec == Codec::H264
+        && res.tuning == ffi::NV_ENC_TUNING_INFO_LOSSLESS
+        && !keep.contains(&profile))
+    .then(|| {
+        if caps
+            .profile_guids
+            .contains(&ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID)
+        {
+            ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID
+        } else {
+            ffi::NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID
+        }
     })
 }
 
@@ -570,6 +622,99 @@ mod tests {
         assert!(check_tuning(&mut res, ApiVersion::V13_0, Codec::Av1).is_none());
         assert!(check_tuning(&mut res, ApiVersion::V12_1, Codec::Hevc).is_some());
         assert_eq!(res.tuning, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY);
+    }
+
+    #[test]
+    fn lossless_falls_back_where_the_gpu_lacks_it() {
+        use settings::Preset;
+        let mut gpu = caps();
+        for (preset, guid) in [
+            (Preset::Lossless, ffi::NV_ENC_PRESET_P5_GUID),
+            (Preset::LosslessHp, ffi::NV_ENC_PRESET_P3_GUID),
+        ] {
+            let s = Settings {
+                preset,
+                ..Default::default()
+            };
+            let mut res = resolve(&s, 1280, 720);
+            assert_eq!(res.tuning, ffi::NV_ENC_TUNING_INFO_LOSSLESS);
+            gpu.lossless = true;
+            assert!(check_lossless(&mut res, &gpu, Codec::Hevc).is_none());
+            assert_eq!(res.tuning, ffi::NV_ENC_TUNING_INFO_LOSSLESS);
+            gpu.lossless = false;
+            let (msg, debug) = check_lossless(&mut res, &gpu, Codec::Av1).unwrap();
+            assert!(
+                msg.contains("lossless") && msg.contains("high-quality"),
+                "{msg}"
+            );
+            assert!(
+                debug.contains("NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE"),
+                "{debug}"
+            );
+            assert_eq!(res.tuning, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY);
+            assert_eq!(res.preset_guid, guid, "same P-preset");
+            assert_eq!(
+                res.rc_mode,
+                ffi::NV_ENC_PARAMS_RC_CONSTQP,
+                "same rate control"
+            );
+        }
+        // tune=lossless on any preset, too; other tunings are left alone.
+        let s = Settings {
+            preset: Preset::P4,
+            tune: settings::Tune::Lossless,
+            ..Default::default()
+        };
+        let mut res = resolve(&s, 1280, 720);
+        assert!(check_lossless(&mut res, &gpu, Codec::H264).is_some());
+        assert_eq!(
+            (res.preset_guid, res.tuning),
+            (
+                ffi::NV_ENC_PRESET_P4_GUID,
+                ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY
+            )
+        );
+        let mut res = resolve(&Settings::default(), 1280, 720);
+        let before = res;
+        assert!(check_lossless(&mut res, &gpu, Codec::Av1).is_none());
+        assert_eq!(res, before);
+    }
+
+    #[test]
+    fn lossless_h264_is_high_444() {
+        let s = Settings {
+            preset: settings::Preset::Lossless,
+            ..Default::default()
+        };
+        let res = resolve(&s, 1280, 720);
+        let mut gpu = caps();
+        gpu.lossless = true;
+        let high = ffi::NV_ENC_H264_PROFILE_HIGH_GUID;
+        assert_eq!(
+            lossless_h264_profile(&res, &gpu, Codec::H264, high),
+            Some(ffi::NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID),
+            "the GPU lists no HIGH_444: autoselect"
+        );
+        gpu.profile_guids = vec![high, ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID];
+        assert_eq!(
+            lossless_h264_profile(&res, &gpu, Codec::H264, high),
+            Some(ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID)
+        );
+        assert_eq!(
+            lossless_h264_profile(
+                &res,
+                &gpu,
+                Codec::H264,
+                ffi::NV_ENC_H264_PROFILE_HIGH_444_GUID
+            ),
+            None
+        );
+        assert_eq!(
+            lossless_h264_profile(&res, &gpu, Codec::Hevc, ffi::NV_ENC_HEVC_PROFILE_MAIN_GUID),
+            None
+        );
+        let hq = resolve(&Settings::default(), 1280, 720);
+        assert_eq!(lossless_h264_profile(&hq, &gpu, Codec::H264, high), None);
     }
 
     #[test]

@@ -20,11 +20,13 @@ use crate::cuda;
 use crate::nvenc::api::{self, Codec, NvEncError, Session};
 use crate::nvenc::ffi;
 use crate::nvenc::formats;
+use crate::placement::{self, Placed, Tried};
 
 use super::config::{self, GpuCaps};
 use super::input::{self, Picture};
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
+use super::pipemeta;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
 use super::sdkext;
 use super::settings::{self, CcInsert, Change, Settings, Store};
@@ -58,6 +60,22 @@ fn bad_input(input: &gst::BufferRef, info: &gst_video::VideoInfo) -> String {
     }
 }
 
+/// "GPU 0 (name) refused the session (session-limit); it is on GPU 1 (name)".
+fn moved_text(tried: &[Tried], o: i32, name: &str) -> String {
+    let from: Vec<String> = tried
+        .iter()
+        .map(|t| {
+            format!(
+                "GPU {} ({}) refused the session ({})",
+                t.ordinal,
+                t.name,
+                t.refusal.nick()
+            )
+        })
+        .collect();
+    format!("{}; it is on GPU {o} ({name})", from.join(", "))
+}
+
 /// HDR10 metadata of the input caps (none if the caps have none, or no caps).
 fn hdr_of(state: &InputState) -> Hdr10 {
     state.caps().map(Hdr10::from_caps).unwrap_or_default()
@@ -87,7 +105,13 @@ struct State {
     ltr_request: Option<sdkext::LtrRequest>,
     /// `set_format` failed and posted its error: later caps (upstream retries them) are
     /// refused without a word and no frame is taken, until the element is stopped.
-    refused: bool,
+    caps_refused: bool,
+    /// The GPU sessions go to (automatic placement or `cuda-device-id`) and why; counts as
+    /// this process's session there while the element runs.
+    placed: Option<Placed>,
+    /// What every GPU answered when none took the session at start (retried at the first
+    /// caps, where it is posted if it fails again).
+    refused: Vec<Tried>,
 }
 
 #[derive(Default)]
@@ -161,6 +185,48 @@ impl NvEncoder {
         p
     }
 
+    /// The metadata pipelines carry on `input` ([`pipemeta`]): `GstVideoSEIUserDataUnregisteredMeta`
+    /// as SEI `user_data_unregistered` (H.264, H.265), `GstVideoTimeCodeMeta` as the H.265
+    /// `time_code` SEI or the AV1 time code metadata OBU. What the codec cannot carry is logged.
+    fn carried_payloads(&self, input: &gst::BufferRef, codec: Codec, p: &mut PicPayloads) {
+        for m in input.iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>() {
+            if codec == Codec::Av1 {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "AV1 has no unregistered user data: SEI meta not written"
+                );
+                continue;
+            }
+            p.push(
+                pipemeta::SEI_USER_DATA_UNREGISTERED,
+                pipemeta::user_data_unregistered(&m.uuid(), m.data()),
+            );
+        }
+        if let Some(m) = input.meta::<gst_video::VideoTimeCodeMeta>() {
+            let tc = pipemeta::TimeCode::from_gst(&m.tc());
+            let body = match codec {
+                Codec::Hevc => {
+                    pipemeta::h265_time_code_sei(&tc).map(|b| (pipemeta::SEI_TIME_CODE, b))
+                }
+                Codec::Av1 => pipemeta::av1_timecode_metadata(&tc)
+                    .map(|b| (pipemeta::AV1_METADATA_TYPE_TIMECODE, b)),
+                Codec::H264 => {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "time code {tc:?} not written: H.264 carries it in picture timing SEI, which NVENC owns"
+                    );
+                    return;
+                }
+            };
+            match body {
+                Ok((t, b)) => p.push(t, b),
+                Err(e) => gst::warning!(CAT, imp = self, "time code {tc:?} not written: {e}"),
+            }
+        }
+    }
+
     /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
     /// inserted (CEA-708 raw, or a CDP with captions) is not copied to the output buffer;
     /// `false` leaves the decision to GstVideoEncoder's default (copy).
@@ -169,14 +235,14 @@ impl NvEncoder {
             && metadata::cc_data(ty, data).is_some()
     }
 
-    /// Finds or makes the pipeline's GstCudaContext on `cuda-device-id`
+    /// Finds or makes the pipeline's GstCudaContext on the session's GPU
     /// (`gst_cuda_ensure_element_context`), without holding any lock of ours: it queries
     /// neighbours and posts messages, and `set_context` may come meanwhile.
     fn ensure_shared_cuda(&self) {
         if cuda::gst::lib().is_none() || cuda::init().is_err() {
             return;
         }
-        let id = self.settings.get().cuda_device_id as i32;
+        let id = self.device_id();
         let mut cur = self.lock_state().shared_cuda.clone();
         if !cuda::gst::ensure_context(self.obj().upcast_ref(), id, &mut cur) {
             gst::debug!(CAT, imp = self, "no shared CUDA context: using our own");
@@ -187,18 +253,22 @@ impl NvEncoder {
         }
     }
 
-    /// Creates the CUDA context on `cuda-device-id` (once per start).
+    /// Creates the CUDA context on the session's GPU (once per start and GPU).
     fn ensure_context(&self, state: &mut State) -> Result<Arc<cuda::Context>, NvEncError> {
         if let Some(c) = &state.ctx {
             return Ok(c.clone());
         }
-        let id = self.settings.get().cuda_device_id;
+        let id = state
+            .placed
+            .as_ref()
+            .map_or(self.settings.get().cuda_device_id.max(0), |p| p.ordinal);
         cuda::init()?;
-        let dev = cuda::Device::new(id as i32)?;
+        let dev = cuda::Device::new(id)?;
         let ctx = match state.shared_cuda.clone() {
             // The pipeline's context (from a neighbour, the application, or made by us and
-            // offered to the others): same context, no copies between CUDA elements.
-            Some(sc) if !sc.handle().is_null() => {
+            // offered to the others): same context, no copies between CUDA elements. Only on
+            // the session's GPU (automatic placement may have moved away from it).
+            Some(sc) if !sc.handle().is_null() && (sc.device_id() == id || sc.device_id() < 0) => {
                 let raw = sc.handle();
                 Arc::new(cuda::Context::borrowed(raw, &dev, Box::new(sc))?)
             }
@@ -219,6 +289,267 @@ impl NvEncoder {
         Ok(ctx)
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Placement (`cuda-device-id`, -1 automatic) and the next GPU after a refusal
+
+    /// The GPU sessions go to now: the placed one, else `cuda-device-id` (0 while automatic
+    /// placement has not placed yet).
+    fn device_id(&self) -> i32 {
+        let placed = self.lock_state().placed.as_ref().map(|p| p.ordinal);
+        placed.unwrap_or_else(|| self.settings.get().cuda_device_id.max(0))
+    }
+
+    fn automatic(&self) -> bool {
+        self.settings.get().cuda_device_id == settings::AUTO_CUDA_DEVICE_ID
+    }
+
+    /// Makes GPU `o` the one the next session goes to: no context yet (made there by
+    /// `ensure_context`), the shared one only if it is on `o` and `share`.
+    fn switch_to(&self, o: i32, name: &str, share: bool) {
+        {
+            let mut st = self.lock_state();
+            st.ctx = None;
+            if !share || st.shared_cuda.as_ref().is_some_and(|c| c.device_id() != o) {
+                st.shared_cuda = None;
+            }
+            st.placed = Some(Placed::new(
+                o,
+                name.to_owned(),
+                placement::Basis::Fixed,
+                String::new(),
+                Vec::new(),
+            ));
+        }
+        if share {
+            self.ensure_shared_cuda();
+        }
+    }
+
+    /// Opens a session on the GPU chosen by `switch_to` to prove it has NVENC for this codec,
+    /// and returns the sink caps it takes. Errors: the error, and whether it is the GPU's
+    /// capabilities that refuse.
+    fn probe(&self) -> Result<gst::Caps, (NvEncError, bool)> {
+        let ctx = {
+            let mut st = self.lock_state();
+            self.ensure_context(&mut st)
+                .map_err(|e| (NvEncError::Cuda(format!("cannot use CUDA: {e}")), false))?
+        };
+        let o = ctx.device().ordinal();
+        let session = Session::open(ctx).map_err(|e| (e, false))?;
+        let ops = self.ops();
+        let template = self.obj().static_pad("sink").map(|p| p.pad_template_caps());
+        let caps = GpuCaps::query(&session, ops.codec()).map_err(|e| (e, true))?;
+        placement::learn_engines(o, caps.ext.engines.max(1) as u32);
+        negotiation::probe_sink_caps(template.as_ref(), &caps, ops)
+            .map_err(|e| (NvEncError::Other(e.to_string()), true))
+    }
+
+    /// The GPUs to try, best first, and why the first: automatic placement, or
+    /// `cuda-device-id` followed by the others (for the session cap).
+    fn order(&self, views: &[placement::GpuView], upstream: Option<i32>) -> placement::Placement {
+        let id = self.settings.get().cuda_device_id;
+        let p = placement::place(upstream, views);
+        if id == settings::AUTO_CUDA_DEVICE_ID {
+            return p;
+        }
+        let mut order = vec![id];
+        order.extend(p.order.into_iter().filter(|&o| o != id));
+        placement::Placement {
+            order,
+            basis: placement::Basis::Fixed,
+            reason: format!("GPU {id}: cuda-device-id={id}"),
+        }
+    }
+
+    /// Places the element's sessions and proves the GPU with a session (the next GPU after a
+    /// refusal that moves on). `upstream`: the GPU of upstream CUDA memory. Errors: what each
+    /// GPU answered (empty: no GPU).
+    fn place_and_probe(&self, upstream: Option<i32>) -> Result<(), Vec<Tried>> {
+        let auto = self.automatic();
+        let codec = self.ops().codec();
+        let _placing = placement::placing();
+        let views = placement::survey(placement::nvml_codec(codec)).map_err(|t| vec![t])?;
+        let plan = self.order(&views, upstream);
+        let name_of = |o: i32| {
+            views
+                .iter()
+                .find(|v| v.ordinal == o)
+                .map(|v| v.name.clone())
+                .unwrap_or_default()
+        };
+        let first = plan.order.first().copied();
+        let r = placement::first_that_opens(&plan.order, auto, |o| {
+            self.switch_to(o, &name_of(o), Some(o) == first);
+            self.probe()
+                .map_err(|(e, unsupported)| placement::tried_of(o, &name_of(o), &e, unsupported))
+        });
+        match r {
+            Ok((o, probed, tried)) => {
+                let next = plan.order.iter().copied().filter(|&n| n != o).collect();
+                let reason = if tried.is_empty() {
+                    plan.reason
+                } else {
+                    self.tell_moved(&tried, o, &name_of(o));
+                    format!("{}; {}", moved_text(&tried, o, &name_of(o)), plan.reason)
+                };
+                gst::info!(CAT, imp = self, "sessions go to GPU {o}: {reason}");
+                let mut st = self.lock_state();
+                st.placed = Some(Placed::new(o, name_of(o), plan.basis, reason, next));
+                st.probed_sink = Some(probed);
+                st.refused.clear();
+                Ok(())
+            }
+            Err(tried) => {
+                let mut st = self.lock_state();
+                st.placed = None;
+                st.ctx = None;
+                Err(tried)
+            }
+        }
+    }
+
+    /// Warns that the session moved from the GPUs of `tried` to GPU `o`, naming both.
+    fn tell_moved(&self, tried: &[Tried], o: i32, name: &str) {
+        let msg = moved_text(tried, o, name);
+        let debug: Vec<&str> = tried.iter().map(|t| t.message.as_str()).collect();
+        gst::element_imp_warning!(
+            self,
+            gst::ResourceError::Busy,
+            ("{msg}"),
+            ["{}", debug.join("; ")]
+        );
+    }
+
+    /// Posts the element error of a session no GPU took, with the machine-readable structure
+    /// (`placement::error_structure`).
+    fn post_refusals(&self, tried: &[Tried]) {
+        let reason = placement::overall(tried);
+        let details = placement::error_structure(reason, tried);
+        let text = placement::error_text(reason, tried);
+        match reason {
+            placement::Refusal::NoDriver => {
+                gst::element_imp_error!(self, gst::LibraryError::Init, ("{text}"), details: details)
+            }
+            placement::Refusal::NoNvenc | placement::Refusal::NoGpu => {
+                gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{text}"), details: details)
+            }
+            placement::Refusal::SessionLimit => {
+                gst::element_imp_error!(self, gst::ResourceError::Busy, ("{text}"), details: details)
+            }
+            placement::Refusal::UnsupportedFormat => {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{text}"), details: details)
+            }
+            placement::Refusal::Error => {
+                gst::element_imp_error!(self, gst::StreamError::Encode, ("{text}"), details: details)
+            }
+        }
+    }
+
+    /// The GPU of upstream CUDA memory (its GstCudaContext, asked with a context query) and
+    /// that context.
+    fn upstream_cuda(&self) -> Option<(i32, gst::Context)> {
+        let pad = self.obj().static_pad("sink")?;
+        let mut q = gst::query::Context::new("gst.cuda.context");
+        if !pad.peer_query(&mut q) {
+            return None;
+        }
+        let ctx = q.context_owned()?;
+        let obj = ctx
+            .structure()
+            .get::<gst::Object>("gst.cuda.context")
+            .ok()?;
+        let dev = obj.property_value("cuda-device-id").get::<u32>().ok()?;
+        Some((dev as i32, ctx))
+    }
+
+    /// Before a session for `state`: places it again where needed (automatic placement
+    /// follows upstream CUDA memory to its GPU; a start where no GPU took the session is
+    /// retried). Errors: what each GPU answered.
+    fn ensure_placed(&self, state: &InputState) -> Result<(), Vec<Tried>> {
+        let cuda_input = state
+            .caps()
+            .and_then(|c| c.features(0))
+            .is_some_and(|f| f.contains("memory:CUDAMemory"));
+        let upstream = if self.automatic() && cuda_input {
+            self.upstream_cuda()
+        } else {
+            None
+        };
+        let placed = self.lock_state().placed.as_ref().map(|p| p.ordinal);
+        let moved = upstream.as_ref().is_some_and(|(d, _)| placed != Some(*d));
+        if placed.is_some() && !moved {
+            return Ok(());
+        }
+        if let Some((d, ctx)) = &upstream {
+            // Adopt upstream's context: zero copy on its GPU.
+            let mut cur = None;
+            cuda::gst::set_context(self.obj().upcast_ref(), ctx, *d, &mut cur);
+            if cur.is_some() {
+                self.lock_state().shared_cuda = cur;
+            }
+        }
+        self.place_and_probe(upstream.map(|u| u.0))
+    }
+
+    /// After the session's GPU refused the session with `e`: the next GPUs in the placement's
+    /// order, where the refusal moves on. Errors: what each GPU answered (`e` first).
+    fn open_elsewhere(
+        &self,
+        e: &NvEncError,
+        state: &InputState,
+    ) -> Result<(Stream, gst::Caps), Vec<Tried>> {
+        let auto = self.automatic();
+        let (o, name, next) = {
+            let st = self.lock_state();
+            let p = st.placed.as_ref();
+            (
+                p.map_or(self.settings.get().cuda_device_id.max(0), |p| p.ordinal),
+                p.map(|p| p.name.clone()).unwrap_or_default(),
+                p.map(|p| p.next.clone()).unwrap_or_default(),
+            )
+        };
+        let first = placement::tried_of(o, &name, e, true);
+        if !first.refusal.moves_on(auto) || next.is_empty() {
+            return Err(vec![first]);
+        }
+        let _placing = placement::placing();
+        let name_of = |o: i32| {
+            cuda::Device::new(o)
+                .and_then(|d| d.name())
+                .unwrap_or_default()
+        };
+        let r = placement::first_that_opens(&next, auto, |n| {
+            self.switch_to(n, &name_of(n), false);
+            let ctx = {
+                let mut st = self.lock_state();
+                self.ensure_context(&mut st)
+            }
+            .map_err(|e| placement::tried_of(n, &name_of(n), &e, false))?;
+            self.create_stream(ctx, state.info(), hdr_of(state))
+                .map_err(|e| placement::tried_of(n, &name_of(n), &e, true))
+        });
+        let mut tried = vec![first];
+        match r {
+            Ok((n, v, more)) => {
+                tried.extend(more);
+                self.tell_moved(&tried, n, &name_of(n));
+                let reason = moved_text(&tried, n, &name_of(n));
+                let rest = next.iter().copied().filter(|&x| x != n).collect();
+                let mut st = self.lock_state();
+                let basis = st
+                    .placed
+                    .as_ref()
+                    .map_or(placement::Basis::Fixed, |p| p.basis);
+                st.placed = Some(Placed::new(n, name_of(n), basis, reason, rest));
+                Ok(v)
+            }
+            Err(more) => {
+                tried.extend(more);
+                Err(tried)
+            }
+        }
+    }
+
     /// Posts what the configuration had to refuse, as element warnings.
     fn warn(&self, warnings: &[config::Warning]) {
         for (message, debug) in warnings {
@@ -229,6 +560,27 @@ impl NvEncoder {
                 ["{debug}"]
             );
         }
+    }
+
+    /// The `encoder` tag (as x264enc and nvcodec set one), sent downstream before the next
+    /// buffer: the element's factory name, the plugin version and the NVENC API in use, e.g.
+    /// "rsnvench265enc 0.1.0 (NVIDIA NVENC API 13.0)".
+    fn merge_encoder_tag(&self) {
+        let obj = self.obj();
+        let factory = obj
+            .factory()
+            .map_or_else(|| obj.type_().name().to_string(), |f| f.name().to_string());
+        let api = api::load().map_or_else(|_| "?".to_string(), |l| l.api.name().to_string());
+        let mut tags = gst::TagList::new();
+        tags.make_mut().add::<gst::tags::Encoder>(
+            &format!(
+                "{factory} {} (NVIDIA NVENC API {api})",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str(),
+            gst::TagMergeMode::Replace,
+        );
+        obj.merge_tags(Some(&tags), gst::TagMergeMode::Replace);
     }
 
     /// Opens and initialises a session for `info`, creates the ring and starts the output
@@ -344,6 +696,9 @@ impl NvEncoder {
         if let Some(w) = config::check_tuning(&mut res, api, codec) {
             self.warn(&[w]);
         }
+        if let Some(w) = config::check_lossless(&mut res, caps, codec) {
+            self.warn(&[w]);
+        }
         let preset = session.preset_config(codec.guid(), res.preset_guid, res.tuning)?;
         let mut enc = config::encode_config(&preset.presetCfg, s, &res, caps, codec, bframes);
         self.warn(&enc.warnings);
@@ -352,6 +707,15 @@ impl NvEncoder {
             .map_err(NvEncError::Other)?;
         for r in refused {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{r}"), ["{codec}"]);
+        }
+        if let Some(profile) = config::lossless_h264_profile(&res, caps, codec, enc.cfg.profileGUID)
+        {
+            gst::info!(
+                CAT,
+                imp = self,
+                "lossless H.264: High 4:4:4 Predictive profile"
+            );
+            enc.cfg.profileGUID = profile;
         }
         // The codec may have lowered it (a profile without B-frames).
         let frame_interval_p = enc.cfg.frameIntervalP;
@@ -500,8 +864,33 @@ impl NvEncoder {
 
     /// The `stats` property.
     fn stats_structure(&self) -> gst::Structure {
-        let ring = self.lock_state().stream.as_ref().map(|s| s.ring.clone());
-        self.stats.structure(ring.map_or(0, |r| r.in_flight()))
+        let (ring, placed) = {
+            let st = self.lock_state();
+            (
+                st.stream.as_ref().map(|s| s.ring.clone()),
+                st.placed
+                    .as_ref()
+                    .map(|p| (p.ordinal, p.name.clone(), p.basis, p.reason.clone())),
+            )
+        };
+        let mut s = self.stats.structure(ring.map_or(0, |r| r.in_flight()));
+        // Where the sessions are, and what NVML says of that GPU now (-1: unknown).
+        s.set("encoder", "nvenc");
+        let (gpu, name, basis, reason) =
+            placed.unwrap_or((-1, String::new(), placement::Basis::Fixed, String::new()));
+        let (util, sessions, uuid) = if gpu >= 0 {
+            placement::gpu_metrics(gpu)
+        } else {
+            (None, None, None)
+        };
+        s.set("gpu", gpu);
+        s.set("gpu-name", name);
+        s.set("gpu-uuid", uuid.unwrap_or_default());
+        s.set("placement", basis.nick());
+        s.set("placement-reason", reason);
+        s.set("nvenc-utilisation", util.map_or(-1, |u| u as i32));
+        s.set("gpu-sessions", sessions.map_or(-1, |n| n as i32));
+        s
     }
 
     /// Applies property changes made while PLAYING (see [`Store::take_pending`]). Called by
@@ -732,6 +1121,7 @@ impl NvEncoder {
         pic.inputDuration = f.duration.map(|d| d.nseconds()).unwrap_or(0);
         let codec = self.ops().codec();
         let mut payloads = self.caption_payloads(&f.input, codec);
+        self.carried_payloads(&f.input, codec, &mut payloads);
         let mut with_hdr = false;
         let ltr_refused = {
             let mut st = self.lock_state();
@@ -867,7 +1257,7 @@ impl GstObjectImpl for NvEncoder {}
 
 impl ElementImpl for NvEncoder {
     fn set_context(&self, context: &gst::Context) {
-        let id = self.settings.get().cuda_device_id as i32;
+        let id = self.device_id();
         let mut cur = self.lock_state().shared_cuda.take();
         cuda::gst::set_context(self.obj().upcast_ref(), context, id, &mut cur);
         self.lock_state().shared_cuda = cur;
@@ -903,33 +1293,25 @@ impl VideoEncoderImpl for NvEncoder {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         self.stats.reset();
-        // Fail at start, with a clear message, on machines without NVENC.
+        // Fail at start, with a clear message, on machines without the NVENC library.
         if let Err(e) = api::load() {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
         }
-        self.ensure_shared_cuda();
-        let mut st = self.lock_state();
-        st.refused = false;
-        let ctx = self
-            .ensure_context(&mut st)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["cannot use CUDA: {e}"]))?;
-        // Open a session once to prove the GPU has NVENC (the H100 does not) and can encode
-        // this codec, and to learn which input it takes.
-        let session = match Session::open(ctx) {
-            Ok(s) => s,
-            Err(e @ NvEncError::NoNvenc { .. }) => {
-                return Err(gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]));
-            }
-            Err(e) => return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"])),
-        };
-        let ops = self.ops();
-        let template = self.obj().static_pad("sink").map(|p| p.pad_template_caps());
-        let probed = GpuCaps::query(&session, ops.codec())
-            .map_err(|e| e.to_string())
-            .and_then(|caps| negotiation::probe_sink_caps(template.as_ref(), &caps, ops))
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{e}"]))?;
-        gst::debug!(CAT, imp = self, "GPU accepts {probed}");
-        st.probed_sink = Some(probed);
+        self.lock_state().caps_refused = false;
+        // Place the sessions (`cuda-device-id`, -1 automatic) and open one there to prove the
+        // GPU has NVENC (the H100 does not) and can encode this codec, and to learn which input
+        // it takes. If no GPU takes it now, the first caps try again (a session may have closed
+        // by then) and post the error, with what each GPU answered.
+        if let Err(tried) = self.place_and_probe(None) {
+            let reason = placement::overall(&tried);
+            gst::info!(
+                CAT,
+                imp = self,
+                "no GPU took a session at start, retried at the first caps: {}",
+                placement::error_text(reason, &tried)
+            );
+            self.lock_state().refused = tried;
+        }
         Ok(())
     }
 
@@ -947,13 +1329,16 @@ impl VideoEncoderImpl for NvEncoder {
             st.probed_sink = None;
             st.told_unsupported = false;
             st.ltr_request = None;
-            st.refused = false;
+            st.caps_refused = false;
             st.stream.take()
         };
         if let Some(s) = stream {
             s.stop(self.obj().upcast_ref(), false);
         }
-        self.lock_state().ctx = None;
+        let mut st = self.lock_state();
+        st.ctx = None;
+        st.placed = None;
+        st.refused.clear();
         Ok(())
     }
 
@@ -984,22 +1369,41 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
-        if self.lock_state().refused {
+        if self.lock_state().caps_refused {
             return Err(gst::loggable_error!(
                 CAT,
                 "caps refused after an earlier error"
             ));
         }
+        // One error, then every later caps refused (`State::caps_refused`): a session that
+        // failed to open must not open at upstream's retry and preroll a frame after the
+        // error, nor post the same error again at each retry.
+        let refuse = |why: String| {
+            self.lock_state().caps_refused = true;
+            gst::loggable_error!(CAT, "{why}")
+        };
+        let obj = self.obj();
+        // Interlaced input is refused, as nvcodec does, rather than coded as progressive
+        // frames with the fields woven (which NVENC would do silently).
+        let mode = state.info().interlace_mode();
+        if mode != gst_video::VideoInterlaceMode::Progressive {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ("Interlaced input is not supported"),
+                [
+                    "the input is interlaced (interlace-mode={}); this encoder codes progressive frames only: deinterlace upstream (e.g. with the deinterlace element)",
+                    mode.to_str()
+                ]
+            );
+            return Err(refuse(format!("interlaced input ({mode:?})")));
+        }
         // Drain and drop the old session (caps change).
         let old = self.lock_state().stream.take();
-        let obj = self.obj();
         if let Some(mut s) = old {
             let _ = s.drain(obj.upcast_ref(), true);
             s.stop(obj.upcast_ref(), true);
         }
-        // One error, then every later caps refused (`State::refused`): a session that
-        // failed to open must not open at upstream's retry and preroll a frame after the
-        // error, nor post the same error again at each retry.
         if let Err(why) = negotiation::check_frame_rate(self.ops().codec(), state.info()) {
             gst::element_imp_error!(
                 self,
@@ -1007,21 +1411,38 @@ impl VideoEncoderImpl for NvEncoder {
                 ("{}", why),
                 ["input caps {:?}", state.caps()]
             );
-            self.lock_state().refused = true;
-            return Err(gst::loggable_error!(CAT, "{why}"));
+            return Err(refuse(why));
+        }
+        if let Err(tried) = self.ensure_placed(state) {
+            self.post_refusals(&tried);
+            return Err(refuse("no GPU took the session".into()));
         }
         let ctx = {
             let mut st = self.lock_state();
             self.ensure_context(&mut st)
         };
-        let created = ctx.and_then(|ctx| self.create_stream(ctx, state.info(), hdr_of(state)));
-        let (stream, caps) = match created {
-            Ok(v) => v,
+        let ctx = match ctx {
+            Ok(c) => c,
             Err(e) => {
                 self.post_error(&e);
-                self.lock_state().refused = true;
-                return Err(gst::loggable_error!(CAT, "cannot start NVENC: {e}"));
+                return Err(refuse(format!("cannot use CUDA: {e}")));
             }
+        };
+        let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
+            Ok(v) => v,
+            // The GPU refused the session itself (its cap may have been reached since start):
+            // the next GPUs, where the refusal moves on.
+            Err(e) => match self.open_elsewhere(&e, state) {
+                Ok(v) => v,
+                Err(tried) if tried.len() == 1 && !tried[0].refusal.moves_on(true) => {
+                    self.post_error(&e);
+                    return Err(refuse(format!("cannot start NVENC: {e}")));
+                }
+                Err(tried) => {
+                    self.post_refusals(&tried);
+                    return Err(refuse(format!("cannot start NVENC: {e}")));
+                }
+            },
         };
         {
             let mut st = self.lock_state();
@@ -1033,6 +1454,7 @@ impl VideoEncoderImpl for NvEncoder {
             .map_err(|_| gst::loggable_error!(CAT, "Failed to set output state"))?;
         obj.negotiate(out)
             .map_err(|_| gst::loggable_error!(CAT, "Failed to negotiate"))?;
+        self.merge_encoder_tag();
         Ok(())
     }
 

@@ -344,18 +344,18 @@ pub fn copy_frame(
     let info = frame.info();
     let fmt = info.format();
     let planes = formats::planes(fmt, info.width(), info.height(), encode_height);
-    let eh = encode_height as usize;
     slot.input.write(|data, pitch| -> Result<(), NvEncError> {
+        let layout = formats::surface_planes(fmt, pitch, encode_height);
         for (i, &(row_bytes, rows, dst_rows)) in planes.iter().enumerate() {
             let src = frame
                 .plane_data(i as u32)
                 .map_err(|e| NvEncError::Other(format!("cannot read plane {i}: {e}")))?;
             let stride = frame.plane_stride()[i] as usize;
-            let base = i * pitch * eh;
+            let (base, dst_pitch) = layout[i];
             for r in 0..dst_rows {
                 let sr = r.min(rows - 1);
                 let s0 = sr * stride;
-                let d0 = base + r * pitch;
+                let d0 = base + r * dst_pitch;
                 if s0 + row_bytes > src.len() || d0 + row_bytes > data.len() {
                     return Err(NvEncError::Other(format!(
                         "frame of format {fmt:?} does not fit the NVENC surface (plane {i}, row {r})"

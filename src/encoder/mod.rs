@@ -48,6 +48,7 @@ mod imp;
 mod input;
 pub mod metadata;
 mod negotiation;
+pub mod pipemeta;
 mod ring;
 pub mod sdkext;
 pub mod settings;
@@ -289,6 +290,7 @@ pub fn mark_plugin_api() {
     settings::Preset::static_type().mark_as_plugin_api(F::empty());
     settings::Tune::static_type().mark_as_plugin_api(F::empty());
     settings::RcMode::static_type().mark_as_plugin_api(F::empty());
+    settings::RateControl::static_type().mark_as_plugin_api(F::empty());
     settings::MultiPass::static_type().mark_as_plugin_api(F::empty());
     settings::BRefMode::static_type().mark_as_plugin_api(F::empty());
     settings::SplitEncodeMode::static_type().mark_as_plugin_api(F::empty());

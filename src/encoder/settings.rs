@@ -271,7 +271,11 @@ pub const DEFAULT_GOP_SIZE: i32 = 75;
 pub const DEFAULT_BFRAMES: u32 = 0;
 pub const MAX_BFRAMES: u32 = 4;
 pub const DEFAULT_ZEROLATENCY: bool = false;
-pub const DEFAULT_CUDA_DEVICE_ID: u32 = 0;
+/// The GPU of `cuda-device-id` by default: 0, as nvcodec's elements (their `cuda-device-id` is
+/// the GPU they were made for, 0 on one GPU); -1 (automatic placement) is asked for.
+pub const DEFAULT_CUDA_DEVICE_ID: i32 = 0;
+/// `cuda-device-id` value that places the session automatically (`crate::placement`).
+pub const AUTO_CUDA_DEVICE_ID: i32 = -1;
 pub const DEFAULT_AUD: bool = true;
 pub const DEFAULT_REPEAT_SEQUENCE_HEADER: bool = false;
 pub const DEFAULT_MULTI_PASS: MultiPass = MultiPass::Default;
@@ -301,7 +305,8 @@ pub struct Settings {
     pub gop_size: i32,
     pub bframes: u32,
     pub zerolatency: bool,
-    pub cuda_device_id: u32,
+    /// CUDA ordinal, or [`AUTO_CUDA_DEVICE_ID`].
+    pub cuda_device_id: i32,
     /// H.264 and H.265: access unit delimiters (`outputAUD`).
     pub aud: bool,
     /// H.264 and H.265: parameter sets on every IDR (`repeatSPSPPS`).
@@ -339,6 +344,9 @@ pub struct Settings {
     /// Frames per refresh wave, 0 = the period.
     pub intra_refresh_count: u32,
     pub b_ref_mode: BRefMode,
+    /// `b-ref-mode` was set: else the preset's `useBFramesAsRef` stays (FFmpeg's and NVIDIA's
+    /// client's default), while the property reads `disabled`.
+    pub b_ref_mode_set: bool,
     /// H.265 and AV1 only.
     pub split_encode_mode: SplitEncodeMode,
     pub lookahead_level: LookaheadLevel,
@@ -392,6 +400,7 @@ impl Default for Settings {
             intra_refresh_period: 0,
             intra_refresh_count: 0,
             b_ref_mode: BRefMode::Disabled,
+            b_ref_mode_set: false,
             split_encode_mode: DEFAULT_SPLIT_ENCODE_MODE,
             lookahead_level: DEFAULT_LOOKAHEAD_LEVEL,
             temporal_filter_level: DEFAULT_TEMPORAL_FILTER_LEVEL,
@@ -550,6 +559,17 @@ fn qp_properties(max: i32) -> Vec<glib::ParamSpec> {
 }
 
 impl Settings {
+    /// `useBFramesAsRef` for a session: `b-ref-mode` where set, else `preset` (the preset
+    /// config's value, kept as NVIDIA's client and FFmpeg keep it); 0 (disabled) without
+    /// B-frames (`with_b` false).
+    pub fn b_frames_as_ref(&self, preset: u32, with_b: bool) -> u32 {
+        match (with_b, self.b_ref_mode_set) {
+            (false, _) => 0,
+            (true, true) => self.b_ref_mode as u32,
+            (true, false) => preset,
+        }
+    }
+
     /// `(intraRefreshPeriod, intraRefreshCnt)` when intra refresh is on. nvEncodeAPI.h: the
     /// count "should be smaller than intraRefreshPeriod"; it defaults to the period minus one (as
     /// FFmpeg's nvenc sets it), and a larger one is lowered to that.
@@ -609,11 +629,12 @@ pub fn base_properties() -> Vec<glib::ParamSpec> {
 /// switches.
 fn rate_properties() -> Vec<glib::ParamSpec> {
     vec![
-        glib::ParamSpecUInt::builder("cuda-device-id")
+        glib::ParamSpecInt::builder("cuda-device-id")
             .nick("CUDA Device ID")
-            .blurb("CUDA device ordinal of the GPU whose NVENC encodes")
+            .blurb("CUDA device ordinal of the GPU whose NVENC encodes; -1 = automatic: the GPU of upstream CUDA memory, else the one with the most free NVENC capacity (NVML, all processes), else the fewest sessions of this process; a GPU at its session cap passes the session to the next (see the stats property)")
             .default_value(DEFAULT_CUDA_DEVICE_ID)
-            .maximum(i32::MAX as u32)
+            .minimum(AUTO_CUDA_DEVICE_ID)
+            .maximum(i32::MAX)
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("preset", DEFAULT_PRESET)
@@ -675,7 +696,7 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoolean::builder("emit-frame-stats")
             .nick("Emit Frame Stats")
-            .blurb("Emit the frame-stats signal for every encoded frame (from the output thread)")
+            .blurb("Emit the frame-stats signal (an application/x-rsnvenc-frame-stats structure) for every encoded frame (from the output thread)")
             .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("cc-insert", DEFAULT_CC_INSERT)
@@ -701,7 +722,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("b-ref-mode", BRefMode::Disabled)
             .nick("B-frame Reference Mode")
-            .blurb("B-frames as references (useBFramesAsRef); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
+            .blurb("B-frames as references (useBFramesAsRef); unset = the preset's mode (reads as disabled); refused with a warning if the GPU lacks the mode (NV_ENC_CAPS_SUPPORT_BFRAME_REF_MODE); beyond nvcodec")
             .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("multi-pass", DEFAULT_MULTI_PASS)
@@ -778,7 +799,7 @@ fn feature_properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
-            .blurb("Running statistics since the element started (application/x-rsnvenc-stats): frames-in, frames-out (pictures into/out of NVENC, guint64), bytes-out (guint64), in-flight (pictures in NVENC now, guint), encoder-fps (pictures out per second over the last second, gdouble), sessions (NVENC sessions opened, guint64)")
+            .blurb("Running statistics since the element started (application/x-rsnvenc-stats): frames-in, frames-out (pictures into/out of NVENC, guint64), bytes-out (guint64), in-flight (pictures in NVENC now, guint), encoder-fps (pictures out per second over the last second, gdouble), sessions (NVENC sessions opened, guint64), encoder (\"nvenc\"), gpu (CUDA ordinal of the sessions' GPU, gint, -1 before placement), gpu-name, gpu-uuid (NVML), placement (fixed, upstream-memory, nvml, own-sessions), placement-reason (the GPU chosen and why, the figures compared), nvenc-utilisation (NVML encoder utilisation of that GPU in percent, gint, -1 unknown), gpu-sessions (NVML: encode sessions on that GPU, all processes, gint, -1 unknown)")
             .read_only()
             .build(),
         glib::ParamSpecUInt::builder("aq-strength")
@@ -824,6 +845,7 @@ pub fn codec_properties(codec: Codec) -> Vec<glib::ParamSpec> {
             ));
             v.push(num_slices_property("hevcConfig"));
             v.extend(qp_alias_properties());
+            v.extend(alias_1_22_properties(51));
             v
         }
         Codec::H264 => {
@@ -843,6 +865,7 @@ pub fn codec_properties(codec: Codec) -> Vec<glib::ParamSpec> {
             );
             v.push(num_slices_property("h264Config"));
             v.extend(qp_alias_properties());
+            v.extend(alias_1_22_properties(51));
             v
         }
     }
@@ -910,6 +933,127 @@ fn qp_alias_properties() -> Vec<glib::ParamSpec> {
     .collect()
 }
 
+/// GStreamer 1.22's `GstNvEncoderRCMode` (`nvcudah264enc`, `nvcudah265enc`): the values and
+/// nicks of the deprecated `rate-control` property, an alias of `rc-mode`.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncRateControl")]
+pub enum RateControl {
+    #[enum_value(name = "Constant Quantization", nick = "cqp")]
+    Cqp = 0,
+    #[enum_value(name = "Variable Bit Rate", nick = "vbr")]
+    Vbr = 1,
+    #[enum_value(name = "Constant Bit Rate", nick = "cbr")]
+    Cbr = 2,
+    #[enum_value(name = "Low-Delay CBR, High Quality", nick = "cbr-ld-hq")]
+    CbrLdHq = 3,
+    #[enum_value(name = "CBR, High Quality (slower)", nick = "cbr-hq")]
+    CbrHq = 4,
+    #[enum_value(name = "VBR, High Quality (slower)", nick = "vbr-hq")]
+    VbrHq = 5,
+}
+
+impl From<RateControl> for RcMode {
+    fn from(r: RateControl) -> RcMode {
+        match r {
+            RateControl::Cqp => RcMode::ConstQp,
+            RateControl::Vbr => RcMode::Vbr,
+            RateControl::Cbr => RcMode::Cbr,
+            RateControl::CbrLdHq => RcMode::CbrLdHq,
+            RateControl::CbrHq => RcMode::CbrHq,
+            RateControl::VbrHq => RcMode::VbrHq,
+        }
+    }
+}
+
+impl From<RcMode> for RateControl {
+    /// `default` and `vbr-minqp` read as 1.22's `vbr` (its default).
+    fn from(r: RcMode) -> RateControl {
+        match r {
+            RcMode::ConstQp => RateControl::Cqp,
+            RcMode::Cbr => RateControl::Cbr,
+            RcMode::CbrLdHq => RateControl::CbrLdHq,
+            RcMode::CbrHq => RateControl::CbrHq,
+            RcMode::VbrHq => RateControl::VbrHq,
+            RcMode::Default | RcMode::Vbr | RcMode::VbrMinQp => RateControl::Vbr,
+        }
+    }
+}
+
+/// GStreamer 1.22's `nvcudah264enc` / `nvcudah265enc` property names that differ from ours,
+/// with the property each is a deprecated alias of (H.264 and H.265 elements). `rate-control`
+/// (an alias of `rc-mode` with 1.22's enum, [`RateControl`]) is handled apart.
+pub const ALIASES_1_22: &[(&str, &str)] = &[
+    ("b-frames", "bframes"),
+    ("zero-reorder-delay", "zerolatency"),
+    ("qp-i", "qp-const-i"),
+    ("qp-p", "qp-const-p"),
+    ("qp-b", "qp-const-b"),
+    ("min-qp-i", "qp-min-i"),
+    ("min-qp-p", "qp-min-p"),
+    ("min-qp-b", "qp-min-b"),
+    ("max-qp-i", "qp-max-i"),
+    ("max-qp-p", "qp-max-p"),
+    ("max-qp-b", "qp-max-b"),
+];
+
+/// Our name of property `name`: itself, or what a [`ALIASES_1_22`] alias stands for.
+pub fn canonical(name: &str) -> &str {
+    ALIASES_1_22
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, ours)| ours)
+}
+
+/// The deprecated 1.22 aliases ([`ALIASES_1_22`] and `rate-control`) as property specs: the
+/// same type, range and default as the property each stands for, flagged deprecated, the blurb
+/// naming it. QPs range -1..=`qp_max`.
+fn alias_1_22_properties(qp_max: i32) -> Vec<glib::ParamSpec> {
+    let blurb = |ours: &str| {
+        format!("Deprecated alias of {ours} (GStreamer 1.22 nvcudah264enc/nvcudah265enc's name)")
+    };
+    let mut v = vec![
+        glib::ParamSpecEnum::builder_with_default("rate-control", RateControl::Vbr)
+            .nick("Rate Control")
+            .blurb(&format!(
+                "{}; 1.22's values: cqp = constqp, default reads as vbr",
+                blurb("rc-mode")
+            ))
+            .deprecated()
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("b-frames")
+            .nick("B-Frames")
+            .blurb(&blurb("bframes"))
+            .maximum(MAX_BFRAMES)
+            .default_value(DEFAULT_BFRAMES)
+            .deprecated()
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("zero-reorder-delay")
+            .nick("Zero Reorder Delay")
+            .blurb(&blurb("zerolatency"))
+            .default_value(DEFAULT_ZEROLATENCY)
+            .deprecated()
+            .mutable_playing()
+            .build(),
+    ];
+    for (alias, ours) in &ALIASES_1_22[2..] {
+        v.push(
+            glib::ParamSpecInt::builder(alias)
+                .nick(alias)
+                .blurb(&blurb(ours))
+                .minimum(-1)
+                .maximum(qp_max)
+                .default_value(DEFAULT_QP)
+                .deprecated()
+                .mutable_playing()
+                .build(),
+        );
+    }
+    v
+}
+
 /// Stores the property `name` (any of [`base_properties`] and [`codec_properties`] but
 /// `emit-frame-stats`, `cc-insert` and `stats`, which [`Store`] keeps) and says what the change
 /// needs. `value` has the spec's type (GObject checked it).
@@ -919,9 +1063,17 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
             value.get().expect("type checked upstream")
         };
     }
-    match name {
+    match canonical(name) {
+        "rate-control" => {
+            let r: RateControl = v!();
+            s.rc_mode = r.into();
+        }
         "cuda-device-id" => {
-            s.cuda_device_id = v!();
+            // An int since automatic placement (-1); a guint value (nvcodec's type) still sets it.
+            s.cuda_device_id = value
+                .get::<i32>()
+                .or_else(|_| value.get::<u32>().map(|v| v.min(i32::MAX as u32) as i32))
+                .expect("type checked upstream");
             return Change::Nothing;
         }
         "bitrate" => {
@@ -941,7 +1093,10 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
         "zerolatency" => s.zerolatency = v!(),
         "intra-refresh-period" => s.intra_refresh_period = v!(),
         "intra-refresh-count" => s.intra_refresh_count = v!(),
-        "b-ref-mode" => s.b_ref_mode = v!(),
+        "b-ref-mode" => {
+            s.b_ref_mode = v!();
+            s.b_ref_mode_set = true;
+        }
         "multi-pass" => s.multi_pass = v!(),
         "weighted-pred" => s.weighted_pred = v!(),
         "vbv-buffer-size" => s.vbv_buffer_size = v!(),
@@ -994,7 +1149,8 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
 
 /// Reads the property `name` (as [`set`] takes it).
 pub fn get(s: &Settings, name: &str) -> glib::Value {
-    match name {
+    match canonical(name) {
+        "rate-control" => RateControl::from(s.rc_mode).to_value(),
         "cuda-device-id" => s.cuda_device_id.to_value(),
         "preset" => s.preset.to_value(),
         "tune" => s.tune.to_value(),
@@ -1165,6 +1321,26 @@ mod tests {
     }
 
     #[test]
+    fn b_ref_mode_keeps_the_presets_unless_set() {
+        let mut s = Settings::default();
+        assert_eq!(
+            s.b_frames_as_ref(2, true),
+            2,
+            "unset: the preset's (P7: middle)"
+        );
+        assert_eq!(s.b_frames_as_ref(2, false), 0, "no B-frames: disabled");
+        assert_eq!(
+            get(&s, "b-ref-mode").get::<BRefMode>().unwrap(),
+            BRefMode::Disabled,
+            "reads as before"
+        );
+        set(&mut s, "b-ref-mode", &BRefMode::Disabled.to_value());
+        assert_eq!(s.b_frames_as_ref(2, true), 0, "disabled asked for");
+        set(&mut s, "b-ref-mode", &BRefMode::Each.to_value());
+        assert_eq!(s.b_frames_as_ref(2, true), 1);
+    }
+
+    #[test]
     fn intra_refresh_count_stays_below_the_period() {
         let ir = |period, count| {
             Settings {
@@ -1198,6 +1374,37 @@ mod tests {
         assert_eq!(set(&mut s, "cabac", &false.to_value()), Change::Session);
         assert_eq!(get(&s, "bitrate").get::<u32>(), Ok(4000));
         assert_eq!(get(&s, "gop-size").get::<i32>(), Ok(30));
+    }
+
+    #[test]
+    fn gstreamer_1_22_aliases_are_our_properties() {
+        let mut s = Settings::default();
+        set(&mut s, "b-frames", &3u32.to_value());
+        assert_eq!(s.bframes, 3);
+        set(&mut s, "max-qp-p", &33i32.to_value());
+        assert_eq!(get(&s, "qp-max-p").get::<i32>(), Ok(33));
+        set(&mut s, "zerolatency", &true.to_value());
+        assert_eq!(get(&s, "zero-reorder-delay").get::<bool>(), Ok(true));
+        set(&mut s, "rate-control", &RateControl::Cqp.to_value());
+        assert_eq!(s.rc_mode, RcMode::ConstQp);
+        set(&mut s, "rc-mode", &RcMode::Default.to_value());
+        assert_eq!(
+            get(&s, "rate-control").get::<RateControl>(),
+            Ok(RateControl::Vbr),
+            "default reads as 1.22's vbr"
+        );
+        let names: Vec<String> = codec_properties(Codec::H264)
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
+        for (alias, _) in ALIASES_1_22 {
+            assert!(names.iter().any(|n| n == alias), "{alias}");
+        }
+        assert!(
+            codec_properties(Codec::Av1)
+                .iter()
+                .all(|p| p.name() != "rate-control")
+        );
     }
 
     #[test]

@@ -96,10 +96,11 @@ fn trim(q: &mut VecDeque<Instant>, now: Instant) {
     }
 }
 
-/// The `frame-stats` signal's structure (`application/x-nvenc-stats`) for one picture of
+/// The `frame-stats` signal's structure (`application/x-rsnvenc-frame-stats`, named as the
+/// `stats` property's `application/x-rsnvenc-stats`) for one picture of
 /// `size` bytes, from what `nvEncLockBitstream` said of it.
 pub fn frame_structure(info: &LockedInfo, size: usize) -> gst::Structure {
-    gst::Structure::builder("application/x-nvenc-stats")
+    gst::Structure::builder("application/x-rsnvenc-frame-stats")
         .field("frame-idx", info.frame_idx)
         .field("frame-avg-qp", info.frame_avg_qp)
         .field(

@@ -665,6 +665,10 @@ pub fn surface_size(format: u32, pitch: usize, height: usize) -> usize {
         ffi::NV_ENC_BUFFER_FORMAT_YUV444 | ffi::NV_ENC_BUFFER_FORMAT_YUV444_10BIT => {
             pitch * height * 3
         }
+        // Chroma planes at half the pitch (formats::surface_planes).
+        ffi::NV_ENC_BUFFER_FORMAT_IYUV | ffi::NV_ENC_BUFFER_FORMAT_YV12 => {
+            pitch * height + 2 * (pitch / 2) * height.div_ceil(2)
+        }
         _ => pitch * height,
     }
 }

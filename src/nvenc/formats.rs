@@ -22,6 +22,9 @@ pub struct InputFormat {
 pub fn input_format(format: gst_video::VideoFormat) -> Option<InputFormat> {
     let (buffer_format, bit_depth, chroma_444) = match format {
         F::Nv12 => (ffi::NV_ENC_BUFFER_FORMAT_NV12, 8, false),
+        // Three planes, chroma at half the luma pitch ([`surface_planes`]).
+        F::I420 => (ffi::NV_ENC_BUFFER_FORMAT_IYUV, 8, false),
+        F::Yv12 => (ffi::NV_ENC_BUFFER_FORMAT_YV12, 8, false),
         F::P01010le => (ffi::NV_ENC_BUFFER_FORMAT_YUV420_10BIT, 10, false),
         F::Y444 => (ffi::NV_ENC_BUFFER_FORMAT_YUV444, 8, true),
         // 16-bit samples, the 10 significant bits at the top, as NVENC reads them.
@@ -101,12 +104,39 @@ pub fn planes(
                 (0, 0, 0),
             ],
         ),
+        // Y, then U and V (I420) or V and U (YV12): GStreamer's plane order is NVENC's.
+        F::I420 | F::Yv12 => {
+            let chroma = (w.div_ceil(2), chroma_rows.0, chroma_rows.1);
+            (3, [(w, h, eh), chroma, chroma])
+        }
         F::Y444 | F::Gbr => (3, [(w, h, eh); 3]),
         F::Y44416le => (3, [(2 * w, h, eh); 3]),
         // Packed, 4 bytes a pixel.
         _ => (1, [(4 * w, h, eh), (0, 0, 0), (0, 0, 0)]),
     };
     Planes { len, planes }
+}
+
+/// Where each plane of `format` starts in an NVENC input buffer (`nvEncLockInputBuffer`) of
+/// `pitch` bytes a row and `surface_rows` luma rows, and the plane's own pitch, in bytes:
+/// (offset, pitch) for up to three planes, one after the other. The chroma planes of IYUV and
+/// YV12 (I420, YV12) have half the luma pitch, as nvEncodeAPI.h lays them out; every other
+/// format's planes have the luma pitch and `surface_rows` rows each (chroma of NV12/P010:
+/// half the rows, after the luma rows).
+pub fn surface_planes(
+    format: gst_video::VideoFormat,
+    pitch: usize,
+    surface_rows: u32,
+) -> [(usize, usize); 3] {
+    let eh = surface_rows as usize;
+    match format {
+        F::I420 | F::Yv12 => {
+            let (cp, luma) = (pitch / 2, pitch * eh);
+            let chroma = cp * eh.div_ceil(2);
+            [(0, pitch), (luma, cp), (luma + chroma, cp)]
+        }
+        _ => [(0, pitch), (pitch * eh, pitch), (2 * pitch * eh, pitch)],
+    }
 }
 
 /// The size of a pitched device surface holding a [`DEVICE_FORMATS`] picture coded
@@ -140,6 +170,18 @@ mod tests {
         assert_eq!(planes(F::Y444, 64, 32, 32).len(), 3);
         assert_eq!(&*planes(F::Y44416le, 64, 32, 32), &[(128, 32, 32); 3]);
         assert_eq!(&*planes(F::Bgra, 64, 32, 32), &[(256, 32, 32)]);
+        assert_eq!(
+            &*planes(F::I420, 721, 405, 406),
+            &[(721, 405, 406), (361, 203, 203), (361, 203, 203)]
+        );
+        assert_eq!(
+            surface_planes(F::Yv12, 768, 406),
+            [(0, 768), (768 * 406, 384), (768 * 406 + 384 * 203, 384)]
+        );
+        assert_eq!(
+            surface_planes(F::Nv12, 768, 406),
+            [(0, 768), (768 * 406, 768), (2 * 768 * 406, 768)]
+        );
         assert_eq!(device_surface_size(F::Nv12, 721, 406), (722, 406 + 203));
         assert_eq!(device_surface_size(F::P01010le, 720, 406), (1440, 609));
         assert_eq!(device_surface_size(F::Rgba, 720, 405), (2880, 405));
@@ -150,7 +192,12 @@ mod tests {
         let f = input_format(F::P01010le).unwrap();
         assert_eq!((f.bit_depth, f.chroma_444), (10, false));
         assert!(input_format(F::Gbr).unwrap().chroma_444);
-        assert_eq!(input_format(F::I420), None);
+        // I420 was refused before issue 14 asked for NVENC's IYUV; YUY2 NVENC does not take.
+        assert_eq!(
+            input_format(F::I420).map(|f| f.buffer_format),
+            Some(ffi::NV_ENC_BUFFER_FORMAT_IYUV)
+        );
+        assert_eq!(input_format(F::Yuy2), None);
         assert!(DEVICE_FORMATS.iter().all(|f| input_format(*f).is_some()));
     }
 }

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod ffi;
 pub mod formats;
+pub mod probe;

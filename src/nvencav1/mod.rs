@@ -26,6 +26,8 @@ static OPS: Av1Ops = Av1Ops;
 
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,
@@ -54,6 +56,7 @@ impl CodecOps for Av1Ops {
     ) -> Result<Vec<String>, String> {
         cfg.profileGUID = ffi::NV_ENC_AV1_PROFILE_MAIN_GUID;
         let gop = cfg.gopLength;
+        let with_b = cfg.frameIntervalP > 1;
         // The member of the session's codec (the config came from its preset).
         let a = cfg.encodeCodecConfig.av1_mut();
         a.level = ffi::NV_ENC_LEVEL_AV1_AUTOSELECT;
@@ -68,7 +71,7 @@ impl CodecOps for Av1Ops {
             a.intraRefreshPeriod = period;
             a.intraRefreshCnt = count;
         }
-        a.useBFramesAsRef = s.b_ref_mode as u32;
+        a.useBFramesAsRef = s.b_frames_as_ref(a.useBFramesAsRef, with_b);
         // Uniform tiles (enableCustomTileConfig stays 0); 0 keeps NVENC's choice.
         if s.tile_columns > 0 {
             a.numTileColumns = s.tile_columns;
@@ -122,7 +125,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvAv1Enc {
-        const NAME: &'static str = "GstRsNvAv1Enc";
+        const NAME: &'static str = "GstRsNvencAv1Enc";
         type Type = super::NvAv1Enc;
         type ParentType = NvEncoderObj;
     }
@@ -189,12 +192,7 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvencav1enc` (rank NONE: never replaces nvcodec's `nvav1enc` in autoplugging).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "rsnvencav1enc",
-        gst::Rank::NONE,
-        NvAv1Enc::static_type(),
-    )
+/// Registers `rsnvencav1enc` with `rank`.
+pub fn register(plugin: &gst::Plugin, rank: gst::Rank) -> Result<(), glib::BoolError> {
+    gst::Element::register(Some(plugin), "rsnvencav1enc", rank, NvAv1Enc::static_type())
 }

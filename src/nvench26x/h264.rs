@@ -41,6 +41,8 @@ static OPS: H264Ops = H264Ops;
 /// them out there).
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::Y444,
     gst_video::VideoFormat::Vuya,
     gst_video::VideoFormat::Rgba,
@@ -256,13 +258,18 @@ impl CodecOps for H264Ops {
             h.intraRefreshPeriod = period;
             h.intraRefreshCnt = count;
         }
-        h.useBFramesAsRef = if with_b { s.b_ref_mode as u32 } else { 0 };
+        h.useBFramesAsRef = s.b_frames_as_ref(h.useBFramesAsRef, with_b);
         if s.num_slices > 0 {
             // sliceMode 3: sliceModeData is the number of slices per picture.
             h.sliceMode = 3;
             h.sliceModeData = s.num_slices;
         }
         crate::encoder::colour::set_vui(&mut h.h264VUIParameters, &p.info);
+        // With B-frames, signal the reordering depth (max_num_reorder_frames) instead of
+        // leaving decoders to assume the level's DPB, as NVIDIA's own client does.
+        if with_b {
+            h.h264VUIParameters.bitstreamRestrictionFlag = 1;
+        }
         Ok(refused)
     }
     fn output_caps(
@@ -356,7 +363,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvH264Enc {
-        const NAME: &'static str = "GstRsNvH264Enc";
+        const NAME: &'static str = "GstRsNvencH264Enc";
         type Type = super::NvH264Enc;
         type ParentType = NvEncoderObj;
     }
@@ -427,12 +434,12 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvench264enc` (rank NONE: never replaces nvcodec's `nvh264enc`).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+/// Registers `rsnvench264enc` with `rank`.
+pub fn register(plugin: &gst::Plugin, rank: gst::Rank) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rsnvench264enc",
-        gst::Rank::NONE,
+        rank,
         NvH264Enc::static_type(),
     )
 }

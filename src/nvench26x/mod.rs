@@ -33,6 +33,8 @@ static OPS: H265Ops = H265Ops;
 
 const SINK_FORMATS: &[gst_video::VideoFormat] = &[
     gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::P01010le,
     gst_video::VideoFormat::Y444,
     gst_video::VideoFormat::Y44416le,
@@ -84,6 +86,7 @@ impl CodecOps for H265Ops {
             (true, _) => ffi::NV_ENC_HEVC_PROFILE_FREXT_GUID,
         };
         let gop = cfg.gopLength;
+        let with_b = cfg.frameIntervalP > 1;
         // The member of the session's codec (the config came from its preset).
         let h = cfg.encodeCodecConfig.hevc_mut();
         h.level = ffi::NV_ENC_LEVEL_AUTOSELECT;
@@ -96,7 +99,7 @@ impl CodecOps for H265Ops {
             h.intraRefreshPeriod = period;
             h.intraRefreshCnt = count;
         }
-        h.useBFramesAsRef = s.b_ref_mode as u32;
+        h.useBFramesAsRef = s.b_frames_as_ref(h.useBFramesAsRef, with_b);
         if s.num_slices > 0 {
             // sliceMode 3: sliceModeData is the number of slices per picture.
             h.sliceMode = 3;
@@ -145,11 +148,18 @@ impl CodecOps for H265Ops {
             .build();
         {
             let c = caps.make_mut();
-            gst_pbutils::functions::codec_utils_h265_caps_set_level_tier_and_profile(
-                c,
-                &info.profile_tier_level_bytes,
-            )
-            .map_err(|e| e.to_string())?;
+            let ptl = &info.profile_tier_level_bytes;
+            if gst_pbutils::functions::codec_utils_h265_caps_set_level_tier_and_profile(c, ptl)
+                .is_err()
+            {
+                // A level GStreamer 1.22 cannot name: 8.5 (general_level_idc 255, "no level
+                // limit", what a lossless stream signals). The caps go without a level, as
+                // h265parse leaves them; the tier is general_tier_flag.
+                let st = c.structure_mut(0).ok_or("empty caps")?;
+                st.remove_field("level");
+                let high = ptl.first().is_some_and(|b| b & 0x20 != 0);
+                st.set("tier", if high { "high" } else { "main" });
+            }
             // Keep the profile from the input format (the helper may only set "main" style);
             // chroma format and bit depth as h265parse writes them.
             let st = c.structure_mut(0).ok_or("empty caps")?;
@@ -189,7 +199,7 @@ mod imp {
 
     #[glib::object_subclass]
     impl ObjectSubclass for NvH265Enc {
-        const NAME: &'static str = "GstRsNvH265Enc";
+        const NAME: &'static str = "GstRsNvencH265Enc";
         type Type = super::NvH265Enc;
         type ParentType = NvEncoderObj;
     }
@@ -263,14 +273,17 @@ glib::wrapper! {
         @extends NvEncoderObj, gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
-/// Registers `rsnvench265enc` and `rsnvench264enc` (rank NONE: never replace nvcodec's
-/// `nvh265enc` and `nvh264enc`).
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+/// Registers `rsnvench265enc` with `h265_rank` and `rsnvench264enc` with `h264_rank`.
+pub fn register(
+    plugin: &gst::Plugin,
+    h265_rank: gst::Rank,
+    h264_rank: gst::Rank,
+) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rsnvench265enc",
-        gst::Rank::NONE,
+        h265_rank,
         NvH265Enc::static_type(),
     )?;
-    h264::register(plugin)
+    h264::register(plugin, h264_rank)
 }

@@ -328,7 +328,7 @@ fn format_bytes(format: c_uint) -> Option<usize> {
 
 /// The device attribute, as cuDeviceGetAttribute reports it.
 fn attr(a: c_int) -> usize {
-    device_attribute(a).unwrap_or(0) as usize
+    device_attribute(0, a).unwrap_or(0) as usize
 }
 
 /// Checks a linear or pitch-2D texture over device memory; returns the bytes it spans.

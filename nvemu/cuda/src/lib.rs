@@ -5,9 +5,10 @@
 //! real GPU would not know yet (work pending on streams) is modelled in `src/ordering.rs`.
 //!
 //! What it models:
-//! - `cuInit` first (else `CUDA_ERROR_NOT_INITIALIZED`), `NVEMU_GPU_COUNT` identical devices
-//!   (default 1, at most 8) whose name, compute capability and memory size follow `NVEMU_GPU`
-//!   (`NVEMU_GPU_NAME` overrides the name). Distinct devices can reach each other's memory
+//! - `cuInit` first (else `CUDA_ERROR_NOT_INITIALIZED`), `NVEMU_GPU_COUNT` devices (default 1,
+//!   at most 8) whose name, compute capability and memory size follow their model
+//!   (`NVEMU_GPU_MODELS`, one per device, else `NVEMU_GPU`; `nvemu/common/gpus.rs`;
+//!   `NVEMU_GPU_NAME` overrides the name). Distinct devices can reach each other's memory
 //!   (peer access, as over NVLink) unless `NVEMU_PEER_ACCESS=0`; see `src/peer.rs`.
 //! - Contexts bound to the device, a per-thread context stack, primary contexts with a retain
 //!   count; calls that need a current context fail with `CUDA_ERROR_INVALID_CONTEXT` without
@@ -56,35 +57,43 @@ struct Model {
     uuid: [u8; 16],
 }
 
-fn model() -> &'static Model {
-    static M: OnceLock<Model> = OnceLock::new();
+/// The models of the devices (`gpus`: `NVEMU_GPU_MODELS`, else `NVEMU_GPU`), read once.
+fn models() -> &'static [Model] {
+    static M: OnceLock<Vec<Model>> = OnceLock::new();
     M.get_or_init(|| {
-        let gpu = std::env::var("NVEMU_GPU").unwrap_or_default();
-        let (name, cc, gib, sms) = match gpu.as_str() {
-            "ampere" => ("NVIDIA RTX A4000 (nvemu)", (8, 6), 16, 48),
-            "turing" => ("NVIDIA GeForce RTX 2080 (nvemu)", (7, 5), 8, 46),
-            "no-nvenc" => ("NVIDIA H100 80GB HBM3 (nvemu)", (9, 0), 80, 132),
-            _ => ("NVIDIA GeForce RTX 4090 (nvemu)", (8, 9), 24, 128),
-        };
-        let name = std::env::var("NVEMU_GPU_NAME")
-            .ok()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| name.to_owned());
-        let mut uuid = *b"nvemu-gpu-uuid\0\0";
-        uuid[14] = cc.0 as u8;
-        uuid[15] = cc.1 as u8;
-        Model {
-            name,
-            cc,
-            total_mem: gib << 30,
-            sms,
-            uuid,
-        }
+        (0..device_count().max(1) as usize)
+            .map(|i| {
+                let g = gpus::model_of(i);
+                let name = std::env::var("NVEMU_GPU_NAME")
+                    .ok()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| g.name.to_owned());
+                Model {
+                    name,
+                    cc: g.cc,
+                    total_mem: g.mem_gib << 30,
+                    sms: g.sms,
+                    uuid: gpus::uuid_bytes(i),
+                }
+            })
+            .collect()
     })
 }
 
-fn device_attribute(attr: c_int) -> Option<c_int> {
-    let m = model();
+/// The model of device `dev` (a checked ordinal).
+fn model_of(dev: CUdevice) -> &'static Model {
+    let m = models();
+    &m[(dev.max(0) as usize).min(m.len() - 1)]
+}
+
+/// Device 0's model: its memory size bounds the device memory of all devices together (one
+/// count of device bytes for the process).
+fn model() -> &'static Model {
+    model_of(0)
+}
+
+fn device_attribute(dev: CUdevice, attr: c_int) -> Option<c_int> {
+    let m = model_of(dev);
     let ada = m.cc == (8, 9);
     Some(match attr {
         1 => 1024,         // MAX_THREADS_PER_BLOCK
@@ -324,16 +333,11 @@ fn current_ctx(st: &State) -> R<u64> {
     }
 }
 
-/// `NVEMU_GPU_COUNT`: how many identical devices there are (1..=8, default 1).
+/// How many devices there are (`gpus::gpu_count`: `NVEMU_GPU_COUNT`, 1..=8, else as many as
+/// `NVEMU_GPU_MODELS` names, else 1), read once.
 pub fn device_count() -> c_int {
     static N: OnceLock<c_int> = OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("NVEMU_GPU_COUNT")
-            .ok()
-            .and_then(|v| v.parse::<c_int>().ok())
-            .filter(|n| (1..=8).contains(n))
-            .unwrap_or(1)
-    })
+    *N.get_or_init(|| gpus::gpu_count() as c_int)
 }
 
 fn check_device(dev: CUdevice) -> R {
@@ -814,7 +818,7 @@ cuda_fn! { fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUdevice) {
     if name.is_null() || len <= 0 {
         return Err(CUDA_ERROR_INVALID_VALUE);
     }
-    let bytes = model().name.as_bytes();
+    let bytes = model_of(dev).name.as_bytes();
     let n = bytes.len().min(len as usize - 1);
     for (i, &b) in bytes[..n].iter().enumerate() {
         put(name.wrapping_add(i), b as c_char)?;
@@ -824,25 +828,23 @@ cuda_fn! { fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUdevice) {
 
 cuda_fn! { fn cuDeviceTotalMem_v2(bytes: *mut usize, dev: CUdevice) {
     check_device(dev)?;
-    put(bytes, model().total_mem)
+    put(bytes, model_of(dev).total_mem)
 }}
 
 cuda_fn! { fn cuDeviceGetAttribute(pi: *mut c_int, attrib: c_int, dev: CUdevice) {
     check_device(dev)?;
-    put(pi, device_attribute(attrib).ok_or(CUDA_ERROR_INVALID_VALUE)?)
+    put(pi, device_attribute(dev, attrib).ok_or(CUDA_ERROR_INVALID_VALUE)?)
 }}
 
 cuda_fn! { fn cuDeviceComputeCapability(major: *mut c_int, minor: *mut c_int, dev: CUdevice) {
     check_device(dev)?;
-    put(major, model().cc.0)?;
-    put(minor, model().cc.1)
+    put(major, model_of(dev).cc.0)?;
+    put(minor, model_of(dev).cc.1)
 }}
 
 cuda_fn! { fn cuDeviceGetUuid(uuid: *mut [u8; 16], dev: CUdevice) {
     check_device(dev)?;
-    let mut uuid_v = model().uuid;
-    uuid_v[13] = dev as u8;
-    put(uuid, uuid_v)
+    put(uuid, model_of(dev).uuid)
 }}
 alias!(cuDeviceGetUuid_v2 => cuDeviceGetUuid(uuid: *mut [u8; 16], dev: CUdevice));
 
@@ -1752,11 +1754,16 @@ cuda_fn! { fn cuMemsetD2D32Async(dst: CUdeviceptr, pitch: usize, ui: c_uint, w: 
 
 // Streams, events, stream-ordered allocation and the pending-work model: `ordering.rs`.
 
+mod extra;
 mod ffnv;
+#[path = "../../common/gpus.rs"]
+#[allow(dead_code)]
+mod gpus;
 mod interop;
 mod limits;
 mod ordering;
 mod peer;
+mod system;
 
 #[path = "../../common/fault.rs"]
 mod fault;
@@ -1776,11 +1783,13 @@ fn injected_fault(name: &str) -> Option<CUresult> {
     trace(name, st, &[("injectedFault", 1u64.into())], None);
     Some(st)
 }
+pub use extra::*;
 pub use ffnv::*;
 pub use interop::*;
 pub use limits::*;
 pub use ordering::*;
 pub use peer::*;
+pub use system::*;
 
 // --- errors and symbol lookup -----------------------------------------------------------------
 
@@ -1941,6 +1950,7 @@ fn proc_table() -> &'static HashMap<&'static str, usize> {
             cuIpcOpenMemHandle_v2,
             cuIpcCloseMemHandle,
         );
+        m.extend(extra::procs());
         // Base names resolve to the newest version, as the real driver does for the
         // versions a CUDA 12 runtime asks for.
         let v2: Vec<(&'static str, usize)> = m

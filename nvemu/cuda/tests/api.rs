@@ -424,7 +424,7 @@ fn errors_and_proc_address() {
     );
     assert_eq!((f as usize, st), (cuInit as *const () as usize, 0));
     assert_eq!(
-        cuGetProcAddress_v2(c"cuArrayCreate".as_ptr(), &mut f, 12000, 0, &mut st),
+        cuGetProcAddress_v2(c"cuArrayGetDescriptor".as_ptr(), &mut f, 12000, 0, &mut st),
         CUDA_ERROR_NOT_FOUND
     );
     assert!(f.is_null());

@@ -115,7 +115,7 @@ fn exports_and_dlopen() {
         "cuMemcpy2D",
         "cuMemcpyHtoD",
         "cuCtxCreate",
-        "cuArrayCreate_v2",
+        "cuArrayGetDescriptor_v2",
         "cuModuleLoad",
         "cuGraphicsResourceGetMappedPointer",
     ] {

@@ -490,35 +490,30 @@ fn open_inner(call: &mut Call, params: Ptr, encoder: *mut Ptr) -> R {
         }
         t => return Err(fail(st::INVALID_DEVICE, format!("unknown deviceType {t}"))),
     }
-    let gpu = Gpu::from_env();
+    // The GPU of the client's CUcontext (CUDA stand-in; 0 otherwise) and its model.
+    let ordinal = crate::system::device_of(device);
+    let gpu = Gpu::for_device(ordinal);
+    call.arg("emu.gpu", ordinal);
     if gpu == Gpu::NoNvenc {
         return Err(fail(
             st::UNSUPPORTED_DEVICE,
-            "this GPU has no NVENC (NVEMU_GPU=no-nvenc)",
+            format!("GPU {ordinal} has no NVENC (NVEMU_GPU / NVEMU_GPU_MODELS: no-nvenc)"),
         ));
     }
-    if let Some(limit) = gpu.session_limit() {
-        let live = session::live_count();
-        if live >= limit {
-            // GeForce drivers refuse the session over the cap with OUT_OF_MEMORY (what FFmpeg
-            // users report as "OpenEncodeSessionEx failed: out of memory (10)"; NVIDIA documents
-            // the cap, not the status). The real cap counts every process on the GPU; the
-            // emulator counts this process only. The cap is GeForce's 8 on the `ada` and
-            // `turing` models, none on `ampere` (an RTX A4000), or NVEMU_SESSION_LIMIT.
-            return Err(fail(
-                st::OUT_OF_MEMORY,
-                format!(
-                    "{live} encode sessions are open: this GPU model ({}) allows {limit} at once",
-                    gpu.name()
-                ),
-            ));
-        }
-    }
     let handle = session::new_handle(Tag::Session);
+    // The session caps (`crate::system`): GeForce drivers refuse a session over the cap with
+    // OUT_OF_MEMORY (what FFmpeg users report as "OpenEncodeSessionEx failed: out of memory
+    // (10)"; NVIDIA documents the cap, not the status).
+    match crate::system::open(ordinal, gpu, handle >> 4 & 0xffff_ffff) {
+        Ok(()) => {}
+        Err(crate::system::Refused::Cap(m)) => return Err(fail(st::OUT_OF_MEMORY, m)),
+        Err(crate::system::Refused::Io(m)) => return Err(fail(st::GENERIC, m)),
+    }
     let s = Arc::new(Session {
         id: handle >> 4 & 0xffff_ffff,
         sdk,
         gpu,
+        ordinal,
         device,
         inner: Mutex::new(Default::default()),
         cv: Condvar::new(),
@@ -550,6 +545,7 @@ extern "C" fn destroy_encoder(enc: Ptr) -> i32 {
         drop(g);
         s.cv.notify_all();
         session::unregister(enc as u64);
+        crate::system::close(s.id);
         Ok(st::SUCCESS)
     })
 }
@@ -1017,10 +1013,15 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         }
         t => t as u32,
     };
-    if tuning == 4 {
+    // Lossless: NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE is 1 for H.264 and H.265, 0 for AV1
+    // (caps.rs, as real Turing, Ampere and Ada GPUs report).
+    let lossless = tuning == 4;
+    let lossless_cap = abi::enum_val(sdk, "NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE")
+        .and_then(|c| caps::cap(s.gpu, sdk, codec, c as i32));
+    if lossless && lossless_cap != Some(1) {
         return Err(fail(
             st::UNSUPPORTED_PARAM,
-            "lossless tuning is not supported (cap 0)",
+            "lossless tuning: this codec has no lossless mode (NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE 0)",
         ));
     }
     // The config: the client's, or the preset's if encodeConfig is NULL.
@@ -1255,6 +1256,16 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         (5e6 * px / (1920.0 * 1080.0 * 30.0)).clamp(5e5, 8e8) as u32
     };
     let rc = match mode {
+        // Lossless tuning codes lossless whatever the rate control says (the preset's is
+        // constant QP 0).
+        _ if lossless => {
+            if mode != 0 || qp != (0, 0, 0) {
+                call.note(format!(
+                    "lossless tuning with rate control mode {mode} and QP {qp:?}: coded lossless (constant QP 0)"
+                ));
+            }
+            sw::RateControl::ConstQp { i: 0, p: 0, b: 0 }
+        }
         0 => sw::RateControl::ConstQp {
             i: qp.0,
             p: qp.1,
@@ -1364,6 +1375,22 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             ));
         }
     }
+    if lossless
+        && codec == CodecKind::H264
+        && !matches!(
+            pname,
+            "" | "NV_ENC_CODEC_PROFILE_AUTOSELECT_GUID" | "NV_ENC_H264_PROFILE_HIGH_444_GUID"
+        )
+    {
+        // Strict: lossless H.264 is High 4:4:4 Predictive; the driver's answer to another
+        // profile is not documented.
+        return Err(fail(
+            st::INVALID_PARAM,
+            format!(
+                "lossless H.264 needs NV_ENC_H264_PROFILE_HIGH_444_GUID or autoselect, not {pname}"
+            ),
+        ));
+    }
     let swcfg = sw::Config {
         codec: match codec {
             CodecKind::H264 => sw::Codec::H264,
@@ -1393,8 +1420,11 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             | "NV_ENC_H264_PROFILE_PROGRESSIVE_HIGH_GUID"
             | "NV_ENC_H264_PROFILE_CONSTRAINED_HIGH_GUID" => sw::H264Profile::High,
             "NV_ENC_H264_PROFILE_HIGH_444_GUID" => sw::H264Profile::High444,
+            // Lossless H.264 is High 4:4:4 Predictive (qpprime_y_zero_transform_bypass).
+            _ if lossless => sw::H264Profile::High444,
             _ => sw::H264Profile::Auto,
         },
+        lossless,
     };
     let (sw, seq) = match prev {
         Some(p) if p.swcfg == swcfg => {
@@ -1422,6 +1452,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         tuning,
         (width, height),
         v.get("splitEncodeMode") as u32,
+        (s.ordinal, s.id),
     );
     if let Some(t) = &timing {
         call.arg(
@@ -1513,13 +1544,17 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
         if init.get("encodeConfig") != 0 {
             match build_encoder(call, s, &init, Some(e)) {
                 Ok(newe) if !reset && !force_idr && only_rate_differs(&e.swcfg, &newe.swcfg) => {
-                    // A new bitrate: NVENC goes on without an IDR. x265 can too (VBV on); the
-                    // other software encoders cannot, and are re-opened below.
+                    // A new bitrate or frame rate: NVENC goes on without an IDR. x264 and x265
+                    // can too (VBV on); libaom cannot, and is re-opened below.
                     let rc = newe.swcfg.rc;
-                    match e.sw.set_rate_control(&rc) {
+                    let (n, d) = (newe.swcfg.fps_num, newe.swcfg.fps_den);
+                    match e.sw.set_rate(&rc, n, d) {
                         Ok(true) => {
-                            call.note(format!("rate control changed live to {rc:?}"));
+                            call.note(format!(
+                                "rate control changed live to {rc:?} at {n}/{d} fps"
+                            ));
                             e.swcfg.rc = rc;
+                            (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
                         }
                         Ok(false) => {
                             call.note(format!(
@@ -1553,8 +1588,8 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
     })
 }
 
-/// Whether two software-encoder configurations differ only in the rate (same mode, same
-/// everything else).
+/// Whether two software-encoder configurations differ only in the rate and/or the frame rate
+/// (same rate-control mode, same everything else).
 fn only_rate_differs(a: &sw::Config, b: &sw::Config) -> bool {
     use sw::RateControl as R;
     let same_mode = matches!(
@@ -1563,7 +1598,11 @@ fn only_rate_differs(a: &sw::Config, b: &sw::Config) -> bool {
     );
     let mut b2 = b.clone();
     b2.rc = a.rc;
-    same_mode && a.rc != b.rc && *a == b2
+    (b2.fps_num, b2.fps_den) = (a.fps_num, a.fps_den);
+    let changed = a.rc != b.rc
+        || u64::from(a.fps_num) * u64::from(b.fps_den)
+            != u64::from(b.fps_num) * u64::from(a.fps_den);
+    same_mode && changed && *a == b2
 }
 
 /// Re-opens the software encoder with `newe`'s configuration: frames already sent are drained

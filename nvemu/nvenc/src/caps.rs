@@ -25,11 +25,24 @@ pub enum Gpu {
 pub const GEFORCE_SESSION_CAP: usize = 8;
 
 impl Gpu {
+    /// The model `NVEMU_GPU` names (every GPU's unless `NVEMU_GPU_MODELS` says otherwise; see
+    /// [`Gpu::for_device`]). The session caps are in `crate::system`.
     pub fn from_env() -> Gpu {
         match std::env::var("NVEMU_GPU").as_deref() {
             Ok("ampere") => Gpu::Ampere,
             Ok("turing") => Gpu::Turing,
             Ok("no-nvenc") => Gpu::NoNvenc,
+            _ => Gpu::Ada,
+        }
+    }
+
+    /// The model of GPU `ordinal` (CUDA ordinal): `NVEMU_GPU_MODELS`' entry, else `NVEMU_GPU`
+    /// (`crate::gpus`).
+    pub fn for_device(ordinal: u32) -> Gpu {
+        match crate::gpus::model_of(ordinal as usize).key {
+            "ampere" => Gpu::Ampere,
+            "turing" => Gpu::Turing,
+            "no-nvenc" => Gpu::NoNvenc,
             _ => Gpu::Ada,
         }
     }
@@ -70,23 +83,6 @@ impl Gpu {
     /// professional ("qualified") card.
     pub fn is_geforce(self) -> bool {
         matches!(self, Gpu::Ada | Gpu::Turing)
-    }
-
-    /// Concurrent encode sessions allowed in this process: `NVEMU_SESSION_LIMIT` if it is a
-    /// number (`0` = no cap), else [`GEFORCE_SESSION_CAP`] on GeForce models and none on
-    /// professional ones. Over it `nvEncOpenEncodeSessionEx` answers OUT_OF_MEMORY (see there).
-    /// The real cap counts every process (and every GeForce card) of the system, which the
-    /// emulator cannot see: it counts the sessions of this process.
-    pub fn session_limit(self) -> Option<usize> {
-        match std::env::var("NVEMU_SESSION_LIMIT")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None if self.is_geforce() => Some(GEFORCE_SESSION_CAP),
-            None => None,
-        }
     }
 
     pub fn codecs(self) -> &'static [CodecKind] {
@@ -268,7 +264,7 @@ pub fn size_limits(c: CodecKind) -> (u32, u32, u32, u32) {
 /// `NV_ENC_CAPS` answer, or None for an enumerator the session's API does not define.
 ///
 /// Values are those of an Ada GPU where public sources agree; features the emulator does not
-/// emulate (field encoding, intra refresh, ME-only, lossless, ...) are reported as 0 so a
+/// emulate (field encoding, ME-only, ...) are reported as 0 so a
 /// client never turns on something that would then silently do nothing. Exceptions, reported
 /// as the modelled GPU would and validated, but not reproduced by the software encoders (traced
 /// as `emulator_note`): B-frame reference modes, long-term references, the temporal filter and
@@ -339,7 +335,10 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "MB_NUM_MAX" => ((wmax / 16) * (hmax / 16)) as i32,
         "MB_PER_SEC_MAX" => ((wmax / 16) * (hmax / 16) * 60) as i32,
         "SUPPORT_YUV444_ENCODE" => (h264 || hevc) as i32,
-        "SUPPORT_LOSSLESS_ENCODE" => 0,
+        // Lossless: H.264 and H.265 on every model, as rigaya's NVEncC dumps of an RTX 2070
+        // (Turing), RTX 3050 Ti (Ampere) and RTX 4060 (Ada, Linux 550.12) report ("Lossless
+        // yes"); AV1 "no" on Ada. Coded lossless by the software encoders.
+        "SUPPORT_LOSSLESS_ENCODE" => (h264 || hevc) as i32,
         "SUPPORT_SAO" => hevc as i32,
         "SUPPORT_MEONLY_MODE" => 0,
         "SUPPORT_LOOKAHEAD" => 1,

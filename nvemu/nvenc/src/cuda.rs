@@ -16,6 +16,7 @@ type FnPop = unsafe extern "C" fn(*mut u64) -> CUresult;
 type FnPointerAttr = unsafe extern "C" fn(*mut u64, CUpointer_attribute, u64) -> CUresult;
 type FnPendingWrite = unsafe extern "C" fn(u64, u64, usize, u64, *mut u8, usize) -> i32;
 type FnEngineScope = unsafe extern "C" fn(i32);
+type FnCtxDevice = unsafe extern "C" fn(u64) -> i32;
 
 struct Cuda {
     _lib: libloading::Library,
@@ -26,6 +27,7 @@ struct Cuda {
     /// The CUDA stand-in's extras (absent from the real driver).
     pending_write: Option<FnPendingWrite>,
     engine_scope: Option<FnEngineScope>,
+    ctx_device: Option<FnCtxDevice>,
 }
 
 static CUDA: OnceLock<Result<Cuda, String>> = OnceLock::new();
@@ -59,6 +61,10 @@ fn cuda() -> Result<&'static Cuda, String> {
                 .get::<FnEngineScope>(b"nvemu_cuda_engine_scope\0")
                 .ok()
                 .map(|f| *f);
+            let ctx_device = lib
+                .get::<FnCtxDevice>(b"nvemu_cuda_ctx_device\0")
+                .ok()
+                .map(|f| *f);
             Ok(Cuda {
                 _lib: lib,
                 memcpy2d,
@@ -67,6 +73,7 @@ fn cuda() -> Result<&'static Cuda, String> {
                 pointer_attr,
                 pending_write,
                 engine_scope,
+                ctx_device,
             })
         }
     })
@@ -144,4 +151,12 @@ pub fn pending_write(ctx: u64, ptr: u64, len: usize, reader: u64) -> Option<Stri
         let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
         String::from_utf8_lossy(&buf[..n]).into_owned()
     })
+}
+
+/// With the CUDA stand-in: the ordinal of the device `ctx` belongs to; `None` for a context it
+/// does not know, or with the real driver.
+pub fn ctx_device(ctx: u64) -> Option<u32> {
+    let f = cuda().ok().and_then(|c| c.ctx_device)?;
+    // SAFETY: the stand-in's export only looks the handle up.
+    u32::try_from(unsafe { f(ctx) }).ok()
 }

@@ -44,10 +44,17 @@ mod caps;
 mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
+#[path = "../../common/gpus.rs"]
+#[allow(dead_code)]
+pub mod gpus;
 mod hdr;
 mod payload;
+#[path = "../../common/registry.rs"]
+#[allow(dead_code)]
+pub mod registry;
 pub mod sdkext;
 mod session;
+pub mod system;
 pub mod timing;
 mod trace;
 

@@ -30,6 +30,8 @@ pub struct Session {
     pub id: u64,
     pub sdk: SdkIdx,
     pub gpu: Gpu,
+    /// CUDA ordinal of the session's GPU (`crate::system::device_of`).
+    pub ordinal: u32,
     /// The client's CUcontext: opaque, only handed back to CUDA.
     pub device: u64,
     pub inner: Mutex<Inner>,
@@ -90,15 +92,6 @@ pub fn lookup(handle: u64) -> Lookup {
     } else {
         Lookup::Unknown
     }
-}
-
-/// Sessions open (not destroyed) in this process.
-pub fn live_count() -> usize {
-    SESSIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map_or(0, |m| m.len())
 }
 
 pub fn unregister(handle: u64) -> Option<Arc<Session>> {

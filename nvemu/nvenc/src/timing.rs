@@ -278,10 +278,15 @@ pub struct Timing {
     pub time: Duration,
     /// Engines the session is bound to (more than one: split-frame encoding).
     pub engines: Vec<usize>,
+    /// CUDA ordinal of the session's GPU: each GPU has its own engines.
+    pub device: u32,
+    /// What NVML reports of the session (`crate::system`).
+    meter: crate::system::Meter,
 }
 
 struct Pool {
     gpu: Gpu,
+    device: u32,
     /// When each engine has finished the last picture given to it.
     free: Vec<Instant>,
     /// Live sessions bound to each engine.
@@ -290,14 +295,18 @@ struct Pool {
 
 static POOLS: Mutex<Vec<Pool>> = Mutex::new(Vec::new());
 
-fn with_pool<R>(gpu: Gpu, f: impl FnOnce(&mut Pool) -> R) -> R {
+fn with_pool<R>(gpu: Gpu, device: u32, f: impl FnOnce(&mut Pool) -> R) -> R {
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let i = match pools.iter().position(|p| p.gpu == gpu) {
+    let i = match pools
+        .iter()
+        .position(|p| p.gpu == gpu && p.device == device)
+    {
         Some(i) => i,
         None => {
             let n = gpu.nvenc_engines().max(1);
             pools.push(Pool {
                 gpu,
+                device,
                 free: vec![Instant::now(); n],
                 bound: vec![0; n],
             });
@@ -309,7 +318,10 @@ fn with_pool<R>(gpu: Gpu, f: impl FnOnce(&mut Pool) -> R) -> R {
 
 impl Timing {
     /// The timing of a session being initialised, or None without a model. `split_mode` is
-    /// `splitEncodeMode`. Binds the session to its engines (released when this is dropped).
+    /// `splitEncodeMode`; `(device, session)` the CUDA ordinal of the session's GPU and the
+    /// session's id (for NVML, `crate::system`, which also gets the codec and size here). Binds
+    /// the session to its GPU's engines (released when this is dropped).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         mode: Mode,
         gpu: Gpu,
@@ -318,7 +330,15 @@ impl Timing {
         tuning: u32,
         size: (u32, u32),
         split_mode: u32,
+        (device, session): (u32, u64),
     ) -> Option<Timing> {
+        // NVML's nvmlEncoderType_t.
+        let nvml_codec = match codec {
+            CodecKind::H264 => 0,
+            CodecKind::Hevc => 1,
+            CodecKind::Av1 => 2,
+        };
+        crate::system::describe(session, nvml_codec, size.0, size.1);
         let time = match mode {
             Mode::Off => return None,
             Mode::Fixed(t) => t,
@@ -330,7 +350,7 @@ impl Timing {
             split_mode
         };
         let n = strips(gpu, codec, split_mode);
-        let engines = with_pool(gpu, |p| {
+        let engines = with_pool(gpu, device, |p| {
             let mut order: Vec<usize> = (0..p.free.len()).collect();
             order.sort_by_key(|&e| (p.bound[e], p.free[e], e));
             order.truncate(n);
@@ -340,7 +360,13 @@ impl Timing {
             }
             order
         });
-        Some(Timing { gpu, time, engines })
+        Some(Timing {
+            gpu,
+            time,
+            engines,
+            device,
+            meter: crate::system::Meter::new(session),
+        })
     }
 
     /// Schedules one picture given to the engines now; `after` is when the session's previous
@@ -348,7 +374,7 @@ impl Timing {
     pub fn schedule(&self, after: Instant) -> Instant {
         let now = Instant::now();
         let busy = self.time / self.engines.len().max(1) as u32;
-        with_pool(self.gpu, |p| {
+        let done = with_pool(self.gpu, self.device, |p| {
             let start = self
                 .engines
                 .iter()
@@ -361,7 +387,9 @@ impl Timing {
                 }
             }
             done
-        })
+        });
+        self.meter.picture(now, done, self.time);
+        done
     }
 
     /// Frames per second one session can reach at most (one picture after the other).
@@ -372,7 +400,7 @@ impl Timing {
 
 impl Drop for Timing {
     fn drop(&mut self) {
-        with_pool(self.gpu, |p| {
+        with_pool(self.gpu, self.device, |p| {
             for &e in &self.engines {
                 if let Some(b) = p.bound.get_mut(e) {
                     *b = b.saturating_sub(1);

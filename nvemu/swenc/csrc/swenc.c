@@ -73,6 +73,14 @@ struct SwencCtx {
     size_t xhead, xlen, xcap;
     XPacket xcur;     /* the one handed out by the last swenc_receive */
     int xeof;
+    /* Live rate change (swenc_set_rate): x265 3.5 accepts x265_encoder_reconfig with a new
+     * bitrate but its output keeps the old rate (measured: no change over 120 frames; and it
+     * refuses a change that moves its automatic level). So after a change the rate is held
+     * here: each picture's QP is forced (x265_picture.forceqp) by a controller that steers the
+     * coded bits to the new target. xbits: target bits per picture (0: no change made);
+     * xqp: the QP it gives next; xdebt: bits coded above target so far; xlast_qp: the QP x265
+     * chose for the last picture (the controller's start). */
+    double xbits, xqp, xdebt, xvbv, xlast_qp;
     /* AV1: frames since the last key frame, that one included (0: none yet). libaom's own
      * key frame placement is off; swenc_send forces key frames itself. */
     int64_t av1_since_key;
@@ -185,6 +193,20 @@ static int x26x_params(const SwencConfig *cfg, char *params, size_t plen, char *
                     ki, b);
     }
 
+    if (cfg->lossless) {
+        /* x264: QP 0 is lossless (qpprime_y_zero_transform_bypass, High 4:4:4 Predictive);
+         * x265: cu_transquant_bypass on every CU. */
+        if (cfg->rc_mode != SWENC_RC_CONSTQP || cfg->qp_i || cfg->qp_p || cfg->qp_b) {
+            set_err(err, errlen, "lossless needs constant QP 0");
+            return AVERROR(EINVAL);
+        }
+        r |= append(params, plen, hevc ? ":lossless=1" : ":qp=0:aq-mode=0");
+        if (r) {
+            set_err(err, errlen, "encoder parameter string too long");
+            return AVERROR(EINVAL);
+        }
+        return 0;
+    }
     switch (cfg->rc_mode) {
     case SWENC_RC_CONSTQP: {
         int qmax = 51 + (cfg->bit_depth > 8 ? 12 : 0);
@@ -216,7 +238,7 @@ static int x26x_params(const SwencConfig *cfg, char *params, size_t plen, char *
         int64_t vbv = cfg->vbv_bits / 1000 > 0 ? cfg->vbv_bits / 1000 : kbps;
         r |= append(params, plen, ":bitrate=%lld:vbv-maxrate=%lld:vbv-bufsize=%lld%s",
                     (long long)kbps, (long long)kbps, (long long)vbv,
-                    hevc ? ":strict-cbr=1" : ":nal-hrd=cbr");
+                    hevc ? ":strict-cbr=1" : ":filler=1");
         break;
     }
     default:
@@ -228,6 +250,36 @@ static int x26x_params(const SwencConfig *cfg, char *params, size_t plen, char *
         return AVERROR(EINVAL);
     }
     return 0;
+}
+
+/* The AVCodecContext rate fields for the x264 parameters x26x_params writes (bits/s, bits). */
+static void x264_rate_fields(SwencCtx *c)
+{
+    const SwencConfig *cfg = &c->cfg;
+    AVCodecContext *avctx = c->avctx;
+    int64_t kbps = cfg->avg_bps / 1000 > 0 ? cfg->avg_bps / 1000 : 1;
+    switch (cfg->rc_mode) {
+    case SWENC_RC_VBR: {
+        int64_t max = cfg->max_bps > 0 ? cfg->max_bps : cfg->avg_bps;
+        int64_t vbv = cfg->vbv_bits > 0 ? cfg->vbv_bits : max;
+        if (cfg->target_quality < 0)
+            avctx->bit_rate = kbps * 1000;
+        if (max > 0) {
+            avctx->rc_max_rate = (max / 1000 > 0 ? max / 1000 : 1) * 1000;
+            avctx->rc_buffer_size = (int)((vbv / 1000 > 0 ? vbv / 1000 : 1) * 1000);
+        }
+        break;
+    }
+    case SWENC_RC_CBR: {
+        int64_t vbv = cfg->vbv_bits / 1000 > 0 ? cfg->vbv_bits / 1000 : kbps;
+        avctx->bit_rate = kbps * 1000;
+        avctx->rc_max_rate = kbps * 1000;
+        avctx->rc_buffer_size = (int)(vbv * 1000);
+        break;
+    }
+    default:
+        break;
+    }
 }
 
 static int setup_x264(SwencCtx *c, char *err, size_t errlen)
@@ -267,7 +319,11 @@ static int setup_x264(SwencCtx *c, char *err, size_t errlen)
         set_averr(err, errlen, "setting x26x params", r);
         return r;
     }
-    /* The libavcodec wrappers map AVCodecContext fields too; keep them consistent. */
+    /* The libavcodec wrappers map AVCodecContext fields too; keep them consistent. libx264's
+     * wrapper compares bit_rate, rc_max_rate and rc_buffer_size with x264's parameters before
+     * every frame and reconfigures x264 where they differ (reconfig_encoder): they must hold
+     * what x264-params set, and a live rate change (swenc_set_rate) goes through them. */
+    x264_rate_fields(c);
     avctx->gop_size = keyint > 0 ? keyint : -1;
     avctx->keyint_min = keyint > 0 ? keyint : -1;
     avctx->max_b_frames = b;
@@ -342,8 +398,13 @@ static int xq_push(SwencCtx *c, const x265_nal *nal, uint32_t nn, const x265_pic
 {
     size_t size = 0;
     XPacket pk;
+    /* After a live rate change, x265 3.5 (strict-cbr) still pads every picture with filler data
+     * up to the rate it was opened with: its filler NAL units are dropped then (NVENC writes no
+     * filler unless enableFillerDataInsertion is set). */
+    const uint32_t drop_type = c->xbits > 0 ? 38 /* FD_NUT */ : UINT32_MAX;
     for (uint32_t i = 0; i < nn; i++)
-        size += nal[i].sizeBytes;
+        if (nal[i].type != drop_type)
+            size += nal[i].sizeBytes;
     if (c->xhead > 0 && c->xhead == c->xlen)
         c->xhead = c->xlen = 0;
     if (c->xlen == c->xcap) {
@@ -359,11 +420,27 @@ static int xq_push(SwencCtx *c, const x265_nal *nal, uint32_t nn, const x265_pic
         return AVERROR(ENOMEM);
     pk.size = 0;
     for (uint32_t i = 0; i < nn; i++) {
+        if (nal[i].type == drop_type)
+            continue;
         memcpy(pk.data + pk.size, nal[i].payload, nal[i].sizeBytes);
         pk.size += nal[i].sizeBytes;
     }
     pk.pts = out->pts;
     pk.key = out->sliceType == X265_TYPE_IDR;
+    c->xlast_qp = out->frameData.qp;
+    if (c->xbits > 0) {
+        /* Proportional step on this picture's size, plus a step while the coded bits run
+         * more than the VBV size (or one second, without VBV) away from the target. */
+        double bits = (double)size * 8.0, lim = c->xvbv > 0 ? c->xvbv : c->xbits * 30.0;
+        double step = 6.0 * log2((bits > 1 ? bits : 1) / c->xbits) * 0.3;
+        c->xdebt += bits - c->xbits;
+        step = step > 3 ? 3 : step < -3 ? -3 : step;
+        if (c->xdebt > lim)
+            step += 1;
+        else if (c->xdebt < -lim)
+            step -= 1;
+        c->xqp = c->xqp + step < 1 ? 1 : c->xqp + step > 51 ? 51 : c->xqp + step;
+    }
     pk.pict_type = IS_X265_TYPE_I(out->sliceType)   ? AV_PICTURE_TYPE_I
                    : IS_X265_TYPE_B(out->sliceType) ? AV_PICTURE_TYPE_B
                                                     : AV_PICTURE_TYPE_P;
@@ -490,39 +567,67 @@ static int open_x265(SwencCtx *c, char *err, size_t errlen)
     return 0;
 }
 
-/* x265 changes bitrate and VBV live through x265_encoder_reconfig (it needs VBV on from the
- * start, which CBR and capped VBR have); other modes and encoders answer 0. */
+/* x265 changes bitrate and VBV live through x265_encoder_reconfig, x264 through libavcodec's
+ * wrapper, which applies new bit_rate / rc_max_rate / rc_buffer_size with
+ * x264_encoder_reconfig before the next frame; both need VBV on from the start, which CBR and
+ * capped VBR have. Other modes and encoders (libaom) answer 0. */
 int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bits, char *err,
                    size_t errlen)
 {
-    x265_param *p;
-    int r;
     if (!c) {
         set_err(err, errlen, "no encoder");
         return AVERROR(EINVAL);
     }
-    if (!c->xenc || c->cfg.rc_mode == SWENC_RC_CONSTQP || c->cfg.target_quality >= 0)
+    if (c->cfg.rc_mode == SWENC_RC_CONSTQP || c->cfg.target_quality >= 0)
         return 0;
-    p = c->xparam;
-    c->x265->encoder_parameters(c->xenc, p);
-    if (p->rc.vbvMaxBitrate <= 0 || p->rc.vbvBufferSize <= 0)
-        return 0;
-    p->rc.bitrate = (int)(avg_bps / 1000 > 0 ? avg_bps / 1000 : 1);
-    if (c->cfg.rc_mode == SWENC_RC_CBR)
-        p->rc.vbvMaxBitrate = p->rc.bitrate;
-    else if (max_bps > 0)
-        p->rc.vbvMaxBitrate = (int)(max_bps / 1000 > 0 ? max_bps / 1000 : 1);
-    if (vbv_bits > 0)
-        p->rc.vbvBufferSize = (int)(vbv_bits / 1000 > 0 ? vbv_bits / 1000 : 1);
-    r = c->x265->encoder_reconfig(c->xenc, p);
-    if (r < 0) {
-        set_err(err, errlen, "x265_encoder_reconfig(bitrate) failed (%d)", r);
-        return AVERROR_EXTERNAL;
+    if (c->cfg.codec == SWENC_H264 && c->avctx) {
+        if (c->avctx->rc_max_rate <= 0 || c->avctx->rc_buffer_size <= 0)
+            return 0;
+        c->cfg.avg_bps = avg_bps;
+        c->cfg.max_bps = c->cfg.rc_mode == SWENC_RC_CBR ? avg_bps : max_bps;
+        if (vbv_bits > 0)
+            c->cfg.vbv_bits = vbv_bits;
+        x264_rate_fields(c);
+        return 1;
     }
+    if (!c->xenc)
+        return 0;
+    /* x265: the controller above holds the new rate from the next picture on. The bits per
+     * picture are at the frame rate x265 was opened with (the caller scales the rate for a new
+     * frame rate). */
+    c->xbits = (double)avg_bps * c->cfg.fps_den / c->cfg.fps_num;
+    c->xvbv = (double)(vbv_bits > 0 ? vbv_bits : c->cfg.vbv_bits);
+    c->xdebt = 0;
+    if (c->xqp <= 0)
+        c->xqp = c->xlast_qp > 0 ? c->xlast_qp : 30;
     c->cfg.avg_bps = avg_bps;
     c->cfg.max_bps = max_bps;
     if (vbv_bits > 0)
         c->cfg.vbv_bits = vbv_bits;
+    return 1;
+}
+
+int swenc_x265_headers(SwencCtx *c, uint8_t *out, size_t cap, size_t *len)
+{
+    x265_nal *nal = NULL;
+    uint32_t nn = 0;
+    size_t size = 0;
+    if (!c || !len)
+        return AVERROR(EINVAL);
+    if (!c->xenc)
+        return 0;
+    if (c->x265->encoder_headers(c->xenc, &nal, &nn) < 0)
+        return AVERROR_EXTERNAL;
+    for (uint32_t i = 0; i < nn; i++)
+        size += nal[i].sizeBytes;
+    *len = size;
+    if (size > cap || !out)
+        return AVERROR(ENOSPC);
+    size = 0;
+    for (uint32_t i = 0; i < nn; i++) {
+        memcpy(out + size, nal[i].payload, nal[i].sizeBytes);
+        size += nal[i].sizeBytes;
+    }
     return 1;
 }
 
@@ -550,6 +655,8 @@ static int x265_send(SwencCtx *c, AVFrame *f, int64_t pts, int32_t kind, char *e
     pic.bitDepth = c->cfg.bit_depth;
     pic.colorSpace = c->xparam->internalCsp;
     pic.pts = pts;
+    if (c->xbits > 0)
+        pic.forceqp = (int)lround(c->xqp) + 1; /* QP + 1; 0 = x265's rate control */
     switch (kind) {
     case SWENC_KIND_IDR:
         pic.sliceType = X265_TYPE_IDR;

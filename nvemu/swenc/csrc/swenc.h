@@ -30,6 +30,7 @@ typedef struct SwencConfig {
     int32_t repeat_headers;
     int32_t speed; /* 1..7 */
     int32_t h264_profile; /* profile_idc: 0 = encoder's choice, 66, 77, 100, 244 */
+    int32_t lossless;     /* H.264 QP 0 transform bypass (High 4:4:4), H.265 transquant bypass */
 } SwencConfig;
 
 typedef struct SwencPacket {
@@ -53,6 +54,10 @@ int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen);
  * encoder or mode (the caller re-opens instead), < 0 error. */
 int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bits, char *err,
                    size_t errlen);
+/* H.265: the VPS/SPS/PPS of the open x265 encoder (x265_encoder_headers, Annex B), without a
+ * throwaway encoder: 1 and *len bytes in out (cap bytes at most; *len is the size needed when
+ * cap is too small, then < 0), 0 when this is no x265 encoder, < 0 on error. */
+int swenc_x265_headers(SwencCtx *c, uint8_t *out, size_t cap, size_t *len);
 void swenc_close(SwencCtx *c);
 
 #endif

@@ -55,6 +55,7 @@ mod ffi {
         pub repeat_headers: i32,
         pub speed: i32,
         pub h264_profile: i32,
+        pub lossless: i32,
     }
 
     /// Mirrors `SwencPacket` in `csrc/swenc.h`.
@@ -98,6 +99,12 @@ mod ffi {
             vbv_bits: i64,
             err: *mut c_char,
             errlen: usize,
+        ) -> i32;
+        pub fn swenc_x265_headers(
+            c: *mut SwencCtx,
+            out: *mut u8,
+            cap: usize,
+            len: *mut usize,
         ) -> i32;
         pub fn swenc_close(c: *mut SwencCtx);
     }
@@ -193,6 +200,11 @@ pub struct Config {
     pub speed: u32,
     /// H.264 profile to code (ignored for the other codecs).
     pub h264_profile: H264Profile,
+    /// Lossless coding (NVENC's lossless tuning): H.264 at QP 0 with transform bypass (High
+    /// 4:4:4 Predictive: `h264_profile` must be `Auto` or `High444`), H.265 with
+    /// `cu_transquant_bypass` (x265 `lossless`); the rate control must be `ConstQp` 0. AV1: an
+    /// error (libaom through libavcodec is not lossless at these settings).
+    pub lossless: bool,
 }
 
 /// H.264 profile (NVENC's profile GUIDs): `Auto` lets x264 choose (High for 4:2:0 8-bit, High
@@ -233,7 +245,8 @@ pub struct Packet {
 pub struct SwEncoder {
     cfg: Config,
     raw: ffi::SwencConfig,
-    /// `None` only after a reopen failed; every call then reports `reopen_error`.
+    /// `None` after `drain` (re-opened by the next call that needs it: no encoder is opened
+    /// for a stream that ends there) or after a reopen failed (`reopen_error` says why).
     ctx: Option<NonNull<ffi::SwencCtx>>,
     reopen_error: String,
     /// Frame number given to the encoder -> (caller's pts, kind asked for).
@@ -243,6 +256,8 @@ pub struct SwEncoder {
     headers_sent: bool,
     ready: VecDeque<Packet>,
     seq_header: OnceLock<Vec<u8>>,
+    /// Serialises the x265 header query of `sequence_header` (a `&self` method).
+    header_lock: std::sync::Mutex<()>,
     /// `NVEMU_BACKEND=null`: no encoding, placeholder pictures (see [`SwEncoder::new`]).
     null: bool,
     /// Null backend: B-frames waiting for their anchor (coded order: anchor first).
@@ -252,8 +267,10 @@ pub struct SwEncoder {
 // SAFETY: the C context is only touched through `&mut self` (send/receive/drain/drop), so it is
 // never used from two threads at once; libavcodec encoders may move between threads.
 unsafe impl Send for SwEncoder {}
-// SAFETY: the `&self` methods (`sequence_header`, `delay`, `config`) never touch `ctx`; the
-// header cache is a `OnceLock`.
+// SAFETY: the `&self` methods (`delay`, `config`) never touch `ctx`; `sequence_header` touches
+// it only for H.265 (x265_encoder_headers), under `header_lock`, so never from two threads at
+// once, and never while a `&mut self` method runs (Rust's borrow rules); the header cache is a
+// `OnceLock`.
 unsafe impl Sync for SwEncoder {}
 
 const ERRLEN: usize = 512;
@@ -280,6 +297,20 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
     if cfg.codec == Codec::H264 && cfg.h264_profile == H264Profile::Baseline && cfg.b_frames > 0 {
         // x264 would silently code no B-frames (x264_param_apply_profile).
         return Err("the H.264 Baseline profile has no B-frames".to_owned());
+    }
+    if cfg.lossless {
+        if cfg.codec == Codec::Av1 {
+            return Err("lossless AV1 is not supported".to_owned());
+        }
+        if cfg.rc != (RateControl::ConstQp { i: 0, p: 0, b: 0 }) {
+            return Err(format!("lossless needs constant QP 0, not {:?}", cfg.rc));
+        }
+        if !matches!(cfg.h264_profile, H264Profile::Auto | H264Profile::High444) {
+            return Err(format!(
+                "lossless H.264 needs the High 4:4:4 Predictive profile, not {:?}",
+                cfg.h264_profile
+            ));
+        }
     }
     let (rc_mode, qp_i, qp_p, qp_b, avg, max, vbv, tq) = match cfg.rc {
         RateControl::ConstQp { i, p, b } => {
@@ -358,6 +389,7 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
             H264Profile::High => 100,
             H264Profile::High444 => 244,
         },
+        lossless: cfg.lossless as i32,
     })
 }
 
@@ -425,6 +457,7 @@ impl SwEncoder {
             headers_sent: false,
             ready: VecDeque::new(),
             seq_header: OnceLock::new(),
+            header_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -458,7 +491,30 @@ impl SwEncoder {
         if let Some(h) = self.seq_header.get() {
             return Ok(h.clone());
         }
-        let h = probe_header(&self.cfg, &self.raw)?;
+        let h = if self.cfg.codec == Codec::Hevc && !self.null && self.ctx.is_some() {
+            // x265 gives its parameter sets without coding a frame: no throwaway encoder, whose
+            // x265_encoder_open would leak x265 3.5's 1.2 KB (its `zoneParam` is never freed).
+            let _g = self.header_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(h) = self.seq_header.get() {
+                return Ok(h.clone());
+            }
+            let ctx = self.ctx()?;
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0usize;
+            // SAFETY: `ctx` is the live context this wrapper owns (the lock keeps two
+            // `&self` callers apart; `&mut self` methods cannot run meanwhile); `buf` has
+            // `buf.len()` writable bytes and `len` is a valid out-parameter.
+            let r = unsafe {
+                ffi::swenc_x265_headers(ctx.as_ptr(), buf.as_mut_ptr(), buf.len(), &mut len)
+            };
+            if r != 1 {
+                return Err(format!("x265_encoder_headers failed ({r}, {len} bytes)"));
+            }
+            buf.truncate(len);
+            buf
+        } else {
+            probe_header(&self.cfg, &self.raw)?
+        };
         Ok(self.seq_header.get_or_init(|| h).clone())
     }
 
@@ -480,6 +536,7 @@ impl SwEncoder {
         if self.null {
             return self.send_null(pts, kind);
         }
+        self.ensure_open()?;
         let ctx = self.ctx()?;
         let id = self.next_id;
         let mut err = [0 as c_char; ERRLEN];
@@ -515,9 +572,27 @@ impl SwEncoder {
     }
 
     /// Changes the rate (VBR/CBR to VBR/CBR of the same mode) without ending the sequence.
-    /// `Ok(false)`: this encoder or mode cannot (libx264, libaom, constant QP, target quality):
-    /// nothing changed, the caller re-opens the encoder instead.
+    /// `Ok(false)`: this encoder or mode cannot (libaom, constant QP, target quality): nothing
+    /// changed, the caller re-opens the encoder instead. Same as [`SwEncoder::set_rate`] at the
+    /// current frame rate.
     pub fn set_rate_control(&mut self, rc: &RateControl) -> Result<bool, String> {
+        let (n, d) = (self.cfg.fps_num, self.cfg.fps_den);
+        self.set_rate(rc, n, d)
+    }
+
+    /// Changes the rate and the frame rate (`fps_num / fps_den`, frames per second) without
+    /// ending the sequence: libx264 (through libavcodec's live reconfiguration) and libx265
+    /// (`x265_encoder_reconfig`), in CBR and VBR without target quality (VBV on from the start).
+    /// The encoders keep the frame rate they were opened with (neither can change it live);
+    /// a new frame rate is applied as the bits per frame it gives: the encoder's rates are
+    /// scaled by `opened fps / new fps` (the VBV size, in bits, is not). `Ok(false)`: this
+    /// encoder or mode cannot; nothing changed. Errors: the encoder's, as text.
+    pub fn set_rate(
+        &mut self,
+        rc: &RateControl,
+        fps_num: u32,
+        fps_den: u32,
+    ) -> Result<bool, String> {
         let (avg, max, vbv) = match (*rc, self.cfg.rc) {
             (RateControl::Cbr { bps, vbv_bits }, RateControl::Cbr { .. }) => (bps, bps, vbv_bits),
             (
@@ -534,16 +609,30 @@ impl SwEncoder {
             ) => (avg_bps, max_bps, vbv_bits),
             _ => return Ok(false),
         };
+        if fps_num == 0 || fps_den == 0 {
+            return Err(format!("frame rate {fps_num}/{fps_den}"));
+        }
+        // Bits per frame at the new frame rate = rate * (opened fps / new fps).
+        let scale =
+            (self.raw.fps_num as f64 * fps_den as f64) / (self.raw.fps_den as f64 * fps_num as f64);
+        let scaled = |v: u32| ((v as f64 * scale).round() as i64).max(if v > 0 { 1 } else { 0 });
+        if self.null {
+            self.cfg.rc = *rc;
+            (self.cfg.fps_num, self.cfg.fps_den) = (fps_num, fps_den);
+            return Ok(true);
+        }
+        self.ensure_open()?;
         let Some(ctx) = self.ctx else {
             return Err(self.reopen_error.clone());
         };
         let mut err = [0 as c_char; ERRLEN];
+        let (avg_e, max_e) = (scaled(avg), scaled(max));
         // SAFETY: `ctx` is the live context this wrapper owns; `err` has ERRLEN bytes.
         let r = unsafe {
             ffi::swenc_set_rate(
                 ctx.as_ptr(),
-                avg as i64,
-                max as i64,
+                avg_e,
+                max_e,
                 vbv as i64,
                 err.as_mut_ptr(),
                 ERRLEN,
@@ -552,6 +641,13 @@ impl SwEncoder {
         match r {
             1 => {
                 self.cfg.rc = *rc;
+                (self.cfg.fps_num, self.cfg.fps_den) = (fps_num, fps_den);
+                // A re-open after a drain starts from the rates in force.
+                self.raw.avg_bps = avg_e;
+                self.raw.max_bps = max_e;
+                if vbv > 0 {
+                    self.raw.vbv_bits = vbv as i64;
+                }
                 Ok(true)
             }
             0 => Ok(false),
@@ -559,8 +655,27 @@ impl SwEncoder {
         }
     }
 
-    /// End of sequence: returns every remaining packet, then reopens the encoder (the next
-    /// frame is an IDR).
+    /// Opens the encoder again after `drain` (a new sequence: the next frame is an IDR).
+    fn ensure_open(&mut self) -> Result<(), String> {
+        if self.ctx.is_some() || !self.reopen_error.is_empty() {
+            return Ok(());
+        }
+        match open_raw(&self.raw) {
+            Ok(c) => {
+                self.ctx = Some(c);
+                Ok(())
+            }
+            Err(e) => {
+                self.reopen_error = e.clone();
+                Err(format!("reopening the encoder after drain: {e}"))
+            }
+        }
+    }
+
+    /// End of sequence: returns every remaining packet and closes the encoder; the next call
+    /// that needs one opens it again (the next frame is an IDR). Closing rather than re-opening
+    /// here means a stream that ends costs no further `x265_encoder_open` (x265 3.5 leaks 1.2 KB
+    /// in each).
     pub fn drain(&mut self) -> Result<Vec<Packet>, String> {
         if self.null {
             let held: Vec<(i64, PicKind)> = self.held_b.drain(..).collect();
@@ -570,24 +685,20 @@ impl SwEncoder {
             self.headers_sent = false;
             return Ok(self.ready.drain(..).collect());
         }
+        if self.ctx.is_none() && self.reopen_error.is_empty() {
+            // Drained already and nothing sent since.
+            return Ok(self.ready.drain(..).collect());
+        }
         let ctx = self.ctx()?;
         let result = self.flush();
         let mut out: Vec<Packet> = self.ready.drain(..).collect();
-        // Reopen whatever happened, so the encoder stays usable.
+        // Close whatever happened; the next call that needs an encoder opens a new one.
         // SAFETY: ctx is owned by self and not used after this point.
         unsafe { ffi::swenc_close(ctx.as_ptr()) };
         self.ctx = None;
         self.in_flight.clear();
         self.next_id = 0;
         self.headers_sent = false;
-        match open_raw(&self.raw) {
-            Ok(c) => self.ctx = Some(c),
-            Err(e) => {
-                self.reopen_error = e.clone();
-                result?;
-                return Err(format!("reopening the encoder after drain: {e}"));
-            }
-        }
         result?;
         out.shrink_to_fit();
         Ok(out)
@@ -792,6 +903,7 @@ fn probe_header(cfg: &Config, raw: &ffi::SwencConfig) -> Result<Vec<u8>, String>
         headers_sent: false,
         ready: VecDeque::new(),
         seq_header: OnceLock::new(),
+        header_lock: std::sync::Mutex::new(()),
         // The probe encodes for real, whatever NVEMU_BACKEND says.
         null: false,
         held_b: Vec::new(),

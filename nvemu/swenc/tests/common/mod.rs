@@ -26,6 +26,7 @@ pub fn cfg(codec: Codec, w: u32, h: u32) -> Config {
         repeat_headers: false,
         speed: 4,
         h264_profile: H264Profile::Auto,
+        lossless: false,
     }
 }
 
