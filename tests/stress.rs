@@ -136,7 +136,9 @@ fn reduced_fault_sweep_every_entry_point_strict() {
 
 /// Issue 11, bug 1: a failure while the session opens at caps time posts ONE error from the
 /// encoder and stops the pipeline: no frame is prerolled after it, no retried caps post it
-/// again, the process exits. Each case is repeated (the failure was intermittent).
+/// again, the process exits. Or, where the element's placement opens the session again at
+/// once, no error and every frame out; never an error and frames. Each case is repeated (the
+/// failure was intermittent).
 #[test]
 fn session_open_failure_at_caps_posts_one_error_and_stops() {
     need_emulator!();
@@ -154,11 +156,16 @@ fn session_open_failure_at_caps_posts_one_error_and_stops() {
                 let name = format!("open-{el}-{}-{i}", fault.replace([':', '+'], "_"));
                 let (class, o, t, err) = run(&spec, &name, &[("NVEMU_FAULT", fault)]);
                 let what = format!("{el} NVEMU_FAULT={fault} (run {i}): {class:?} {o:?}\n{err}");
+                assert!(!t.contains("\"violation\""), "{what}");
+                // Placement may open the session again at once (a one-off refusal): then no
+                // error at all and every frame out.
+                if class == Class::Recovered {
+                    continue;
+                }
                 assert_eq!(class, Class::CleanError, "{what}");
                 let o = o.expect("outcome");
                 assert_eq!(o.encoder_errors(), 1, "one error: {what}");
                 assert_eq!(o.frames_out, 0, "no frame after a failed open: {what}");
-                assert!(!t.contains("\"violation\""), "{what}");
             }
         }
     }
