@@ -38,6 +38,31 @@ mod insession;
 
 type InputState = gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>;
 
+/// Why a picture did not reach its slot.
+enum UploadError {
+    /// The input buffer does not hold what its caps say: the message.
+    BadInput(String),
+    /// An error was posted.
+    Failed,
+}
+
+/// What is wrong with an input buffer that cannot be mapped as `info` says, in plain words.
+fn bad_input(input: &gst::BufferRef, info: &gst_video::VideoInfo) -> String {
+    let picture = format!("{}x{} {}", info.width(), info.height(), info.format());
+    if input.size() < info.size() {
+        format!(
+            "input buffer of {} bytes is smaller than its caps say: {} bytes for a {picture} picture",
+            input.size(),
+            info.size()
+        )
+    } else {
+        format!(
+            "input buffer of {} bytes does not hold a {picture} picture (its video meta's planes do not fit it)",
+            input.size()
+        )
+    }
+}
+
 /// "GPU 0 (name) refused the session (session-limit); it is on GPU 1 (name)".
 fn moved_text(tried: &[Tried], o: i32, name: &str) -> String {
     let from: Vec<String> = tried
@@ -83,6 +108,9 @@ struct State {
     ltr_request: Option<sdkext::LtrRequest>,
     /// A force-key-unit event since the last forced frame asked for all headers.
     key_unit_all_headers: bool,
+    /// `set_format` failed and posted its error: later caps (upstream retries them) are
+    /// refused without a word and no frame is taken, until the element is stopped.
+    caps_refused: bool,
     /// The GPU sessions go to (automatic placement or `cuda-device-id`) and why; counts as
     /// this process's session there while the element runs.
     placed: Option<Placed>,
@@ -1064,9 +1092,12 @@ impl NvEncoder {
         let reg = {
             let mut st = self.lock_state();
             let stream = st.stream.as_mut()?;
-            match stream.registrations.get(&key) {
+            match stream.registrations.get(&key).filter(|r| !r.left_mapped()) {
                 Some(r) => r.clone(),
                 None => {
+                    // A registration that a failed unmap left mapped is replaced (dropping it
+                    // unregisters it, which unmaps it).
+                    stream.registrations.remove(&key);
                     let r = input::register(pic, key)?;
                     if stream.registrations.len() >= 64 {
                         // A pool that keeps allocating: start over (mapped ones stay alive).
@@ -1086,12 +1117,14 @@ impl NvEncoder {
 
     /// The picture into the slot: read in place, uploaded or copied on the device where it
     /// can be (no CPU copy), else copied by the CPU into the slot's input buffer.
+    /// `Err(BadInput)`: the buffer does not hold the picture its caps say (nothing posted
+    /// yet); `Err(Failed)`: an error was posted.
     fn upload(
         &self,
         view: &StreamView,
         input: &gst::Buffer,
         slot: &mut Slot,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<(), UploadError> {
         let obj = self.obj();
         let pic = Picture {
             element: obj.upcast_ref(),
@@ -1126,22 +1159,20 @@ impl NvEncoder {
             return Ok(());
         }
         let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, &view.info)
-            .map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    [
-                        "cannot map input buffer of {} bytes as {:?}",
-                        input.size(),
-                        view.info
-                    ]
-                );
-                gst::FlowError::Error
-            })?;
+            .map_err(|_| UploadError::BadInput(bad_input(input, &view.info)))?;
         input::copy_frame(slot, &vframe, view.size.1).map_err(|e| {
             self.post_error(&e);
-            gst::FlowError::Error
+            UploadError::Failed
         })
+    }
+
+    /// Outputs every frame NVENC holds (before an error that stops the stream).
+    fn drain_in_flight(&self) {
+        let stream = self.lock_state().stream.take();
+        if let Some(mut s) = stream {
+            let _ = s.drain(self.obj().upcast_ref(), true);
+            self.lock_state().stream = Some(s);
+        }
     }
 
     /// The picture parameters of one frame: its number and duration, the stream's frame index,
@@ -1343,6 +1374,7 @@ impl VideoEncoderImpl for NvEncoder {
         if let Err(e) = api::load() {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
         }
+        self.lock_state().caps_refused = false;
         // Place the sessions (`cuda-device-id`, -1 automatic) and open one there to prove the
         // GPU has NVENC (the H100 does not) and can encode this codec, and to learn which input
         // it takes. If no GPU takes it now, the first caps try again (a session may have closed
@@ -1374,6 +1406,7 @@ impl VideoEncoderImpl for NvEncoder {
             st.probed_sink = None;
             st.told_unsupported = false;
             st.ltr_request = None;
+            st.caps_refused = false;
             st.stream.take()
         };
         if let Some(s) = stream {
@@ -1413,6 +1446,19 @@ impl VideoEncoderImpl for NvEncoder {
     }
 
     fn set_format(&self, state: &InputState) -> Result<(), gst::LoggableError> {
+        if self.lock_state().caps_refused {
+            return Err(gst::loggable_error!(
+                CAT,
+                "caps refused after an earlier error"
+            ));
+        }
+        // One error, then every later caps refused (`State::caps_refused`): a session that
+        // failed to open must not open at upstream's retry and preroll a frame after the
+        // error, nor post the same error again at each retry.
+        let refuse = |why: String| {
+            self.lock_state().caps_refused = true;
+            gst::loggable_error!(CAT, "{why}")
+        };
         let obj = self.obj();
         // Interlaced input is refused, as nvcodec does, rather than coded as progressive
         // frames with the fields woven (which NVENC would do silently).
@@ -1427,11 +1473,26 @@ impl VideoEncoderImpl for NvEncoder {
                     mode.to_str()
                 ]
             );
-            return Err(gst::loggable_error!(CAT, "interlaced input ({mode:?})"));
+            return Err(refuse(format!("interlaced input ({mode:?})")));
+        }
+        if let Err(why) = negotiation::check_frame_rate(self.ops().codec(), state.info()) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("{}", why),
+                ["input caps {:?}", state.caps()]
+            );
+            return Err(refuse(why));
         }
         let caps = match self.change_in_session(state) {
             Some(caps) => caps,
-            None => Some(self.new_session_for(state)?),
+            None => match self.new_session_for(state) {
+                Ok(caps) => Some(caps),
+                Err(e) => {
+                    self.lock_state().caps_refused = true;
+                    return Err(e);
+                }
+            },
         };
         self.lock_state().input_state = Some(state.clone());
         // `None`: the session took a change NVENC is not told about, output caps stay.
@@ -1471,7 +1532,12 @@ impl VideoEncoderImpl for NvEncoder {
         })?;
         if let Err(e) = self.upload(&view, &f.input, &mut slot) {
             view.ring.give_back(slot);
-            return Err(e);
+            if let UploadError::BadInput(why) = e {
+                // What NVENC already holds goes out before the error stops the stream.
+                self.drain_in_flight();
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", why));
+            }
+            return Err(gst::FlowError::Error);
         }
         let (mut pic, payloads, with_hdr) = self.picture_params(&f);
         (pic.inputWidth, pic.inputHeight) = view.size;

@@ -200,9 +200,22 @@ fn device_surface<'s>(
     if slot
         .device
         .as_ref()
-        .is_some_and(|(_, reg)| (reg.width, reg.height) != pic.size)
+        .is_some_and(|(_, reg)| (reg.width, reg.height) != pic.size || reg.left_mapped())
     {
-        // The session changed size (nvEncReconfigureEncoder): a surface of the new size.
+        // The session changed size (nvEncReconfigureEncoder): a surface of the new size. Or a
+        // failed nvEncUnmapInputResource left it mapped: a new surface and registration
+        // (dropping these unregisters the old one, which unmaps it).
+        if slot
+            .device
+            .as_ref()
+            .is_some_and(|(_, reg)| reg.left_mapped())
+        {
+            gst::warning!(
+                CAT,
+                obj = pic.element,
+                "input surface left mapped by a failed nvEncUnmapInputResource: registering a new one"
+            );
+        }
         slot.device = None;
     }
     if slot.device.is_none() {

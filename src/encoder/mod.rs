@@ -54,6 +54,8 @@ mod ring;
 pub mod sdkext;
 pub mod settings;
 mod stats;
+#[cfg(test)]
+mod upstream_fuzz;
 
 pub use metadata::Hdr10;
 pub use negotiation::downstream_stream_format;

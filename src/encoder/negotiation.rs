@@ -7,6 +7,7 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 
 use crate::cuda;
+use crate::nvenc::api::Codec;
 use crate::nvenc::formats::{self, DEVICE_FORMATS};
 
 use super::config::GpuCaps;
@@ -213,6 +214,50 @@ pub fn sink_caps(
     caps
 }
 
+/// Luma samples per second the highest level of each codec allows, and that level: H.264
+/// level 6.2, MaxMBPS 16 711 680 macroblocks/s (ITU-T H.264, Table A-1), 256 samples each;
+/// H.265 level 6.2, MaxLumaSr 4 278 190 080 samples/s (ITU-T H.265, Annex A, general tier
+/// and level limits); AV1 level 6.3, MaxDisplayRate 4 278 190 080 samples/s (AV1 bitstream
+/// specification, Annex A.3). NVENC codes no stream beyond its codec's levels.
+fn max_luma_rate(codec: Codec) -> (u64, &'static str) {
+    match codec {
+        Codec::H264 => (16_711_680 * 256, "6.2"),
+        Codec::Hevc => (4_278_190_080, "6.2"),
+        Codec::Av1 => (4_278_190_080, "6.3"),
+    }
+}
+
+/// Refuses a frame rate that no level of `codec` can take at the picture size of `info`
+/// (H.264 counts whole 16x16 macroblocks): `Err` with a message that says so. A variable
+/// frame rate (0/1) passes.
+pub fn check_frame_rate(codec: Codec, info: &gst_video::VideoInfo) -> Result<(), String> {
+    let fps = info.fps();
+    let (n, d) = (fps.numer(), fps.denom());
+    if n <= 0 || d <= 0 {
+        return Ok(());
+    }
+    let (w, h) = (u64::from(info.width()), u64::from(info.height()));
+    let samples = match codec {
+        Codec::H264 => w.div_ceil(16) * h.div_ceil(16) * 256,
+        Codec::Hevc | Codec::Av1 => w * h,
+    }
+    .max(1);
+    let (rate, level) = max_luma_rate(codec);
+    // n / d > rate / samples, in integers.
+    if n as u128 * samples as u128 <= rate as u128 * d as u128 {
+        return Ok(());
+    }
+    let name = match codec {
+        Codec::H264 => "H.264",
+        Codec::Hevc => "H.265",
+        Codec::Av1 => "AV1",
+    };
+    Err(format!(
+        "frame rate {n}/{d} is more than {name} can code at {w}x{h}: its highest level ({level}) takes at most {} frames per second at that size",
+        rate / samples
+    ))
+}
+
 /// Buffers a proposed pool must hold: as many as the ring can have in flight.
 pub fn pool_min_buffers(s: &Settings) -> u32 {
     4 + s.bframes + 1 + s.rc_lookahead
@@ -295,4 +340,37 @@ pub fn pinned_pool(
         "proposing a page-locked buffer pool of {min}+ buffers"
     );
     Some((pool.upcast(), info.size() as u32, min))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(w: u32, h: u32, n: i32, d: i32) -> gst_video::VideoInfo {
+        gst::init().unwrap();
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, w, h)
+            .fps(gst::Fraction::new(n, d))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn frame_rates_beyond_the_levels_are_refused() {
+        for codec in [Codec::H264, Codec::Hevc, Codec::Av1] {
+            let e = check_frame_rate(codec, &info(320, 240, i32::MAX, 1)).unwrap_err();
+            assert!(
+                e.contains("frame rate 2147483647/1") && e.contains("320x240"),
+                "{e}"
+            );
+            // 320x240: 76 800 samples, 300 macroblocks: 55 705 fps at most for all three.
+            assert!(e.contains("at most 55705 frames per second"), "{e}");
+            check_frame_rate(codec, &info(320, 240, 55_705, 1)).unwrap();
+            check_frame_rate(codec, &info(320, 240, 0, 1)).unwrap();
+            check_frame_rate(codec, &info(7680, 4320, 120, 1)).unwrap();
+            check_frame_rate(codec, &info(320, 240, 60_000_000, 1001)).unwrap_err();
+        }
+        // H.264 counts whole macroblocks: 8192x4320 is 512x270 of them.
+        check_frame_rate(Codec::H264, &info(8192, 4320, 120, 1)).unwrap();
+        check_frame_rate(Codec::H264, &info(8192, 4320, 121, 1)).unwrap_err();
+    }
 }

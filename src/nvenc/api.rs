@@ -6,6 +6,7 @@
 //! `nvEncGetLastErrorString`.
 
 use std::ffi::{CStr, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use super::ffi::{self, GUID, NVENCSTATUS, StructVersions, boxed_zeroed};
@@ -593,7 +594,9 @@ impl Session {
     }
 
     /// Locks `output` (blocking until the encoder has written it), hands the bitstream to `f`,
-    /// then unlocks it.
+    /// then unlocks it. Errors: a failed lock or unlock (after a failed unlock the buffer is
+    /// never locked nor destroyed again: `nvEncDestroyEncoder` frees it), or a buffer an
+    /// earlier unlock left locked.
     pub fn with_locked_bitstream<R>(
         &self,
         output: &BitstreamBuffer,
@@ -601,6 +604,11 @@ impl Session {
     ) -> Result<R, NvEncError> {
         let lock = entry!(self.lib, nvEncLockBitstream);
         let unlock = entry!(self.lib, nvEncUnlockBitstream);
+        if output.left_locked.load(Ordering::Acquire) {
+            return Err(NvEncError::Other(
+                "the bitstream buffer was left locked by a failed nvEncUnlockBitstream".into(),
+            ));
+        }
         let mut p = boxed_zeroed::<ffi::NV_ENC_LOCK_BITSTREAM>();
         p.version = self.lib.api.versions().lock_bitstream;
         p.outputBitstream = output.ptr;
@@ -631,9 +639,11 @@ impl Session {
         };
         let r = f(&info, data);
         // SAFETY: unlocking the buffer locked above; `data` is no longer used.
-        self.check("nvEncUnlockBitstream", unsafe {
-            unlock(self.enc, output.ptr)
-        })?;
+        let st = unsafe { unlock(self.enc, output.ptr) };
+        if st != ffi::NV_ENC_SUCCESS {
+            output.left_locked.store(true, Ordering::Release);
+        }
+        self.check("nvEncUnlockBitstream", st)?;
         Ok(r)
     }
 }
@@ -764,6 +774,10 @@ pub struct RegisteredResource {
     pub width: u32,
     pub height: u32,
     pub pitch: u32,
+    /// An `nvEncUnmapInputResource` of it failed: NVENC may still hold it mapped, so it is
+    /// never mapped again (mapping a mapped resource breaks the API's contract);
+    /// unregistering it is allowed and unmaps it.
+    left_mapped: AtomicBool,
 }
 
 // SAFETY: the handle is only used through the session, which is Send + Sync.
@@ -803,11 +817,25 @@ impl RegisteredResource {
             width,
             height,
             pitch,
+            left_mapped: AtomicBool::new(false),
         })
     }
 
-    /// `nvEncMapInputResource`: the picture as an NVENC input, until the guard drops.
+    /// Whether a failed `nvEncUnmapInputResource` left it mapped: then [`Self::map`] refuses,
+    /// and the owner should register the memory anew.
+    pub fn left_mapped(&self) -> bool {
+        self.left_mapped.load(Ordering::Acquire)
+    }
+
+    /// `nvEncMapInputResource`: the picture as an NVENC input, until the guard drops. Errors:
+    /// the call's status, or [`NvEncError::Other`] without a call if an earlier unmap failed
+    /// ([`Self::left_mapped`]).
     pub fn map(self: &Arc<Self>) -> Result<MappedResource, NvEncError> {
+        if self.left_mapped() {
+            return Err(NvEncError::Other(
+                "the registered input was left mapped by a failed nvEncUnmapInputResource".into(),
+            ));
+        }
         let s = &self.session;
         let f = entry!(s.lib, nvEncMapInputResource);
         let mut p = boxed_zeroed::<ffi::NV_ENC_MAP_INPUT_RESOURCE>();
@@ -851,7 +879,10 @@ impl Drop for MappedResource {
         if let Some(f) = s.lib.fl.nvEncUnmapInputResource {
             let _g = s.ctx.push();
             // SAFETY: a mapping of this live session, released once.
-            unsafe { f(s.enc, self.ptr) };
+            let st = unsafe { f(s.enc, self.ptr) };
+            if st != ffi::NV_ENC_SUCCESS {
+                self.resource.left_mapped.store(true, Ordering::Release);
+            }
         }
     }
 }
@@ -860,6 +891,10 @@ impl Drop for MappedResource {
 pub struct BitstreamBuffer {
     session: Arc<Session>,
     ptr: ffi::NV_ENC_OUTPUT_PTR,
+    /// An `nvEncUnlockBitstream` of it failed: NVENC may still hold it locked, so it is
+    /// neither locked again nor destroyed (destroying a locked buffer breaks the API's
+    /// contract); `nvEncDestroyEncoder` frees it with the session.
+    left_locked: AtomicBool,
 }
 
 // SAFETY: see InputBuffer.
@@ -880,12 +915,16 @@ impl BitstreamBuffer {
         Ok(BitstreamBuffer {
             session: session.clone(),
             ptr: p.bitstreamBuffer,
+            left_locked: AtomicBool::new(false),
         })
     }
 }
 
 impl Drop for BitstreamBuffer {
     fn drop(&mut self) {
+        if self.left_locked.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(f) = self.session.lib.fl.nvEncDestroyBitstreamBuffer {
             let _g = self.session.ctx.push();
             // SAFETY: destroying a buffer created by this session, once.

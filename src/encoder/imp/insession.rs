@@ -80,7 +80,13 @@ impl NvEncoder {
         let ctx = {
             let mut st = self.lock_state();
             self.ensure_context(&mut st)
-                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?
+        };
+        let ctx = match ctx {
+            Ok(c) => c,
+            Err(e) => {
+                self.post_error(&e);
+                return Err(gst::loggable_error!(CAT, "cannot use CUDA: {e}"));
+            }
         };
         let (stream, caps) = match self.create_stream(ctx, state.info(), hdr_of(state)) {
             Ok(v) => v,
