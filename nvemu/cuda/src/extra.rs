@@ -276,7 +276,11 @@ cuda_fn! { fn cuImportExternalMemory(out: *mut CUexternalMemory, desc: *const Ex
 
 cuda_fn! { fn cuDestroyExternalMemory(ext: CUexternalMemory) {
     current_ctx(&state())?;
-    let _ = ext;
+    // NULL: CUDA_ERROR_INVALID_VALUE, as the real driver answered on the device machine
+    // (580.159.04, H100); any other handle cannot be one of ours.
+    if ext.is_null() {
+        return Err(CUDA_ERROR_INVALID_VALUE);
+    }
     Err(CUDA_ERROR_INVALID_HANDLE)
 }}
 
@@ -322,7 +326,11 @@ cuda_fn! { fn cuImportExternalSemaphore(out: *mut CUexternalSemaphore, desc: *co
 
 cuda_fn! { fn cuDestroyExternalSemaphore(ext: CUexternalSemaphore) {
     current_ctx(&state())?;
-    let _ = ext;
+    // NULL as cuDestroyExternalMemory's (the real driver's answer there; for semaphores it was
+    // not observed, an assumption).
+    if ext.is_null() {
+        return Err(CUDA_ERROR_INVALID_VALUE);
+    }
     Err(CUDA_ERROR_INVALID_HANDLE)
 }}
 

@@ -141,7 +141,7 @@ fn ffmpeg8_loader_entry_points() {
     );
     assert_eq!(
         cuDestroyExternalMemory(null_mut()),
-        CUDA_ERROR_INVALID_HANDLE
+        CUDA_ERROR_INVALID_VALUE
     );
     let mut dp: CUdeviceptr = 0;
     let bd = [0u64; 4];
@@ -173,7 +173,7 @@ fn ffmpeg8_loader_entry_points() {
     );
     assert_eq!(
         cuDestroyExternalSemaphore(null_mut()),
-        CUDA_ERROR_INVALID_HANDLE
+        CUDA_ERROR_INVALID_VALUE
     );
     let sems = [null_mut::<c_void>()];
     let params = [0u64; 16];
