@@ -43,76 +43,29 @@ fn gst_launch(pipeline: &str, env: &[(&str, &str)], with_emulator: bool) -> Outp
     gst_launch_limited(pipeline, env, with_emulator, CHILD_LIMIT)
 }
 
-/// [`gst_launch`] for a pipeline that fails at once (the session cannot open at the first
-/// caps). GStreamer 1.22's `gst-launch-1.0` can hang after such a failure: its bus sync handler
-/// quits the main loop before `g_main_loop_run` has started (docs/verified.md: also seen with a
-/// plain capsfilter failing negotiation). A run still going after 30 s that has already printed
-/// its ERROR is that hang, not the element's: it is killed and run again (3 tries), and the run
-/// that exits is returned. Any other run past the limit fails as [`gst_launch`]'s would.
-fn gst_launch_failing_at_once(pipeline: &str, env: &[(&str, &str)]) -> Output {
-    use std::process::Stdio;
-    for _ in 0..3 {
-        let mut cmd = gst_command(pipeline, env, true, true);
-        let err_path = out_dir().join(format!(
-            "failing-{}-{}.err",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        let err_file = std::fs::File::create(&err_path).expect("create child stderr file");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(err_file)
-            .spawn()
-            .expect("spawn gst-launch-1.0");
-        let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().expect("wait for gst-launch-1.0") {
-                break Some(st);
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = std::fs::read(&err_path).unwrap_or_default();
-        let _ = std::fs::remove_file(&err_path);
-        match status {
-            Some(status) => {
-                let mut stdout = Vec::new();
-                if let Some(mut o) = child.stdout.take() {
-                    let _ = std::io::Read::read_to_end(&mut o, &mut stdout);
-                }
-                return Output {
-                    status,
-                    stdout,
-                    stderr,
-                };
-            }
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let printed = String::from_utf8_lossy(&stderr).contains("ERROR:");
-                assert!(
-                    printed,
-                    "gst-launch-1.0 {pipeline} still running after 30 s without an error"
-                );
-                eprintln!("gst-launch-1.0 1.22 hung after the error (its known race); again");
-            }
-        }
-    }
-    panic!("gst-launch-1.0 {pipeline} hung after its error 3 times");
-}
-
 fn gst_launch_limited(
     pipeline: &str,
     env: &[(&str, &str)],
     with_emulator: bool,
     limit: Duration,
 ) -> Output {
-    run_bounded(gst_command(pipeline, env, with_emulator, true), limit)
+    // GStreamer 1.22's gst-launch-1.0 can hang after a pipeline fails at once (its bus sync
+    // handler quits the main loop before `g_main_loop_run` has started; docs/verified.md: seen
+    // with a plain capsfilter failing negotiation too). A run that printed "doesn't want to
+    // preroll" and is still going 20 s later is that hang, not the element's: it is killed and
+    // run again (3 tries). Any other run past `limit` fails as before, with every thread's stack.
+    for _ in 0..3 {
+        let cmd = gst_command(pipeline, env, with_emulator, true);
+        let hung_after_error = |stderr: &[u8], running: Duration| {
+            running > Duration::from_secs(20)
+                && String::from_utf8_lossy(stderr).contains("doesn't want to preroll")
+        };
+        match run_bounded_unless(cmd, limit, hung_after_error) {
+            Some(o) => return o,
+            None => eprintln!("gst-launch-1.0 hung after its error (its known race); again"),
+        }
+    }
+    panic!("gst-launch-1.0 {pipeline}: hung after its error 3 times")
 }
 
 /// The gst-launch-1.0 command of [`gst_launch_limited`]; `quiet` (`-q`) also hides the
@@ -403,9 +356,10 @@ fn api_12_0_driver_gives_minimum_driver_error() {
 #[test]
 fn gpu_without_nvenc_gives_clear_error() {
     need_emulator!();
-    let o = gst_launch_failing_at_once(
+    let o = gst_launch(
         "videotestsrc num-buffers=5 ! video/x-raw,format=NV12 ! rsnvencav1enc ! fakesink",
         &[("NVEMU_GPU", "no-nvenc")],
+        true,
     );
     let t = text(&o);
     assert!(
@@ -642,9 +596,10 @@ fn slow_encoder_full_ring_does_not_deadlock() {
 #[test]
 fn codec_the_gpu_lacks_says_why() {
     need_emulator!();
-    let o = gst_launch_failing_at_once(
+    let o = gst_launch(
         "videotestsrc num-buffers=3 ! rsnvencav1enc ! fakesink",
         &[("NVEMU_GPU", "ampere")],
+        true,
     );
     let t = text(&o);
     assert!(!o.status.success(), "AV1 on Ampere must fail: {t}");

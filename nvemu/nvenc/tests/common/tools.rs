@@ -36,7 +36,17 @@ pub fn out_dir() -> PathBuf {
 
 /// Runs `cmd` to completion or until `limit`; on timeout, attaches gdb (when installed) to
 /// print every thread's stack, kills the child and panics with both outputs.
-pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+pub fn run_bounded(cmd: Command, limit: Duration) -> Output {
+    run_bounded_unless(cmd, limit, |_, _| false).expect("never given up")
+}
+
+/// [`run_bounded`], but `give_up(stderr so far, time running)` may end the run early: the
+/// child is killed and `None` returned (the caller decides what that means).
+pub fn run_bounded_unless(
+    mut cmd: Command,
+    limit: Duration,
+    give_up: impl Fn(&[u8], Duration) -> bool,
+) -> Option<Output> {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let base = out_dir().join(format!("child-{}-{n}", std::process::id()));
@@ -52,6 +62,16 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
         if start.elapsed() > limit {
             break None;
         }
+        if give_up(
+            &std::fs::read(&err_path).unwrap_or_default(),
+            start.elapsed(),
+        ) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&out_path);
+            let _ = std::fs::remove_file(&err_path);
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(20));
     };
     let read = |p: &Path| std::fs::read(p).unwrap_or_default();
@@ -64,7 +84,7 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
             };
             let _ = std::fs::remove_file(&out_path);
             let _ = std::fs::remove_file(&err_path);
-            o
+            Some(o)
         }
         None => {
             let bt = Command::new("gdb")
