@@ -643,7 +643,9 @@ impl NvEncoder {
         let mut payloads = self.caption_payloads(&f.input, codec);
         self.carried_payloads(&f.input, codec, &mut payloads);
         let mut with_hdr = false;
-        let settings = self.settings.get();
+        // Only a forced key unit reads the settings (an intra-refresh wave instead of an IDR):
+        // no copy of them, and no settings lock, for the other frames.
+        let settings = f.force_idr.then(|| self.settings.get());
         let (mut key_unit, mut wave) = (None, None);
         let ltr_refused = {
             let mut st = self.lock_state();
@@ -672,13 +674,15 @@ impl NvEncoder {
                         )),
                     };
                 }
-                let ir = s
-                    .caps
-                    .intra_refresh
-                    .then(|| settings.intra_refresh())
-                    .flatten();
-                let fip = s.config.cfg.frameIntervalP.max(0) as u32;
-                wave = live::intra_refresh_wave(settings.key_unit_intra_refresh, ir, fip);
+                if let Some(settings) = &settings {
+                    let ir = s
+                        .caps
+                        .intra_refresh
+                        .then(|| settings.intra_refresh())
+                        .flatten();
+                    let fip = s.config.cfg.frameIntervalP.max(0) as u32;
+                    wave = live::intra_refresh_wave(settings.key_unit_intra_refresh, ir, fip);
+                }
                 if s.next_is_idr(f.force_idr && wave.is_none()) && !s.params.hdr.is_empty() {
                     payloads.push_hdr(&s.params.hdr, codec, s.params.native_hdr(codec));
                     with_hdr = true;
