@@ -384,6 +384,14 @@ fn rate_control(rc: &mut ffi::NV_ENC_RC_PARAMS, s: &Settings, res: &Resolved) {
         }
     }
     rc.flags = ffi::RC_ZERO_REORDER_DELAY.set(rc.flags, s.zerolatency as u32);
+    // Regions of interest: any picture may bring a QP delta map, and the mode is set at
+    // initialisation, so every session whose rate control has a QP to offset reads maps (as
+    // OBS's NVENC encoder does); a picture without regions passes none (`qpDeltaMap` NULL).
+    rc.qpMapMode = if super::roi::check(res.rc_mode, res.tuning).is_ok() {
+        ffi::NV_ENC_QP_MAP_DELTA
+    } else {
+        ffi::NV_ENC_QP_MAP_DISABLED
+    };
     if s.vbv_buffer_size > 0 {
         rc.vbvBufferSize = s.vbv_buffer_size.saturating_mul(1024);
     }

@@ -28,6 +28,7 @@ use super::live;
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
 use super::pipemeta;
+use super::roi;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
 use super::sdkext;
 use super::settings::{self, CcInsert, Change, Settings, Store};
@@ -114,6 +115,17 @@ pub struct NvEncoder {
     state: Mutex<State>,
     /// How input reached NVENC last (streaming thread only).
     paths: Mutex<input::Paths>,
+    /// The QP delta map of regions of interest (streaming thread only).
+    roi: Mutex<RoiState>,
+}
+
+/// The QP delta map NVENC reads at `nvEncEncodePicture` (one per element, reused: no
+/// allocation per frame once it has the session's size), and whether the refusal of regions
+/// of interest was posted.
+#[derive(Default)]
+struct RoiState {
+    map: Vec<i8>,
+    refusal_posted: bool,
 }
 
 /// What `handle_frame` takes from the frame before letting go of it.
@@ -134,6 +146,9 @@ struct StreamView {
     /// The shared context (CUDA input) or the page-locked regions (system memory).
     shared: Option<cuda::gst::SharedContext>,
     pinned: Option<cuda::pinned::PinnedRegions>,
+    /// The session's QP map grid, or (rate-control mode, tuning) where it takes no map
+    /// (`rcParams.qpMapMode` is not `NV_ENC_QP_MAP_DELTA`).
+    qp_map: Result<roi::Grid, (u32, u32)>,
 }
 
 impl NvEncoder {
@@ -516,7 +531,21 @@ impl NvEncoder {
             st.stream = Some(stream);
         }
         let s = st.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let size = (s.params.encode_width, s.params.encode_height);
+        let (init, cfg) = (&s.config.init, &s.config.cfg);
+        let qp_map = if cfg.rcParams.qpMapMode == ffi::NV_ENC_QP_MAP_DELTA {
+            let codec = self.ops().codec();
+            let max_cu = if codec == Codec::Hevc {
+                cfg.encodeCodecConfig.hevc().maxCUSize
+            } else {
+                0
+            };
+            Ok(roi::Grid::new(codec, max_cu, size))
+        } else {
+            Err((cfg.rcParams.rateControlMode, init.tuningInfo))
+        };
         Ok(StreamView {
+            qp_map,
             ring: s.ring.clone(),
             session: s.session.clone(),
             info: s.params.info.clone(),
@@ -635,6 +664,49 @@ impl NvEncoder {
     /// a pending LTR request, a forced IDR. Returns them with the frame's SEI messages /
     /// metadata OBUs (captions, and on an IDR the HDR10 metadata), which must live until
     /// `nvEncEncodePicture` returns, and whether the HDR metadata went with it.
+    /// The regions of interest of `input` as the picture's QP delta map (`roi`), where the
+    /// session takes one (`qp_map`); else a warning, once. Nothing (no allocation, no settings
+    /// read) for a buffer without regions.
+    fn qp_delta_map(
+        &self,
+        input: &gst::BufferRef,
+        qp_map: Result<roi::Grid, (u32, u32)>,
+        roi: &mut RoiState,
+        pic: &mut ffi::NV_ENC_PIC_PARAMS,
+    ) {
+        if input
+            .meta::<gst_video::VideoRegionOfInterestMeta>()
+            .is_none()
+        {
+            return;
+        }
+        let grid = match qp_map {
+            Ok(g) => g,
+            Err((rc_mode, tuning)) => {
+                if !roi.refusal_posted {
+                    roi.refusal_posted = true;
+                    let why = roi::check(rc_mode, tuning)
+                        .err()
+                        .unwrap_or_else(|| "the session has no QP delta map".into());
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("regions of interest ignored: {}", why),
+                        ["GstVideoRegionOfInterestMeta on the input; rcParams.qpMapMode is not NV_ENC_QP_MAP_DELTA"]
+                    );
+                }
+                return;
+            }
+        };
+        let regions = roi::regions(input, self.settings.get().roi_delta_qp);
+        let codec = self.ops().codec();
+        if roi::fill(&mut roi.map, grid, &regions, roi::max_delta(codec)) {
+            pic.qpDeltaMap = roi.map.as_mut_ptr();
+            pic.qpDeltaMapSize = roi.map.len() as u32;
+            gst::trace!(CAT, imp = self, "QP delta map of {} regions: {regions:?}", regions.len());
+        }
+    }
+
     fn picture_params(&self, f: &FrameIn) -> (Box<ffi::NV_ENC_PIC_PARAMS>, PicPayloads, bool) {
         let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
         pic.inputTimeStamp = f.number as u64;
@@ -1001,6 +1073,9 @@ impl VideoEncoderImpl for NvEncoder {
         }
         let (mut pic, payloads, with_hdr) = self.picture_params(&f);
         (pic.inputWidth, pic.inputHeight) = view.size;
+        // Held until NVENC has read the map (`nvEncEncodePicture`).
+        let mut roi = lock(&self.roi);
+        self.qp_delta_map(&f.input, view.qp_map, &mut roi, &mut pic);
         if with_hdr {
             view.ring.with_hdr(f.number);
         }
@@ -1013,9 +1088,11 @@ impl VideoEncoderImpl for NvEncoder {
                 .session
                 .encode_picture(&slot.input, &slot.output, &mut pic),
         };
-        // NVENC has copied the payloads; `pic` points into them no more after this.
+        // NVENC has copied the payloads and the QP map; `pic` points into them no more after
+        // this.
         drop(pic);
         drop(payloads);
+        drop(roi);
         match encoded {
             Ok(status) => {
                 self.stats.picture_in();

@@ -51,6 +51,7 @@ pub mod metadata;
 mod negotiation;
 pub mod pipemeta;
 mod ring;
+mod roi;
 pub mod sdkext;
 pub mod settings;
 mod stats;

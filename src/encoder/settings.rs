@@ -45,6 +45,11 @@ pub const DEFAULT_REPEAT_SEQUENCE_HEADER: bool = false;
 pub const DEFAULT_MULTI_PASS: MultiPass = MultiPass::Default;
 pub const MAX_RC_LOOKAHEAD: u32 = 32;
 pub const MAX_AQ_STRENGTH: u32 = 15;
+/// `roi-delta-qp`: as `default-roi-delta-qp` of GStreamer's VA-API encoders.
+pub const DEFAULT_ROI_DELTA_QP: i32 = -10;
+/// The widest QP delta a signed byte of NVENC's map holds (AV1's QP scale; H.264/H.265 clamp
+/// to ±51).
+pub const MAX_ROI_DELTA_QP: i32 = 127;
 pub const MAX_NUM_SLICES: u32 = 32;
 /// nvh264enc's `cabac` default (where the GPU reports `NV_ENC_CAPS_SUPPORT_CABAC`).
 pub const DEFAULT_CABAC: bool = true;
@@ -94,6 +99,8 @@ pub struct Settings {
     pub strict_gop: bool,
     /// 0 = auto.
     pub aq_strength: u32,
+    /// QP delta of a region of interest without its own `delta-qp` (`roi-delta-qp`).
+    pub roi_delta_qp: i32,
     /// -1 = none; P falls back to I, B to P (as nvcodec).
     pub qp_min_i: i32,
     pub qp_min_p: i32,
@@ -159,6 +166,7 @@ impl Default for Settings {
             nonref_p: false,
             strict_gop: false,
             aq_strength: 0,
+            roi_delta_qp: DEFAULT_ROI_DELTA_QP,
             qp_min_i: DEFAULT_QP,
             qp_min_p: DEFAULT_QP,
             qp_min_b: DEFAULT_QP,
@@ -491,6 +499,14 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecEnum::builder_with_default("cc-insert", DEFAULT_CC_INSERT)
             .nick("Closed Caption Insert")
             .blurb("Closed Caption Insert mode: CEA-708 captions (GstVideoCaptionMeta, raw cc_data or CDP) as ATSC A/53 ITU-T T.35 user data, in an SEI message (H.264, H.265) or a metadata OBU (AV1); applies from the next frame")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecInt::builder("roi-delta-qp")
+            .nick("ROI Delta QP")
+            .blurb("QP delta of a region of interest (GstVideoRegionOfInterestMeta on an input buffer) whose meta has no roi/nvenc (or other roi/...) parameter with an integer delta-qp: negative = lower QP, better quality; NVENC's QP delta map (qpDeltaMap, rcParams.qpMapMode=NV_ENC_QP_MAP_DELTA: per macroblock for H.264, per CTB for H.265, per 64x64 superblock for AV1, clamped to the codec's QP range; overlapping regions: the first meta wins); refused with one warning where the rate control has no QP to offset (rc-mode=constqp, lossless); applies from the next frame; beyond nvcodec")
+            .minimum(-MAX_ROI_DELTA_QP)
+            .maximum(MAX_ROI_DELTA_QP)
+            .default_value(DEFAULT_ROI_DELTA_QP)
             .mutable_playing()
             .build(),
     ]
@@ -888,6 +904,10 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
             s.key_unit_intra_refresh = v!();
             return Change::Nothing;
         }
+        "roi-delta-qp" => {
+            s.roi_delta_qp = v!();
+            return Change::Nothing;
+        }
         "max-height" => {
             s.max_height = v!();
             return Change::Nothing;
@@ -1019,6 +1039,7 @@ pub fn get(s: &Settings, name: &str) -> glib::Value {
         "nonref-p" => s.nonref_p.to_value(),
         "strict-gop" => s.strict_gop.to_value(),
         "aq-strength" => s.aq_strength.to_value(),
+        "roi-delta-qp" => s.roi_delta_qp.to_value(),
         "lookahead-level" => s.lookahead_level.to_value(),
         "temporal-filter-level" => s.temporal_filter_level.to_value(),
         "ltr-frames" => s.ltr_frames.to_value(),

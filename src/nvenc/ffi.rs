@@ -452,6 +452,27 @@ prove_enum!(
     in v12_1, v12_2, v13_0
 );
 
+/// `NV_ENC_QP_MAP_MODE`: how NVENC reads `NV_ENC_PIC_PARAMS::qpDeltaMap` (set in
+/// `rcParams.qpMapMode` when the session is initialised). `DELTA`: a signed QP offset per block
+/// added to the QP rate control chose; `DISABLED`: the map is ignored (and must be NULL).
+pub const NV_ENC_QP_MAP_DISABLED: u32 = 0;
+pub const NV_ENC_QP_MAP_DELTA: u32 = 2;
+prove_enum!([NV_ENC_QP_MAP_DISABLED, NV_ENC_QP_MAP_DELTA] in v12_0, v12_1, v12_2, v13_0);
+
+/// `NV_ENC_HEVC_CUSIZE` of `maxCUSize`: the CTB size, which is the block of an H.265 QP map.
+pub const NV_ENC_HEVC_CUSIZE_AUTOSELECT: u32 = 0;
+#[allow(non_upper_case_globals)]
+pub const NV_ENC_HEVC_CUSIZE_16x16: u32 = 2;
+#[allow(non_upper_case_globals)]
+pub const NV_ENC_HEVC_CUSIZE_32x32: u32 = 3;
+#[allow(non_upper_case_globals)]
+pub const NV_ENC_HEVC_CUSIZE_64x64: u32 = 4;
+prove_enum!(
+    [NV_ENC_HEVC_CUSIZE_AUTOSELECT, NV_ENC_HEVC_CUSIZE_16x16, NV_ENC_HEVC_CUSIZE_32x32,
+    NV_ENC_HEVC_CUSIZE_64x64]
+    in v12_1, v12_2, v13_0
+);
+
 pub const NV_ENC_MULTI_PASS_DISABLED: u32 = 0;
 pub const NV_ENC_TWO_PASS_QUARTER_RESOLUTION: u32 = 1;
 pub const NV_ENC_TWO_PASS_FULL_RESOLUTION: u32 = 2;
@@ -1516,7 +1537,17 @@ pub struct NV_ENC_PIC_PARAMS {
     pub pictureStruct: u32,
     pub pictureType: u32,
     pub codecPicParams: NV_ENC_CODEC_PIC_PARAMS,
-    pub _rest: [u64; (3360 - 0x658) / 8],
+    /// `meHintCountsPerBlock`, `meExternalHints` and reserved fields (their layout differs
+    /// between SDKs; 12.0/12.1's larger union ends in here): left zero.
+    pub _me: [u64; (0x6b0 - 0x658) / 8],
+    /// Signed QP offsets (`rcParams.qpMapMode` = `NV_ENC_QP_MAP_DELTA`), one per block in
+    /// raster order: per macroblock (16x16) for H.264, per CTB for H.265, per superblock
+    /// (64x64) for AV1; NULL: none for this picture.
+    pub qpDeltaMap: *mut i8,
+    /// Bytes at `qpDeltaMap`: the picture's block count.
+    pub qpDeltaMapSize: u32,
+    pub reservedBitFields: u32,
+    pub _rest: [u64; (3360 - 0x6c0) / 8],
 }
 // SAFETY: integers, raw pointers and unions of those only.
 unsafe impl Zeroable for NV_ENC_PIC_PARAMS {}
@@ -1524,7 +1555,7 @@ prove_layout!(NV_ENC_PIC_PARAMS as NV_ENC_PIC_PARAMS, size in [v12_0, v12_1, v12
 fields in [v12_0, v12_1, v12_2, v13_0] {
     version, inputWidth, inputHeight, inputPitch, encodePicFlags, frameIdx, inputTimeStamp,
     inputDuration, inputBuffer, outputBitstream, completionEvent, bufferFmt, pictureStruct,
-    pictureType, codecPicParams
+    pictureType, codecPicParams, qpDeltaMap, qpDeltaMapSize, reservedBitFields
 });
 // The union ends where the next field starts in 12.2 and 13.0.
 const _: () = assert!(
