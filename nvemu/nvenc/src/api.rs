@@ -1279,6 +1279,31 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             ));
         }
     };
+    // QP delta maps (`crate::qpmap`).
+    let emphasis_cap = abi::enum_val(sdk, "NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP")
+        .and_then(|c| caps::cap(s.gpu, sdk, codec, c as i32))
+        == Some(1);
+    let hevc_max_cu = if codec == CodecKind::Hevc {
+        cget("maxCUSize") as u32
+    } else {
+        0
+    };
+    let qp_map = crate::qpmap::mode(
+        codec,
+        cfg.get("rcParams.qpMapMode") as u32,
+        hevc_max_cu,
+        emphasis_cap,
+    )
+    .map_err(|(unsupported, m)| {
+        fail(
+            if unsupported {
+                st::UNSUPPORTED_PARAM
+            } else {
+                st::INVALID_PARAM
+            },
+            m,
+        )
+    })?;
     let fps_num = v.get("frameRateNum") as u32;
     let fps_den = v.get("frameRateDen") as u32;
     let (fps_num, fps_den) = if fps_num == 0 || fps_den == 0 {
@@ -1476,7 +1501,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         lossless,
     };
     let (sw, seq) = match prev {
-        Some(p) if p.swcfg == swcfg => {
+        Some(p) if p.swcfg == swcfg && p.qp_map == qp_map => {
             return Err(fail(st::SUCCESS, "unchanged"));
         }
         _ => {
@@ -1547,6 +1572,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         submits: 0,
         last_submitter: None,
         qp: if mode == 0 { qp } else { (22, 25, 27) },
+        qp_map,
         ext,
         next_frame_idx: prev.map_or(0, |p| p.next_frame_idx),
         ltr_refs_since_idr: prev.map_or(0, |p| p.ltr_refs_since_idr),
@@ -1605,6 +1631,7 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                             ));
                             e.swcfg.rc = rc;
                             (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
+                            e.qp_map = newe.qp_map;
                         }
                         Ok(false) if rc == e.swcfg.rc => {
                             // A new frame rate alone, which this software encoder (libaom)
@@ -1615,6 +1642,7 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                                 "frame rate changed to {n}/{d}: this software encoder cannot change it live; it goes on without an IDR at the old rate per frame"
                             ));
                             (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
+                            e.qp_map = newe.qp_map;
                         }
                         Ok(false) => {
                             call.note(format!(
@@ -2498,6 +2526,31 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
                 "intra-refresh wave of {wave} pictures asked (not coded by the software encoder; no IDR)"
             ));
         }
+        // The picture's QP delta map (`crate::qpmap`), checked against the session's mode and
+        // the encode size.
+        let mut map_notes = Vec::new();
+        let qp_map = crate::qpmap::read(
+            e.qp_map,
+            (w, h),
+            v.get("qpDeltaMap"),
+            v.get("qpDeltaMapSize") as u32,
+            &mut map_notes,
+        )
+        .map_err(|m| violation(st::INVALID_PARAM, m))?;
+        for n in map_notes {
+            match n.strip_prefix("violation: ") {
+                Some(v) => call.violation(v),
+                None => call.note(n),
+            }
+        }
+        if let Some(m) = &qp_map {
+            call.arg("emu.qp_map", m.describe());
+            if e.codec == CodecKind::Av1 {
+                call.note(
+                    "QP delta map: the AV1 software encoder (libaom) does not honour it; traced only",
+                );
+            }
+        }
         let frame_idx = v.get("frameIdx") as u32;
         if e.ext.frame_idx_rule && frame_idx != e.next_frame_idx {
             // The header's rule; the real driver's reaction is unknown (it may encode with a
@@ -2541,6 +2594,7 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             alloc_h,
             meta,
             spspps: flags & 4 != 0,
+            qp_map,
         };
         let done = e
             .submit(

@@ -49,6 +49,7 @@ mod fault;
 pub mod gpus;
 mod hdr;
 mod payload;
+mod qpmap;
 #[path = "../../common/registry.rs"]
 #[allow(dead_code)]
 pub mod registry;

@@ -194,6 +194,8 @@ pub struct Frame {
     pub alloc_h: u32,
     pub meta: Meta,
     pub spspps: bool,
+    /// The picture's QP delta map (`crate::qpmap`), if it has one.
+    pub qp_map: Option<crate::qpmap::Map>,
 }
 
 pub struct Enc {
@@ -240,6 +242,8 @@ pub struct Enc {
     pub submits: u64,
     pub last_submitter: Option<std::thread::ThreadId>,
     pub qp: (u32, u32, u32),
+    /// `rcParams.qpMapMode` and the map's block size.
+    pub qp_map: crate::qpmap::Mode,
     /// When the modelled hardware finishes the last picture of this session.
     pub engine_free: std::time::Instant,
     /// The timing model of this session (`crate::timing`); None: pictures are ready at once.
@@ -455,6 +459,11 @@ impl Enc {
             if self.codec == CodecKind::Av1 {
                 f.meta.kind = kind;
             }
+            if let Some(m) = &f.qp_map {
+                self.sw
+                    .set_qp_map(&m.deltas, m.cols, m.rows, m.block)
+                    .map_err(|e| format!("software encoder rejected a QP map: {e}"))?;
+            }
             self.sw
                 .send(f.fmt, &f.data, f.pitch, f.alloc_h, pts, kind)
                 .map_err(|e| format!("software encoder rejected a frame: {e}"))?;
@@ -511,9 +520,12 @@ impl Enc {
         } else {
             crate::payload::insert(self.codec, &data, &meta.extra)
         };
-        let avg_qp = match kind {
-            sw::PicKind::Idr | sw::PicKind::I => self.qp.0,
-            sw::PicKind::B => self.qp.2,
+        // frameAvgQP: what the software encoder reports (x264, x265: their QP scale is
+        // NVENC's for H.264/H.265), else the constant QPs (or typical ones) of the session.
+        let avg_qp = match (p.avg_qp, kind) {
+            (Some(q), _) if self.codec != CodecKind::Av1 => q,
+            (_, sw::PicKind::Idr | sw::PicKind::I) => self.qp.0,
+            (_, sw::PicKind::B) => self.qp.2,
             _ => self.qp.1,
         };
         // Timing model (`crate::timing`): the picture goes to the session's engines now, in

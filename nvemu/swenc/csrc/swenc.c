@@ -44,6 +44,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
@@ -55,6 +56,7 @@ typedef struct XPacket {
     size_t size;
     int64_t pts;
     int key, pict_type;
+    double qp;
 } XPacket;
 
 struct SwencCtx {
@@ -84,6 +86,14 @@ struct SwencCtx {
     /* AV1: frames since the last key frame, that one included (0: none yet). libaom's own
      * key frame placement is off; swenc_send forces key frames itself. */
     int64_t av1_since_key;
+    /* QP delta map for the next frame (swenc_set_qp_map): qmap_pending says one is set. */
+    int8_t *qmap;
+    size_t qmap_cap;
+    int32_t qcols, qrows, qblock;
+    int qmap_pending;
+    /* x265's quantOffsets of every picture: xoff_w x xoff_h blocks of xoff_bs pixels. */
+    float *xoffsets;
+    int xoff_w, xoff_h, xoff_bs;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -427,6 +437,7 @@ static int xq_push(SwencCtx *c, const x265_nal *nal, uint32_t nn, const x265_pic
     }
     pk.pts = out->pts;
     pk.key = out->sliceType == X265_TYPE_IDR;
+    pk.qp = out->frameData.qp;
     c->xlast_qp = out->frameData.qp;
     if (c->xbits > 0) {
         /* Proportional step on this picture's size, plus a step while the coded bits run
@@ -652,6 +663,40 @@ static int x265_send(SwencCtx *c, AVFrame *f, int64_t pts, int32_t kind, char *e
         pic.planes[i] = f->data[i];
         pic.stride[i] = f->linesize[i];
     }
+    if (!c->xoffsets) {
+        /* x265 copies cuCount floats of quantOffsets at x265_encoder_encode: one per 16x16
+         * block of its (padded) picture in its lowres grid (Lowres::create: (width/2 + 7) / 8
+         * blocks per row; 8x8 blocks with qg-size 8). It allocates a frame's offsets only if
+         * the picture that made the frame had some, and frames are recycled: so every
+         * picture passes them (zeros without a map, which add nothing to its AQ offsets). */
+        x265_param ep;
+        c->x265->encoder_parameters(c->xenc, &ep);
+        c->xoff_bs = ep.rc.qgSize == 8 ? 8 : 16;
+        c->xoff_w = ((ep.sourceWidth / 2 + 7) / 8) * (16 / c->xoff_bs);
+        c->xoff_h = ((ep.sourceHeight / 2 + 7) / 8) * (16 / c->xoff_bs);
+        c->xoffsets = av_calloc((size_t)c->xoff_w * c->xoff_h, sizeof(float));
+        if (!c->xoffsets) {
+            set_err(err, errlen, "out of memory");
+            return AVERROR(ENOMEM);
+        }
+    }
+    for (int y = 0; y < c->xoff_h; y++) {
+        int r = c->qmap_pending ? y * c->xoff_bs / c->qblock : 0;
+        if (r >= c->qrows)
+            r = c->qrows - 1;
+        for (int x = 0; x < c->xoff_w; x++) {
+            int col = x * c->xoff_bs / c->qblock;
+            float v = 0;
+            if (c->qmap_pending) {
+                if (col >= c->qcols)
+                    col = c->qcols - 1;
+                v = (float)c->qmap[r * c->qcols + col];
+            }
+            c->xoffsets[y * c->xoff_w + x] = v;
+        }
+    }
+    pic.quantOffsets = c->xoffsets;
+    c->qmap_pending = 0;
     pic.bitDepth = c->cfg.bit_depth;
     pic.colorSpace = c->xparam->internalCsp;
     pic.pts = pts;
@@ -693,6 +738,7 @@ static int x265_receive(SwencCtx *c, SwencPacket *out)
     out->pts = c->xcur.pts;
     out->key = c->xcur.key;
     out->pict_type = c->xcur.pict_type;
+    out->qp = c->xcur.qp;
     return 1;
 }
 
@@ -808,6 +854,8 @@ void swenc_close(SwencCtx *c)
     if (!c)
         return;
     close_x265(c);
+    av_free(c->qmap);
+    av_free(c->xoffsets);
     avcodec_free_context(&c->avctx);
     av_packet_free(&c->pkt);
     sws_freeContext(c->sws);
@@ -1068,6 +1116,49 @@ static AVFrame *convert_input(SwencCtx *c, int fmt, const uint8_t *d, const Layo
     return out;
 }
 
+/* libx264 through libavcodec: the pending QP map as regions of interest, one per run of
+ * equal non-zero deltas in a row of blocks. The wrapper writes qoffset * qp_range (51 at 8
+ * bits) into quant_offsets of every macroblock a region overlaps, so qoffset = delta /
+ * qp_range gives the delta exactly. */
+static int attach_rois(SwencCtx *c, AVFrame *f)
+{
+    int qp_range = 51 + 6 * (c->cfg.bit_depth - 8);
+    size_t n = 0, i = 0;
+    AVFrameSideData *sd;
+    AVRegionOfInterest *roi;
+    for (int y = 0; y < c->qrows; y++)
+        for (int x = 0; x < c->qcols; x++) {
+            int8_t d = c->qmap[y * c->qcols + x];
+            if (d != 0 && (x == 0 || c->qmap[y * c->qcols + x - 1] != d))
+                n++;
+        }
+    if (n == 0)
+        return 0;
+    sd = av_frame_new_side_data(f, AV_FRAME_DATA_REGIONS_OF_INTEREST,
+                                n * sizeof(AVRegionOfInterest));
+    if (!sd)
+        return AVERROR(ENOMEM);
+    roi = (AVRegionOfInterest *)sd->data;
+    for (int y = 0; y < c->qrows; y++)
+        for (int x = 0; x < c->qcols;) {
+            int8_t d = c->qmap[y * c->qcols + x];
+            int x1 = x + 1;
+            while (x1 < c->qcols && c->qmap[y * c->qcols + x1] == d)
+                x1++;
+            if (d != 0) {
+                roi[i].self_size = sizeof(AVRegionOfInterest);
+                roi[i].left = x * c->qblock;
+                roi[i].right = x1 * c->qblock;
+                roi[i].top = y * c->qblock;
+                roi[i].bottom = (y + 1) * c->qblock;
+                roi[i].qoffset = (AVRational){d, qp_range};
+                i++;
+            }
+            x = x1;
+        }
+    return 0;
+}
+
 int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t pitch,
                uint32_t height_alloc, int64_t pts, int32_t kind, char *err, size_t errlen)
 {
@@ -1172,6 +1263,12 @@ int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t
         f->pict_type = AV_PICTURE_TYPE_NONE;
         break;
     }
+    if (c->qmap_pending && c->cfg.codec == SWENC_H264 && (r = attach_rois(c, f)) < 0) {
+        av_frame_free(&f);
+        set_averr(err, errlen, "regions of interest", r);
+        return r;
+    }
+    c->qmap_pending = 0;
     r = avcodec_send_frame(c->avctx, f);
     av_frame_free(&f);
     if (r < 0) {
@@ -1179,6 +1276,34 @@ int swenc_send(SwencCtx *c, int32_t fmt, const uint8_t *data, size_t len, size_t
         return r;
     }
     return 0;
+}
+
+int swenc_set_qp_map(SwencCtx *c, const int8_t *map, int32_t cols, int32_t rows, int32_t block,
+                     char *err, size_t errlen)
+{
+    size_t n;
+    if (!c || !map || cols <= 0 || rows <= 0 || block <= 0) {
+        set_err(err, errlen, "invalid QP map");
+        return AVERROR(EINVAL);
+    }
+    if (c->cfg.codec == SWENC_AV1)
+        return 0;
+    n = (size_t)cols * rows;
+    if (n > c->qmap_cap) {
+        int8_t *m = av_realloc(c->qmap, n);
+        if (!m) {
+            set_err(err, errlen, "out of memory");
+            return AVERROR(ENOMEM);
+        }
+        c->qmap = m;
+        c->qmap_cap = n;
+    }
+    memcpy(c->qmap, map, n);
+    c->qcols = cols;
+    c->qrows = rows;
+    c->qblock = block;
+    c->qmap_pending = 1;
+    return 1;
 }
 
 int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen)
@@ -1210,5 +1335,9 @@ int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen)
     out->key = !!(c->pkt->flags & AV_PKT_FLAG_KEY);
     sd = av_packet_get_side_data(c->pkt, AV_PKT_DATA_QUALITY_STATS, &sz);
     out->pict_type = (sd && sz >= 5) ? sd[4] : 0;
+    /* quality: the picture's QP * FF_QP2LAMBDA (libx264; libaom's is not an H.26x QP) */
+    out->qp = -1;
+    if (sd && sz >= 4 && c->cfg.codec == SWENC_H264)
+        out->qp = (double)AV_RL32(sd) / FF_QP2LAMBDA;
     return 1;
 }

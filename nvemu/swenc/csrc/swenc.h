@@ -39,6 +39,7 @@ typedef struct SwencPacket {
     int64_t pts;
     int32_t key;       /* AV_PKT_FLAG_KEY */
     int32_t pict_type; /* AVPictureType from the encoder stats, 0 if unknown */
+    double qp;         /* the picture's average QP as the encoder reports it, < 0 if unknown */
 } SwencPacket;
 
 typedef struct SwencCtx SwencCtx;
@@ -58,6 +59,14 @@ int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bi
  * throwaway encoder: 1 and *len bytes in out (cap bytes at most; *len is the size needed when
  * cap is too small, then < 0), 0 when this is no x265 encoder, < 0 on error. */
 int swenc_x265_headers(SwencCtx *c, uint8_t *out, size_t cap, size_t *len);
+/* A QP delta map for the next frame swenc_send takes: cols x rows signed QP offsets of
+ * block x block pixels in raster order (NVENC's qpDeltaMap). libx264: per macroblock through
+ * libavcodec's regions of interest (AV_FRAME_DATA_REGIONS_OF_INTEREST, which its wrapper turns
+ * into quant_offsets; needs adaptive quantisation, i.e. not constant QP); libx265: per 16x16
+ * block through x265_picture.quantOffsets; libaom: ignored (returns 0). 1: it will be
+ * honoured, 0: this encoder ignores it, < 0 error. */
+int swenc_set_qp_map(SwencCtx *c, const int8_t *map, int32_t cols, int32_t rows, int32_t block,
+                     char *err, size_t errlen);
 void swenc_close(SwencCtx *c);
 
 #endif

@@ -66,6 +66,7 @@ mod ffi {
         pub pts: i64,
         pub key: i32,
         pub pict_type: i32,
+        pub qp: f64,
     }
 
     unsafe extern "C" {
@@ -105,6 +106,15 @@ mod ffi {
             out: *mut u8,
             cap: usize,
             len: *mut usize,
+        ) -> i32;
+        pub fn swenc_set_qp_map(
+            c: *mut SwencCtx,
+            map: *const i8,
+            cols: i32,
+            rows: i32,
+            block: i32,
+            err: *mut c_char,
+            errlen: usize,
         ) -> i32;
         pub fn swenc_close(c: *mut SwencCtx);
     }
@@ -239,6 +249,9 @@ pub struct Packet {
     /// IDR / key frame.
     pub key: bool,
     pub kind: PicKind,
+    /// The picture's average QP as the encoder reports it (rounded; libx264, libx265), `None`
+    /// where it does not (libaom, the null backend).
+    pub avg_qp: Option<u32>,
 }
 
 /// A software encoder. See the crate documentation.
@@ -566,6 +579,50 @@ impl SwEncoder {
         Ok(())
     }
 
+    /// A QP delta map for the next frame [`SwEncoder::send`] takes: `cols` x `rows` signed QP
+    /// offsets of `block` x `block` pixels in raster order (NVENC's `qpDeltaMap`). libx264
+    /// honours it per macroblock (through libavcodec's regions of interest, which need its
+    /// adaptive quantisation: not with constant QP), libx265 per 16x16 block
+    /// (`x265_picture.quantOffsets`); libaom and the null backend ignore it. `Ok(true)`: it will
+    /// be honoured. Errors: a map shorter than `cols * rows`, the encoder's.
+    pub fn set_qp_map(
+        &mut self,
+        deltas: &[i8],
+        cols: u32,
+        rows: u32,
+        block: u32,
+    ) -> Result<bool, String> {
+        if self.null || self.cfg.codec == Codec::Av1 {
+            return Ok(false);
+        }
+        if deltas.len() < cols as usize * rows as usize || cols == 0 || rows == 0 || block == 0 {
+            return Err(format!(
+                "QP map of {} bytes for {cols}x{rows} blocks of {block}",
+                deltas.len()
+            ));
+        }
+        self.ensure_open()?;
+        let ctx = self.ctx()?;
+        let mut err = [0 as c_char; ERRLEN];
+        // SAFETY: ctx is live and exclusively ours (&mut self); `deltas` holds at least
+        // cols * rows bytes (checked above), which the C side copies; err is ERRLEN bytes.
+        let r = unsafe {
+            ffi::swenc_set_qp_map(
+                ctx.as_ptr(),
+                deltas.as_ptr(),
+                cols as i32,
+                rows as i32,
+                block as i32,
+                err.as_mut_ptr(),
+                ERRLEN,
+            )
+        };
+        if r < 0 {
+            return Err(err_text(&err));
+        }
+        Ok(r == 1)
+    }
+
     /// The next coded picture, if one is ready.
     pub fn receive(&mut self) -> Result<Option<Packet>, String> {
         Ok(self.ready.pop_front())
@@ -743,6 +800,7 @@ impl SwEncoder {
             pts,
             key,
             kind,
+            avg_qp: None,
         });
         Ok(())
     }
@@ -784,6 +842,7 @@ impl SwEncoder {
                 pts: 0,
                 key: 0,
                 pict_type: 0,
+                qp: -1.0,
             };
             // SAFETY: ctx is live and exclusively ours; pkt and err are valid out-buffers.
             let r = unsafe { ffi::swenc_receive(ctx.as_ptr(), &mut pkt, err.as_mut_ptr(), ERRLEN) };
@@ -800,7 +859,8 @@ impl SwEncoder {
                 // until the next swenc_receive/swenc_close on this context; we copy it now.
                 unsafe { std::slice::from_raw_parts(pkt.data, pkt.size) }.to_vec()
             };
-            let packet = self.finish_packet(data, pkt.pts, pkt.key != 0, pkt.pict_type)?;
+            let mut packet = self.finish_packet(data, pkt.pts, pkt.key != 0, pkt.pict_type)?;
+            packet.avg_qp = (pkt.qp >= 0.0).then(|| pkt.qp.round() as u32);
             self.ready.push_back(packet);
         }
     }
@@ -875,6 +935,7 @@ impl SwEncoder {
             pts,
             key,
             kind,
+            avg_qp: None,
         })
     }
 }
