@@ -16,6 +16,9 @@ use gst::prelude::*;
 use gst_check::Harness;
 use libtest_mimic::{Arguments, Trial};
 
+#[path = "element/roi.rs"]
+mod roi;
+
 const W: u32 = 320;
 const H: u32 = 240;
 const FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(40);
@@ -2057,6 +2060,19 @@ fn cases() -> Vec<Trial> {
         case("stats_property", stats_property),
         case("ltr_event_h265", || ltr_event("rsnvench265enc")),
         case("ltr_event_av1", || ltr_event("rsnvencav1enc")),
+        case("roi_improves_the_region_h264", || {
+            roi::roi_improves_the_region("rsnvench264enc")
+        }),
+        case("roi_improves_the_region_h265", || {
+            roi::roi_improves_the_region("rsnvench265enc")
+        }),
+        case("roi_refused_under_constqp", roi::roi_refused_under_constqp),
+        case("frame_stats_qp_follows_const_quality_h264", || {
+            roi::frame_stats_qp_follows_const_quality("rsnvench264enc")
+        }),
+        case("frame_stats_qp_follows_const_quality_h265", || {
+            roi::frame_stats_qp_follows_const_quality("rsnvench265enc")
+        }),
     ];
     for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
         t.push(case(format!("captions_round_trip_{element}"), move || {

@@ -28,8 +28,8 @@ use super::live;
 use super::metadata::{self, Hdr10, PicPayloads};
 use super::negotiation;
 use super::pipemeta;
-use super::roi;
 use super::ring::{self, CudaInput, Ring, Slot, Stream};
+use super::roi;
 use super::sdkext;
 use super::settings::{self, CcInsert, Change, Settings, Store};
 use super::stats::RunningStats;
@@ -692,7 +692,9 @@ impl NvEncoder {
                         self,
                         gst::LibraryError::Settings,
                         ("regions of interest ignored: {}", why),
-                        ["GstVideoRegionOfInterestMeta on the input; rcParams.qpMapMode is not NV_ENC_QP_MAP_DELTA"]
+                        [
+                            "GstVideoRegionOfInterestMeta on the input; rcParams.qpMapMode is not NV_ENC_QP_MAP_DELTA"
+                        ]
                     );
                 }
                 return;
@@ -703,7 +705,12 @@ impl NvEncoder {
         if roi::fill(&mut roi.map, grid, &regions, roi::max_delta(codec)) {
             pic.qpDeltaMap = roi.map.as_mut_ptr();
             pic.qpDeltaMapSize = roi.map.len() as u32;
-            gst::trace!(CAT, imp = self, "QP delta map of {} regions: {regions:?}", regions.len());
+            gst::trace!(
+                CAT,
+                imp = self,
+                "QP delta map of {} regions: {regions:?}",
+                regions.len()
+            );
         }
     }
 

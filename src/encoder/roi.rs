@@ -210,10 +210,22 @@ mod tests {
         {
             let b = buf.get_mut().unwrap();
             let mut m = gst_video::VideoRegionOfInterestMeta::add(b, "face", (1, 2, 3, 4));
-            m.add_param(gst::Structure::builder("roi/vaapi").field("delta-qp", -7).build());
+            m.add_param(
+                gst::Structure::builder("roi/vaapi")
+                    .field("delta-qp", -7)
+                    .build(),
+            );
             let mut m = gst_video::VideoRegionOfInterestMeta::add(b, "any", (5, 6, 7, 8));
-            m.add_param(gst::Structure::builder("roi/msdk").field("delta-qp", 3).build());
-            m.add_param(gst::Structure::builder(PARAM_NAME).field("delta-qp", -2).build());
+            m.add_param(
+                gst::Structure::builder("roi/msdk")
+                    .field("delta-qp", 3)
+                    .build(),
+            );
+            m.add_param(
+                gst::Structure::builder(PARAM_NAME)
+                    .field("delta-qp", -2)
+                    .build(),
+            );
             gst_video::VideoRegionOfInterestMeta::add(b, "plain", (9, 9, 9, 9));
         }
         assert_eq!(
@@ -229,9 +241,27 @@ mod tests {
 
     #[test]
     fn constqp_and_lossless_are_refused() {
-        assert!(check(ffi::NV_ENC_PARAMS_RC_VBR, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY).is_ok());
-        assert!(check(ffi::NV_ENC_PARAMS_RC_CBR, ffi::NV_ENC_TUNING_INFO_LOW_LATENCY).is_ok());
-        assert!(check(ffi::NV_ENC_PARAMS_RC_CONSTQP, ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY).is_err());
+        assert!(
+            check(
+                ffi::NV_ENC_PARAMS_RC_VBR,
+                ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                ffi::NV_ENC_PARAMS_RC_CBR,
+                ffi::NV_ENC_TUNING_INFO_LOW_LATENCY
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                ffi::NV_ENC_PARAMS_RC_CONSTQP,
+                ffi::NV_ENC_TUNING_INFO_HIGH_QUALITY
+            )
+            .is_err()
+        );
         assert!(check(ffi::NV_ENC_PARAMS_RC_VBR, ffi::NV_ENC_TUNING_INFO_LOSSLESS).is_err());
     }
 }

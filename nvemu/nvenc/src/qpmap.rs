@@ -126,7 +126,9 @@ pub fn read(
 ) -> Result<Option<Map>, String> {
     if ptr == 0 {
         if size != 0 {
-            notes.push(format!("qpDeltaMapSize {size} without a qpDeltaMap: ignored"));
+            notes.push(format!(
+                "qpDeltaMapSize {size} without a qpDeltaMap: ignored"
+            ));
         }
         return Ok(None);
     }

@@ -680,19 +680,19 @@ static int x265_send(SwencCtx *c, AVFrame *f, int64_t pts, int32_t kind, char *e
             return AVERROR(ENOMEM);
         }
     }
-    for (int y = 0; y < c->xoff_h; y++) {
-        int r = c->qmap_pending ? y * c->xoff_bs / c->qblock : 0;
-        if (r >= c->qrows)
-            r = c->qrows - 1;
-        for (int x = 0; x < c->xoff_w; x++) {
-            int col = x * c->xoff_bs / c->qblock;
-            float v = 0;
-            if (c->qmap_pending) {
+    if (!c->qmap_pending) {
+        memset(c->xoffsets, 0, (size_t)c->xoff_w * c->xoff_h * sizeof(float));
+    } else {
+        for (int y = 0; y < c->xoff_h; y++) {
+            int r = y * c->xoff_bs / c->qblock;
+            if (r >= c->qrows)
+                r = c->qrows - 1;
+            for (int x = 0; x < c->xoff_w; x++) {
+                int col = x * c->xoff_bs / c->qblock;
                 if (col >= c->qcols)
                     col = c->qcols - 1;
-                v = (float)c->qmap[r * c->qcols + col];
+                c->xoffsets[y * c->xoff_w + x] = (float)c->qmap[r * c->qcols + col];
             }
-            c->xoffsets[y * c->xoff_w + x] = v;
         }
     }
     pic.quantOffsets = c->xoffsets;

@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Regions of interest (issue 12): `GstVideoRegionOfInterestMeta` on the input becomes NVENC's
+//! QP delta map (the emulator's trace shows the map NVENC read), and the region comes out
+//! better than the rest (PSNR of the decoded Y plane against the source, inside and outside);
+//! the refusal under constant QP (one warning); no map without metas; and the QP the element
+//! reports in `frame-stats` following a live quality change.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+
+use super::{FRAME, finish, new_harness, nv12_caps, root, sink_caps_of, trace_lines};
+
+const CW: u32 = 720;
+const CH: u32 = 405;
+const FRAMES: usize = 40;
+/// The region: aligned to 32 pixels, so that macroblocks (16) and CTBs (32) cover it exactly.
+const ROI: (u32, u32, u32, u32) = (256, 128, 192, 128);
+
+fn clip() -> PathBuf {
+    let p = root().join("tests/data/cityCC0.mpg");
+    if !p.exists() {
+        let st = Command::new(root().join("scripts/fetch-test-clip"))
+            .status()
+            .expect("run scripts/fetch-test-clip");
+        assert!(st.success(), "scripts/fetch-test-clip failed");
+    }
+    p
+}
+
+/// The first `n` frames of the real clip as NV12 in FFmpeg's raw layout (Y rows, then
+/// interleaved UV rows: 405 + 203 rows of 720 bytes), decoded by FFmpeg.
+fn clip_frames(n: usize) -> Vec<Vec<u8>> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(clip())
+        .args([
+            "-frames:v",
+            &n.to_string(),
+            "-pix_fmt",
+            "nv12",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        o.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let size = (CW * CH + CW * CH.div_ceil(2)) as usize;
+    assert_eq!(o.stdout.len(), size * n, "decoded frames");
+    o.stdout.chunks(size).map(<[u8]>::to_vec).collect()
+}
+
+/// Pushes the clip's frames (PTS from frame `first`), each with one region of interest when
+/// `roi` is `Some` (with its parameter structure, if any).
+fn push_clip(
+    h: &mut gst_check::Harness,
+    frames: &[Vec<u8>],
+    first: u64,
+    roi: Option<Option<gst::Structure>>,
+) {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, CW, CH)
+        .build()
+        .unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * (first + i as u64));
+            b.set_duration(FRAME);
+            fill_nv12(b, &info, f);
+            if let Some(param) = &roi {
+                let mut m = gst_video::VideoRegionOfInterestMeta::add(b, "face", ROI);
+                if let Some(p) = param {
+                    m.add_param(p.clone());
+                }
+            }
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok), "push frame {i}");
+    }
+}
+
+/// Y planes of `data` (an H.264/H.265 byte stream) decoded by FFmpeg.
+fn decode_y(data: &[u8], name: &str) -> Vec<Vec<u8>> {
+    let dir = root().join("target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, data).unwrap();
+    let demuxer = if name.ends_with(".h265") {
+        "hevc"
+    } else {
+        "h264"
+    };
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", demuxer, "-i"])
+        .arg(&file)
+        // 4:2:0 H.264/H.265 code 406 rows (cropped to 405 by the SPS where the encoder
+        // writes the crop, not always): the top 405 are the picture.
+        .args([
+            "-vf",
+            "format=gray,crop=720:405:0:0",
+            "-pix_fmt",
+            "gray",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        o.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let size = (CW * CH) as usize;
+    o.stdout.chunks(size).map(<[u8]>::to_vec).collect()
+}
+
+/// PSNR (dB) of the Y plane inside the region and outside it, over every frame.
+fn psnr_in_out(decoded: &[Vec<u8>], source: &[Vec<u8>]) -> (f64, f64) {
+    let (mut se_in, mut n_in, mut se_out, mut n_out) = (0f64, 0f64, 0f64, 0f64);
+    let (rx, ry, rw, rh) = ROI;
+    for (d, s) in decoded.iter().zip(source) {
+        for y in 0..CH {
+            for x in 0..CW {
+                let i = (y * CW + x) as usize;
+                let e = d[i] as f64 - s[i] as f64;
+                if (rx..rx + rw).contains(&x) && (ry..ry + rh).contains(&y) {
+                    se_in += e * e;
+                    n_in += 1.0;
+                } else {
+                    se_out += e * e;
+                    n_out += 1.0;
+                }
+            }
+        }
+    }
+    let psnr = |se: f64, n: f64| 10.0 * (255.0f64 * 255.0 / (se / n).max(1e-9)).log10();
+    (psnr(se_in, n_in), psnr(se_out, n_out))
+}
+
+/// The QP delta maps NVENC read (trace `emu.qp_map`) of the pictures since trace line `from`.
+fn traced_maps(from: usize) -> Vec<Option<serde_json::Value>> {
+    trace_lines("nvEncEncodePicture")[from..]
+        .iter()
+        .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+        .map(|l| l["args"].get("emu.qp_map").cloned())
+        .collect()
+}
+
+/// Mean delta of the map's blocks inside the region and outside it.
+fn map_in_out(m: &serde_json::Value) -> (f64, f64) {
+    let (block, cols) = (
+        m["block"].as_u64().unwrap() as u32,
+        m["cols"].as_u64().unwrap(),
+    );
+    let hex = m["map"].as_str().unwrap();
+    let deltas: Vec<i8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap() as i8)
+        .collect();
+    let (rx, ry, rw, rh) = ROI;
+    let (mut si, mut ni, mut so, mut no) = (0f64, 0f64, 0f64, 0f64);
+    for (i, d) in deltas.iter().enumerate() {
+        let (bx, by) = (
+            (i as u64 % cols) as u32 * block,
+            (i as u64 / cols) as u32 * block,
+        );
+        if (rx..rx + rw).contains(&bx) && (ry..ry + rh).contains(&by) {
+            si += *d as f64;
+            ni += 1.0;
+        } else {
+            so += *d as f64;
+            no += 1.0;
+        }
+    }
+    (si / ni, so / no)
+}
+
+/// Encodes the clip's first frames with `element` (CBR 500 kbit/s), `roi` as [`push_clip`];
+/// returns the decoded Y planes and the traced maps.
+fn encode(
+    element: &str,
+    frames: &[Vec<u8>],
+    roi: Option<Option<gst::Structure>>,
+    name: &str,
+) -> (Vec<Vec<u8>>, Vec<Option<serde_json::Value>>) {
+    let from = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        element,
+        &[("rc-mode", "cbr"), ("bitrate", "500"), ("gop-size", "-1")],
+        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
+        sink_caps_of(element),
+    );
+    push_clip(&mut h, frames, 0, roi);
+    let out = finish(&mut h);
+    assert_eq!(
+        out.len(),
+        frames.len(),
+        "{element}: frames out == frames in"
+    );
+    let data: Vec<u8> = out.iter().flat_map(|o| o.2.iter().copied()).collect();
+    (decode_y(&data, name), traced_maps(from))
+}
+
+/// A region with delta -10 (`roi/nvenc` for H.264, `roi/vaapi` as GStreamer's VA-API
+/// encoders read it for H.265): every picture carries the map (-10 on the region's blocks, 0
+/// elsewhere), and the region decodes better than without it while the rest pays.
+pub fn roi_improves_the_region(element: &str) {
+    let source = clip_frames(FRAMES);
+    let source_y: Vec<Vec<u8>> = source
+        .iter()
+        .map(|f| f[..(CW * CH) as usize].to_vec())
+        .collect();
+    let param = if element == "rsnvench264enc" {
+        "roi/nvenc"
+    } else {
+        "roi/vaapi"
+    };
+    let roi = gst::Structure::builder(param)
+        .field("delta-qp", -10i32)
+        .build();
+    let ext = if element == "rsnvench264enc" {
+        "h264"
+    } else {
+        "h265"
+    };
+    let (with, maps) = encode(
+        element,
+        &source,
+        Some(Some(roi)),
+        &format!("roi-{element}.{ext}"),
+    );
+    let (without, plain) = encode(element, &source, None, &format!("roi-none-{element}.{ext}"));
+    assert_eq!(maps.len(), FRAMES, "{element}: pictures traced");
+    let (block, cols, rows) = if element == "rsnvench264enc" {
+        (16, 45, 26)
+    } else {
+        (32, 23, 13)
+    };
+    for (i, m) in maps.iter().enumerate() {
+        let m = m
+            .as_ref()
+            .unwrap_or_else(|| panic!("{element}: picture {i} without a map"));
+        assert_eq!(
+            (&m["block"], &m["cols"], &m["rows"]),
+            (&block.into(), &cols.into(), &rows.into()),
+            "{element}: {m}"
+        );
+        let (inside, outside) = map_in_out(m);
+        assert_eq!(
+            (inside, outside),
+            (-10.0, 0.0),
+            "{element} picture {i}: {m}"
+        );
+    }
+    assert!(
+        plain.iter().all(Option::is_none),
+        "{element}: a map without regions"
+    );
+    let (in_roi, out_roi) = psnr_in_out(&with, &source_y);
+    let (in_plain, out_plain) = psnr_in_out(&without, &source_y);
+    eprintln!(
+        "{element}: Y PSNR inside/outside the region: with ROI {in_roi:.2}/{out_roi:.2} dB, without {in_plain:.2}/{out_plain:.2} dB"
+    );
+    assert_eq!((with.len(), without.len()), (FRAMES, FRAMES));
+    assert!(
+        in_roi > in_plain + 0.5,
+        "{element}: region {in_roi:.2} dB with ROI, {in_plain:.2} dB without"
+    );
+    assert!(
+        in_roi > out_roi,
+        "{element}: region {in_roi:.2} dB, rest {out_roi:.2} dB"
+    );
+    assert!(
+        out_roi < out_plain,
+        "{element}: the rest pays: {out_roi:.2} dB with ROI, {out_plain:.2} dB without"
+    );
+}
+
+/// Under constant QP the regions are refused with one warning (not one per frame), the
+/// session says `NV_ENC_QP_MAP_DISABLED` and NVENC gets no map; a region without a `delta-qp`
+/// parameter takes `roi-delta-qp` (here +5) where rate control takes maps.
+pub fn roi_refused_under_constqp() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let from = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        "rsnvench264enc",
+        &[("rc-mode", "constqp"), ("gop-size", "-1")],
+        &nv12_caps(super::W, super::H),
+        sink_caps_of("rsnvench264enc"),
+    );
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    push_with_roi(&mut h, 0..6);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 6);
+    let warnings: Vec<String> = std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .filter(|w| w.contains("regions of interest"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
+    assert!(warnings[0].contains("constqp"), "{warnings:?}");
+    let init = &trace_lines("nvEncInitializeEncoder")[inits];
+    assert_eq!(init["args"]["encodeConfig.rcParams.qpMapMode"], 0, "{init}");
+    assert!(
+        traced_maps(from).iter().all(Option::is_none),
+        "no map under constqp"
+    );
+
+    // VBR: the map is there, with the property's delta.
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let from = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        "rsnvench264enc",
+        &[("rc-mode", "vbr"), ("roi-delta-qp", "5")],
+        &nv12_caps(super::W, super::H),
+        sink_caps_of("rsnvench264enc"),
+    );
+    push_with_roi(&mut h, 0..3);
+    assert_eq!(finish(&mut h).len(), 3);
+    let init = &trace_lines("nvEncInitializeEncoder")[inits];
+    assert_eq!(init["args"]["encodeConfig.rcParams.qpMapMode"], 2, "{init}");
+    let maps = traced_maps(from);
+    assert_eq!(maps.len(), 3);
+    for m in maps {
+        let m = m.expect("a map");
+        assert_eq!((&m["min"], &m["max"]), (&0.into(), &5.into()), "{m}");
+    }
+}
+
+/// Frames `range` of the small gradient, each with a region (no parameter) at 16,16 32x32.
+fn push_with_roi(h: &mut gst_check::Harness, range: std::ops::Range<u64>) {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, super::W, super::H)
+        .build()
+        .unwrap();
+    for i in range {
+        let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * i);
+            b.set_duration(FRAME);
+            b.map_writable().unwrap().fill((i * 8 % 200 + 16) as u8);
+            gst_video::VideoRegionOfInterestMeta::add(b, "any", (16, 16, 32, 32));
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok));
+    }
+}
+
+/// The QP the element reports in `frame-stats` (`frame-avg-qp`, NVENC's `frameAvgQP`) follows
+/// a live change of `const-quality` (VBR with target quality 40, then 20) on the real clip.
+pub fn frame_stats_qp_follows_const_quality(element: &str) {
+    let source = clip_frames(24);
+    let mut h = new_harness(
+        element,
+        &[
+            ("rc-mode", "vbr"),
+            ("const-quality", "40"),
+            ("gop-size", "-1"),
+            ("emit-frame-stats", "true"),
+        ],
+        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
+        sink_caps_of(element),
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let seen = seen.clone();
+        h.element()
+            .unwrap()
+            .connect("frame-stats", false, move |args| {
+                let st = args[1].get::<gst::Structure>().unwrap();
+                seen.lock().unwrap().push((
+                    st.get::<u32>("system-frame-number").unwrap(),
+                    st.get::<u32>("frame-avg-qp").unwrap(),
+                ));
+                None
+            });
+    }
+    push_clip(&mut h, &source[..12], 0, None);
+    h.element()
+        .unwrap()
+        .set_property_from_str("const-quality", "20");
+    push_clip(&mut h, &source[12..], 12, None);
+    assert_eq!(finish(&mut h).len(), 24);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 24, "{element}: {seen:?}");
+    let mean = |r: std::ops::Range<u32>| {
+        let v: Vec<f64> = seen
+            .iter()
+            .filter(|s| r.contains(&s.0))
+            .map(|s| s.1 as f64)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (before, after) = (mean(1..12), mean(13..24));
+    eprintln!("{element}: frame-avg-qp {before:.1} at const-quality 40, {after:.1} at 20");
+    assert!(
+        after + 8.0 < before,
+        "{element}: frame-avg-qp {before:.1} then {after:.1}: {seen:?}"
+    );
+}
+
+/// Copies one frame in FFmpeg's raw NV12 layout into `b` (GStreamer's layout of `info`).
+fn fill_nv12(b: &mut gst::BufferRef, info: &gst_video::VideoInfo, f: &[u8]) {
+    let mut vf = gst_video::VideoFrameRef::from_buffer_ref_writable(b, info).expect("frame");
+    let w = CW as usize;
+    for plane in 0..2u32 {
+        let stride = vf.plane_stride()[plane as usize] as usize;
+        let (rows, off) = if plane == 0 {
+            (CH as usize, 0)
+        } else {
+            (CH.div_ceil(2) as usize, w * CH as usize)
+        };
+        let dst = vf.plane_data_mut(plane).unwrap();
+        for r in 0..rows {
+            dst[r * stride..r * stride + w].copy_from_slice(&f[off + r * w..off + (r + 1) * w]);
+        }
+    }
+}
