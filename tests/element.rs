@@ -1150,6 +1150,64 @@ fn nv12_caps_at(w: u32, h: u32, fps: i32) -> String {
     format!("video/x-raw,format=NV12,width={w},height={h},framerate={fps}/1")
 }
 
+/// A frame-rate change in the session with B-frames (25 -> 10 fps, `bframes=2`): DTS increase
+/// strictly and never pass the PTS across the change (DTS from the PTS of the frame submitted
+/// two before, not a reordering delay fixed at the old rate), every frame comes out, no IDR.
+fn framerate_change_with_bframes(element: &str) {
+    let mut h = new_harness(
+        element,
+        // A finite GOP: with gop-size=-1 there are no B-frames (nvcodec's semantics).
+        &[("gop-size", "60"), ("bframes", "2"), ("rc-mode", "cbr")],
+        &nv12_caps_at(W, H, 25),
+        // H.264: a profile with B-frames (without one, downstream's caps allow constrained
+        // baseline, which has none).
+        if element == "rsnvench264enc" {
+            "video/x-h264,stream-format=byte-stream,alignment=au,profile=high"
+        } else {
+            sink_caps_of(element)
+        },
+    );
+    push_frames(&mut h, W, H, 0..8);
+    h.set_src_caps_str(&nv12_caps_at(W, H, 10));
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, W, H)
+        .build()
+        .unwrap();
+    // 100 ms apart from here.
+    for i in 0..8u64 {
+        let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(FRAME * 8 + gst::ClockTime::from_mseconds(100) * i);
+            b.set_duration(gst::ClockTime::from_mseconds(100));
+            b.map_writable().unwrap().fill((i * 16 + 20) as u8);
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut out = Vec::new();
+    while let Some(b) = h.try_pull() {
+        out.push((
+            b.dts().expect("DTS on every buffer"),
+            b.pts().expect("PTS on every buffer"),
+            !b.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        ));
+    }
+    assert_eq!(out.len(), 16, "{element}: frames out == frames in");
+    assert!(
+        out.windows(2).all(|w| w[0].0 < w[1].0),
+        "{element}: DTS not strictly increasing: {out:?}"
+    );
+    assert!(
+        out.iter().all(|o| o.0 <= o.1),
+        "{element}: DTS after PTS: {out:?}"
+    );
+    assert_eq!(
+        out.iter().filter(|o| o.2).count(),
+        1,
+        "{element}: one IDR (the first): {out:?}"
+    );
+}
+
 /// webrtcsink's congestion control, as a capsfilter in front of the encoder does it:
 /// 1280x720 -> 960x540 -> 640x360 -> 1280x720, then 30 -> 15 -> 30 fps, mid-stream, with
 /// B-frames where the codec has them. One session; one `nvEncReconfigureEncoder` per step
@@ -2037,6 +2095,12 @@ fn cases() -> Vec<Trial> {
         case("webrtc_steps_h265", || webrtc_steps("rsnvench265enc")),
         case("webrtc_steps_av1", || webrtc_steps("rsnvencav1enc")),
         case("max_size_in_session", max_size_in_session),
+        case("framerate_change_with_bframes_h264", || {
+            framerate_change_with_bframes("rsnvench264enc")
+        }),
+        case("framerate_change_with_bframes_h265", || {
+            framerate_change_with_bframes("rsnvench265enc")
+        }),
         case("live_rate_control_change", live_rate_control_change),
         case("live_bitrate_follows_target", live_bitrate_follows_target),
         case("key_unit_as_intra_refresh_h264", || {

@@ -50,13 +50,39 @@ pub struct Done {
     frame_number: u32,
     buffer: gst::Buffer,
     keyframe: bool,
-    /// PTS of the k-th submitted frame (display order), for DTS.
-    dts_source: Option<gst::ClockTime>,
+    /// Its DTS ([`Dts`]).
+    dts: Option<gst::ClockTime>,
+}
+
+/// DTS of the pictures NVENC gives out in coded order, from the PTS of the frames submitted
+/// in display order: the k-th picture out gets the PTS of the frame submitted `delay` frames
+/// before the k-th (`delay` = `frameIntervalP - 1`, NVENC's reordering), so DTS increase
+/// strictly with the input's PTS and never pass the PTS (a picture coded k-th shows at or
+/// after frame k - `delay`), whatever the frame rate was then: a frame-rate change in the
+/// session needs nothing here. The first `delay` pictures take their own PTS minus `offset`
+/// (`delay` frame durations at the session's start).
+struct Dts {
+    delay: usize,
+    offset: gst::ClockTime,
+    /// PTS of the last `delay` frames submitted.
+    recent: VecDeque<Option<gst::ClockTime>>,
+}
+
+impl Dts {
+    /// The DTS of the picture that comes out k-th, for the k-th frame submitted, of `pts`.
+    fn next(&mut self, pts: Option<gst::ClockTime>) -> Option<gst::ClockTime> {
+        self.recent.push_back(pts);
+        if self.recent.len() > self.delay {
+            return self.recent.pop_front().flatten();
+        }
+        // Warm-up; after a drain the history goes on (the delay is the same).
+        pts.map(|p| p.saturating_sub(self.offset))
+    }
 }
 
 struct Queues<S> {
     free: Vec<S>,
-    /// Submitted, waiting for the output thread, with the PTS of that submission.
+    /// Submitted, waiting for the output thread, with the DTS of that submission ([`Dts`]).
     pending: VecDeque<(S, Option<gst::ClockTime>)>,
     /// Submitted, but NVENC answered NEED_MORE_INPUT: not to be locked until a later
     /// EncodePicture returns SUCCESS or EOS is sent (NVENC's rule, as nvcodec keeps it). Then
@@ -77,6 +103,7 @@ struct Queues<S> {
     /// Frames that start an intra-refresh wave for a key-unit request, until they come out:
     /// marked sync points (recovery points, as x264enc marks x264's intra-refresh key frames).
     recovery_frames: HashSet<u32>,
+    dts: Dts,
 }
 
 /// The slots of a session (`S`: [`Slot`], anything in the unit tests) and where each is:
@@ -87,7 +114,14 @@ pub struct Ring<S = Slot> {
 }
 
 impl<S> Ring<S> {
-    pub fn new(free: Vec<S>, hdr_expected: bool) -> Arc<Ring<S>> {
+    /// A ring of the `free` slots of a session with `delay` frames of reordering (B-frames),
+    /// `offset` = `delay` frame durations at its start.
+    pub fn new(
+        free: Vec<S>,
+        hdr_expected: bool,
+        delay: u32,
+        offset: gst::ClockTime,
+    ) -> Arc<Ring<S>> {
         Arc::new(Ring {
             q: Mutex::new(Queues {
                 free,
@@ -101,6 +135,11 @@ impl<S> Ring<S> {
                 hdr_expected,
                 hdr_frames: HashSet::new(),
                 recovery_frames: HashSet::new(),
+                dts: Dts {
+                    delay: delay as usize,
+                    offset,
+                    recent: VecDeque::new(),
+                },
             }),
             cond: Condvar::new(),
         })
@@ -137,9 +176,10 @@ impl<S> Ring<S> {
         lock(&self.q).free.push(slot);
     }
 
-    /// The slot's picture went to `nvEncEncodePicture`, which answered `status`.
+    /// The slot's picture (of `pts`) went to `nvEncEncodePicture`, which answered `status`.
     pub fn submitted(&self, slot: S, pts: Option<gst::ClockTime>, status: EncodeStatus) {
         let mut q = lock(&self.q);
+        let pts = q.dts.next(pts);
         match status {
             EncodeStatus::NeedMoreInput => q.held.push((slot, pts)),
             EncodeStatus::Success => {
@@ -226,7 +266,7 @@ impl<S> Ring<S> {
         &self,
         slot: S,
         res: Result<(u32, bool, gst::Buffer), NvEncError>,
-        dts_source: Option<gst::ClockTime>,
+        dts: Option<gst::ClockTime>,
     ) -> (bool, Option<String>) {
         let mut q = lock(&self.q);
         q.locking -= 1;
@@ -247,7 +287,7 @@ impl<S> Ring<S> {
                     frame_number: n,
                     buffer,
                     keyframe: key || recovery,
-                    dts_source,
+                    dts,
                 });
             }
             Err(e) => {
@@ -282,6 +322,8 @@ pub struct Stream {
     pub ring: Arc<Ring>,
     pub thread: Option<JoinHandle<()>>,
     pub params: SessionParams,
+    /// The reordering delay (`frameIntervalP - 1` frames) at the current frame rate: the
+    /// latency.
     pub dts_offset: gst::ClockTime,
     pub frame_idx: u32,
     /// "LTR Per Picture" mode: where the codec's picture parameters take the marks, and
@@ -367,7 +409,7 @@ impl Stream {
         })?;
         for d in done {
             if push {
-                finish_one(element, self.dts_offset, d)?;
+                finish_one(element, d)?;
             } else if let Some(f) = element.frame(d.frame_number as i32) {
                 drop(f);
             }
@@ -394,17 +436,13 @@ impl Stream {
 /// Sets timestamps and flags of a finished frame and hands it to the base class.
 fn finish_one(
     element: &gst_video::VideoEncoder,
-    dts_offset: gst::ClockTime,
     d: Done,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
     let Some(mut frame) = element.frame(d.frame_number as i32) else {
         gst::warning!(CAT, obj = element, "no frame {} pending", d.frame_number);
         return Ok(gst::FlowSuccess::Ok);
     };
-    let dts = d
-        .dts_source
-        .map(|p| p.saturating_sub(dts_offset))
-        .or(frame.pts());
+    let dts = d.dts.or(frame.pts());
     frame.set_dts(dts);
     if d.keyframe {
         frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
@@ -418,7 +456,6 @@ pub struct Output {
     pub element: gst_video::VideoEncoder,
     pub ops: &'static dyn CodecOps,
     pub format: StreamFormat,
-    pub dts_offset: gst::ClockTime,
     pub stats: Arc<RunningStats>,
     pub settings: Arc<Store>,
 }
@@ -439,7 +476,7 @@ pub fn spawn_output_thread(
 /// then finishes frames under the encoder's stream lock.
 fn output_loop(session: &Session, ring: &Ring, out: &Output) {
     let element = &out.element;
-    while let Some((slot, dts_source)) = ring.next_pending() {
+    while let Some((slot, dts)) = ring.next_pending() {
         let res = session.with_locked_bitstream(&slot.output, |info, data| {
             out.stats.picture_out(data.len());
             let converted = out.ops.convert_output(data, out.format);
@@ -467,7 +504,7 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
         let mut slot = slot;
         // The bitstream is out: NVENC's mapping, then upstream's memory, can go.
         slot.cuda = None;
-        let (shutdown, warning) = ring.returned(slot, res, dts_source);
+        let (shutdown, warning) = ring.returned(slot, res, dts);
         if let Some(w) = warning {
             gst::warning!(CAT, obj = element, "{w}");
         }
@@ -481,7 +518,7 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
             continue;
         };
         for d in done {
-            if let Err(e) = finish_one(element, out.dts_offset, d) {
+            if let Err(e) = finish_one(element, d) {
                 gst::debug!(CAT, obj = element, "finish_frame: {e:?}");
                 if e != gst::FlowError::Flushing && e != gst::FlowError::Eos {
                     ring.fail(NvEncError::Other(format!("downstream: {e:?}")));
@@ -494,6 +531,30 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dts_follow_a_new_frame_rate() {
+        let ms = gst::ClockTime::from_mseconds;
+        let base = gst::ClockTime::from_seconds(1000);
+        let mut d = Dts {
+            delay: 2,
+            offset: ms(80),
+            recent: VecDeque::new(),
+        };
+        // 25 fps, then 10 fps; submitted in display order, coded I0 P3 B1 B2 P6 B4 B5 ...
+        let pts: Vec<gst::ClockTime> = (0..6)
+            .map(|i| base + ms(40) * i)
+            .chain((0..6).map(|i| base + ms(240) + ms(100) * i))
+            .collect();
+        let dts: Vec<gst::ClockTime> = pts.iter().map(|p| d.next(Some(*p)).unwrap()).collect();
+        assert_eq!(&dts[..3], &[base - ms(80), base - ms(40), base]);
+        assert!(dts.windows(2).all(|w| w[0] < w[1]), "{dts:?}");
+        // Coded order: anchors first, each mini-GOP's B-frames after it.
+        let coded = [0usize, 3, 1, 2, 6, 4, 5, 9, 7, 8];
+        for (k, &f) in coded.iter().enumerate() {
+            assert!(dts[k] <= pts[f], "picture {k} (frame {f}): {dts:?}");
+        }
+    }
 
     fn done_numbers<S>(ring: &Ring<S>) -> Vec<u32> {
         ring.take_done()
@@ -519,7 +580,7 @@ mod tests {
     #[test]
     fn held_pictures_go_out_in_submission_order() {
         gst::init().unwrap();
-        let ring: Arc<Ring<u32>> = Ring::new(vec![], false);
+        let ring: Arc<Ring<u32>> = Ring::new(vec![], false, 0, gst::ClockTime::ZERO);
         let t = |n| Some(gst::ClockTime::from_mseconds(n));
         ring.submitted(1, t(1), EncodeStatus::NeedMoreInput);
         ring.submitted(2, t(2), EncodeStatus::NeedMoreInput);
@@ -546,7 +607,7 @@ mod tests {
     #[test]
     fn eos_releases_held_pictures() {
         gst::init().unwrap();
-        let ring: Arc<Ring<u32>> = Ring::new(vec![], false);
+        let ring: Arc<Ring<u32>> = Ring::new(vec![], false, 0, gst::ClockTime::ZERO);
         ring.submitted(7, None, EncodeStatus::NeedMoreInput);
         ring.release_held();
         assert_eq!(ring.next_pending(), Some((7, None)));
@@ -557,7 +618,7 @@ mod tests {
     #[test]
     fn hdr_on_a_non_idr_is_reported_and_errors_kept() {
         gst::init().unwrap();
-        let ring: Arc<Ring<u32>> = Ring::new(vec![], true);
+        let ring: Arc<Ring<u32>> = Ring::new(vec![], true, 0, gst::ClockTime::ZERO);
         ring.with_hdr(5);
         for n in [5, 6] {
             ring.submitted(n, None, EncodeStatus::Success);

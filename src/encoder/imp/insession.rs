@@ -139,6 +139,10 @@ impl NvEncoder {
             // Upstream memories of the old size go away with their pool.
             stream.registrations.clear();
         }
+        // The reordering delay at the new frame rate (the latency; DTS follow by themselves,
+        // `ring::Dts`).
+        let delay = stream.config.cfg.frameIntervalP.max(1) as u64 - 1;
+        stream.dts_offset = config::frame_duration(info) * delay;
         let ring_size = config::ring_size(setup.lookahead, stream.config.cfg.frameIntervalP);
         let (min, max) = config::latency(info, stream.dts_offset, setup.lookahead, ring_size);
         self.obj().set_latency(min, Some(max));

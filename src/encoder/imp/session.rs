@@ -238,9 +238,10 @@ impl NvEncoder {
                 device: None,
             });
         }
-        let ring = Ring::new(free, !params.hdr.is_empty());
         let frame_dur = config::frame_duration(&params.info);
-        let dts_offset = frame_dur * (frame_interval_p.max(1) as u64 - 1);
+        let delay = frame_interval_p.max(1) as u32 - 1;
+        let dts_offset = frame_dur * delay as u64;
+        let ring = Ring::new(free, !params.hdr.is_empty(), delay, dts_offset);
         let (min, max) = config::latency(&params.info, dts_offset, setup.lookahead, ring_size);
         self.obj().set_latency(min, Some(max));
         let thread = ring::spawn_output_thread(
@@ -250,7 +251,6 @@ impl NvEncoder {
                 element: self.obj().clone().upcast(),
                 ops: self.ops(),
                 format: fmt,
-                dts_offset,
                 stats: self.stats.clone(),
                 settings: self.settings.clone(),
             },
