@@ -150,12 +150,12 @@ pub fn read(
     let bytes = crate::payload::read_client(ptr, size as usize)
         .ok_or_else(|| format!("qpDeltaMap {ptr:#x}: {size} bytes not readable"))?;
     let deltas: Vec<i8> = bytes.into_iter().map(|b| b as i8).collect();
-    if m.mode == EMPHASIS {
-        if let Some(l) = deltas.iter().find(|&&d| !(0..=5).contains(&d)) {
-            return Err(format!(
-                "emphasis level {l} outside NV_ENC_EMPHASIS_MAP_LEVEL_0..5"
-            ));
-        }
+    if m.mode == EMPHASIS
+        && let Some(l) = deltas.iter().find(|&&d| !(0..=5).contains(&d))
+    {
+        return Err(format!(
+            "emphasis level {l} outside NV_ENC_EMPHASIS_MAP_LEVEL_0..5"
+        ));
     }
     Ok(Some(Map {
         block: m.block,
