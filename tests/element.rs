@@ -1201,6 +1201,62 @@ fn h264_time_codes(c: &TcCase) {
     }
 }
 
+/// The child process of [`h264_time_codes_need_api_12_2`]: encodes [`TC_CASES`]`[0]` with
+/// time codes; fails if any access unit has a picture timing SEI.
+fn timecode_child() -> ExitCode {
+    gst::init().expect("gst init");
+    gstrsnvenc::plugin_register_static().expect("register rsnvenc");
+    let out = encode_time_codes(&TC_CASES[0]);
+    if out
+        .iter()
+        .any(|(_, _, d)| sei_messages(d, false).0.iter().any(|(t, _)| *t == 1))
+    {
+        eprintln!("a picture timing SEI under API 12.1");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Under NVENC API 12.1 (no `skipClockTimestampInsertion`; FFmpeg, too, takes the path only
+/// from 12.2) H.264 time codes are not written: no session is initialised with
+/// `enableTimeCode`, no picture timing SEI comes out, the frames do, and nothing violates
+/// the contract.
+fn h264_time_codes_need_api_12_2() {
+    let trace = root().join("target/e2e/timecode-api-12.1.trace");
+    let _ = std::fs::remove_file(&trace);
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RSNVENC_ELEMENT_CHILD", "timecode")
+        .env("NVEMU_MAX_API", "12.1")
+        .env("NVEMU_TRACE", &trace)
+        .env("NVEMU_STRICT", "abort")
+        .status()
+        .expect("child");
+    assert!(st.success(), "child {st:?}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines.iter().all(|l| l.get("violation").is_none()),
+        "violations"
+    );
+    let inits: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["call"] == "nvEncInitializeEncoder")
+        .collect();
+    assert!(!inits.is_empty(), "sessions");
+    for l in inits {
+        let (k, v) = l["args"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with("h264Config.enableTimeCode"))
+            .expect("enableTimeCode traced");
+        assert_eq!(v, 0, "{k}");
+    }
+}
+
 /// HDR10 caps: mastering display and content light level go on every IDR and on no other
 /// picture (SEI 137/144 before the first slice; AV1 HDR_MDCV/HDR_CLL OBUs before the frame),
 /// with the caps' values in the codec's units; also across a forced key unit.
@@ -2406,6 +2462,10 @@ fn cases() -> Vec<Trial> {
         }));
     }
     t.push(case(
+        "h264_time_codes_need_api_12_2",
+        h264_time_codes_need_api_12_2,
+    ));
+    t.push(case(
         "captions_reach_nvenc_for_every_api_version",
         captions_reach_nvenc_for_every_api_version,
     ));
@@ -2434,8 +2494,10 @@ fn no_contract_violation() {
 }
 
 fn main() -> ExitCode {
-    if std::env::var_os("RSNVENC_ELEMENT_CHILD").is_some() {
-        return captions_child();
+    match std::env::var("RSNVENC_ELEMENT_CHILD").as_deref() {
+        Ok("timecode") => return timecode_child(),
+        Ok(_) => return captions_child(),
+        Err(_) => {}
     }
     let mut args = Arguments::from_args();
     // The cases share one process-wide emulator trace, which some read by position (the lines
