@@ -104,6 +104,11 @@ fn finish(w: BitWriter<Vec<u8>, BigEndian>) -> std::io::Result<Vec<u8>> {
 }
 
 /// The H.265 `time_code` SEI payload (D.2.27) for one frame-based clock timestamp: 6 bytes.
+/// `units_field_based_flag` 0 and `n_frames` = the frame count: with the VUI's clock tick one
+/// frame (field_seq_flag 0), D-26's nFrames x vui_num_units_in_tick x (1 +
+/// units_field_based_flag) is n_frames frames. GStreamer 1.22's h265parse halves it (it divides
+/// by 2 - units_field_based_flag whatever the VUI, H.264's rule); fixed in GStreamer 1.24
+/// (commit 2c4cb82afc): docs/verified.md.
 /// Errors if a value does not fit its syntax element (`n_frames` 9 bits, `seconds_value`
 /// and `minutes_value` 6, `hours_value` 5).
 pub fn h265_time_code_sei(tc: &TimeCode) -> std::io::Result<Vec<u8>> {
