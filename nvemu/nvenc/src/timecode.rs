@@ -374,7 +374,7 @@ mod tests {
         ] {
             let mut f = tc.to_vec();
             f.push(bad);
-            let e = timing("12.2", &f, false, (25, 1)).err().expect("refused");
+            let e = timing("12.2", &f, false, (25, 1)).expect_err("refused");
             assert_eq!(e.status, st::INVALID_PARAM, "{bad:?}");
         }
         // 29.97 fps: frames 0..=29.
