@@ -181,7 +181,8 @@ impl NvEncoder {
 
     /// The metadata pipelines carry on `input` ([`pipemeta`]): `GstVideoSEIUserDataUnregisteredMeta`
     /// as SEI `user_data_unregistered` (H.264, H.265), `GstVideoTimeCodeMeta` as the H.265
-    /// `time_code` SEI or the AV1 time code metadata OBU. What the codec cannot carry is logged.
+    /// `time_code` SEI or the AV1 time code metadata OBU (H.264: NVENC's own `timeCode`,
+    /// [`Self::h264_time_code`]). What the codec cannot carry is logged.
     fn carried_payloads(&self, input: &gst::BufferRef, codec: Codec, p: &mut PicPayloads) {
         for m in input.iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>() {
             if codec == Codec::Av1 {
