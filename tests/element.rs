@@ -685,7 +685,8 @@ fn push_frames_with_carried_metas(h: &mut Harness, range: std::ops::Range<u64>) 
 /// frame that carried it and no other, also through B-frame reordering (H.265);
 /// `GstVideoTimeCodeMeta` as a `time_code` SEI (type 136, H.265) or a `metadata_timecode` OBU
 /// (type 5, AV1) on every frame, whose fields (read here bit by bit) are the frame's time code.
-/// H.264 writes no time code (its carrier, picture timing SEI, is NVENC's). FFmpeg reads the
+/// H.264 time codes go through NVENC's `enableTimeCode` (picture timing SEI, payloadType 1,
+/// never in the payload array: [`h264_time_codes`]). FFmpeg reads the
 /// user data ("User Data Unregistered" side data) and the H.265 time codes back.
 fn carried_metadata_round_trip(element: &str) {
     let h265 = element == "rsnvench265enc";
@@ -812,7 +813,8 @@ fn carried_metadata_round_trip(element: &str) {
 }
 
 /// Through GStreamer 1.22's parsers: `h265parse` turns the `time_code` SEI back into a
-/// `GstVideoTimeCodeMeta` with the input's hours, minutes and seconds (frames: see below), `h264parse` the user data SEI back into a
+/// `GstVideoTimeCodeMeta` with the input's hours, minutes and seconds (frames halved by
+/// 1.22's h265parse, a bug fixed in 1.24: see below), `h264parse` the user data SEI back into a
 /// `GstVideoSEIUserDataUnregisteredMeta` with the same UUID and data (1.22's h265parse does
 /// not parse user data SEI yet). The parser gets the encoder's bytes in new buffers, without
 /// the metas the encoder copied from its input (as GstVideoEncoder does by default), so what
@@ -856,18 +858,27 @@ fn carried_metadata_through_parser(element: &str, parser: &str) {
                 .meta::<gst_video::VideoTimeCodeMeta>()
                 .unwrap_or_else(|| panic!("{parser}: no time code meta on frame {i}"));
             let (got, want) = (m.tc(), time_code_for(i));
-            // GStreamer 1.22's h265parse gives n_frames halved here (5 -> 2, 10 -> 5: it
-            // scales by the VUI timing, D-26), where FFmpeg reads the coded value
-            // (carried_metadata_round_trip); the rest of the time code is exact.
+            // Our time_code SEI: units_field_based_flag 0, n_frames = the frame count, with
+            // the VUI tick one frame (vui_num_units_in_tick 1, vui_time_scale 25,
+            // field_seq_flag 0). H.265 D-26 gives nFrames x vui_num_units_in_tick x
+            // (1 + units_field_based_flag) / vui_time_scale = n_frames / 25 s: n_frames
+            // frames, as written and as FFmpeg reads it (carried_metadata_round_trip).
+            // GStreamer 1.22's h265parse divides n_frames by (2 - units_field_based_flag)
+            // whatever the VUI says (gsth265parse.c of 1.22.0, lines 3023-3025, the rule
+            // of H.264's h264parse, where a tick is half a frame): 5 -> 2, 10 -> 5. A bug,
+            // fixed upstream by "h264parse, h265parse: Fix timecode parsing" (2c4cb82afc,
+            // first in 1.23.1/1.24.0, not in 1.22.x), which scales by the VUI timing:
+            // there it reads n_frames exactly. See docs/verified.md.
+            let frames = if gst::version() < (1, 23, 1, 0) {
+                want.frames() / 2
+            } else {
+                want.frames()
+            };
             assert_eq!(
                 (got.hours(), got.minutes(), got.seconds(), got.frames()),
-                (
-                    want.hours(),
-                    want.minutes(),
-                    want.seconds(),
-                    want.frames() / 2
-                ),
-                "{parser}: time code of frame {i}"
+                (want.hours(), want.minutes(), want.seconds(), frames),
+                "{parser}: time code of frame {i} (GStreamer {:?})",
+                gst::version()
             );
         } else {
             let got: Vec<([u8; 16], Vec<u8>)> = b
@@ -883,6 +894,380 @@ fn carried_metadata_through_parser(element: &str, parser: &str) {
         }
     }
     assert_eq!(n, 6, "{element} ! {parser}: frames");
+}
+
+/// An H.264 time code case: the frame rate of the input caps and the time code of frame `i`
+/// (`None`: the frame carries none).
+struct TcCase {
+    name: &'static str,
+    fps: (i32, i32),
+    first: (u32, u32, u32, u32),
+    drop_frame: bool,
+    /// Frames that carry no time code.
+    without: &'static [u64],
+}
+
+/// Progressive 25 fps from 10:20:30:05, frame 3 without a time code (NVENC's
+/// `skipClockTimestampInsertion`); 29.97 fps drop-frame across a minute that drops frames 0
+/// and 1 (10:00:59;28, 10:00:59;29, 10:01:00;02, ...).
+static TC_CASES: [TcCase; 2] = [
+    TcCase {
+        name: "25",
+        fps: (25, 1),
+        first: (10, 20, 30, 5),
+        drop_frame: false,
+        without: &[3],
+    },
+    TcCase {
+        name: "2997df",
+        fps: (30000, 1001),
+        first: (10, 0, 59, 28),
+        drop_frame: true,
+        without: &[],
+    },
+];
+
+impl TcCase {
+    fn time_code(&self, i: u64) -> Option<gst_video::ValidVideoTimeCode> {
+        if self.without.contains(&i) {
+            return None;
+        }
+        let flags = if self.drop_frame {
+            gst_video::VideoTimeCodeFlags::DROP_FRAME
+        } else {
+            gst_video::VideoTimeCodeFlags::empty()
+        };
+        let (h, m, s, f) = self.first;
+        let tc = gst_video::VideoTimeCode::new(
+            gst::Fraction::new(self.fps.0, self.fps.1),
+            None,
+            flags,
+            h,
+            m,
+            s,
+            f,
+            0,
+        );
+        let mut tc: gst_video::ValidVideoTimeCode = tc.try_into().expect("valid time code");
+        for _ in 0..i {
+            tc.increment_frame();
+        }
+        Some(tc)
+    }
+
+    fn caps(&self) -> String {
+        format!(
+            "video/x-raw,format=NV12,width={W},height={H},framerate={}/{}",
+            self.fps.0, self.fps.1
+        )
+    }
+
+    fn frame(&self) -> gst::ClockTime {
+        gst::ClockTime::SECOND
+            .mul_div_floor(self.fps.1 as u64, self.fps.0 as u64)
+            .unwrap()
+    }
+}
+
+/// Encodes 8 NV12 frames of `c` with `rsnvench264enc`, each with its time code meta.
+fn encode_time_codes(c: &TcCase) -> Vec<(gst::ClockTime, bool, Vec<u8>)> {
+    let mut h = new_harness(
+        "rsnvench264enc",
+        &[("gop-size", "4")],
+        &c.caps(),
+        sink_caps_of("rsnvench264enc"),
+    );
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, W, H)
+        .build()
+        .expect("video info");
+    for i in 0..8u64 {
+        let mut buf = gst::Buffer::with_size(info.size()).expect("buffer");
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(c.frame() * i);
+            b.set_duration(c.frame());
+            {
+                let mut map = b.map_writable().unwrap();
+                for (n, px) in map.iter_mut().enumerate() {
+                    *px = ((n as u64 / 4 + i * 8) % 220 + 16) as u8;
+                }
+            }
+            if let Some(tc) = c.time_code(i) {
+                gst_video::VideoTimeCodeMeta::add(b, &tc);
+            }
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok), "push frame {i}");
+    }
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 8, "{}: frames out", c.name);
+    out
+}
+
+/// Reads `n` bits MSB first from `bits` at `*pos`.
+fn read_bits(bits: &[u8], pos: &mut usize, n: usize) -> u64 {
+    let mut v = 0;
+    for _ in 0..n {
+        v = (v << 1) | u64::from((bits[*pos / 8] >> (7 - *pos % 8)) & 1);
+        *pos += 1;
+    }
+    v
+}
+
+/// H.264 time codes (`GstVideoTimeCodeMeta`) through NVENC's own path: the session is
+/// initialised with `enableTimeCode` 1 (the first buffer carries a time code), every picture
+/// passes `timeCode` (FRAME, the frame's values, `countingType` 0; none, with
+/// `skipClockTimestampInsertion` 1, where the frame has no time code), and every access unit
+/// carries one picture timing SEI (no HRD: `pic_struct` first) whose clock timestamp is the
+/// frame's time code, bit by bit. Read back by GStreamer 1.22's `h264parse` (a
+/// `GstVideoTimeCodeMeta` with the values; `n_frames` / (2 - `nuit_field_based_flag` 1)) and
+/// FFmpeg 5.1 (`timecode` tag and "SMPTE 12-1 timecode" side data). Drop-frame: the values
+/// come back exactly, as a non-drop time code, because NVENC's 1-bit `countingType` cannot ask
+/// for `counting_type` 4 (see `pipemeta`): both readers flag drop-frame only on
+/// `counting_type` 4 (h264parse) or 2..=6 with `cnt_dropped_flag` (FFmpeg).
+fn h264_time_codes(c: &TcCase) {
+    let before = trace_lines("nvEncEncodePicture").len();
+    let inits_before = trace_lines("nvEncInitializeEncoder").len();
+    let out = encode_time_codes(c);
+    let inits = trace_lines("nvEncInitializeEncoder");
+    let last = inits[inits_before..].last().expect("a session");
+    let key = last["args"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.ends_with("h264Config.enableTimeCode"))
+        .cloned()
+        .expect("enableTimeCode traced");
+    assert_eq!(last["args"][&key], 1, "{}: enableTimeCode", c.name);
+    let pics: Vec<serde_json::Value> = trace_lines("nvEncEncodePicture")[before..]
+        .iter()
+        .filter(|l| l["args"]["encodePicFlags"].as_u64().unwrap_or(0) & 0x8 == 0)
+        .cloned()
+        .collect();
+    // The pictures of the last session (a first one, opened at the caps, may have been replaced
+    // before any picture).
+    let pics = &pics[pics.len() - 8..];
+    for (i, p) in pics.iter().enumerate() {
+        let a = &p["args"];
+        let tc = c.time_code(i as u64);
+        assert_eq!(
+            a["codecPicParams.h264PicParams.timeCode.skipClockTimestampInsertion"],
+            u64::from(tc.is_none()),
+            "{}: skip of frame {i}",
+            c.name
+        );
+        assert_eq!(
+            a["codecPicParams.h264PicParams.timeCode.displayPicStruct"],
+            0
+        );
+        let ts = &a["codecPicParams.h264PicParams.timeCode.clockTimestamp"][0];
+        let want = tc.map_or([0; 4], |t| {
+            [t.frames(), t.seconds(), t.minutes(), t.hours()]
+        });
+        let got = ["nFrames", "secondsValue", "minutesValue", "hoursValue"]
+            .map(|f| ts[f].as_u64().unwrap() as u32);
+        assert_eq!(
+            got, want,
+            "{}: traced clockTimestamp[0] of frame {i}",
+            c.name
+        );
+        assert_eq!(ts["countingType"], 0);
+        assert_eq!(ts["cntDroppedFrames"], 0);
+    }
+    let mut stream = Vec::new();
+    for (rt, _, data) in &out {
+        let i = (rt.nseconds() as f64 / c.frame().nseconds() as f64).round() as u64;
+        stream.extend_from_slice(data);
+        let timings: Vec<Vec<u8>> = sei_messages(data, false)
+            .0
+            .into_iter()
+            .filter(|(t, _)| *t == 1)
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(
+            timings.len(),
+            1,
+            "{}: one picture timing SEI on frame {i}",
+            c.name
+        );
+        let b = &timings[0];
+        let mut pos = 0;
+        assert_eq!(read_bits(b, &mut pos, 4), 0, "pic_struct: frame");
+        let flag = read_bits(b, &mut pos, 1);
+        let Some(tc) = c.time_code(i) else {
+            assert_eq!(flag, 0, "{}: no clock timestamp on frame {i}", c.name);
+            assert_eq!(b.as_slice(), [0x04], "pic_struct 0, flag 0, alignment");
+            continue;
+        };
+        assert_eq!(flag, 1, "{}: clock_timestamp_flag of frame {i}", c.name);
+        // ct_type, nuit_field_based_flag, counting_type, full_timestamp_flag,
+        // discontinuity_flag, cnt_dropped_flag, n_frames, seconds, minutes, hours,
+        // time_offset (time_offset_length 24: no HRD).
+        let fields: Vec<u64> = [2, 1, 5, 1, 1, 1, 8, 6, 6, 5, 24]
+            .iter()
+            .map(|&n| read_bits(b, &mut pos, n))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                0,
+                1,
+                0,
+                1,
+                0,
+                0,
+                tc.frames().into(),
+                tc.seconds().into(),
+                tc.minutes().into(),
+                tc.hours().into(),
+                0
+            ],
+            "{}: clock timestamp of frame {i}",
+            c.name
+        );
+        assert_eq!(pos, 65);
+        assert_eq!(b.len(), 9, "65 bits, then 1 and six 0 bits");
+        assert_eq!(b[8], 0x40, "alignment bits");
+    }
+
+    // GStreamer 1.22's h264parse: new buffers without the encoder's copied metas.
+    let mut h = Harness::new("h264parse");
+    h.set_src_caps_str(&format!(
+        "{},width={W},height={H},framerate={}/{}",
+        sink_caps_of("rsnvench264enc"),
+        c.fps.0,
+        c.fps.1
+    ));
+    h.set_sink_caps_str(sink_caps_of("rsnvench264enc"));
+    for (rt, key, data) in &out {
+        let mut b = gst::Buffer::from_slice(data.clone());
+        {
+            let b = b.get_mut().unwrap();
+            b.set_pts(*rt);
+            b.set_duration(c.frame());
+            if !key {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok), "h264parse: push");
+    }
+    assert!(h.push_event(gst::event::Eos::new()), "EOS");
+    let mut n = 0u64;
+    while let Some(b) = h.try_pull() {
+        let i = n;
+        n += 1;
+        let got = b.meta::<gst_video::VideoTimeCodeMeta>().map(|m| {
+            let t = m.tc();
+            (t.hours(), t.minutes(), t.seconds(), t.frames(), t.flags())
+        });
+        let want = c.time_code(i).map(|t| {
+            (
+                t.hours(),
+                t.minutes(),
+                t.seconds(),
+                t.frames(),
+                // Not DROP_FRAME: counting_type 0 (see above).
+                gst_video::VideoTimeCodeFlags::empty(),
+            )
+        });
+        assert_eq!(got, want, "{}: h264parse's time code of frame {i}", c.name);
+    }
+    assert_eq!(n, 8, "h264parse frames");
+
+    // FFmpeg 5.1: the `timecode` tag of each frame with one (non-drop separator ':').
+    let file = root().join(format!("target/e2e/timecode-{}.h264", c.name));
+    std::fs::write(&file, &stream).unwrap();
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_frames", "-select_streams", "v:0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let frames: Vec<&str> = text.split("[FRAME]").skip(1).collect();
+    assert_eq!(frames.len(), 8, "{}: ffprobe frames", c.name);
+    for (i, f) in frames.iter().enumerate() {
+        match c.time_code(i as u64) {
+            Some(t) => {
+                let want = format!(
+                    "TAG:timecode={:02}:{:02}:{:02}:{:02}",
+                    t.hours(),
+                    t.minutes(),
+                    t.seconds(),
+                    t.frames()
+                );
+                assert!(
+                    f.contains(&want),
+                    "{}: FFmpeg reads {want} on frame {i}: {f}",
+                    c.name
+                );
+                assert!(
+                    f.contains("side_data_type=SMPTE 12-1 timecode"),
+                    "{}: side data on frame {i}",
+                    c.name
+                );
+            }
+            None => assert!(
+                !f.contains("TAG:timecode"),
+                "{}: no time code on frame {i}: {f}",
+                c.name
+            ),
+        }
+    }
+}
+
+/// The child process of [`h264_time_codes_need_api_12_2`]: encodes [`TC_CASES`]`[0]` with
+/// time codes; fails if any access unit has a picture timing SEI.
+fn timecode_child() -> ExitCode {
+    gst::init().expect("gst init");
+    gstrsnvenc::plugin_register_static().expect("register rsnvenc");
+    let out = encode_time_codes(&TC_CASES[0]);
+    if out
+        .iter()
+        .any(|(_, _, d)| sei_messages(d, false).0.iter().any(|(t, _)| *t == 1))
+    {
+        eprintln!("a picture timing SEI under API 12.1");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Under NVENC API 12.1 (no `skipClockTimestampInsertion`; FFmpeg, too, takes the path only
+/// from 12.2) H.264 time codes are not written: no session is initialised with
+/// `enableTimeCode`, no picture timing SEI comes out, the frames do, and nothing violates
+/// the contract.
+fn h264_time_codes_need_api_12_2() {
+    let trace = root().join("target/e2e/timecode-api-12.1.trace");
+    let _ = std::fs::remove_file(&trace);
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RSNVENC_ELEMENT_CHILD", "timecode")
+        .env("NVEMU_MAX_API", "12.1")
+        .env("NVEMU_TRACE", &trace)
+        .env("NVEMU_STRICT", "abort")
+        .status()
+        .expect("child");
+    assert!(st.success(), "child {st:?}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines.iter().all(|l| l.get("violation").is_none()),
+        "violations"
+    );
+    let inits: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["call"] == "nvEncInitializeEncoder")
+        .collect();
+    assert!(!inits.is_empty(), "sessions");
+    for l in inits {
+        let (k, v) = l["args"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with("h264Config.enableTimeCode"))
+            .expect("enableTimeCode traced");
+        assert_eq!(v, 0, "{k}");
+    }
 }
 
 /// HDR10 caps: mastering display and content light level go on every IDR and on no other
@@ -2161,6 +2546,15 @@ fn cases() -> Vec<Trial> {
             move || carried_metadata_through_parser(element, parser),
         ));
     }
+    for c in &TC_CASES {
+        t.push(case(format!("h264_time_codes_{}", c.name), move || {
+            h264_time_codes(c)
+        }));
+    }
+    t.push(case(
+        "h264_time_codes_need_api_12_2",
+        h264_time_codes_need_api_12_2,
+    ));
     t.push(case(
         "captions_reach_nvenc_for_every_api_version",
         captions_reach_nvenc_for_every_api_version,
@@ -2190,8 +2584,10 @@ fn no_contract_violation() {
 }
 
 fn main() -> ExitCode {
-    if std::env::var_os("RSNVENC_ELEMENT_CHILD").is_some() {
-        return captions_child();
+    match std::env::var("RSNVENC_ELEMENT_CHILD").as_deref() {
+        Ok("timecode") => return timecode_child(),
+        Ok(_) => return captions_child(),
+        Err(_) => {}
     }
     let mut args = Arguments::from_args();
     // The cases share one process-wide emulator trace, which some read by position (the lines

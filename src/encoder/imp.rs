@@ -104,6 +104,9 @@ struct State {
     /// What every GPU answered when none took the session at start (retried at the first
     /// caps, where it is posted if it fails again).
     refused: Vec<Tried>,
+    /// An input buffer carried a `GstVideoTimeCodeMeta`: H.264 sessions opened from then on
+    /// (until stopped) write clock timestamps (`enableTimeCode`, an init-time setting).
+    time_codes: bool,
 }
 
 #[derive(Default)]
@@ -193,7 +196,8 @@ impl NvEncoder {
 
     /// The metadata pipelines carry on `input` ([`pipemeta`]): `GstVideoSEIUserDataUnregisteredMeta`
     /// as SEI `user_data_unregistered` (H.264, H.265), `GstVideoTimeCodeMeta` as the H.265
-    /// `time_code` SEI or the AV1 time code metadata OBU. What the codec cannot carry is logged.
+    /// `time_code` SEI or the AV1 time code metadata OBU (H.264: NVENC's own `timeCode`,
+    /// [`Self::h264_time_code`]). What the codec cannot carry is logged.
     fn carried_payloads(&self, input: &gst::BufferRef, codec: Codec, p: &mut PicPayloads) {
         for m in input.iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>() {
             if codec == Codec::Av1 {
@@ -217,20 +221,69 @@ impl NvEncoder {
                 }
                 Codec::Av1 => pipemeta::av1_timecode_metadata(&tc)
                     .map(|b| (pipemeta::AV1_METADATA_TYPE_TIMECODE, b)),
-                Codec::H264 => {
-                    gst::debug!(
-                        CAT,
-                        imp = self,
-                        "time code {tc:?} not written: H.264 carries it in picture timing SEI, which NVENC owns"
-                    );
-                    return;
-                }
+                // Through NVENC's own time code fields (`picture_params`), not a payload.
+                Codec::H264 => return,
             };
             match body {
                 Ok((t, b)) => p.push(t, b),
                 Err(e) => gst::warning!(CAT, imp = self, "time code {tc:?} not written: {e}"),
             }
         }
+    }
+
+    /// The H.264 clock timestamp of `input` for a session with `enableTimeCode`
+    /// ([`pipemeta::h264_time_code`]); none (`skipClockTimestampInsertion`) without a
+    /// `GstVideoTimeCodeMeta` or with one H.264 cannot hold.
+    fn h264_time_code(&self, input: &gst::BufferRef) -> ffi::NV_ENC_TIME_CODE {
+        let Some(m) = input.meta::<gst_video::VideoTimeCodeMeta>() else {
+            return pipemeta::h264_no_time_code();
+        };
+        let tc = pipemeta::TimeCode::from_gst(&m.tc());
+        pipemeta::h264_time_code(&tc).unwrap_or_else(|e| {
+            gst::warning!(CAT, imp = self, "time code not written: {e}");
+            pipemeta::h264_no_time_code()
+        })
+    }
+
+    /// H.264 writes time codes only in sessions initialised with `enableTimeCode`: at the
+    /// first `GstVideoTimeCodeMeta`, a running session without it (opened at the caps, before
+    /// any buffer) is replaced by one with it (a new IDR; none was coded yet when the first
+    /// buffer carries a time code, as from `timecodestamper`). API 12.1: not written (logged).
+    fn ensure_time_code_session(&self, input: &gst::BufferRef) -> Result<(), gst::FlowError> {
+        if self.ops().codec() != Codec::H264
+            || input.meta::<gst_video::VideoTimeCodeMeta>().is_none()
+        {
+            return Ok(());
+        }
+        let restart = {
+            let mut st = self.lock_state();
+            if st.time_codes {
+                return Ok(());
+            }
+            st.time_codes = true;
+            match st.stream.as_ref() {
+                Some(s) if s.params.api < api::ApiVersion::V12_2 => {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "time codes not written: NVENC API {} has no skipClockTimestampInsertion (H.264 time codes need 12.2)",
+                        s.params.api.name()
+                    );
+                    false
+                }
+                Some(s) => !s.params.time_code,
+                None => false,
+            }
+        };
+        if restart {
+            gst::info!(
+                CAT,
+                imp = self,
+                "input carries time codes: new session with enableTimeCode"
+            );
+            self.restart_stream()?;
+        }
+        Ok(())
     }
 
     /// `GstVideoEncoder::transform_meta` for `insert-and-drop`: a caption meta this element
@@ -726,6 +779,7 @@ impl NvEncoder {
         // no copy of them, and no settings lock, for the other frames.
         let settings = f.force_idr.then(|| self.settings.get());
         let (mut key_unit, mut wave) = (None, None);
+        let mut time_code_session = false;
         let ltr_refused = {
             let mut st = self.lock_state();
             if f.force_idr {
@@ -734,6 +788,7 @@ impl NvEncoder {
             let ltr_request = st.ltr_request.take();
             let mut refused = None;
             if let Some(s) = st.stream.as_mut() {
+                time_code_session = s.params.time_code;
                 pic.frameIdx = s.frame_idx;
                 s.frame_idx = s.frame_idx.wrapping_add(1);
                 if let Some(r) = ltr_request {
@@ -786,6 +841,10 @@ impl NvEncoder {
                 f.number,
                 payloads.describe()
             );
+        }
+        if codec == Codec::H264 && time_code_session {
+            // After `attach`, which sets the whole H.264 picture parameters.
+            pic.codecPicParams.h264PicParams.timeCode = self.h264_time_code(&f.input);
         }
         if let Some(all_headers) = key_unit {
             live::force_key_unit(&mut pic, codec, wave, all_headers);
@@ -1063,6 +1122,7 @@ impl VideoEncoderImpl for NvEncoder {
         };
         drop(frame);
         self.apply_pending_update()?;
+        self.ensure_time_code_session(&f.input)?;
         let view = self.stream_view(cuda::gst::is_cuda_buffer(&f.input))?;
         let obj = self.obj();
         let mut slot = view.ring.acquire(obj.upcast_ref()).map_err(|e| {

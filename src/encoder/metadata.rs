@@ -364,28 +364,25 @@ impl PicPayloads {
             .light
             .as_deref_mut()
             .map_or(std::ptr::null_mut(), |l| l as *mut _);
+        // Field by field: the other fields of the codec's picture parameters (the per-picture
+        // LTR controls, `sdkext::apply_pic_ltr`, set before) stay as they are.
+        let c = &mut pic.codecPicParams;
         match codec {
             Codec::H264 => {
-                let mut h: ffi::NV_ENC_PIC_PARAMS_H264 = ffi::zeroed();
-                h.seiPayloadArrayCnt = count;
-                h.seiPayloadArray = array;
-                pic.codecPicParams.h264PicParams = h;
+                c.h264PicParams.seiPayloadArrayCnt = count;
+                c.h264PicParams.seiPayloadArray = array;
             }
             Codec::Hevc => {
-                let mut h: ffi::NV_ENC_PIC_PARAMS_HEVC = ffi::zeroed();
-                h.seiPayloadArrayCnt = count;
-                h.seiPayloadArray = array;
-                h.pMasteringDisplay = mastering;
-                h.pMaxCll = light;
-                pic.codecPicParams.hevcPicParams = h;
+                c.hevcPicParams.seiPayloadArrayCnt = count;
+                c.hevcPicParams.seiPayloadArray = array;
+                c.hevcPicParams.pMasteringDisplay = mastering;
+                c.hevcPicParams.pMaxCll = light;
             }
             Codec::Av1 => {
-                let mut a: ffi::NV_ENC_PIC_PARAMS_AV1 = ffi::zeroed();
-                a.obuPayloadArrayCnt = count;
-                a.obuPayloadArray = array;
-                a.pMasteringDisplay = mastering;
-                a.pMaxCll = light;
-                pic.codecPicParams.av1PicParams = a;
+                c.av1PicParams.obuPayloadArrayCnt = count;
+                c.av1PicParams.obuPayloadArray = array;
+                c.av1PicParams.pMasteringDisplay = mastering;
+                c.av1PicParams.pMaxCll = light;
             }
         }
     }

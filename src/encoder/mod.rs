@@ -101,6 +101,9 @@ pub struct SessionParams {
     pub cabac: bool,
     /// HDR10 static metadata of the input caps, written on every IDR.
     pub hdr: Hdr10,
+    /// H.264: clock timestamps in picture timing SEI (`enableTimeCode`), because the input
+    /// carries `GstVideoTimeCodeMeta` and the API is 12.2+ ([`pipemeta`](crate::encoder::pipemeta)).
+    pub time_code: bool,
 }
 
 impl SessionParams {

@@ -637,4 +637,32 @@ mod tests {
         assert_eq!(word(0x2c), 3, "ltrMarkFrameIdx");
         assert_eq!(word(0x30), 0b101, "ltrUseFrameBitmap");
     }
+
+    /// SEI payloads attached after the LTR request (as `picture_params` does) keep it.
+    #[test]
+    fn payloads_keep_pic_ltr() {
+        let mut pic: Box<ffi::NV_ENC_PIC_PARAMS> = ffi::boxed_zeroed();
+        let r = LtrRequest {
+            mark: Some(3),
+            use_bitmap: 0b101,
+        };
+        apply_pic_ltr(&ffi::HEVC_PIC_LTR, &mut pic, r);
+        let before = pic.codecPicParams.words_mut().to_vec();
+        let mut p = crate::encoder::metadata::PicPayloads::default();
+        p.push(5, vec![1; 20]);
+        p.attach(&mut pic, Codec::Hevc);
+        let after = pic.codecPicParams.words_mut().to_vec();
+        // Only seiPayloadArrayCnt (0x38) and seiPayloadArray (0x40) changed.
+        let changed: Vec<usize> = (0..before.len())
+            .filter(|&i| before[i] != after[i])
+            .collect();
+        assert_eq!(changed, [0x38 / 8, 0x40 / 8]);
+        assert_eq!(
+            after[0x10 / 8],
+            before[0x10 / 8],
+            "ltrMarkFrame/ltrUseFrames"
+        );
+        assert_eq!(after[0x28 / 8], before[0x28 / 8], "ltrMarkFrameIdx");
+        assert_eq!(after[0x30 / 8], before[0x30 / 8], "ltrUseFrameBitmap");
+    }
 }

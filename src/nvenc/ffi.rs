@@ -1042,6 +1042,10 @@ bitfield!(H264_DISABLE_SPSPPS = NV_ENC_CONFIG_H264.disableSPSPPS(0x0, 7, 1) in v
 bitfield!(H264_REPEAT_SPSPPS = NV_ENC_CONFIG_H264.repeatSPSPPS(0x0, 12, 1) in v12_1, v12_2, v13_0);
 bitfield!(H264_ENABLE_LTR = NV_ENC_CONFIG_H264.enableLTR(0x0, 14, 1) in v12_1, v12_2, v13_0);
 bitfield!(H264_ENABLE_INTRA_REFRESH = NV_ENC_CONFIG_H264.enableIntraRefresh(0x0, 10, 1) in v12_1, v12_2, v13_0);
+bitfield!(
+    /// Clock timestamps (`NV_ENC_PIC_PARAMS_H264::timeCode`) in picture timing SEI.
+    H264_ENABLE_TIME_CODE = NV_ENC_CONFIG_H264.enableTimeCode(0x0, 21, 1) in v12_1, v12_2, v13_0
+);
 
 /// `NV_ENC_CODEC_CONFIG` union (1792 bytes, the size of its largest member `h264Config`).
 #[repr(C)]
@@ -1370,15 +1374,78 @@ pub struct NV_ENC_PIC_PARAMS_H264 {
     pub sliceTypeArrayCnt: u32,
     pub seiPayloadArrayCnt: u32,
     pub seiPayloadArray: *mut NV_ENC_SEI_PAYLOAD,
-    pub _rest: [u64; (1536 - 0x30) / 8],
+    /// `sliceMode` .. `h264ExtPicParams` (0x30..0xd0): left zero here (the LTR fields are
+    /// written by byte offset, `sdkext`).
+    pub _mid: [u64; (0xd0 - 0x30) / 8],
+    /// Clock timestamps of the picture timing SEI, read only with
+    /// `NV_ENC_CONFIG_H264::enableTimeCode` (API 12.2+ here: 12.1's `NV_ENC_TIME_CODE` has no
+    /// `skipClockTimestampInsertion`, whose bytes are reserved there).
+    pub timeCode: NV_ENC_TIME_CODE,
+    pub _rest: [u64; (1536 - 0xf0) / 8],
 }
 // SAFETY: integers and raw pointers only.
 unsafe impl Zeroable for NV_ENC_PIC_PARAMS_H264 {}
 prove_layout!(NV_ENC_PIC_PARAMS_H264 as NV_ENC_PIC_PARAMS_H264, size in [v12_1, v12_2, v13_0],
 fields in [v12_1, v12_2, v13_0] {
     displayPOCSyntax, reserved3, refPicFlag, colourPlaneId, forceIntraRefreshWithFrameCnt,
-    sliceTypeData, sliceTypeArrayCnt, seiPayloadArrayCnt, seiPayloadArray
+    sliceTypeData, sliceTypeArrayCnt, seiPayloadArrayCnt, seiPayloadArray, timeCode
 });
+const _: () = assert!(
+    offset_of!(NV_ENC_PIC_PARAMS_H264, _mid) == abi::v12_2::layout::NV_ENC_PIC_PARAMS_H264::sliceMode
+        && offset_of!(NV_ENC_PIC_PARAMS_H264, _rest)
+            == abi::v12_2::layout::NV_ENC_PIC_PARAMS_H264::reserved
+        && offset_of!(NV_ENC_PIC_PARAMS_H264, _rest)
+            == abi::v13_0::layout::NV_ENC_PIC_PARAMS_H264::reserved
+        // 12.1: `timeCode` is 28 bytes; the 4 bytes of `skipClockTimestampInsertion` are the
+        // start of `reserved`.
+        && offset_of!(NV_ENC_PIC_PARAMS_H264, timeCode)
+            + offset_of!(NV_ENC_TIME_CODE, skipClockTimestampInsertion)
+            == abi::v12_1::layout::NV_ENC_PIC_PARAMS_H264::reserved,
+    "NV_ENC_PIC_PARAMS_H264: timeCode and the bytes around it differ from the ABI tables"
+);
+
+/// `NV_ENC_CLOCK_TIMESTAMP_SET`: one clock timestamp (H.264 D.1.3 `clock_timestamp`, H.265
+/// D.2.27). The first word holds the bitfields (`CTS_*` [`BitField`] constants);
+/// `timeOffset` is `time_offset` (two's complement in `time_offset_length` bits).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NV_ENC_CLOCK_TIMESTAMP_SET {
+    pub flags: u32,
+    pub timeOffset: u32,
+}
+prove_layout!(NV_ENC_CLOCK_TIMESTAMP_SET as NV_ENC_CLOCK_TIMESTAMP_SET, size in [v12_1, v12_2, v13_0],
+    fields in [v12_1, v12_2, v13_0] { timeOffset });
+bitfield!(
+    /// `counting_type`: 1 bit in the 12.x/13.0 headers for a 5-bit syntax element (0: no
+    /// dropping of `n_frames` values, 1: no dropping, `time_offset` in use); how the driver
+    /// widens it is not documented.
+    CTS_COUNTING_TYPE = NV_ENC_CLOCK_TIMESTAMP_SET.countingType(0x0, 0, 1) in v12_1, v12_2, v13_0
+);
+bitfield!(CTS_DISCONTINUITY_FLAG = NV_ENC_CLOCK_TIMESTAMP_SET.discontinuityFlag(0x0, 1, 1) in v12_1, v12_2, v13_0);
+bitfield!(CTS_CNT_DROPPED_FRAMES = NV_ENC_CLOCK_TIMESTAMP_SET.cntDroppedFrames(0x0, 2, 1) in v12_1, v12_2, v13_0);
+bitfield!(CTS_N_FRAMES = NV_ENC_CLOCK_TIMESTAMP_SET.nFrames(0x0, 3, 8) in v12_1, v12_2, v13_0);
+bitfield!(CTS_SECONDS_VALUE = NV_ENC_CLOCK_TIMESTAMP_SET.secondsValue(0x0, 11, 6) in v12_1, v12_2, v13_0);
+bitfield!(CTS_MINUTES_VALUE = NV_ENC_CLOCK_TIMESTAMP_SET.minutesValue(0x0, 17, 6) in v12_1, v12_2, v13_0);
+bitfield!(CTS_HOURS_VALUE = NV_ENC_CLOCK_TIMESTAMP_SET.hoursValue(0x0, 23, 5) in v12_1, v12_2, v13_0);
+
+/// `NV_ENC_TIME_CODE` (12.2/13.0 layout, 32 bytes; 12.1's ends before
+/// `skipClockTimestampInsertion`, 28 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NV_ENC_TIME_CODE {
+    /// `NV_ENC_DISPLAY_PIC_STRUCT` ([`NV_ENC_PIC_STRUCT_DISPLAY_FRAME`] ...).
+    pub displayPicStruct: u32,
+    pub clockTimestamp: [NV_ENC_CLOCK_TIMESTAMP_SET; 3],
+    /// 1: no clock timestamp for this picture (API 12.2+).
+    pub skipClockTimestampInsertion: u32,
+}
+prove_layout!(NV_ENC_TIME_CODE as NV_ENC_TIME_CODE, size in [v12_2, v13_0],
+    fields in [v12_2, v13_0] { displayPicStruct, clockTimestamp, skipClockTimestampInsertion });
+prove_layout!(NV_ENC_TIME_CODE as NV_ENC_TIME_CODE, size in [],
+    fields in [v12_1] { displayPicStruct, clockTimestamp });
+/// `NV_ENC_DISPLAY_PIC_STRUCT`: a progressive frame (H.264 `pic_struct` 0, one clock timestamp).
+pub const NV_ENC_PIC_STRUCT_DISPLAY_FRAME: u32 = 0;
+prove_enum!([NV_ENC_PIC_STRUCT_DISPLAY_FRAME] in v12_1, v12_2, v13_0);
 
 /// `NV_ENC_PIC_PARAMS_HEVC` with the 13.0 layout. `pMaxCll` and `pMasteringDisplay` are 13.0
 /// fields; in 12.1/12.2 their bytes are reserved (proven below) and are written only with API

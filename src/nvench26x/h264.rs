@@ -265,6 +265,7 @@ impl CodecOps for H264Ops {
             h.sliceModeData = s.num_slices;
         }
         crate::encoder::colour::set_vui(&mut h.h264VUIParameters, &p.info);
+        h.flags = ffi::H264_ENABLE_TIME_CODE.set(h.flags, p.time_code as u32);
         // With B-frames, signal the reordering depth (max_num_reorder_frames) instead of
         // leaving decoders to assume the level's DPB, as NVIDIA's own client does.
         if with_b {
@@ -470,6 +471,7 @@ mod tests {
             ],
             cabac: true,
             hdr: Default::default(),
+            time_code: false,
         }
     }
 

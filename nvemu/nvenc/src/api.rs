@@ -1406,6 +1406,15 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         cget("outputMasteringDisplay") != 0,
         cget("outputMaxCll") != 0,
     );
+    // H.264 clock timestamps (12.0+; `crate::timecode`). H.265's own time code SEI
+    // (outputTimeCodeSEI) is not emulated: clients pass the time_code SEI in seiPayloadArray.
+    let time_code = codec == CodecKind::H264 && cget("enableTimeCode") != 0;
+    if codec == CodecKind::Hevc && cget("outputTimeCodeSEI") != 0 {
+        return Err(fail(
+            st::UNSUPPORTED_PARAM,
+            "outputTimeCodeSEI=1: NVENC's own H.265 time code SEI is not emulated (pass payloadType 136 in seiPayloadArray)",
+        ));
+    }
     let (repeat_headers, disable_headers) = match codec {
         CodecKind::Av1 => (cget("repeatSeqHdr") != 0, cget("disableSeqHdr") != 0),
         _ => (cget("repeatSPSPPS") != 0, cget("disableSPSPPS") != 0),
@@ -1499,6 +1508,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
             _ => sw::H264Profile::Auto,
         },
         lossless,
+        pic_struct: time_code,
     };
     let (sw, seq) = match prev {
         Some(p) if p.swcfg == swcfg && p.qp_map == qp_map => {
@@ -1552,6 +1562,7 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
         repeat_headers,
         disable_headers,
         out_hdr,
+        time_code,
         swcfg,
         sw,
         seq,
@@ -2576,6 +2587,18 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
         // SEI messages / metadata OBUs for this frame (payload arrays, 13.0 HDR fields).
         let extra = crate::payload::picture_payloads(&v, e.codec, e.out_hdr, call)
             .map_err(|b| violation(b.status, b.msg))?;
+        // H.264 clock timestamps (enableTimeCode).
+        let pic_timing = if e.time_code {
+            Some(
+                crate::timecode::picture_timing(&v, (e.swcfg.fps_num, e.swcfg.fps_den), call)
+                    .map_err(|b| violation(b.status, b.msg))?,
+            )
+        } else {
+            if e.codec == CodecKind::H264 {
+                crate::timecode::note_unused(&v, call);
+            }
+            None
+        };
         let meta = Meta {
             pts: v.get("inputTimeStamp"),
             duration: v.get("inputDuration"),
@@ -2585,6 +2608,7 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             headers: false,
             ltr_mark: pic_ltr.mark,
             extra,
+            pic_timing,
         };
         e.display_idx = e.display_idx.wrapping_add(1);
         let frame = Frame {

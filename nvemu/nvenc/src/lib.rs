@@ -30,6 +30,9 @@
 //!   read at EncodePicture (through `process_vm_readv`), checked (*strict* where the header is
 //!   silent) and written into that picture's access unit: H.26x SEI NAL before the first
 //!   slice, AV1 metadata OBUs before the frame (`payload`).
+//! - H.264 `enableTimeCode`: `timeCode` is read at EncodePicture, checked (*strict* where the
+//!   header is silent) and written as that picture's picture timing SEI with clock timestamps
+//!   (`timecode`); the SPS has `pic_struct_present_flag` 1.
 //! - With the CUDA stand-in, a CUDA input whose write is still pending on a stream not ordered
 //!   before the engine's read (its input stream, else the default stream; *strict*: no
 //!   implicit legacy-stream barrier) is a violation at EncodePicture, and stream-ordered memory
@@ -56,6 +59,7 @@ pub mod registry;
 pub mod sdkext;
 mod session;
 pub mod system;
+mod timecode;
 pub mod timing;
 mod trace;
 

@@ -185,6 +185,9 @@ pub struct Meta {
     /// SEI messages / metadata OBUs the client passed with this frame (and NVENC 13.0's HDR
     /// messages), written into its access unit (`crate::payload`).
     pub extra: Vec<crate::payload::Payload>,
+    /// H.264 `enableTimeCode`: the picture timing SEI payload (`crate::timecode`), which
+    /// replaces the software encoder's.
+    pub pic_timing: Option<Vec<u8>>,
 }
 
 pub struct Frame {
@@ -213,6 +216,8 @@ pub struct Enc {
     pub disable_headers: bool,
     /// API 13.0 config bits (H.265, AV1): `outputMasteringDisplay`, `outputMaxCll`.
     pub out_hdr: (bool, bool),
+    /// H.264 `enableTimeCode`: a picture timing SEI with the picture's clock timestamps.
+    pub time_code: bool,
     pub swcfg: sw::Config,
     pub sw: sw::SwEncoder,
     pub seq: Vec<u8>,
@@ -514,11 +519,32 @@ impl Enc {
         } else {
             p.data
         };
+        // The picture timing SEI with the clock timestamps replaces x264's (pic_struct only).
+        let (data, extra) = match &meta.pic_timing {
+            Some(body) => match crate::timecode::strip_pic_timing(&data) {
+                Ok(d) => {
+                    let mut e = vec![crate::payload::Payload {
+                        ty: crate::timecode::SEI_PIC_TIMING,
+                        body: body.clone(),
+                    }];
+                    e.extend(meta.extra.iter().cloned());
+                    (d, e)
+                }
+                Err(m) => {
+                    call.note(format!(
+                        "frame {}: clock timestamps not written: {m}",
+                        meta.frame_idx
+                    ));
+                    (data, meta.extra.clone())
+                }
+            },
+            None => (data, meta.extra.clone()),
+        };
         // The client's SEI messages / metadata OBUs of this frame, into its access unit.
-        let data = if meta.extra.is_empty() {
+        let data = if extra.is_empty() {
             data
         } else {
-            crate::payload::insert(self.codec, &data, &meta.extra)
+            crate::payload::insert(self.codec, &data, &extra)
         };
         // frameAvgQP: what the software encoder reports (x264, x265: their QP scale is
         // NVENC's for H.264/H.265), else the constant QPs (or typical ones) of the session.

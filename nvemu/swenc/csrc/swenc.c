@@ -201,6 +201,11 @@ static int x26x_params(const SwencConfig *cfg, char *params, size_t plen, char *
                     ":bframes=%d:b-adapt=0:b-pyramid=none:rc-lookahead=0:sync-lookahead=0"
                     ":mbtree=0:threads=1:weightb=0",
                     ki, b);
+        /* pic_struct_present_flag and a picture timing SEI (pic_struct, clock_timestamp_flag
+         * 0) on every picture; no HRD, so no cpb/dpb delays in it (CpbDpbDelaysPresentFlag 0)
+         * and time_offset_length inferred 24: the emulator rewrites it with clock timestamps. */
+        if (cfg->pic_struct)
+            r |= append(params, plen, ":pic-struct=1:nal-hrd=none");
     }
 
     if (cfg->lossless) {

@@ -31,6 +31,7 @@ typedef struct SwencConfig {
     int32_t speed; /* 1..7 */
     int32_t h264_profile; /* profile_idc: 0 = encoder's choice, 66, 77, 100, 244 */
     int32_t lossless;     /* H.264 QP 0 transform bypass (High 4:4:4), H.265 transquant bypass */
+    int32_t pic_struct;   /* H.264: picture timing SEI with pic_struct (x264 pic-struct), no HRD */
 } SwencConfig;
 
 typedef struct SwencPacket {

@@ -56,6 +56,7 @@ mod ffi {
         pub speed: i32,
         pub h264_profile: i32,
         pub lossless: i32,
+        pub pic_struct: i32,
     }
 
     /// Mirrors `SwencPacket` in `csrc/swenc.h`.
@@ -215,6 +216,10 @@ pub struct Config {
     /// `cu_transquant_bypass` (x265 `lossless`); the rate control must be `ConstQp` 0. AV1: an
     /// error (libaom through libavcodec is not lossless at these settings).
     pub lossless: bool,
+    /// H.264: a picture timing SEI on every picture with `pic_struct` (x264 `pic-struct`:
+    /// `pic_struct_present_flag` 1 in the VUI, no HRD, `clock_timestamp_flag` 0), which the
+    /// caller may rewrite with clock timestamps. An error for the other codecs.
+    pub pic_struct: bool,
 }
 
 /// H.264 profile (NVENC's profile GUIDs): `Auto` lets x264 choose (High for 4:2:0 8-bit, High
@@ -311,6 +316,9 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
         // x264 would silently code no B-frames (x264_param_apply_profile).
         return Err("the H.264 Baseline profile has no B-frames".to_owned());
     }
+    if cfg.pic_struct && cfg.codec != Codec::H264 {
+        return Err("pic_struct (picture timing SEI) is H.264 only here".to_owned());
+    }
     if cfg.lossless {
         if cfg.codec == Codec::Av1 {
             return Err("lossless AV1 is not supported".to_owned());
@@ -403,6 +411,7 @@ fn raw_config(cfg: &Config) -> Result<ffi::SwencConfig, String> {
             H264Profile::High444 => 244,
         },
         lossless: cfg.lossless as i32,
+        pic_struct: cfg.pic_struct as i32,
     })
 }
 

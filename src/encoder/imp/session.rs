@@ -54,6 +54,9 @@ impl NvEncoder {
             profile_guids: caps.profile_guids.clone(),
             cabac: caps.cabac,
             hdr,
+            time_code: codec == Codec::H264
+                && api >= api::ApiVersion::V12_2
+                && self.lock_state().time_codes,
         };
         self.tell_hdr(&params, codec);
         let fmt = ops.choose_stream_format(self.obj().upcast_ref());

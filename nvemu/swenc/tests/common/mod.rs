@@ -27,6 +27,7 @@ pub fn cfg(codec: Codec, w: u32, h: u32) -> Config {
         speed: 4,
         h264_profile: H264Profile::Auto,
         lossless: false,
+        pic_struct: false,
     }
 }
 
