@@ -42,6 +42,9 @@ pub mod abi;
 mod api;
 mod caps;
 mod cuda;
+#[path = "../../common/cpustats.rs"]
+#[allow(dead_code)]
+mod cpustats;
 #[path = "../../common/fault.rs"]
 mod fault;
 #[path = "../../common/gpus.rs"]
@@ -54,6 +57,7 @@ mod payload;
 pub mod registry;
 pub mod sdkext;
 mod session;
+mod stats;
 pub mod system;
 pub mod timing;
 mod trace;
