@@ -2350,6 +2350,7 @@ extern "C" fn unmap_input_resource(enc: Ptr, mapped: Ptr) -> i32 {
 // EncodePicture
 
 extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
+    crate::stats::picture_submitted();
     with_session("nvEncEncodePicture", enc, |call, s| {
         let v = read_params(
             call,

@@ -1,6 +1,7 @@
 //! `NVEMU_STATS` lines of the NVENC stand-in (docs/emulator-contract.md): its own CPU time in
-//! its entry points (`crate::cpustats`), and a measuring window from the first to the last
-//! successful `nvEncLockBitstream` of the process: wall time, the process's CPU time
+//! its entry points (`crate::cpustats`), and a measuring window from the first
+//! `nvEncEncodePicture` to the last successful `nvEncLockBitstream` of the process (so that the
+//! pictures locked in it, divided by its wall time, can never pass the engines' limit): wall time, the process's CPU time
 //! (`CLOCK_PROCESS_CPUTIME_ID`, every thread) and both stand-ins' counters over that window, so
 //! that a benchmark gets per-picture figures of the steady state without start-up and teardown
 //! (the null backend still codes a picture at initialisation for the sequence header, which is
@@ -104,9 +105,24 @@ fn snap() -> Snap {
     }
 }
 
-/// (first lock, last lock) snapshots.
+/// (first submission, last lock) snapshots.
 static WINDOW: Mutex<Option<(Snap, Snap)>> = Mutex::new(None);
+static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static PICTURES: AtomicU64 = AtomicU64::new(0);
+
+/// Called at the start of each `nvEncEncodePicture` (any session): the first one opens the
+/// window.
+pub fn picture_submitted() {
+    if !cpustats::enabled() || STARTED.load(Ordering::Relaxed) {
+        return;
+    }
+    let s = snap();
+    let mut w = WINDOW.lock().unwrap_or_else(|e| e.into_inner());
+    if w.is_none() {
+        *w = Some((s, s));
+    }
+    STARTED.store(true, Ordering::Relaxed);
+}
 
 /// Called after each successful `nvEncLockBitstream` (any session): moves the window's end.
 pub fn picture_locked() {
@@ -156,10 +172,11 @@ extern "C" fn write_stats() {
     let w = *WINDOW.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((a, b)) = w {
         let calls = b.calls - a.calls;
-        t.push_str(&format!("window_intervals {}\n", {
-            // Pictures locked after the first one: the window spans that many picture periods.
-            PICTURES.load(Ordering::Relaxed).saturating_sub(1)
-        }));
+        // Every picture locked was submitted after the window opened.
+        t.push_str(&format!(
+            "window_pictures {}\n",
+            PICTURES.load(Ordering::Relaxed)
+        ));
         t.push_str(&format!("window_wall_ns {}\n", b.wall - a.wall));
         t.push_str(&format!(
             "window_process_cpu_ns {}\n",
