@@ -11,9 +11,14 @@ minus its running time (from its PTS and segment) (a live source stamps each fra
 this is the capture-to-output latency, which grows without bound when a stream falls behind).
 Prints one line: element, streams, frames out / frames expected, the fewest frames of a stream,
 lateness median / 99th percentile / max (ms) over all buffers, wall seconds, and the process's
-CPU seconds (CLOCK_PROCESS_CPUTIME_ID: every thread) over the run. The probes cost a few
-microseconds of Python per buffer, which is in that CPU figure.
+CPU seconds (CLOCK_PROCESS_CPUTIME_ID: every thread) over the run; then, for the steady state
+(from the moment 25% of the expected frames are out to the moment 90% are: no session start,
+no teardown), the frames out, the wall seconds, the process's CPU seconds and the stand-ins'
+own CPU seconds (their nvemu_nvenc_stats / nvemu_cuda_stats exports, with NVEMU_STATS set;
+pageable host-to-device copies left out of it). The probes cost a few microseconds of Python
+per buffer, which is in the CPU figures.
 """
+import ctypes
 import statistics
 import sys
 import time
@@ -22,6 +27,27 @@ import gi
 
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
+
+
+def emulator_cpu():
+    """The stand-ins' own CPU seconds so far (0 where they are not loaded or not counting)."""
+    total = 0
+    try:
+        nv = ctypes.CDLL("libnvidia-encode.so.1")
+        v = (ctypes.c_uint64 * 4)()
+        nv.nvemu_nvenc_stats(v, 4)
+        total += v[1] + v[2]
+    except (OSError, AttributeError):
+        pass
+    try:
+        cu = ctypes.CDLL("libcuda.so.1")
+        v = (ctypes.c_uint64 * 9)()
+        cu.nvemu_cuda_stats(v, 9)
+        # cpu + accounting overhead - pageable host-to-device copies (a real driver's CPU work)
+        total += v[1] + v[2] - v[4]
+    except (OSError, AttributeError):
+        pass
+    return total / 1e9
 
 
 def main():
@@ -40,6 +66,8 @@ def main():
     late = []
 
     segments = [None] * n
+    marks = []  # (frames out, wall, process CPU, stand-ins' CPU) at 25% and 90%
+    thresholds = [int(0.25 * n * frames), int(0.9 * n * frames)]
 
     def probe(pad, info, i):
         buf = info.get_buffer()
@@ -53,6 +81,9 @@ def main():
             rt = seg.to_running_time(Gst.Format.TIME, buf.pts)
             late.append((clock.get_time() - pipeline.get_base_time() - rt) / 1e6)
         counts[i] += 1
+        if thresholds and sum(counts) >= thresholds[0]:
+            thresholds.pop(0)
+            marks.append((sum(counts), time.monotonic(), time.process_time(), emulator_cpu()))
         return Gst.PadProbeReturn.OK
 
     for i in range(n):
@@ -73,7 +104,7 @@ def main():
 
     bus.connect("message", on_message)
     # Past the frames' duration plus a margin, give up (a stream that cannot keep up).
-    GLib.timeout_add(int((secs * 3 + 20) * 1000), loop.quit)
+    GLib.timeout_add(int((secs * 5 + 30) * 1000), loop.quit)
     c0, w0 = time.process_time(), time.monotonic()
     pipeline.set_state(Gst.State.PLAYING)
     loop.run()
@@ -81,8 +112,13 @@ def main():
     pipeline.set_state(Gst.State.NULL)
     late.sort()
     p99 = late[min(len(late) - 1, int(0.99 * (len(late) - 1)))] if late else float("nan")
+    if len(marks) == 2:
+        (f0, w0_, c0_, e0), (f1, w1_, c1_, e1) = marks
+        steady = "%d %.3f %.3f %.3f" % (f1 - f0, w1_ - w0_, c1_ - c0_, e1 - e0)
+    else:
+        steady = "0 nan nan nan"
     print(
-        "%s %d %d %d %d %.3f %.3f %.3f %.3f %.3f%s"
+        "%s %d %d %d %d %.3f %.3f %.3f %.3f %.3f %s%s"
         % (
             element,
             n,
@@ -94,6 +130,7 @@ def main():
             late[-1] if late else float("nan"),
             w1 - w0,
             c1 - c0,
+            steady,
             (" error: " + errors[0]) if errors else "",
         )
     )

@@ -125,9 +125,7 @@ impl Drop for Entry {
             return;
         }
         let spent = clock_ns(THREAD_CPU).saturating_sub(self.t0);
-        let other = self
-            .nested
-            .map_or(0, |f| f().saturating_sub(self.nested0));
+        let other = self.nested.map_or(0, |f| f().saturating_sub(self.nested0));
         let own = spent.saturating_sub(other);
         CALLS.fetch_add(1, Ordering::Relaxed);
         CPU_NS.fetch_add(own, Ordering::Relaxed);

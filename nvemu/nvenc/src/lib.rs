@@ -41,10 +41,10 @@
 pub mod abi;
 mod api;
 mod caps;
-mod cuda;
 #[path = "../../common/cpustats.rs"]
 #[allow(dead_code)]
 mod cpustats;
+mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
 #[path = "../../common/gpus.rs"]

@@ -138,6 +138,30 @@ pub fn picture_locked() {
     }
 }
 
+/// The NVENC stand-in's counters now: `nvenc_calls`, `nvenc_cpu_ns`, `nvenc_acct_overhead_ns`,
+/// `pictures` (at most `n` of them written into `out`); returns how many there are. For a
+/// benchmark that measures a window of its own (examples/python/density_bench.py).
+///
+/// # Safety
+/// `out` is NULL or points to `n` writable u64.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvemu_nvenc_stats(out: *mut u64, n: usize) -> usize {
+    let calls = cpustats::CALLS.load(Ordering::Relaxed);
+    let v = [
+        calls,
+        cpustats::CPU_NS.load(Ordering::Relaxed),
+        cpustats::overhead_ns(calls),
+        PICTURES.load(Ordering::Relaxed),
+    ];
+    if !out.is_null() {
+        for (i, x) in v.iter().take(n).enumerate() {
+            // SAFETY: the caller gives `n` writable u64 at `out`; i < n.
+            unsafe { out.add(i).write(*x) };
+        }
+    }
+    v.len()
+}
+
 /// Registers the writer of the stats lines (at exit), once, when the accounting is on.
 pub fn arm() {
     static ARMED: std::sync::Once = std::sync::Once::new();
@@ -165,10 +189,7 @@ extern "C" fn write_stats() {
         "acct_read_cost_ns {:.1}\n",
         cpustats::read_cost_ns()
     ));
-    t.push_str(&format!(
-        "pictures {}\n",
-        PICTURES.load(Ordering::Relaxed)
-    ));
+    t.push_str(&format!("pictures {}\n", PICTURES.load(Ordering::Relaxed)));
     let w = *WINDOW.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((a, b)) = w {
         let calls = b.calls - a.calls;

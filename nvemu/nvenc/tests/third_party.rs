@@ -305,10 +305,7 @@ fn nvcodec_registry(element: &str, tag: &str) -> PathBuf {
 /// The `key value` lines of an `NVEMU_STATS` file, summed over blocks (both stand-ins).
 fn read_stats(path: &Path) -> std::collections::HashMap<String, f64> {
     let mut m = std::collections::HashMap::new();
-    for l in std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-    {
+    for l in std::fs::read_to_string(path).unwrap_or_default().lines() {
         let mut w = l.split_whitespace();
         if let (Some(k), Some(v)) = (w.next(), w.next().and_then(|v| v.parse::<f64>().ok())) {
             *m.entry(k.to_string()).or_insert(0.0) += v;
@@ -337,12 +334,25 @@ fn check_engine_limit(trace: &Path, stats: &Path, n: usize, ms: f64, what: &str)
     };
     let mut prev_ready = None;
     for l in &locks {
-        let (t, sub, ready) = (l["t_ns"].as_u64().unwrap(), g(l, "emu.submit_ns"), g(l, "emu.ready_ns"));
+        let (t, sub, ready) = (
+            l["t_ns"].as_u64().unwrap(),
+            g(l, "emu.submit_ns"),
+            g(l, "emu.ready_ns"),
+        );
         assert_eq!(g(l, "emu.busy_ns"), busy, "{what}: engine time per picture");
-        assert!(t >= ready, "{what}: lock at {t} before the picture was done at {ready}");
-        assert!(ready >= sub + busy, "{what}: done {ready} less than {busy} ns after its submission {sub}");
+        assert!(
+            t >= ready,
+            "{what}: lock at {t} before the picture was done at {ready}"
+        );
+        assert!(
+            ready >= sub + busy,
+            "{what}: done {ready} less than {busy} ns after its submission {sub}"
+        );
         if let Some(p) = prev_ready {
-            assert!(ready >= p + busy, "{what}: done {ready} less than {busy} ns after the previous picture ({p})");
+            assert!(
+                ready >= p + busy,
+                "{what}: done {ready} less than {busy} ns after the previous picture ({p})"
+            );
         }
         prev_ready = Some(ready);
     }
@@ -351,7 +361,11 @@ fn check_engine_limit(trace: &Path, stats: &Path, n: usize, ms: f64, what: &str)
         .filter_map(|l| l["t_ns"].as_u64())
         .min()
         .unwrap();
-    let last_lock = locks.iter().filter_map(|l| l["t_ns"].as_u64()).max().unwrap();
+    let last_lock = locks
+        .iter()
+        .filter_map(|l| l["t_ns"].as_u64())
+        .max()
+        .unwrap();
     assert!(
         (last_lock - first_submit) as f64 >= n as f64 * ms * 1e6,
         "{what}: {n} pictures in {} ms, under {n} x {ms} ms",
@@ -369,7 +383,13 @@ fn check_engine_limit(trace: &Path, stats: &Path, n: usize, ms: f64, what: &str)
 
 /// Runs `program args` with the stand-ins (null backend, NVEMU_ENCODE_MS=`ms`, strict), the
 /// trace and `NVEMU_STATS` in target/e2e; returns (trace, stats).
-fn run_timed(program: &str, args: &[&str], name: &str, ms: &str, registry: Option<&Path>) -> (PathBuf, PathBuf) {
+fn run_timed(
+    program: &str,
+    args: &[&str],
+    name: &str,
+    ms: &str,
+    registry: Option<&Path>,
+) -> (PathBuf, PathBuf) {
     let trace = out_dir().join(format!("{name}.trace"));
     let stats = out_dir().join(format!("{name}.stats"));
     let _ = std::fs::remove_file(&trace);
@@ -404,7 +424,10 @@ fn timing_model_holds_for_third_party_clients_at_2160p() {
     let caps = "video/x-raw,format=NV12,width=3840,height=2160,framerate=240/1";
     for (name, up) in [
         ("timing2160-nvcuda-system", ""),
-        ("timing2160-nvcuda-cuda", "cudaupload ! video/x-raw(memory:CUDAMemory) !"),
+        (
+            "timing2160-nvcuda-cuda",
+            "cudaupload ! video/x-raw(memory:CUDAMemory) !",
+        ),
     ] {
         let pipeline = format!(
             "-q videotestsrc pattern=black num-buffers={n} ! {caps} ! {up} nvcudah265enc ! fakesink"
@@ -418,9 +441,22 @@ fn timing_model_holds_for_third_party_clients_at_2160p() {
     let (trace, stats) = run_timed(
         "ffmpeg",
         &[
-            "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-            "color=c=black:s=3840x2160:r=240,format=nv12", "-frames:v", &frames, "-c:v",
-            "hevc_nvenc", "-bf", "0", "-f", "null", "-",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=3840x2160:r=240,format=nv12",
+            "-frames:v",
+            &frames,
+            "-c:v",
+            "hevc_nvenc",
+            "-bf",
+            "0",
+            "-f",
+            "null",
+            "-",
         ],
         "timing2160-ffmpeg",
         "8",
@@ -443,7 +479,13 @@ fn stats_report_entry_point_and_copy_cpu() {
         "-q videotestsrc pattern=black num-buffers={n} ! video/x-raw,format=NV12,width=1280,height=720,framerate=240/1 ! cudaupload ! video/x-raw(memory:CUDAMemory) ! nvcudah265enc ! fakesink"
     );
     let args: Vec<&str> = pipeline.split_whitespace().collect();
-    let (_, stats) = run_timed("gst-launch-1.0", &args, "stats-nvcuda", "1", Some(&registry));
+    let (_, stats) = run_timed(
+        "gst-launch-1.0",
+        &args,
+        "stats-nvcuda",
+        "1",
+        Some(&registry),
+    );
     let s = read_stats(&stats);
     for k in [
         "nvenc_calls",
@@ -459,12 +501,18 @@ fn stats_report_entry_point_and_copy_cpu() {
         "window_copy_pageable_htod_cpu_ns",
         "acct_read_cost_ns",
     ] {
-        assert!(s.get(k).copied().unwrap_or(0.0) > 0.0, "{k} missing or 0: {s:?}");
+        assert!(
+            s.get(k).copied().unwrap_or(0.0) > 0.0,
+            "{k} missing or 0: {s:?}"
+        );
     }
     assert_eq!(s["pictures"] as usize, n);
     assert_eq!(s["window_pictures"] as usize, n);
     // Copies are part of the entry points' CPU; the stand-ins' CPU is part of the process's.
-    assert!(s["window_copy_pageable_htod_cpu_ns"] <= s["window_cuda_cpu_ns"], "{s:?}");
+    assert!(
+        s["window_copy_pageable_htod_cpu_ns"] <= s["window_cuda_cpu_ns"],
+        "{s:?}"
+    );
     assert!(
         s["window_nvenc_cpu_ns"] + s["window_cuda_cpu_ns"] <= s["window_process_cpu_ns"],
         "{s:?}"
