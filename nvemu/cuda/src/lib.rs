@@ -436,36 +436,45 @@ static COPY_BYTES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// cuMemHostAlloc, cuMemHostRegister): on a real GPU a copy engine moves those bytes by DMA
 /// while the host CPU does nothing, so this time is modelled hardware work, not host work
 /// (`nvemu_cuda_dma_cpu_ns`, and `NVEMU_STATS` at exit). Pageable host memory is copied by the
-/// driver's CPU on a real system too, so it is not counted here.
+/// driver's CPU on a real system too, so it is not counted here but in [`COPY_CPU_NS`].
 static DMA_CPU_NS: AtomicU64 = AtomicU64::new(0);
 
+/// With `NVEMU_STATS` (`cpustats::enabled`): CPU time of the other copies, by class: pageable
+/// host to device, device to pageable host, device to device (a copy engine on real hardware),
+/// host to host, and reads by the emulated NVENC engine (`nvemu_cuda_engine_scope`: the
+/// engine's DMA on real hardware).
+static COPY_CPU_NS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+const COPY_PAGEABLE_HTOD: usize = 0;
+const COPY_PAGEABLE_DTOH: usize = 1;
+const COPY_DTOD: usize = 2;
+const COPY_HTOH: usize = 3;
+const COPY_ENGINE: usize = 4;
+
 fn thread_cpu_ns() -> u64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clk: c_int, ts: *mut Timespec) -> c_int;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is Linux's.
-    if unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
-        return 0;
-    }
-    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
+    cpustats::clock_ns(cpustats::THREAD_CPU)
 }
 
-/// Runs the byte moving of one copy; with a page-locked host side its CPU time is counted
-/// as DMA (see [`DMA_CPU_NS`]).
-fn do_copy(pinned: bool, f: impl FnOnce()) {
-    if !pinned {
-        return f();
+/// Runs the byte moving of one copy of `kind`; its CPU time is counted by class: with a
+/// page-locked host side as DMA (see [`DMA_CPU_NS`]), else in [`COPY_CPU_NS`].
+fn do_copy(kind: CopyKind, pinned: bool, f: impl FnOnce()) {
+    if pinned {
+        let t0 = thread_cpu_ns();
+        f();
+        DMA_CPU_NS.fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
+        return;
     }
-    let t0 = thread_cpu_ns();
-    f();
-    DMA_CPU_NS.fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
+    let class = if ordering::in_engine_scope() {
+        COPY_ENGINE
+    } else {
+        match kind {
+            CopyKind::HtoD => COPY_PAGEABLE_HTOD,
+            CopyKind::DtoH => COPY_PAGEABLE_DTOH,
+            CopyKind::DtoD => COPY_DTOD,
+            CopyKind::HtoH => COPY_HTOH,
+        }
+    };
+    let ns = cpustats::timed(f);
+    COPY_CPU_NS[class].fetch_add(ns, Ordering::Relaxed);
 }
 
 /// Whether the host side of a copy between host and device memory is page-locked memory the
@@ -487,10 +496,65 @@ pub extern "C" fn nvemu_cuda_dma_cpu_ns() -> u64 {
     DMA_CPU_NS.load(Ordering::Relaxed)
 }
 
-extern "C" fn write_stats() {
-    if let Some(p) = std::env::var_os("NVEMU_STATS").filter(|p| !p.is_empty()) {
-        let _ = std::fs::write(p, format!("dma_cpu_ns {}\n", nvemu_cuda_dma_cpu_ns()));
+/// This thread's CPU time in the CUDA stand-in's entry points so far (ns; 0 without
+/// `NVEMU_STATS`): the NVENC stand-in subtracts what its own entry points called of ours.
+#[unsafe(no_mangle)]
+pub extern "C" fn nvemu_cuda_thread_entry_cpu_ns() -> u64 {
+    cpustats::thread_entry_ns()
+}
+
+/// The stand-in's counters now, in the order of [`STATS_KEYS`] (at most `n` of them written
+/// into `out`); returns how many there are. For the NVENC stand-in's measuring window.
+///
+/// # Safety
+/// `out` is NULL or points to `n` writable u64.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvemu_cuda_stats(out: *mut u64, n: usize) -> usize {
+    let v = stats_now();
+    if !out.is_null() {
+        for (i, x) in v.iter().take(n).enumerate() {
+            // SAFETY: the caller gives `n` writable u64 at `out`; i < n.
+            unsafe { out.add(i).write(*x) };
+        }
     }
+    v.len()
+}
+
+/// The keys of the CUDA stand-in's `NVEMU_STATS` lines (docs/emulator-contract.md).
+const STATS_KEYS: [&str; 9] = [
+    "cuda_calls",
+    "cuda_cpu_ns",
+    "cuda_acct_overhead_ns",
+    "dma_cpu_ns",
+    "copy_pageable_htod_cpu_ns",
+    "copy_pageable_dtoh_cpu_ns",
+    "copy_dtod_cpu_ns",
+    "copy_htoh_cpu_ns",
+    "copy_engine_read_cpu_ns",
+];
+
+fn stats_now() -> [u64; 9] {
+    let calls = cpustats::CALLS.load(Ordering::Relaxed);
+    let c = |i: usize| COPY_CPU_NS[i].load(Ordering::Relaxed);
+    [
+        calls,
+        cpustats::CPU_NS.load(Ordering::Relaxed),
+        cpustats::overhead_ns(calls),
+        nvemu_cuda_dma_cpu_ns(),
+        c(COPY_PAGEABLE_HTOD),
+        c(COPY_PAGEABLE_DTOH),
+        c(COPY_DTOD),
+        c(COPY_HTOH),
+        c(COPY_ENGINE),
+    ]
+}
+
+extern "C" fn write_stats() {
+    let mut text = String::new();
+    for (k, v) in STATS_KEYS.iter().zip(stats_now()) {
+        text.push_str(&format!("{k} {v}\n"));
+    }
+    cpustats::append_to_stats_file(&text);
 }
 
 fn count_copy(kind: CopyKind, bytes: usize) {
@@ -622,6 +686,7 @@ fn trace(call: &str, status: CUresult, args: &[(&str, Val)], copy: Option<(CopyK
 
 /// Runs an export body: catches panics (never unwinds into C) and maps `R` to a CUresult.
 fn guard(f: impl FnOnce() -> R) -> CUresult {
+    let _acct = cpustats::Entry::enter(None);
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CUDA_SUCCESS,
         Ok(Err(e)) => e,
@@ -1529,7 +1594,7 @@ fn memcpy2d(call: &'static str, p: *const CUDA_MEMCPY2D, stream: CUstream, sync:
             if pinned {
                 args.push(("host", "pinned".into()));
             }
-            do_copy(pinned, || {
+            do_copy(kind, pinned, || {
                 copy_rect(
                     d.addr,
                     c.dstPitch,
@@ -1621,7 +1686,7 @@ fn memcpy1d(
             if pinned {
                 args.push(("host", "pinned".into()));
             }
-            do_copy(pinned, || {
+            do_copy(kind, pinned, || {
                 copy_rect(d.addr, c.dstPitch, s.addr, c.srcPitch, bytes, 1)
             });
             ordering::record_write(&mut st, ctx, stream, sync, call, d.addr, bytes, d.device);
@@ -1765,6 +1830,9 @@ mod ordering;
 mod peer;
 mod system;
 
+#[path = "../../common/cpustats.rs"]
+#[allow(dead_code)]
+mod cpustats;
 #[path = "../../common/fault.rs"]
 mod fault;
 

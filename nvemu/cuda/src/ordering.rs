@@ -689,6 +689,12 @@ pub(crate) fn mempool_attribute(
 
 // --- for the NVENC stand-in ------------------------------------------------------------------
 
+/// Whether this thread is inside `nvemu_cuda_engine_scope(1)` (the emulated NVENC engine
+/// reading device memory).
+pub fn in_engine_scope() -> bool {
+    ENGINE.with(Cell::get)
+}
+
 /// Marks the calling thread as the NVENC engine (`on != 0`) or not: the engine's own reads of
 /// an input neither add pending work nor complete any. Never fails.
 #[unsafe(no_mangle)]

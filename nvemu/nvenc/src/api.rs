@@ -99,6 +99,8 @@ fn fault(name: &str) -> Option<i32> {
 /// The prologue of an entry point without a session handle: traces the call under `name`,
 /// applies `NVEMU_FAULT` when `faultable` (the call then does nothing), catches panics (GENERIC).
 fn entry(name: &'static str, faultable: bool, f: impl FnOnce(&mut Call) -> R) -> i32 {
+    crate::stats::arm();
+    let _acct = crate::cpustats::Entry::enter(Some(crate::stats::cuda_thread_ns));
     catch_unwind(AssertUnwindSafe(|| {
         let mut call = Call::new(name);
         let r = match faultable.then(|| fault(name)).flatten() {
@@ -119,6 +121,7 @@ fn with_session(
     enc: Ptr,
     f: impl FnOnce(&mut Call, &Arc<Session>) -> R,
 ) -> i32 {
+    let _acct = crate::cpustats::Entry::enter(Some(crate::stats::cuda_thread_ns));
     catch_unwind(AssertUnwindSafe(|| {
         let mut call = Call::new(name);
         let h = enc as u64;
@@ -552,6 +555,7 @@ extern "C" fn destroy_encoder(enc: Ptr) -> i32 {
 
 extern "C" fn get_last_error_string(enc: Ptr) -> *const c_char {
     static UNKNOWN: &[u8] = b"invalid encoder handle\0";
+    let _acct = crate::cpustats::Entry::enter(Some(crate::stats::cuda_thread_ns));
     catch_unwind(AssertUnwindSafe(|| {
         let mut call = Call::new("nvEncGetLastErrorString");
         call.arg("encoder", format!("{:#x}", enc as u64));
@@ -2083,6 +2087,11 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                     call.arg("out.bitstreamSizeInBytes", o.data.len());
                     call.arg("out.frameIdx", o.frame_idx);
                     call.arg("out.frameIdxDisplay", o.frame_idx_display);
+                    // The timing of this picture (CLOCK_MONOTONIC ns, as the line's t_ns):
+                    // submitted, done by the modelled engine, and its engine time.
+                    call.arg("emu.submit_ns", crate::trace::mono_ns(o.submitted_at));
+                    call.arg("emu.ready_ns", crate::trace::mono_ns(o.ready_at));
+                    call.arg("emu.busy_ns", o.busy.as_nanos() as u64);
                     if let Some(i) = o.ltr_mark {
                         call.arg("out.ltrFrame", 1);
                         call.arg("out.ltrFrameIdx", i);
@@ -2090,6 +2099,7 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                     if !o.payload_types.is_empty() {
                         call.arg("out.payloadTypes", o.payload_types.clone());
                     }
+                    crate::stats::picture_locked();
                     return Ok(st::SUCCESS);
                 }
                 OutState::Submitted => {
@@ -2379,6 +2389,7 @@ extern "C" fn unmap_input_resource(enc: Ptr, mapped: Ptr) -> i32 {
 // EncodePicture
 
 extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
+    crate::stats::picture_submitted();
     with_session("nvEncEncodePicture", enc, |call, s| {
         let v = read_params(
             call,
@@ -2609,6 +2620,7 @@ extern "C" fn encode_picture(enc: Ptr, params: Ptr) -> i32 {
             ltr_mark: pic_ltr.mark,
             extra,
             pic_timing,
+            submitted_at: Instant::now(),
         };
         e.display_idx = e.display_idx.wrapping_add(1);
         let frame = Frame {

@@ -44,6 +44,9 @@
 pub mod abi;
 mod api;
 mod caps;
+#[path = "../../common/cpustats.rs"]
+#[allow(dead_code)]
+mod cpustats;
 mod cuda;
 #[path = "../../common/fault.rs"]
 mod fault;
@@ -58,6 +61,7 @@ mod qpmap;
 pub mod registry;
 pub mod sdkext;
 mod session;
+mod stats;
 pub mod system;
 mod timecode;
 pub mod timing;

@@ -143,6 +143,10 @@ pub struct Reg {
 pub struct Output {
     /// When the (modelled) hardware has finished this picture: LockBitstream waits until then.
     pub ready_at: std::time::Instant,
+    /// When the client submitted this picture (`nvEncEncodePicture`), and how long it occupies
+    /// its engine(s) in the model (zero without one): for the latency in the trace.
+    pub submitted_at: std::time::Instant,
+    pub busy: std::time::Duration,
     pub data: Vec<u8>,
     pub pts: u64,
     pub duration: u64,
@@ -188,6 +192,8 @@ pub struct Meta {
     /// H.264 `enableTimeCode`: the picture timing SEI payload (`crate::timecode`), which
     /// replaces the software encoder's.
     pub pic_timing: Option<Vec<u8>>,
+    /// When `nvEncEncodePicture` was called with this frame.
+    pub submitted_at: std::time::Instant,
 }
 
 pub struct Frame {
@@ -353,6 +359,8 @@ impl Enc {
                 if let Some(o) = outputs.get_mut(&b) {
                     o.state = OutState::Ready(Output {
                         ready_at: std::time::Instant::now(),
+                        submitted_at: std::time::Instant::now(),
+                        busy: std::time::Duration::ZERO,
                         data: Vec::new(),
                         pts: 0,
                         duration: 0,
@@ -586,6 +594,10 @@ impl Enc {
         let out = Output {
             ltr_mark,
             ready_at: self.engine_free,
+            submitted_at: meta.submitted_at,
+            busy: self.timing.as_ref().map_or(std::time::Duration::ZERO, |t| {
+                t.time / t.engines.len().max(1) as u32
+            }),
             data,
             pts: meta.pts,
             duration: meta.duration,

@@ -15,6 +15,28 @@ pub fn wanted() -> bool {
         || std::env::var_os("NVEMU_LOG").is_some_and(|v| v == "1")
 }
 
+/// CLOCK_MONOTONIC in nanoseconds of an `Instant` (Rust's `Instant` is CLOCK_MONOTONIC on
+/// Linux): the `t_ns` of every trace line and the `emu.*_ns` times of the timing model, so that
+/// lines of both stand-ins and of the client can be compared.
+pub fn mono_ns(at: std::time::Instant) -> u64 {
+    static BASE: std::sync::LazyLock<(std::time::Instant, u64)> = std::sync::LazyLock::new(|| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let now = std::time::Instant::now();
+        (now, ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+    });
+    let (i0, n0) = *BASE;
+    if at >= i0 {
+        n0.saturating_add(at.duration_since(i0).as_nanos() as u64)
+    } else {
+        n0.saturating_sub(i0.duration_since(at).as_nanos() as u64)
+    }
+}
+
 /// One traced call, filled in by the entry point and written by [`Call::finish`].
 pub struct Call {
     pub call: &'static str,
@@ -79,6 +101,7 @@ impl Call {
             let mut o = Map::new();
             o.insert("seq".into(), SEQ.fetch_add(1, Ordering::SeqCst).into());
             o.insert("lib".into(), "nvenc".into());
+            o.insert("t_ns".into(), mono_ns(std::time::Instant::now()).into());
             o.insert("call".into(), self.call.into());
             o.insert(
                 "session".into(),

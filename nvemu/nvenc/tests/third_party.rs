@@ -284,3 +284,238 @@ fn gstreamer_nvcudah264enc_api_11_1() {
     need_emulator!();
     gst_nvcodec_case("nvcudah264enc", "h264parse", "h264", "Main");
 }
+
+/// A registry scanned with the stand-ins, in which `element` (nvcodec) exists.
+fn nvcodec_registry(element: &str, tag: &str) -> PathBuf {
+    let registry = out_dir().join(format!("registry-{tag}-{}.bin", std::process::id()));
+    let _ = std::fs::remove_file(&registry);
+    let mut cmd = Command::new("gst-inspect-1.0");
+    cmd.arg(element)
+        .env("GST_REGISTRY", &registry)
+        .env("LD_LIBRARY_PATH", emu_lib().expect("emulator built"));
+    let o = run_bounded(cmd, Duration::from_secs(120));
+    assert!(
+        o.status.success(),
+        "GStreamer has no {element} on the stand-ins: {}",
+        text(&o)
+    );
+    registry
+}
+
+/// The `key value` lines of an `NVEMU_STATS` file, summed over blocks (both stand-ins).
+fn read_stats(path: &Path) -> std::collections::HashMap<String, f64> {
+    let mut m = std::collections::HashMap::new();
+    for l in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        let mut w = l.split_whitespace();
+        if let (Some(k), Some(v)) = (w.next(), w.next().and_then(|v| v.parse::<f64>().ok())) {
+            *m.entry(k.to_string()).or_insert(0.0) += v;
+        }
+    }
+    m
+}
+
+/// What the trace says of the timing of each locked picture, for a client run with a fixed
+/// engine time of `ms` per picture on one engine: a lock never returns before its picture is
+/// done; each picture is done at least `ms` after it was submitted and `ms` after the previous
+/// one (the session's pictures run one after the other on its engine); the run from the first
+/// submission to the last lock lasts at least `n` x `ms`. And the measuring window of
+/// `NVEMU_STATS` never shows more than the engine's limit.
+fn check_engine_limit(trace: &Path, stats: &Path, n: usize, ms: f64, what: &str) {
+    let busy = (ms * 1e6) as u64;
+    let locks: Vec<_> = trace_lines(trace, "nvEncLockBitstream")
+        .into_iter()
+        .filter(|l| l["status"] == "NV_ENC_SUCCESS")
+        .collect();
+    assert_eq!(locks.len(), n, "{what}: pictures locked");
+    let g = |l: &serde_json::Value, k: &str| {
+        l["args"][k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}: lock without {k}: {l}"))
+    };
+    let mut prev_ready = None;
+    for l in &locks {
+        let (t, sub, ready) = (
+            l["t_ns"].as_u64().unwrap(),
+            g(l, "emu.submit_ns"),
+            g(l, "emu.ready_ns"),
+        );
+        assert_eq!(g(l, "emu.busy_ns"), busy, "{what}: engine time per picture");
+        assert!(
+            t >= ready,
+            "{what}: lock at {t} before the picture was done at {ready}"
+        );
+        assert!(
+            ready >= sub + busy,
+            "{what}: done {ready} less than {busy} ns after its submission {sub}"
+        );
+        if let Some(p) = prev_ready {
+            assert!(
+                ready >= p + busy,
+                "{what}: done {ready} less than {busy} ns after the previous picture ({p})"
+            );
+        }
+        prev_ready = Some(ready);
+    }
+    let first_submit = trace_lines(trace, "nvEncEncodePicture")
+        .iter()
+        .filter_map(|l| l["t_ns"].as_u64())
+        .min()
+        .unwrap();
+    let last_lock = locks
+        .iter()
+        .filter_map(|l| l["t_ns"].as_u64())
+        .max()
+        .unwrap();
+    assert!(
+        (last_lock - first_submit) as f64 >= n as f64 * ms * 1e6,
+        "{what}: {n} pictures in {} ms, under {n} x {ms} ms",
+        (last_lock - first_submit) as f64 / 1e6
+    );
+    let s = read_stats(stats);
+    let fps = s["window_pictures"] / (s["window_wall_ns"] / 1e9);
+    assert!(
+        fps <= 1000.0 / ms * 1.001,
+        "{what}: the NVEMU_STATS window shows {fps:.1} fps, past the engine's {:.1}",
+        1000.0 / ms
+    );
+    assert_eq!(s["pictures"] as usize, n, "{what}: NVEMU_STATS pictures");
+}
+
+/// Runs `program args` with the stand-ins (null backend, NVEMU_ENCODE_MS=`ms`, strict), the
+/// trace and `NVEMU_STATS` in target/e2e; returns (trace, stats).
+fn run_timed(
+    program: &str,
+    args: &[&str],
+    name: &str,
+    ms: &str,
+    registry: Option<&Path>,
+) -> (PathBuf, PathBuf) {
+    let trace = out_dir().join(format!("{name}.trace"));
+    let stats = out_dir().join(format!("{name}.stats"));
+    let _ = std::fs::remove_file(&trace);
+    let _ = std::fs::remove_file(&stats);
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("LD_LIBRARY_PATH", emu_lib().expect("emulator built"))
+        .env("NVEMU_STRICT", "abort")
+        .env("NVEMU_BACKEND", "null")
+        .env("NVEMU_ENCODE_MS", ms)
+        .env("NVEMU_TRACE", &trace)
+        .env("NVEMU_STATS", &stats);
+    if let Some(r) = registry {
+        cmd.env("GST_REGISTRY", r);
+    }
+    let o = run_bounded(cmd, Duration::from_secs(180));
+    assert!(o.status.success(), "{name} failed: {}", text(&o));
+    assert_no_violation(&trace);
+    (trace, stats)
+}
+
+/// The timing model holds for the third-party clients at 2160p (issue 15: a benchmark showed
+/// nvcudah265enc at 120-132% of the modelled limit there): nvcudah265enc from system memory
+/// and from CUDA memory, and FFmpeg's hevc_nvenc, 40 pictures of 8 ms each. The trace and the
+/// NVEMU_STATS window show every picture after its engine time; the former figures came from
+/// the benchmark's difference of two process wall times (start-up noise), not the model.
+#[test]
+fn timing_model_holds_for_third_party_clients_at_2160p() {
+    need_emulator!();
+    let n = 40;
+    let registry = nvcodec_registry("nvcudah265enc", "timing2160");
+    let caps = "video/x-raw,format=NV12,width=3840,height=2160,framerate=240/1";
+    for (name, up) in [
+        ("timing2160-nvcuda-system", ""),
+        (
+            "timing2160-nvcuda-cuda",
+            "cudaupload ! video/x-raw(memory:CUDAMemory) !",
+        ),
+    ] {
+        let pipeline = format!(
+            "-q videotestsrc pattern=black num-buffers={n} ! {caps} ! {up} nvcudah265enc ! fakesink"
+        );
+        let args: Vec<&str> = pipeline.split_whitespace().collect();
+        let (trace, stats) = run_timed("gst-launch-1.0", &args, name, "8", Some(&registry));
+        check_engine_limit(&trace, &stats, n, 8.0, name);
+    }
+    require_ffmpeg_encoder("hevc_nvenc");
+    let frames = n.to_string();
+    let (trace, stats) = run_timed(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=3840x2160:r=240,format=nv12",
+            "-frames:v",
+            &frames,
+            "-c:v",
+            "hevc_nvenc",
+            "-bf",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ],
+        "timing2160-ffmpeg",
+        "8",
+        None,
+    );
+    check_engine_limit(&trace, &stats, n, 8.0, "timing2160-ffmpeg");
+    let _ = std::fs::remove_file(&registry);
+}
+
+/// `NVEMU_STATS` reports both stand-ins' own CPU time: a short nvcudah265enc run from CUDA
+/// memory (cudaupload's upload is a pageable host-to-device copy in the CUDA stand-in) has
+/// nonzero entry-point calls and CPU for both, nonzero copy CPU, the window's fields, and the
+/// stand-ins' CPU below the process's.
+#[test]
+fn stats_report_entry_point_and_copy_cpu() {
+    need_emulator!();
+    let n = 30;
+    let registry = nvcodec_registry("nvcudah265enc", "stats");
+    let pipeline = format!(
+        "-q videotestsrc pattern=black num-buffers={n} ! video/x-raw,format=NV12,width=1280,height=720,framerate=240/1 ! cudaupload ! video/x-raw(memory:CUDAMemory) ! nvcudah265enc ! fakesink"
+    );
+    let args: Vec<&str> = pipeline.split_whitespace().collect();
+    let (_, stats) = run_timed(
+        "gst-launch-1.0",
+        &args,
+        "stats-nvcuda",
+        "1",
+        Some(&registry),
+    );
+    let s = read_stats(&stats);
+    for k in [
+        "nvenc_calls",
+        "nvenc_cpu_ns",
+        "cuda_calls",
+        "cuda_cpu_ns",
+        "copy_pageable_htod_cpu_ns",
+        "window_pictures",
+        "window_wall_ns",
+        "window_process_cpu_ns",
+        "window_nvenc_cpu_ns",
+        "window_cuda_cpu_ns",
+        "window_copy_pageable_htod_cpu_ns",
+        "acct_read_cost_ns",
+    ] {
+        assert!(
+            s.get(k).copied().unwrap_or(0.0) > 0.0,
+            "{k} missing or 0: {s:?}"
+        );
+    }
+    assert_eq!(s["pictures"] as usize, n);
+    assert_eq!(s["window_pictures"] as usize, n);
+    // Copies are part of the entry points' CPU; the stand-ins' CPU is part of the process's.
+    assert!(
+        s["window_copy_pageable_htod_cpu_ns"] <= s["window_cuda_cpu_ns"],
+        "{s:?}"
+    );
+    assert!(
+        s["window_nvenc_cpu_ns"] + s["window_cuda_cpu_ns"] <= s["window_process_cpu_ns"],
+        "{s:?}"
+    );
+    let _ = std::fs::remove_file(&registry);
+}
