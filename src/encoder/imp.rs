@@ -20,6 +20,7 @@ use crate::cuda;
 use crate::nvenc::api::{self, Codec, NvEncError, Session};
 use crate::nvenc::ffi;
 use crate::nvenc::formats;
+use crate::nvtx;
 use crate::placement::{self, Placed, Tried};
 
 use super::config::{self, GpuCaps};
@@ -835,6 +836,17 @@ impl VideoEncoderImpl for NvEncoder {
             return Err(gst::error_msg!(gst::LibraryError::Init, ["{e}"]));
         }
         self.lock_state().caps_refused = false;
+        // The one look for libnvToolsExt.so.1 (per process): later ranges cost nothing without it.
+        gst::debug!(
+            CAT,
+            imp = self,
+            "NVTX ranges {}",
+            if nvtx::available() {
+                "on (libnvToolsExt.so.1 loaded)"
+            } else {
+                "off (no libnvToolsExt.so.1)"
+            }
+        );
         // Place the sessions (`cuda-device-id`, -1 automatic) and open one there to prove the
         // GPU has NVENC (the H100 does not) and can encode this codec, and to learn which input
         // it takes. If no GPU takes it now, the first caps try again (a session may have closed
@@ -990,7 +1002,11 @@ impl VideoEncoderImpl for NvEncoder {
             self.post_error(&e);
             gst::FlowError::Error
         })?;
-        if let Err(e) = self.upload(&view, &f.input, &mut slot) {
+        let uploaded = {
+            let _r = nvtx::range(c"rsnvenc upload");
+            self.upload(&view, &f.input, &mut slot)
+        };
+        if let Err(e) = uploaded {
             view.ring.give_back(slot);
             if let UploadError::BadInput(why) = e {
                 // What NVENC already holds goes out before the error stops the stream.
@@ -1007,6 +1023,7 @@ impl VideoEncoderImpl for NvEncoder {
         if f.force_idr && pic.encodePicFlags & ffi::NV_ENC_PIC_FLAG_FORCEIDR == 0 {
             view.ring.recovery_point(f.number);
         }
+        let submit = nvtx::range(c"rsnvenc encode submit");
         let encoded = match &slot.cuda {
             Some(c) => view.session.encode_mapped(&c.nvenc, &slot.output, &mut pic),
             None => view
@@ -1016,6 +1033,7 @@ impl VideoEncoderImpl for NvEncoder {
         // NVENC has copied the payloads; `pic` points into them no more after this.
         drop(pic);
         drop(payloads);
+        drop(submit);
         match encoded {
             Ok(status) => {
                 self.stats.picture_in();

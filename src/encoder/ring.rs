@@ -19,6 +19,7 @@ use gst_video::prelude::*;
 use crate::cuda;
 use crate::nvenc::api::{self, BitstreamBuffer, EncodeStatus, InputBuffer, NvEncError, Session};
 use crate::nvenc::ffi;
+use crate::nvtx;
 
 use super::gstffi::{StreamLock, StreamUnlock};
 use super::settings::Store;
@@ -397,6 +398,7 @@ fn finish_one(
     dts_offset: gst::ClockTime,
     d: Done,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let _r = nvtx::range(c"rsnvenc finish");
     let Some(mut frame) = element.frame(d.frame_number as i32) else {
         gst::warning!(CAT, obj = element, "no frame {} pending", d.frame_number);
         return Ok(gst::FlowSuccess::Ok);
@@ -440,6 +442,7 @@ pub fn spawn_output_thread(
 fn output_loop(session: &Session, ring: &Ring, out: &Output) {
     let element = &out.element;
     while let Some((slot, dts_source)) = ring.next_pending() {
+        let locked = nvtx::range(c"rsnvenc bitstream lock");
         let res = session.with_locked_bitstream(&slot.output, |info, data| {
             out.stats.picture_out(data.len());
             let converted = out.ops.convert_output(data, out.format);
@@ -454,6 +457,7 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
                 stats,
             )
         });
+        drop(locked);
         // Statistics go out before any lock is taken (handlers may do anything).
         let res = res.map(|(n, key, buffer, stats)| {
             if let Some(st) = stats {
