@@ -287,12 +287,17 @@ impl<S> Ring<S> {
         (shutdown, warning)
     }
 
-    /// What is done, to finish under the stream lock; `None` while flushing (GstVideoEncoder
-    /// drops its pending frames itself after a flush).
-    fn take_done(&self) -> Option<Vec<Done>> {
+    /// What is done, to finish under the stream lock, swapped into `into` (empty; the two
+    /// queues' allocations are reused, none per frame); `false` while flushing
+    /// (GstVideoEncoder drops its pending frames itself after a flush; `into` stays empty).
+    fn take_done(&self, into: &mut VecDeque<Done>) -> bool {
         let mut q = lock(&self.q);
-        let done = q.done.drain(..).collect();
-        (!q.discard).then_some(done)
+        if q.discard {
+            q.done.clear();
+            return false;
+        }
+        std::mem::swap(&mut q.done, into);
+        true
     }
 
     fn fail(&self, e: NvEncError) {
@@ -467,6 +472,7 @@ pub fn spawn_output_thread(
 /// then finishes frames under the encoder's stream lock.
 fn output_loop(session: &Session, ring: &Ring, out: &Output) {
     let element = &out.element;
+    let mut done = VecDeque::new();
     while let Some((slot, dts_source)) = ring.next_pending() {
         let locked = nvtx::range(c"rsnvenc bitstream lock");
         let res = session.with_locked_bitstream(&slot.output, |info, data| {
@@ -507,10 +513,10 @@ fn output_loop(session: &Session, ring: &Ring, out: &Output) {
         // Finish what is done, under the stream lock (the streaming thread may have drained
         // it already while it held the lock: then there is nothing left).
         let _lock = StreamLock::new(element);
-        let Some(done) = ring.take_done() else {
+        if !ring.take_done(&mut done) {
             continue;
-        };
-        for d in done {
+        }
+        for d in done.drain(..) {
             if let Err(e) = finish_one(element, out.dts_offset, d) {
                 gst::debug!(CAT, obj = element, "finish_frame: {e:?}");
                 if e != gst::FlowError::Flushing && e != gst::FlowError::Eos {
@@ -526,11 +532,9 @@ mod tests {
     use super::*;
 
     fn done_numbers<S>(ring: &Ring<S>) -> Vec<u32> {
-        ring.take_done()
-            .unwrap_or_default()
-            .iter()
-            .map(|d| d.frame_number)
-            .collect()
+        let mut done = VecDeque::new();
+        ring.take_done(&mut done);
+        done.iter().map(|d| d.frame_number).collect()
     }
 
     #[test]
@@ -609,6 +613,8 @@ mod tests {
                 .contains("boom")
         );
         lock(&ring.q).discard = true;
-        assert!(ring.take_done().is_none(), "flushing: dropped");
+        let mut done = VecDeque::new();
+        assert!(!ring.take_done(&mut done), "flushing: dropped");
+        assert!(done.is_empty());
     }
 }
