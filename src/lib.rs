@@ -26,6 +26,7 @@ pub mod nvench26x;
 // placement would put a session), not as an API.
 #[doc(hidden)]
 pub mod nvml;
+mod nvtx;
 #[doc(hidden)]
 pub mod placement;
 

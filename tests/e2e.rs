@@ -2286,3 +2286,109 @@ fn cbr_holds_the_target_over_the_real_clip() {
     }
     let _ = std::fs::remove_file(&raw);
 }
+
+/// NVTX ranges: with `libnvToolsExt.so.1` on the library path (the emulator's stand-in, which
+/// records pushes and pops in `NVEMU_NVTX`), every frame gets its named ranges (upload and
+/// encode submit on the streaming thread, bitstream lock and finish on the output thread, or
+/// finish on the streaming thread when EOS drains), balanced on every thread; without the
+/// library the same encode runs as before and nothing is recorded.
+#[test]
+fn nvtx_ranges_mark_every_frame() {
+    need_emulator!();
+    let nvtx_dir = root().join("target/nvemu/nvtx");
+    assert!(
+        nvtx_dir.join("libnvToolsExt.so.1").exists(),
+        "scripts/build-emulator installs the NVTX stand-in in {}",
+        nvtx_dir.display()
+    );
+    let n = 24;
+    for (el, caps) in [
+        ("rsnvench265enc", "video/x-h265,stream-format=byte-stream"),
+        ("rsnvencav1enc", "video/x-av1"),
+    ] {
+        let pipeline = format!(
+            "videotestsrc num-buffers={n} ! video/x-raw,format=NV12,width=320,height=240 ! {el} ! {caps} ! fakesink"
+        );
+        let record = out_dir().join(format!("nvtx-{el}.jsonl"));
+        let absent = out_dir().join(format!("nvtx-{el}-absent.jsonl"));
+        for p in [&record, &absent] {
+            let _ = std::fs::remove_file(p);
+        }
+        let path = format!("{}:{}", emu_lib().unwrap().display(), nvtx_dir.display());
+        let (o, _) = launch_traced(
+            &pipeline,
+            &format!("nvtx-{el}"),
+            &[
+                ("LD_LIBRARY_PATH", path.as_str()),
+                ("NVEMU_NVTX", record.to_str().unwrap()),
+            ],
+        );
+        assert!(o.status.success(), "{el}: {}", text(&o));
+        let text_of = std::fs::read_to_string(&record).expect("NVTX stand-in wrote its record");
+        let lines: Vec<serde_json::Value> = text_of
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        // Balanced per thread: each pop ends the level the last open push started.
+        let mut open: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        let mut count: std::collections::HashMap<String, usize> = Default::default();
+        for l in &lines {
+            let tid = l["thread"].as_i64().unwrap();
+            let stack = open.entry(tid).or_default();
+            match l["call"].as_str().unwrap() {
+                "nvtxRangePushA" => {
+                    assert_eq!(l["level"].as_i64().unwrap(), stack.len() as i64, "{l}");
+                    let name = l["message"].as_str().unwrap().to_owned();
+                    *count.entry(name.clone()).or_default() += 1;
+                    stack.push(name);
+                }
+                "nvtxRangePop" => {
+                    assert!(stack.pop().is_some(), "{el}: pop without a push: {l}");
+                    assert_eq!(l["level"].as_i64().unwrap(), stack.len() as i64, "{l}");
+                }
+                c => panic!("{el}: unexpected call {c}"),
+            }
+        }
+        assert!(
+            open.values().all(Vec::is_empty),
+            "{el}: ranges left open: {open:?}"
+        );
+        for name in [
+            "rsnvenc upload",
+            "rsnvenc encode submit",
+            "rsnvenc bitstream lock",
+            "rsnvenc finish",
+        ] {
+            assert_eq!(count.get(name), Some(&n), "{el}: {name}: {count:?}");
+        }
+        assert_eq!(count.len(), 4, "{el}: only our ranges: {count:?}");
+        // Upload and submit on one thread (streaming), bitstream locks on another (output).
+        let threads_of = |name: &str| {
+            let mut t: Vec<i64> = lines
+                .iter()
+                .filter(|l| l["message"] == name)
+                .map(|l| l["thread"].as_i64().unwrap())
+                .collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        let (up, lock) = (
+            threads_of("rsnvenc upload"),
+            threads_of("rsnvenc bitstream lock"),
+        );
+        assert_eq!(up, threads_of("rsnvenc encode submit"), "{el}");
+        assert_eq!((up.len(), lock.len()), (1, 1), "{el}: {up:?} {lock:?}");
+        assert_ne!(up, lock, "{el}: the output thread locks the bitstreams");
+
+        // Without the library (only the NVENC/CUDA stand-ins on the path): the same encode,
+        // nothing recorded.
+        let (o, _) = launch_traced(
+            &pipeline,
+            &format!("nvtx-{el}-absent"),
+            &[("NVEMU_NVTX", absent.to_str().unwrap())],
+        );
+        assert!(o.status.success(), "{el} without NVTX: {}", text(&o));
+        assert!(!absent.exists(), "{el}: no NVTX library, no record");
+    }
+}

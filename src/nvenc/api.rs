@@ -609,13 +609,14 @@ impl Session {
                 "the bitstream buffer was left locked by a failed nvEncUnlockBitstream".into(),
             ));
         }
-        let mut p = boxed_zeroed::<ffi::NV_ENC_LOCK_BITSTREAM>();
+        // On the stack: no allocation per frame.
+        let mut p = ffi::zeroed::<ffi::NV_ENC_LOCK_BITSTREAM>();
         p.version = self.lib.api.versions().lock_bitstream;
         p.outputBitstream = output.ptr;
         let _g = self.ctx.push()?;
         // SAFETY: versioned LOCK_BITSTREAM sized for every SDK (1552 bytes), buffer of this
         // session.
-        self.check("nvEncLockBitstream", unsafe { lock(self.enc, &mut *p) })?;
+        self.check("nvEncLockBitstream", unsafe { lock(self.enc, &mut p) })?;
         let info = LockedInfo {
             output_timestamp: p.outputTimeStamp,
             output_duration: p.outputDuration,
@@ -838,12 +839,13 @@ impl RegisteredResource {
         }
         let s = &self.session;
         let f = entry!(s.lib, nvEncMapInputResource);
-        let mut p = boxed_zeroed::<ffi::NV_ENC_MAP_INPUT_RESOURCE>();
+        // On the stack: no allocation per frame.
+        let mut p = ffi::zeroed::<ffi::NV_ENC_MAP_INPUT_RESOURCE>();
         p.version = s.lib.api.versions().map_input_resource;
         p.registeredResource = self.ptr;
         let _g = s.ctx.push()?;
         // SAFETY: versioned MAP_INPUT_RESOURCE of the proven size with a live registration.
-        s.check("nvEncMapInputResource", unsafe { f(s.enc, &mut *p) })?;
+        s.check("nvEncMapInputResource", unsafe { f(s.enc, &mut p) })?;
         Ok(MappedResource {
             resource: self.clone(),
             ptr: p.mappedResource,
