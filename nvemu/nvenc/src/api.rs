@@ -1292,6 +1292,17 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
     } else {
         0
     };
+    // nvEncodeAPI.h (`qpMapMode`): the emphasis level map "is not supported when AQ
+    // (Spatial/Temporal) is enabled". What the real driver answers is not documented: the
+    // emulator refuses the configuration (strict).
+    if cfg.get("rcParams.qpMapMode") as u32 == crate::qpmap::EMPHASIS
+        && (cfg.get("rcParams.enableAQ") != 0 || cfg.get("rcParams.enableTemporalAQ") != 0)
+    {
+        return Err(fail(
+            st::UNSUPPORTED_PARAM,
+            "qpMapMode NV_ENC_QP_MAP_EMPHASIS with enableAQ or enableTemporalAQ (nvEncodeAPI.h: not supported when AQ (Spatial/Temporal) is enabled)",
+        ));
+    }
     let qp_map = crate::qpmap::mode(
         codec,
         cfg.get("rcParams.qpMapMode") as u32,

@@ -353,6 +353,9 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         // 1 = each, 2 = middle only. Accepted, but the emulator always codes B-frames flat
         // (P3 B1 B2, no pyramid); buffers are filled in submission order either way.
         "SUPPORT_BFRAME_REF_MODE" => 3,
+        // Which GPUs report the emphasis level map is not known (NVIDIA's support matrix does
+        // not list it; rigaya's NVEncC dumps do not print it): 0 on every model, 1 through
+        // `NVEMU_CAPS` (below).
         "SUPPORT_EMPHASIS_LEVEL_MAP" => 0,
         "SUPPORT_MULTIPLE_REF_FRAMES" => 1,
         "SUPPORT_ALPHA_LAYER_ENCODING" => 0,
@@ -369,7 +372,33 @@ pub fn cap(gpu: Gpu, sdk: SdkIdx, c: CodecKind, cap: i32) -> Option<i32> {
         "SUPPORT_YUV422_ENCODE" => 0,
         _ => 0,
     };
-    Some(v)
+    let short = name.trim_start_matches("NV_ENC_CAPS_");
+    Some(cap_override(std::env::var("NVEMU_CAPS").ok().as_deref(), c, short).unwrap_or(v))
+}
+
+/// `NVEMU_CAPS`: answers that replace the model's, for features no modelled GPU is known to
+/// report (the emphasis level map). Comma-separated `[CODEC:]NAME=VALUE`: `NAME` without the
+/// `NV_ENC_CAPS_` prefix, `CODEC` one of `h264`, `hevc`, `av1` (none: every codec), `VALUE`
+/// an integer; e.g. `h264:SUPPORT_EMPHASIS_LEVEL_MAP=1`. The last entry that matches wins;
+/// malformed entries are ignored. Read at every query (caps are queried a few times a session).
+pub fn cap_override(spec: Option<&str>, c: CodecKind, name: &str) -> Option<i32> {
+    let codec = match c {
+        CodecKind::H264 => "h264",
+        CodecKind::Hevc => "hevc",
+        CodecKind::Av1 => "av1",
+    };
+    spec?
+        .split(',')
+        .filter_map(|e| {
+            let (lhs, value) = e.trim().split_once('=')?;
+            let (only, n) = match lhs.split_once(':') {
+                Some((k, n)) => (Some(k), n),
+                None => (None, lhs),
+            };
+            let ok = n == name && only.is_none_or(|k| k.eq_ignore_ascii_case(codec));
+            ok.then(|| value.trim().parse::<i32>().ok()).flatten()
+        })
+        .next_back()
 }
 
 /// Whether the session's header still has the deprecated rate-control modes (VBR_MINQP 4, a
@@ -545,4 +574,23 @@ fn vui(cfg: &View, p: &str) {
 
 fn ver(sdk: SdkIdx, n: &str) -> u32 {
     abi::ver(sdk, n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_override() {
+        let spec = Some("h264:SUPPORT_EMPHASIS_LEVEL_MAP=1, NUM_MAX_BFRAMES=2,bogus,hevc:X=y");
+        let e = "SUPPORT_EMPHASIS_LEVEL_MAP";
+        assert_eq!(cap_override(spec, CodecKind::H264, e), Some(1));
+        assert_eq!(cap_override(spec, CodecKind::Hevc, e), None);
+        assert_eq!(
+            cap_override(spec, CodecKind::Av1, "NUM_MAX_BFRAMES"),
+            Some(2)
+        );
+        assert_eq!(cap_override(spec, CodecKind::Hevc, "X"), None);
+        assert_eq!(cap_override(None, CodecKind::H264, e), None);
+    }
 }

@@ -10,6 +10,13 @@
 //! ignored). The software encoders honour delta maps where they can (x264: per macroblock
 //! through libavcodec's regions of interest, which become `quant_offsets`; x265: per 16x16
 //! block through `x265_picture.quantOffsets`); libaom does not (AV1: traced only).
+//!
+//! Emphasis level maps (`NV_ENC_QP_MAP_EMPHASIS`, H.264 only, where
+//! `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP` is 1): a level 0..5 per macroblock
+//! (`NV_ENC_EMPHASIS_MAP_LEVEL_0..5`, "for zero" .. "very high Delta QP value"); the driver
+//! turns each level, "along with QP chosen by rate control", into a QP offset it applies on
+//! top. NVIDIA does not publish that rule: the emulator's own is [`EMPHASIS_QP_STEP`] QP lower
+//! per level (level 5: -10), whatever the rate control's QP, and x264 codes it as a delta map.
 
 use crate::abi::CodecKind;
 
@@ -18,6 +25,10 @@ pub const DISABLED: u32 = 0;
 pub const EMPHASIS: u32 = 1;
 pub const DELTA: u32 = 2;
 pub const QP_MAP: u32 = 3;
+
+/// The emulator's rule for an emphasis level (the real driver's is not published): each
+/// level lowers the macroblock's QP by this much (level 5: -10).
+pub const EMPHASIS_QP_STEP: i8 = 2;
 
 /// A session's QP map mode and block size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +89,23 @@ pub struct Map {
     pub block: u32,
     pub cols: u32,
     pub rows: u32,
+    /// The bytes as the client gave them: QP deltas, or emphasis levels where `emphasis`.
     pub deltas: Vec<i8>,
+    /// `NV_ENC_QP_MAP_EMPHASIS`: `deltas` are levels 0..5.
+    pub emphasis: bool,
 }
 
 impl Map {
+    /// The QP offsets the software encoder applies: the deltas, or the emulator's offsets of
+    /// the emphasis levels (-[`EMPHASIS_QP_STEP`] per level).
+    pub fn qp_offsets(&self) -> Vec<i8> {
+        if self.emphasis {
+            self.deltas.iter().map(|&l| -EMPHASIS_QP_STEP * l).collect()
+        } else {
+            self.deltas.clone()
+        }
+    }
+
     /// The trace's record of the map: its grid, the blocks with a delta, their range and
     /// mean, and the map itself (one signed byte per block, hex, raster order).
     pub fn describe(&self) -> serde_json::Value {
@@ -102,6 +126,7 @@ impl Map {
             .map(|&d| format!("{:02x}", d as u8))
             .collect();
         serde_json::json!({
+            "mode": if self.emphasis { "emphasis" } else { "delta" },
             "block": self.block,
             "cols": self.cols,
             "rows": self.rows,
@@ -162,6 +187,7 @@ pub fn read(
         cols,
         rows,
         deltas,
+        emphasis: m.mode == EMPHASIS,
     }))
 }
 
@@ -193,5 +219,22 @@ mod tests {
         let off = mode(CodecKind::H264, DISABLED, 0, false).unwrap();
         assert!(read(off, (32, 32), ptr, 4, &mut notes).unwrap().is_none());
         assert!(notes[0].starts_with("violation"));
+    }
+
+    #[test]
+    fn emphasis_levels_become_offsets() {
+        let m = mode(CodecKind::H264, EMPHASIS, 0, true).unwrap();
+        let map = vec![0i8, 1, 5, 3];
+        let mut notes = Vec::new();
+        let got = read(m, (32, 32), map.as_ptr() as u64, 4, &mut notes)
+            .unwrap()
+            .unwrap();
+        assert!(got.emphasis);
+        assert_eq!(got.qp_offsets(), vec![0, -2, -10, -6]);
+        assert_eq!(got.describe()["mode"], "emphasis");
+        let bad = vec![0i8, 6, 0, 0];
+        assert!(read(m, (32, 32), bad.as_ptr() as u64, 4, &mut notes).is_err());
+        let neg = vec![0i8, -1, 0, 0];
+        assert!(read(m, (32, 32), neg.as_ptr() as u64, 4, &mut notes).is_err());
     }
 }

@@ -474,7 +474,7 @@ impl Enc {
             }
             if let Some(m) = &f.qp_map {
                 self.sw
-                    .set_qp_map(&m.deltas, m.cols, m.rows, m.block)
+                    .set_qp_map(&m.qp_offsets(), m.cols, m.rows, m.block)
                     .map_err(|e| format!("software encoder rejected a QP map: {e}"))?;
             }
             self.sw

@@ -48,6 +48,7 @@ pub fn env(vars: &[(&str, &str)]) -> MutexGuard<'static, ()> {
         "NVEMU_SESSION_LIMIT",
         "NVEMU_TIMING",
         "NVEMU_ENCODE_MS",
+        "NVEMU_CAPS",
     ] {
         // SAFETY: every test of this binary holds ENV while it runs, and the library reads the
         // environment only inside calls made by the test holding it, so nothing reads the
