@@ -1270,6 +1270,19 @@ fn h264_time_codes_need_api_12_2() {
     }
 }
 
+/// The emphasis level map ([`roi::emphasis_map_where_the_gpu_has_it`]) in a child process
+/// whose emulator reports `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP` (`NVEMU_CAPS`, read per
+/// process); it appends to this process's trace (`NVEMU_TRACE` inherited) and the contract
+/// holds (`NVEMU_STRICT=abort`, inherited).
+fn roi_emphasis_map_where_the_gpu_has_it() {
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RSNVENC_ELEMENT_CHILD", "emphasis")
+        .env("NVEMU_CAPS", roi::EMPHASIS_CAPS)
+        .status()
+        .expect("child");
+    assert!(st.success(), "child {st:?}");
+}
+
 /// HDR10 caps: mastering display and content light level go on every IDR and on no other
 /// picture (SEI 137/144 before the first slice; AV1 HDR_MDCV/HDR_CLL OBUs before the frame),
 /// with the caps' values in the codec's units; also across a forced key unit.
@@ -2516,6 +2529,10 @@ fn cases() -> Vec<Trial> {
             roi::roi_improves_the_region("rsnvench265enc")
         }),
         case("roi_refused_under_constqp", roi::roi_refused_under_constqp),
+        case(
+            "roi_emphasis_map_where_the_gpu_has_it",
+            roi_emphasis_map_where_the_gpu_has_it,
+        ),
         case("frame_stats_qp_follows_const_quality_h264", || {
             roi::frame_stats_qp_follows_const_quality("rsnvench264enc")
         }),
@@ -2586,6 +2603,12 @@ fn no_contract_violation() {
 fn main() -> ExitCode {
     match std::env::var("RSNVENC_ELEMENT_CHILD").as_deref() {
         Ok("timecode") => return timecode_child(),
+        Ok("emphasis") => {
+            gst::init().expect("gst init");
+            gstrsnvenc::plugin_register_static().expect("register rsnvenc");
+            roi::emphasis_map_where_the_gpu_has_it();
+            return ExitCode::SUCCESS;
+        }
         Ok(_) => return captions_child(),
         Err(_) => {}
     }

@@ -46,6 +46,9 @@ pub struct GpuCaps {
     pub dyn_res_change: bool,
     /// `NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE`: a new rate-control mode in the session.
     pub dyn_rc_mode_change: bool,
+    /// `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP` (H.264 only: false elsewhere, as
+    /// `NV_ENC_QP_MAP_EMPHASIS` is "only supported for H264"; a failed query reads as 0).
+    pub emphasis_map: bool,
     /// What the SDK extensions depend on (a failed query, or one the API lacks, reads as 0).
     pub ext: sdkext::Caps,
 }
@@ -88,6 +91,8 @@ impl GpuCaps {
             lossless: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_LOSSLESS_ENCODE) != 0,
             dyn_res_change: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE) != 0,
             dyn_rc_mode_change: cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE) != 0,
+            emphasis_map: codec == Codec::H264
+                && cap_or_0(ffi::NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP) != 0,
             ext: sdkext::Caps {
                 engines: cap_or_0(ffi::NV_ENC_CAPS_NUM_ENCODER_ENGINES),
                 max_ltr_frames: cap_or_0(ffi::NV_ENC_CAPS_NUM_MAX_LTR_FRAMES),
@@ -298,6 +303,19 @@ pub fn encode_config(
             refuse("temporal-aq", "NV_ENC_CAPS_SUPPORT_TEMPORAL_AQ");
         }
     }
+    // Regions of interest as an emphasis level map where it can be used (`roi-mode`).
+    let mut emphasis_refused = None;
+    if rc.qpMapMode == ffi::NV_ENC_QP_MAP_DELTA && s.roi_mode != settings::RoiMode::Delta {
+        match emphasis_blocker(caps, codec, rc) {
+            None => rc.qpMapMode = ffi::NV_ENC_QP_MAP_EMPHASIS,
+            Some(why) if s.roi_mode == settings::RoiMode::Emphasis => emphasis_refused = Some((
+                "roi-mode=emphasis is not possible here: regions of interest use the QP delta map"
+                    .to_string(),
+                why,
+            )),
+            Some(_) => {}
+        }
+    }
     rc.flags = ffi::RC_ENABLE_NONREF_P.set(rc.flags, s.nonref_p as u32);
     rc.flags = ffi::RC_STRICT_GOP_TARGET.set(rc.flags, s.strict_gop as u32);
     let weighted_prediction = s.weighted_pred
@@ -312,6 +330,7 @@ pub fn encode_config(
     } else {
         0
     };
+    warnings.extend(emphasis_refused);
     let mut s = *s;
     if s.intra_refresh_period > 0 && !caps.intra_refresh {
         refused(
@@ -350,6 +369,25 @@ pub fn encode_config(
         lookahead,
         weighted_prediction,
         warnings,
+    }
+}
+
+/// Why a session of `codec` with rate control `rc` (AQ flags set) cannot take an emphasis level
+/// map (`NV_ENC_QP_MAP_EMPHASIS`); `None`: it can. nvEncodeAPI.h (`qpMapMode`): "only
+/// supported for H264 codec currently", "not supported when AQ (Spatial/Temporal) is enabled",
+/// and the GPU must report `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP`.
+fn emphasis_blocker(caps: &GpuCaps, codec: Codec, rc: &ffi::NV_ENC_RC_PARAMS) -> Option<String> {
+    if codec != Codec::H264 {
+        Some(format!(
+            "NVENC has emphasis level maps for H.264 only, not {codec}"
+        ))
+    } else if !caps.emphasis_map {
+        Some("NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP is 0 for H.264".into())
+    } else if ffi::RC_ENABLE_AQ.get(rc.flags) != 0 || ffi::RC_ENABLE_TEMPORAL_AQ.get(rc.flags) != 0
+    {
+        Some("an emphasis level map is not supported with spatial-aq or temporal-aq".into())
+    } else {
+        None
     }
 }
 
@@ -549,6 +587,37 @@ mod tests {
         live_rate_update(&mut live, &s).unwrap();
         assert_eq!(live.rcParams.averageBitRate, c.cfg.rcParams.averageBitRate);
         assert_eq!(c.cfg.rcParams.averageBitRate, 1500 * 1024);
+    }
+
+    #[test]
+    fn emphasis_map_where_the_gpu_has_it_h264_without_aq() {
+        use crate::encoder::settings::RoiMode;
+        let mode = |codec, emphasis_map, spatial_aq, roi_mode| {
+            let s = Settings {
+                rc_mode: RcMode::Vbr,
+                spatial_aq,
+                roi_mode,
+                ..Default::default()
+            };
+            let res = resolve(&s, 1280, 720);
+            let gpu = GpuCaps {
+                emphasis_map,
+                ..caps()
+            };
+            let c = encode_config(&zeroed_config(), &s, &res, &gpu, codec, 0);
+            (c.cfg.rcParams.qpMapMode, c.warnings.len())
+        };
+        let (delta, emph) = (ffi::NV_ENC_QP_MAP_DELTA, ffi::NV_ENC_QP_MAP_EMPHASIS);
+        assert_eq!(mode(Codec::H264, true, false, RoiMode::Auto), (emph, 0));
+        assert_eq!(mode(Codec::H264, true, false, RoiMode::Emphasis), (emph, 0));
+        assert_eq!(mode(Codec::H264, true, false, RoiMode::Delta), (delta, 0));
+        // Without the cap, with AQ, or another codec: the delta map, a warning only where
+        // emphasis was asked for.
+        assert_eq!(mode(Codec::H264, false, false, RoiMode::Auto), (delta, 0));
+        assert_eq!(mode(Codec::H264, true, true, RoiMode::Auto), (delta, 0));
+        assert_eq!(mode(Codec::H264, true, true, RoiMode::Emphasis), (delta, 1));
+        assert_eq!(mode(Codec::Hevc, true, false, RoiMode::Auto), (delta, 0));
+        assert_eq!(mode(Codec::Av1, true, false, RoiMode::Emphasis), (delta, 1));
     }
 
     #[test]

@@ -151,8 +151,8 @@ struct StreamView {
     shared: Option<cuda::gst::SharedContext>,
     pinned: Option<cuda::pinned::PinnedRegions>,
     /// The session's QP map grid, or (rate-control mode, tuning) where it takes no map
-    /// (`rcParams.qpMapMode` is not `NV_ENC_QP_MAP_DELTA`).
-    qp_map: Result<roi::Grid, (u32, u32)>,
+    /// (`rcParams.qpMapMode` is neither `NV_ENC_QP_MAP_DELTA` nor `NV_ENC_QP_MAP_EMPHASIS`).
+    qp_map: Result<(roi::Grid, roi::Kind), (u32, u32)>,
 }
 
 impl NvEncoder {
@@ -587,14 +587,21 @@ impl NvEncoder {
         let s = st.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
         let size = (s.params.encode_width, s.params.encode_height);
         let (init, cfg) = (&s.config.init, &s.config.cfg);
-        let qp_map = if cfg.rcParams.qpMapMode == ffi::NV_ENC_QP_MAP_DELTA {
-            let codec = self.ops().codec();
+        let codec = self.ops().codec();
+        let kind = match cfg.rcParams.qpMapMode {
+            ffi::NV_ENC_QP_MAP_DELTA => Some(roi::Kind::Delta {
+                max: roi::max_delta(codec),
+            }),
+            ffi::NV_ENC_QP_MAP_EMPHASIS => Some(roi::Kind::Emphasis),
+            _ => None,
+        };
+        let qp_map = if let Some(kind) = kind {
             let max_cu = if codec == Codec::Hevc {
                 cfg.encodeCodecConfig.hevc().maxCUSize
             } else {
                 0
             };
-            Ok(roi::Grid::new(codec, max_cu, size))
+            Ok((roi::Grid::new(codec, max_cu, size), kind))
         } else {
             Err((cfg.rcParams.rateControlMode, init.tuningInfo))
         };
@@ -718,13 +725,13 @@ impl NvEncoder {
     /// a pending LTR request, a forced IDR. Returns them with the frame's SEI messages /
     /// metadata OBUs (captions, and on an IDR the HDR10 metadata), which must live until
     /// `nvEncEncodePicture` returns, and whether the HDR metadata went with it.
-    /// The regions of interest of `input` as the picture's QP delta map (`roi`), where the
-    /// session takes one (`qp_map`); else a warning, once. Nothing (no allocation, no settings
+    /// The regions of interest of `input` as the picture's QP delta map or emphasis level map
+    /// (`roi`), as the session takes (`qp_map`); else a warning, once. Nothing (no allocation, no settings
     /// read) for a buffer without regions.
     fn qp_delta_map(
         &self,
         input: &gst::BufferRef,
-        qp_map: Result<roi::Grid, (u32, u32)>,
+        qp_map: Result<(roi::Grid, roi::Kind), (u32, u32)>,
         roi: &mut RoiState,
         pic: &mut ffi::NV_ENC_PIC_PARAMS,
     ) {
@@ -734,7 +741,7 @@ impl NvEncoder {
         {
             return;
         }
-        let grid = match qp_map {
+        let (grid, kind) = match qp_map {
             Ok(g) => g,
             Err((rc_mode, tuning)) => {
                 if !roi.refusal_posted {
@@ -747,7 +754,7 @@ impl NvEncoder {
                         gst::LibraryError::Settings,
                         ("regions of interest ignored: {}", why),
                         [
-                            "GstVideoRegionOfInterestMeta on the input; rcParams.qpMapMode is not NV_ENC_QP_MAP_DELTA"
+                            "GstVideoRegionOfInterestMeta on the input; rcParams.qpMapMode is NV_ENC_QP_MAP_DISABLED"
                         ]
                     );
                 }
@@ -755,14 +762,13 @@ impl NvEncoder {
             }
         };
         let regions = roi::regions(input, self.settings.get().roi_delta_qp);
-        let codec = self.ops().codec();
-        if roi::fill(&mut roi.map, grid, &regions, roi::max_delta(codec)) {
+        if roi::fill(&mut roi.map, grid, &regions, kind) {
             pic.qpDeltaMap = roi.map.as_mut_ptr();
             pic.qpDeltaMapSize = roi.map.len() as u32;
             gst::trace!(
                 CAT,
                 imp = self,
-                "QP delta map of {} regions: {regions:?}",
+                "QP map ({kind:?}) of {} regions: {regions:?}",
                 regions.len()
             );
         }

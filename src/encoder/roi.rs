@@ -15,6 +15,12 @@
 //!   clipped to the picture.
 //! - Overlapping regions: the first meta on the buffer wins (as FFmpeg's
 //!   `AVRegionOfInterest` list: "the first region in the list applies").
+//! - Emphasis level maps (`rcParams.qpMapMode` = `NV_ENC_QP_MAP_EMPHASIS`, H.264 only, where
+//!   the GPU reports `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP` and AQ is off; `roi-mode`): the
+//!   map holds a level 0..5 (`NV_ENC_EMPHASIS_MAP_LEVEL_*`) per macroblock instead of a delta,
+//!   which the driver turns into a QP offset "along with QP chosen by rate control" by a rule
+//!   NVIDIA does not publish. A region's level: the integer `emphasis` field of its
+//!   `roi/nvenc` structure (clamped to 0..5), else [`level_of_delta`] of its delta.
 
 use crate::nvenc::api::Codec;
 use crate::nvenc::ffi;
@@ -23,6 +29,27 @@ use crate::nvenc::ffi;
 pub const DELTA_FIELD: &str = "delta-qp";
 /// Our own parameter structure name, read first.
 pub const PARAM_NAME: &str = "roi/nvenc";
+/// Field of `roi/nvenc` that gives a region's emphasis level (0..5) for an emphasis map.
+pub const EMPHASIS_FIELD: &str = "emphasis";
+/// The highest emphasis level (`NV_ENC_EMPHASIS_MAP_LEVEL_5`).
+pub const MAX_LEVEL: i32 = ffi::NV_ENC_EMPHASIS_MAP_LEVEL_5 as i32;
+
+/// What a session's map holds (`rcParams.qpMapMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `NV_ENC_QP_MAP_DELTA`: signed QP deltas, clamped to ±`max`.
+    Delta { max: i32 },
+    /// `NV_ENC_QP_MAP_EMPHASIS`: emphasis levels 0..5.
+    Emphasis,
+}
+
+/// The emphasis level of a region with QP delta `delta` and no `emphasis` field: one level per
+/// 2 QP below 0, up to 5 (-1 and -2 -> 1, -10 and below -> 5); 0 for a delta of 0 or above, as
+/// an emphasis map only lowers QP. Our own rule (the driver's offsets per level are not
+/// published): a level is taken to be worth about 2 QP.
+pub fn level_of_delta(delta: i32) -> i32 {
+    (delta.saturating_neg().max(0).saturating_add(1) / 2).min(MAX_LEVEL)
+}
 
 /// The block grid of a session's QP map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +128,21 @@ pub struct Region {
     pub w: u32,
     pub h: u32,
     pub delta: i32,
+    /// The `emphasis` field of its `roi/nvenc` structure, if any.
+    pub emphasis: Option<i32>,
+}
+
+impl Region {
+    /// The region's value in a map of `kind`.
+    pub fn value(&self, kind: Kind) -> i8 {
+        match kind {
+            Kind::Delta { max } => self.delta.clamp(-max, max) as i8,
+            Kind::Emphasis => self
+                .emphasis
+                .unwrap_or_else(|| level_of_delta(self.delta))
+                .clamp(0, MAX_LEVEL) as i8,
+        }
+    }
 }
 
 /// The regions of interest of `buf`, in meta order; `default`: the delta of a region without a
@@ -109,6 +151,9 @@ pub fn regions(buf: &gst::BufferRef, default: i32) -> Vec<Region> {
     buf.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .map(|m| {
             let (x, y, w, h) = m.rect();
+            let emphasis = m
+                .param(PARAM_NAME)
+                .and_then(|s| s.get::<i32>(EMPHASIS_FIELD).ok());
             let delta = m
                 .param(PARAM_NAME)
                 .and_then(|s| s.get::<i32>(DELTA_FIELD).ok())
@@ -118,15 +163,22 @@ pub fn regions(buf: &gst::BufferRef, default: i32) -> Vec<Region> {
                         .find_map(|s| s.get::<i32>(DELTA_FIELD).ok())
                 })
                 .unwrap_or(default);
-            Region { x, y, w, h, delta }
+            Region {
+                x,
+                y,
+                w,
+                h,
+                delta,
+                emphasis,
+            }
         })
         .collect()
 }
 
 /// Fills `map` (resized to the grid's block count; no allocation once it has that capacity)
-/// with the regions' deltas, clamped to ±`max`; 0 elsewhere. Returns whether any block has a
-/// delta other than 0.
-pub fn fill(map: &mut Vec<i8>, grid: Grid, regions: &[Region], max: i32) -> bool {
+/// with the regions' values for a map of `kind` ([`Region::value`]); 0 elsewhere. Returns
+/// whether any block has a value other than 0.
+pub fn fill(map: &mut Vec<i8>, grid: Grid, regions: &[Region], kind: Kind) -> bool {
     map.clear();
     if grid.is_empty() {
         return false;
@@ -139,7 +191,7 @@ pub fn fill(map: &mut Vec<i8>, grid: Grid, regions: &[Region], max: i32) -> bool
         if r.w == 0 || r.h == 0 {
             continue;
         }
-        let d = r.delta.clamp(-max, max) as i8;
+        let d = r.value(kind);
         let (c0, r0) = (r.x / b, r.y / b);
         let c1 = r.x.saturating_add(r.w).div_ceil(b).min(grid.cols);
         let r1 = r.y.saturating_add(r.h).div_ceil(b).min(grid.rows);
@@ -159,8 +211,17 @@ mod tests {
     use super::*;
 
     fn region(x: u32, y: u32, w: u32, h: u32, delta: i32) -> Region {
-        Region { x, y, w, h, delta }
+        Region {
+            x,
+            y,
+            w,
+            h,
+            delta,
+            emphasis: None,
+        }
     }
+
+    const D51: Kind = Kind::Delta { max: 51 };
 
     #[test]
     fn grid_per_codec() {
@@ -189,7 +250,7 @@ mod tests {
         let mut map = Vec::new();
         // The second region overlaps the first and runs beyond the picture.
         let rs = [region(0, 0, 20, 10, -10), region(16, 0, 1000, 1000, 5)];
-        assert!(fill(&mut map, g, &rs, 51));
+        assert!(fill(&mut map, g, &rs, D51));
         assert_eq!(map, vec![-10, -10, 5, 5, 0, 5, 5, 5]);
         // Clamped to the QP range; a region beyond the picture or empty changes nothing.
         let rs = [
@@ -197,10 +258,41 @@ mod tests {
             region(500, 500, 10, 10, 7),
             region(0, 16, 0, 5, 3),
         ];
-        assert!(fill(&mut map, g, &rs, 51));
+        assert!(fill(&mut map, g, &rs, D51));
         assert_eq!(map, vec![-51, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(!fill(&mut map, g, &[region(0, 0, 64, 32, 0)], 51));
+        assert!(!fill(&mut map, g, &[region(0, 0, 64, 32, 0)], D51));
         assert!(map.iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn emphasis_levels() {
+        assert_eq!(
+            [0, 3, -1, -2, -3, -4, -9, -10, -51, i32::MIN].map(level_of_delta),
+            [0, 0, 1, 1, 2, 2, 5, 5, 5, 5]
+        );
+        let g = Grid {
+            block: 16,
+            cols: 4,
+            rows: 1,
+        };
+        let mut map = Vec::new();
+        let mut explicit = region(0, 0, 16, 16, -10);
+        explicit.emphasis = Some(2);
+        let mut beyond = region(32, 0, 16, 16, 0);
+        beyond.emphasis = Some(9);
+        let rs = [explicit, region(16, 0, 16, 16, -4), beyond];
+        assert!(fill(&mut map, g, &rs, Kind::Emphasis));
+        assert_eq!(map, vec![2, 2, 5, 0]);
+        // A positive delta is level 0: no map.
+        assert!(!fill(
+            &mut map,
+            g,
+            &[region(0, 0, 64, 16, 7)],
+            Kind::Emphasis
+        ));
+        // The delta map ignores the emphasis field.
+        assert!(fill(&mut map, g, &rs[..1], D51));
+        assert_eq!(map, vec![-10, 0, 0, 0]);
     }
 
     #[test]
@@ -224,6 +316,7 @@ mod tests {
             m.add_param(
                 gst::Structure::builder(PARAM_NAME)
                     .field("delta-qp", -2)
+                    .field("emphasis", 4)
                     .build(),
             );
             gst_video::VideoRegionOfInterestMeta::add(b, "plain", (9, 9, 9, 9));
@@ -232,7 +325,10 @@ mod tests {
             regions(&buf, -4),
             vec![
                 region(1, 2, 3, 4, -7),
-                region(5, 6, 7, 8, -2),
+                Region {
+                    emphasis: Some(4),
+                    ..region(5, 6, 7, 8, -2)
+                },
                 region(9, 9, 9, 9, -4)
             ]
         );

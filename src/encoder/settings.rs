@@ -101,6 +101,8 @@ pub struct Settings {
     pub aq_strength: u32,
     /// QP delta of a region of interest without its own `delta-qp` (`roi-delta-qp`).
     pub roi_delta_qp: i32,
+    /// Which QP map regions of interest become (`roi-mode`).
+    pub roi_mode: RoiMode,
     /// -1 = none; P falls back to I, B to P (as nvcodec).
     pub qp_min_i: i32,
     pub qp_min_p: i32,
@@ -167,6 +169,7 @@ impl Default for Settings {
             strict_gop: false,
             aq_strength: 0,
             roi_delta_qp: DEFAULT_ROI_DELTA_QP,
+            roi_mode: RoiMode::Auto,
             qp_min_i: DEFAULT_QP,
             qp_min_p: DEFAULT_QP,
             qp_min_b: DEFAULT_QP,
@@ -507,6 +510,11 @@ fn rate_properties() -> Vec<glib::ParamSpec> {
             .minimum(-MAX_ROI_DELTA_QP)
             .maximum(MAX_ROI_DELTA_QP)
             .default_value(DEFAULT_ROI_DELTA_QP)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("roi-mode", RoiMode::Auto)
+            .nick("ROI Mode")
+            .blurb("How regions of interest reach NVENC (rcParams.qpMapMode): auto = an emphasis level map (NV_ENC_QP_MAP_EMPHASIS: a level 0..5 per macroblock, which the driver turns into a lower QP by its own unpublished rule) where the GPU reports NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP for H.264 and spatial-aq and temporal-aq are off (the header: not supported with AQ), else the QP delta map; delta = always the QP delta map; emphasis = the emphasis level map, refused with a warning (delta map instead) where it cannot be used. A region's level: the integer emphasis field (0..5) of its roi/nvenc parameter, else from its QP delta: one level per 2 QP below 0, up to 5 (-1, -2 -> 1; -10 -> 5; 0 or above -> 0: an emphasis map cannot raise QP); a change takes a new session; beyond nvcodec")
             .mutable_playing()
             .build(),
     ]
@@ -928,6 +936,7 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> Change {
         "zerolatency" => s.zerolatency = v!(),
         "intra-refresh-period" => s.intra_refresh_period = v!(),
         "intra-refresh-count" => s.intra_refresh_count = v!(),
+        "roi-mode" => s.roi_mode = v!(),
         "b-ref-mode" => {
             s.b_ref_mode = v!();
             s.b_ref_mode_set = true;
@@ -1040,6 +1049,7 @@ pub fn get(s: &Settings, name: &str) -> glib::Value {
         "strict-gop" => s.strict_gop.to_value(),
         "aq-strength" => s.aq_strength.to_value(),
         "roi-delta-qp" => s.roi_delta_qp.to_value(),
+        "roi-mode" => s.roi_mode.to_value(),
         "lookahead-level" => s.lookahead_level.to_value(),
         "temporal-filter-level" => s.temporal_filter_level.to_value(),
         "ltr-frames" => s.ltr_frames.to_value(),

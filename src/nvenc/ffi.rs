@@ -377,6 +377,9 @@ prove_enum!(
 );
 /// Maximum long-term reference frames (`NV_ENC_CAPS_NUM_MAX_LTR_FRAMES`).
 pub const NV_ENC_CAPS_NUM_MAX_LTR_FRAMES: u32 = 40;
+/// Emphasis level maps (`NV_ENC_QP_MAP_EMPHASIS`), 0 or 1.
+pub const NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP: u32 = 44;
+prove_enum!([NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP] in v12_0, v12_1, v12_2, v13_0);
 /// NVENC engines on the GPU (`NV_ENC_CAPS_NUM_ENCODER_ENGINES`), for split-frame encoding.
 pub const NV_ENC_CAPS_NUM_ENCODER_ENGINES: u32 = 49;
 prove_enum!(
@@ -457,7 +460,20 @@ prove_enum!(
 /// added to the QP rate control chose; `DISABLED`: the map is ignored (and must be NULL).
 pub const NV_ENC_QP_MAP_DISABLED: u32 = 0;
 pub const NV_ENC_QP_MAP_DELTA: u32 = 2;
-prove_enum!([NV_ENC_QP_MAP_DISABLED, NV_ENC_QP_MAP_DELTA] in v12_0, v12_1, v12_2, v13_0);
+/// `EMPHASIS`: an emphasis level (`NV_ENC_EMPHASIS_MAP_LEVEL_0..5`) per macroblock, H.264 only,
+/// where `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP` is 1, and "not supported when AQ
+/// (Spatial/Temporal) is enabled" (nvEncodeAPI.h, `NV_ENC_RC_PARAMS::qpMapMode`).
+pub const NV_ENC_QP_MAP_EMPHASIS: u32 = 1;
+prove_enum!(
+    [NV_ENC_QP_MAP_DISABLED, NV_ENC_QP_MAP_DELTA, NV_ENC_QP_MAP_EMPHASIS]
+    in v12_0, v12_1, v12_2, v13_0
+);
+/// `NV_ENC_EMPHASIS_MAP_LEVEL`: 0 "for zero Delta QP value" .. 5 "for very high Delta QP
+/// value"; the driver turns a level and the rate control's QP into a QP offset (its rule is
+/// not published).
+pub const NV_ENC_EMPHASIS_MAP_LEVEL_0: u32 = 0;
+pub const NV_ENC_EMPHASIS_MAP_LEVEL_5: u32 = 5;
+prove_enum!([NV_ENC_EMPHASIS_MAP_LEVEL_0, NV_ENC_EMPHASIS_MAP_LEVEL_5] in v12_0, v12_1, v12_2, v13_0);
 
 /// `NV_ENC_HEVC_CUSIZE` of `maxCUSize`: the CTB size, which is the block of an H.265 QP map.
 pub const NV_ENC_HEVC_CUSIZE_AUTOSELECT: u32 = 0;

@@ -190,10 +190,23 @@ fn encode(
     roi: Option<Option<gst::Structure>>,
     name: &str,
 ) -> (Vec<Vec<u8>>, Vec<Option<serde_json::Value>>) {
+    encode_with(element, &[], frames, roi, name)
+}
+
+/// [`encode`] with more properties (`extra`, after the rate control's).
+fn encode_with(
+    element: &str,
+    extra: &[(&str, &str)],
+    frames: &[Vec<u8>],
+    roi: Option<Option<gst::Structure>>,
+    name: &str,
+) -> (Vec<Vec<u8>>, Vec<Option<serde_json::Value>>) {
     let from = trace_lines("nvEncEncodePicture").len();
+    let mut props = vec![("rc-mode", "cbr"), ("bitrate", "500"), ("gop-size", "-1")];
+    props.extend_from_slice(extra);
     let mut h = new_harness(
         element,
-        &[("rc-mode", "cbr"), ("bitrate", "500"), ("gop-size", "-1")],
+        &props,
         &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
         sink_caps_of(element),
     );
@@ -252,6 +265,7 @@ pub fn roi_improves_the_region(element: &str) {
             (&block.into(), &cols.into(), &rows.into()),
             "{element}: {m}"
         );
+        assert_eq!(m["mode"], "delta", "{element}: {m}");
         let (inside, outside) = map_in_out(m);
         assert_eq!(
             (inside, outside),
@@ -422,6 +436,126 @@ fn fill_nv12(b: &mut gst::BufferRef, info: &gst_video::VideoInfo, f: &[u8]) {
         let dst = vf.plane_data_mut(plane).unwrap();
         for r in 0..rows {
             dst[r * stride..r * stride + w].copy_from_slice(&f[off + r * w..off + (r + 1) * w]);
+        }
+    }
+}
+
+/// `NVEMU_CAPS` of the child process of [`emphasis_map_where_the_gpu_has_it`]: every codec
+/// reports `NV_ENC_CAPS_SUPPORT_EMPHASIS_LEVEL_MAP` = 1 (H.264 as a GPU that has it; H.265 and
+/// AV1 so that the element is seen not to use it there, as NVENC has it for H.264 only).
+pub const EMPHASIS_CAPS: &str = "SUPPORT_EMPHASIS_LEVEL_MAP=1";
+
+/// The session's `rcParams.qpMapMode` of the initialisations since trace line `from`.
+fn qp_map_modes(from: usize) -> Vec<u64> {
+    trace_lines("nvEncInitializeEncoder")[from..]
+        .iter()
+        .map(|l| {
+            l["args"]["encodeConfig.rcParams.qpMapMode"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Run in a child process under [`EMPHASIS_CAPS`] (the cap is read per process). H.264 with
+/// `roi-mode=auto`, no AQ: the session says `NV_ENC_QP_MAP_EMPHASIS` and every picture an
+/// emphasis level map with level 5 (from `delta-qp` -10) on the region's macroblocks and 0
+/// elsewhere; the region decodes better than without regions. An explicit `emphasis` field
+/// gives its level; with `spatial-aq` (not supported with emphasis) or `roi-mode=delta` the
+/// QP delta map; H.265 and AV1 never use emphasis.
+pub fn emphasis_map_where_the_gpu_has_it() {
+    let element = "rsnvench264enc";
+    let source = clip_frames(FRAMES);
+    let source_y: Vec<Vec<u8>> = source
+        .iter()
+        .map(|f| f[..(CW * CH) as usize].to_vec())
+        .collect();
+    let roi = |fields: &[(&str, i32)]| {
+        let mut b = gst::Structure::builder("roi/nvenc");
+        for (k, v) in fields {
+            b = b.field(*k, *v);
+        }
+        Some(Some(b.build()))
+    };
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let (with, maps) = encode(element, &source, roi(&[("delta-qp", -10)]), "emph.h264");
+    assert_eq!(qp_map_modes(inits), [1], "NV_ENC_QP_MAP_EMPHASIS");
+    assert_eq!(maps.len(), FRAMES);
+    for (i, m) in maps.iter().enumerate() {
+        let m = m
+            .as_ref()
+            .unwrap_or_else(|| panic!("picture {i} without a map"));
+        assert_eq!(m["mode"], "emphasis", "{m}");
+        assert_eq!((&m["block"], &m["cols"]), (&16.into(), &45.into()), "{m}");
+        assert_eq!(map_in_out(m), (5.0, 0.0), "picture {i}: {m}");
+    }
+    let (without, plain) = encode(element, &source, None, "emph-none.h264");
+    assert!(plain.iter().all(Option::is_none), "a map without regions");
+    let (in_roi, out_roi) = psnr_in_out(&with, &source_y);
+    let (in_plain, out_plain) = psnr_in_out(&without, &source_y);
+    eprintln!(
+        "{element} emphasis map: Y PSNR inside/outside the region: with ROI {in_roi:.2}/{out_roi:.2} dB, without {in_plain:.2}/{out_plain:.2} dB"
+    );
+    assert!(
+        in_roi > in_plain + 0.5,
+        "region {in_roi:.2} dB with ROI, {in_plain:.2} dB without"
+    );
+    assert!(
+        in_roi > out_roi,
+        "region {in_roi:.2} dB, rest {out_roi:.2} dB"
+    );
+
+    // The roi/nvenc emphasis field gives the level.
+    let few = &source[..4];
+    let (_, maps) = encode(
+        element,
+        few,
+        roi(&[("delta-qp", -10), ("emphasis", 2)]),
+        "emph-2.h264",
+    );
+    for m in maps {
+        let m = m.expect("a map");
+        assert_eq!(
+            (m["mode"].as_str(), map_in_out(&m)),
+            (Some("emphasis"), (2.0, 0.0)),
+            "{m}"
+        );
+    }
+    // spatial-aq, roi-mode=delta: the QP delta map.
+    for extra in [("spatial-aq", "true"), ("roi-mode", "delta")] {
+        let inits = trace_lines("nvEncInitializeEncoder").len();
+        let (_, maps) = encode_with(
+            element,
+            &[extra],
+            few,
+            roi(&[("delta-qp", -10)]),
+            "emph-d.h264",
+        );
+        assert_eq!(qp_map_modes(inits), [2], "{extra:?}: NV_ENC_QP_MAP_DELTA");
+        for m in maps {
+            let m = m.expect("a map");
+            assert_eq!(
+                (m["mode"].as_str(), map_in_out(&m)),
+                (Some("delta"), (-10.0, 0.0)),
+                "{extra:?}: {m}"
+            );
+        }
+    }
+    // H.265 and AV1: the delta map, whatever the cap says.
+    for element in ["rsnvench265enc", "rsnvencav1enc"] {
+        let inits = trace_lines("nvEncInitializeEncoder").len();
+        let from = trace_lines("nvEncEncodePicture").len();
+        let mut h = new_harness(
+            element,
+            &[("rc-mode", "cbr"), ("bitrate", "500"), ("roi-mode", "auto")],
+            &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
+            sink_caps_of(element),
+        );
+        push_clip(&mut h, few, 0, roi(&[("delta-qp", -10)]));
+        assert_eq!(finish(&mut h).len(), few.len(), "{element}");
+        assert_eq!(qp_map_modes(inits), [2], "{element}: NV_ENC_QP_MAP_DELTA");
+        for m in traced_maps(from) {
+            assert_eq!(m.expect("a map")["mode"], "delta", "{element}");
         }
     }
 }

@@ -135,6 +135,25 @@ pub enum BRefMode {
     Middle = 2,
 }
 
+/// `roi-mode`: which NVENC QP map regions of interest become (`rcParams.qpMapMode`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRsNvEncRoiMode")]
+pub enum RoiMode {
+    #[enum_value(
+        name = "Emphasis level map where the GPU has it (H.264, no AQ), else QP delta map",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "QP delta map (NV_ENC_QP_MAP_DELTA)", nick = "delta")]
+    Delta = 1,
+    #[enum_value(
+        name = "Emphasis level map (NV_ENC_QP_MAP_EMPHASIS), else refused with a warning",
+        nick = "emphasis"
+    )]
+    Emphasis = 2,
+}
+
 /// `split-encode-mode`: split-frame encoding over several NVENC engines
 /// (`NV_ENC_INITIALIZE_PARAMS.splitEncodeMode`, SDK 12.1+, H.265 and AV1 only; values are the
 /// header's `NV_ENC_SPLIT_ENCODE_MODE`).
