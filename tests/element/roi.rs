@@ -461,8 +461,8 @@ fn qp_map_modes(from: usize) -> Vec<u64> {
 /// `roi-mode=auto`, no AQ: the session says `NV_ENC_QP_MAP_EMPHASIS` and every picture an
 /// emphasis level map with level 5 (from `delta-qp` -10) on the region's macroblocks and 0
 /// elsewhere; the region decodes better than without regions. An explicit `emphasis` field
-/// gives its level; with `spatial-aq` (not supported with emphasis) or `roi-mode=delta` the
-/// QP delta map; H.265 and AV1 never use emphasis.
+/// gives its level; with `spatial-aq` (not supported with emphasis; also when turned on live,
+/// in the same session) or `roi-mode=delta` the QP delta map; H.265 and AV1 never use emphasis.
 pub fn emphasis_map_where_the_gpu_has_it() {
     let element = "rsnvench264enc";
     let source = clip_frames(FRAMES);
@@ -541,6 +541,42 @@ pub fn emphasis_map_where_the_gpu_has_it() {
             );
         }
     }
+    // spatial-aq turned on live: the session goes on (one reconfigure) with the delta map.
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let from = trace_lines("nvEncEncodePicture").len();
+    let mut h = new_harness(
+        element,
+        &[("rc-mode", "cbr"), ("bitrate", "500"), ("gop-size", "-1")],
+        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
+        sink_caps_of(element),
+    );
+    push_clip(&mut h, &source[..3], 0, roi(&[("delta-qp", -10)]));
+    h.element().unwrap().set_property("spatial-aq", true);
+    push_clip(&mut h, &source[3..6], 3, roi(&[("delta-qp", -10)]));
+    assert_eq!(finish(&mut h).len(), 6);
+    assert_eq!(qp_map_modes(inits), [1], "one session, emphasis");
+    let r = &trace_lines("nvEncReconfigureEncoder")[reconfs..];
+    assert_eq!(r.len(), 1, "one reconfigure");
+    let key =
+        |k: &str| r[0]["args"][format!("reInitEncodeParams.encodeConfig.rcParams.{k}")].clone();
+    assert_eq!(
+        (key("enableAQ"), key("qpMapMode")),
+        (1.into(), 2.into()),
+        "{}",
+        r[0]
+    );
+    let modes: Vec<String> = traced_maps(from)
+        .into_iter()
+        .map(|m| m.expect("a map")["mode"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            "emphasis", "emphasis", "emphasis", "delta", "delta", "delta"
+        ]
+    );
+
     // H.265 and AV1: the delta map, whatever the cap says.
     for element in ["rsnvench265enc", "rsnvencav1enc"] {
         let inits = trace_lines("nvEncInitializeEncoder").len();

@@ -1679,6 +1679,16 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
                         Err(m) => return Err(fail(st::GENERIC, m)),
                     }
                 }
+                Ok(newe) if !reset && !force_idr && newe.swcfg == e.swcfg => {
+                    // Only the QP map mode changed (`qpMapMode`, e.g. from emphasis to delta
+                    // as AQ is turned on): the software encoder goes on; the next pictures'
+                    // maps are read in the new mode.
+                    call.note(format!(
+                        "qpMapMode changed to {} in the session",
+                        newe.qp_map.mode
+                    ));
+                    e.qp_map = newe.qp_map;
+                }
                 Ok(newe) => {
                     // The software encoder has no bitrate-change API: a changed rate control
                     // takes effect by re-opening it, which starts a new sequence (IDR).
@@ -1752,6 +1762,7 @@ fn reopen(g: &mut session::Inner, newe: Enc, call: &mut Call) -> Result<(), Fail
     e.seq_headers_due = true;
     e.repeat_headers = newe.repeat_headers;
     e.disable_headers = newe.disable_headers;
+    e.qp_map = newe.qp_map;
     if resized {
         (e.width, e.height) = (newe.width, newe.height);
         e.timing = newe.timing;
