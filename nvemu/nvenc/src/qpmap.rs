@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn emphasis_levels_become_offsets() {
         let m = mode(CodecKind::H264, EMPHASIS, 0, true).unwrap();
-        let map = vec![0i8, 1, 5, 3];
+        let map = [0i8, 1, 5, 3];
         let mut notes = Vec::new();
         let got = read(m, (32, 32), map.as_ptr() as u64, 4, &mut notes)
             .unwrap()
@@ -232,9 +232,9 @@ mod tests {
         assert!(got.emphasis);
         assert_eq!(got.qp_offsets(), vec![0, -2, -10, -6]);
         assert_eq!(got.describe()["mode"], "emphasis");
-        let bad = vec![0i8, 6, 0, 0];
+        let bad = [0i8, 6, 0, 0];
         assert!(read(m, (32, 32), bad.as_ptr() as u64, 4, &mut notes).is_err());
-        let neg = vec![0i8, -1, 0, 0];
+        let neg = [0i8, -1, 0, 0];
         assert!(read(m, (32, 32), neg.as_ptr() as u64, 4, &mut notes).is_err());
     }
 }
