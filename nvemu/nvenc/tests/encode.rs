@@ -451,7 +451,11 @@ fn reconfigure_size_within_max() {
 /// `frameAvgQP` of the pictures after the change.
 #[test]
 fn reconfigure_quality_live() {
-    for (codec, sdk) in [(H264, abi::SDK_12_1), (HEVC, abi::SDK_13_0), (AV1, abi::SDK_13_0)] {
+    for (codec, sdk) in [
+        (H264, abi::SDK_12_1),
+        (HEVC, abi::SDK_13_0),
+        (AV1, abi::SDK_13_0),
+    ] {
         let live_qp = codec == HEVC;
         let live_tq = codec != AV1;
         // AV1 constant QP is a qindex (0..=255).
@@ -503,10 +507,13 @@ fn reconfigure_quality_live() {
                 )
             };
             rp.set("resetEncoder", 0).set("forceIDR", 0);
-            let mean_qp = |o: &[Out]| {
-                o.iter().map(|o| o.frame_avg_qp as f64).sum::<f64>() / o.len() as f64
+            let mean_qp =
+                |o: &[Out]| o.iter().map(|o| o.frame_avg_qp as f64).sum::<f64>() / o.len() as f64;
+            let what = if constqp {
+                "constant QP"
+            } else {
+                "target quality"
             };
-            let what = if constqp { "constant QP" } else { "target quality" };
             let first: Vec<Out> = (0..8).map(frame).collect();
             assert_eq!(first[0].pic_type, PIC_IDR);
             if constqp {
@@ -533,7 +540,10 @@ fn reconfigure_quality_live() {
                 let bytes = |o: &[Out]| o.iter().map(|o| o.data.len()).sum::<usize>();
                 let (before, after) = (bytes(&first[1..]), bytes(&second[1..]));
                 eprintln!("{codec} {what}: {before} -> {after} bytes");
-                assert!(after > 2 * before, "{codec} {what}: {before} -> {after} bytes");
+                assert!(
+                    after > 2 * before,
+                    "{codec} {what}: {before} -> {after} bytes"
+                );
             } else {
                 let (before, after) = (mean_qp(&first[1..]), mean_qp(&second[1..]));
                 eprintln!("{codec} {what}: frameAvgQP {before:.1} -> {after:.1}");

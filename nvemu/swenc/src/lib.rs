@@ -762,10 +762,19 @@ impl SwEncoder {
 
     /// [`SwEncoder::set_rate`] for constant QP and target quality (`rc` of the same kind as
     /// the encoder's).
-    fn set_quality(&mut self, rc: &RateControl, fps_num: u32, fps_den: u32) -> Result<bool, String> {
+    fn set_quality(
+        &mut self,
+        rc: &RateControl,
+        fps_num: u32,
+        fps_den: u32,
+    ) -> Result<bool, String> {
         let (i, p, b, tq) = match *rc {
             RateControl::ConstQp { i, p, b } => {
-                let lim = if self.cfg.codec == Codec::Av1 { 255 } else { 51 };
+                let lim = if self.cfg.codec == Codec::Av1 {
+                    255
+                } else {
+                    51
+                };
                 if i > lim || p > lim || b > lim {
                     return Err(format!("constant QP {i}/{p}/{b} above {lim}"));
                 }

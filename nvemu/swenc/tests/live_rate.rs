@@ -185,7 +185,9 @@ fn hevc_live_const_qp_without_idr() {
         eprintln!("Hevc b={b}: QP {before:.1} at constant QP 40, {after:.1} at 24");
         assert!((before - 40.0).abs() <= 1.0, "b={b}: QP {before:.1} at 40");
         assert!(
-            pk.iter().filter(|p| p.pts >= 30).all(|p| p.avg_qp == Some(24)),
+            pk.iter()
+                .filter(|p| p.pts >= 30)
+                .all(|p| p.avg_qp == Some(24)),
             "b={b}: {:?}",
             pk.iter().map(|p| (p.pts, p.avg_qp)).collect::<Vec<_>>()
         );
@@ -221,7 +223,10 @@ fn live_quality_refused_where_impossible() {
         c.rc = first;
         let mut enc = SwEncoder::new(&c).unwrap();
         let _ = run(&mut enc, 0, 3);
-        assert!(!enc.set_rate_control(&second).unwrap(), "{codec:?} {second:?}");
+        assert!(
+            !enc.set_rate_control(&second).unwrap(),
+            "{codec:?} {second:?}"
+        );
         assert_eq!(enc.config().rc, first);
     }
 }
