@@ -1767,9 +1767,8 @@ fn max_size_in_session() {
 /// Rate-control properties other than the bitrate changed while PLAYING: `vbv-buffer-size`,
 /// `spatial-aq`, `qp-max`, `multi-pass`: one `nvEncReconfigureEncoder` each, carrying the
 /// value, no new session, no IDR, every frame out. `rc-mode`: the emulated GPUs report no
-/// `SUPPORT_DYN_RCMODE_CHANGE`, so it takes a new session (and an IDR). (`const-quality` is
-/// sent alike, but the emulator's software encoders re-open for a new target quality, an IDR
-/// NVENC would not code: not shown here.)
+/// `SUPPORT_DYN_RCMODE_CHANGE`, so it takes a new session (and an IDR). (`const-quality` and
+/// `qp-const` live: `roi::frame_stats_qp_follows_const_quality`, `..._const_qp`.)
 fn live_rate_control_change() {
     let inits = trace_lines("nvEncInitializeEncoder").len();
     let reconfs = trace_lines("nvEncReconfigureEncoder").len();
@@ -2539,6 +2538,10 @@ fn cases() -> Vec<Trial> {
         case("frame_stats_qp_follows_const_quality_h265", || {
             roi::frame_stats_qp_follows_const_quality("rsnvench265enc")
         }),
+        case(
+            "frame_stats_qp_follows_const_qp_h265",
+            roi::frame_stats_qp_follows_const_qp,
+        ),
     ];
     for element in ["rsnvench265enc", "rsnvench264enc", "rsnvencav1enc"] {
         t.push(case(format!("captions_round_trip_{element}"), move || {

@@ -369,10 +369,53 @@ fn push_with_roi(h: &mut gst_check::Harness, range: std::ops::Range<u64>) {
     }
 }
 
+/// Key frames of an H.264/H.265 stream as ffprobe decodes it: the frame numbers with
+/// `key_frame=1` and the pict_type of every frame.
+pub fn ffprobe_key_frames(element: &str, name: &str, stream: &[u8]) -> (Vec<usize>, String) {
+    let ext = if element == "rsnvench265enc" {
+        "h265"
+    } else {
+        "h264"
+    };
+    let file = root().join(format!("target/e2e/{name}-{element}.{ext}"));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, stream).unwrap();
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=key_frame,pict_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let keys = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with('1'))
+        .map(|(i, _)| i)
+        .collect();
+    let types = text
+        .lines()
+        .map(|l| l.rsplit(',').next().unwrap_or("?"))
+        .collect();
+    (keys, types)
+}
+
 /// The QP the element reports in `frame-stats` (`frame-avg-qp`, NVENC's `frameAvgQP`) follows
-/// a live change of `const-quality` (VBR with target quality 40, then 20) on the real clip.
+/// a live change of `const-quality` (VBR with target quality 40, then 20) on the real clip: one
+/// session, one `nvEncReconfigureEncoder` without `resetEncoder`/`forceIDR`, and no IDR in
+/// the output after the first picture (element flags and ffprobe).
 pub fn frame_stats_qp_follows_const_quality(element: &str) {
     let source = clip_frames(24);
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
     let mut h = new_harness(
         element,
         &[
@@ -403,7 +446,22 @@ pub fn frame_stats_qp_follows_const_quality(element: &str) {
         .unwrap()
         .set_property_from_str("const-quality", "20");
     push_clip(&mut h, &source[12..], 12, None);
-    assert_eq!(finish(&mut h).len(), 24);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 24);
+    let keys: Vec<usize> = (0..24).filter(|&i| out[i].1).collect();
+    assert_eq!(keys, vec![0], "{element}: no IDR for a new const-quality");
+    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.iter().copied()).collect();
+    let (keys, types) = ffprobe_key_frames(element, "const-quality", &stream);
+    assert_eq!(keys, vec![0], "{element}: ffprobe key frames ({types})");
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "{element}: one session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    assert_eq!(r.len() - reconfs, 1, "{element}: one reconfigure");
+    let a = &r[r.len() - 1]["args"];
+    assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 24, "{element}: {seen:?}");
     let mean = |r: std::ops::Range<u32>| {
@@ -594,4 +652,69 @@ pub fn emphasis_map_where_the_gpu_has_it() {
             assert_eq!(m.expect("a map")["mode"], "delta", "{element}");
         }
     }
+}
+
+/// A live change of the constant QP (`qp-const`, constqp) on H.265: one session, one
+/// `nvEncReconfigureEncoder` without `resetEncoder`/`forceIDR`, no IDR after the first
+/// picture (element flags and ffprobe), and `frame-avg-qp` at the new QP from the next
+/// picture on. (H.264 and AV1 are not shown: the emulator's x264 and libaom cannot take a new
+/// constant QP live and re-open, an IDR real NVENC would not code; see the contract.)
+pub fn frame_stats_qp_follows_const_qp() {
+    let element = "rsnvench265enc";
+    let source = clip_frames(16);
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        element,
+        &[
+            ("rc-mode", "constqp"),
+            ("qp-const", "40"),
+            ("gop-size", "-1"),
+            ("emit-frame-stats", "true"),
+        ],
+        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
+        sink_caps_of(element),
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let seen = seen.clone();
+        h.element()
+            .unwrap()
+            .connect("frame-stats", false, move |args| {
+                let st = args[1].get::<gst::Structure>().unwrap();
+                seen.lock().unwrap().push((
+                    st.get::<u32>("system-frame-number").unwrap(),
+                    st.get::<u32>("frame-avg-qp").unwrap(),
+                ));
+                None
+            });
+    }
+    push_clip(&mut h, &source[..8], 0, None);
+    h.element().unwrap().set_property_from_str("qp-const", "24");
+    push_clip(&mut h, &source[8..], 8, None);
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 16);
+    let keys: Vec<usize> = (0..16).filter(|&i| out[i].1).collect();
+    assert_eq!(keys, vec![0], "no IDR for a new constant QP");
+    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.iter().copied()).collect();
+    let (keys, types) = ffprobe_key_frames(element, "const-qp", &stream);
+    assert_eq!(keys, vec![0], "ffprobe key frames ({types})");
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "one session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    assert_eq!(r.len() - reconfs, 1, "one reconfigure");
+    let a = &r[r.len() - 1]["args"];
+    assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+    assert_eq!(
+        a["reInitEncodeParams.encodeConfig.rcParams.constQP.qpInterP"], 24,
+        "{a}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 16, "{seen:?}");
+    let qp: Vec<u32> = seen.iter().map(|s| s.1).collect();
+    assert!(qp[..8].iter().all(|&q| q == 40), "{seen:?}");
+    assert!(qp[8..].iter().all(|&q| q == 24), "{seen:?}");
 }

@@ -1646,18 +1646,40 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
         if init.get("encodeConfig") != 0 {
             match build_encoder(call, s, &init, Some(e)) {
                 Ok(newe) if !reset && !force_idr && only_rate_differs(&e.swcfg, &newe.swcfg) => {
-                    // A new bitrate or frame rate: NVENC goes on without an IDR. x264 and x265
-                    // can too (VBV on); libaom cannot, and is re-opened below.
+                    // A new bitrate, VBV, constant QP, target quality or frame rate: NVENC goes
+                    // on without an IDR. The software encoders follow as far as they can
+                    // (`sw::SwEncoder::set_rate`); what they cannot take live is re-opened
+                    // below.
                     let rc = newe.swcfg.rc;
                     let (n, d) = (newe.swcfg.fps_num, newe.swcfg.fps_den);
                     match e.sw.set_rate(&rc, n, d) {
                         Ok(true) => {
+                            let how = match (e.codec, rc) {
+                                (_, _) if rc == e.swcfg.rc => "",
+                                (CodecKind::Hevc, sw::RateControl::ConstQp { .. }) => {
+                                    " (libx265: a fixed QP per picture type, forceqp)"
+                                }
+                                (
+                                    CodecKind::Hevc,
+                                    sw::RateControl::Vbr {
+                                        target_quality: Some(_),
+                                        ..
+                                    },
+                                ) => {
+                                    " (libx265 approximation: a fixed QP per picture type moved by the change of target quality; x265's own adaptation stops)"
+                                }
+                                (CodecKind::Hevc, _) => {
+                                    " (libx265: a per-picture QP controller holds the new rate)"
+                                }
+                                _ => "",
+                            };
                             call.note(format!(
-                                "rate control changed live to {rc:?} at {n}/{d} fps"
+                                "rate control changed live to {rc:?} at {n}/{d} fps{how}"
                             ));
                             e.swcfg.rc = rc;
                             (e.swcfg.fps_num, e.swcfg.fps_den) = (n, d);
                             e.qp_map = newe.qp_map;
+                            e.qp = newe.qp;
                         }
                         Ok(false) if rc == e.swcfg.rc => {
                             // A new frame rate alone, which this software encoder (libaom)
@@ -1712,14 +1734,11 @@ extern "C" fn reconfigure_encoder(enc: Ptr, params: Ptr) -> i32 {
     })
 }
 
-/// Whether two software-encoder configurations differ only in the rate and/or the frame rate
-/// (same rate-control mode, same everything else).
+/// Whether two software-encoder configurations differ only in the rate control within one
+/// mode (rates, VBV, constant QPs, target quality) and/or the frame rate (same everything
+/// else).
 fn only_rate_differs(a: &sw::Config, b: &sw::Config) -> bool {
-    use sw::RateControl as R;
-    let same_mode = matches!(
-        (&a.rc, &b.rc),
-        (R::Cbr { .. }, R::Cbr { .. }) | (R::Vbr { .. }, R::Vbr { .. })
-    );
+    let same_mode = std::mem::discriminant(&a.rc) == std::mem::discriminant(&b.rc);
     let mut b2 = b.clone();
     b2.rc = a.rc;
     (b2.fps_num, b2.fps_den) = (a.fps_num, a.fps_den);

@@ -439,3 +439,128 @@ fn reconfigure_size_within_max() {
         assert_eq!(frame(6).pic_type, PIC_P, "{codec}: refusals change nothing");
     }
 }
+
+/// Live rate-control changes within a mode (issue 12 item 6): a new constant QP, a new target
+/// quality, AQ on and its strength, each through one `nvEncReconfigureEncoder` without
+/// `resetEncoder`/`forceIDR`, which NVENC codes without an IDR. The emulator's software
+/// encoders follow live where they can: H.265 (x265, forced QP per picture) for both, H.264
+/// (x264's live CRF) for the target quality; AQ is not modelled (nothing to re-open). What a
+/// software encoder cannot take live still re-opens it, an IDR real NVENC would not code:
+/// H.264 constant QP (x264 has no live QP change) and AV1 (FFmpeg 5.1's libaom wrapper has no
+/// live rate API). Asserted per codec, so that a change of either shows. The QP follows:
+/// `frameAvgQP` of the pictures after the change.
+#[test]
+fn reconfigure_quality_live() {
+    for (codec, sdk) in [
+        (H264, abi::SDK_12_1),
+        (HEVC, abi::SDK_13_0),
+        (AV1, abi::SDK_13_0),
+    ] {
+        let live_qp = codec == HEVC;
+        let live_tq = codec != AV1;
+        // AV1 constant QP is a qindex (0..=255).
+        let (q_hi, q_lo) = if codec == AV1 { (160, 80) } else { (40, 24) };
+        for constqp in [true, false] {
+            let _g = env(&[]);
+            let api = Api::new(sdk);
+            let (st, enc) = api.open();
+            assert_eq!(st, SUCCESS);
+            let (_, cfg) = api.preset(enc, codec, "NV_ENC_PRESET_P4_GUID", 1);
+            cfg.set("frameIntervalP", 1);
+            let set_qp = |q: u64| {
+                cfg.set("rcParams.constQP.qpIntra", q)
+                    .set("rcParams.constQP.qpInterP", q)
+                    .set("rcParams.constQP.qpInterB", q);
+            };
+            if constqp {
+                cfg.set("rcParams.rateControlMode", 0);
+                set_qp(q_hi);
+            } else {
+                cfg.set("rcParams.rateControlMode", 1)
+                    .set("rcParams.averageBitRate", 0)
+                    .set("rcParams.maxBitRate", 0)
+                    .set("rcParams.targetQuality", 40);
+            }
+            let ip = api.init_params(codec, W, H, &cfg);
+            assert_eq!(api.init_raw(enc, &ip), SUCCESS, "{codec}");
+            let nv12 = fmt(sdk, "NV12");
+            let (_, inb) = api.create_input(enc, W, H, nv12);
+            let (_, out) = api.create_bitstream(enc);
+            let frame = |i: u64| {
+                api.fill_nv12(enc, inb, W, H, i as u32);
+                assert_eq!(api.encode(enc, inb, out, nv12, i, 0), SUCCESS);
+                api.take(enc, out)
+            };
+            let rp = S::with_ver(
+                sdk,
+                "NV_ENC_RECONFIGURE_PARAMS",
+                "NV_ENC_RECONFIGURE_PARAMS_VER",
+            );
+            let init = rp.v.sub("reInitEncodeParams").unwrap();
+            // SAFETY: copy of the init params into the reconfigure struct's embedded copy,
+            // whose size is the INITIALIZE_PARAMS size of the same SDK.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    ip.v.base,
+                    init.base,
+                    abi_size(sdk, "NV_ENC_INITIALIZE_PARAMS"),
+                )
+            };
+            rp.set("resetEncoder", 0).set("forceIDR", 0);
+            let mean_qp =
+                |o: &[Out]| o.iter().map(|o| o.frame_avg_qp as f64).sum::<f64>() / o.len() as f64;
+            let what = if constqp {
+                "constant QP"
+            } else {
+                "target quality"
+            };
+            let first: Vec<Out> = (0..8).map(frame).collect();
+            assert_eq!(first[0].pic_type, PIC_IDR);
+            if constqp {
+                set_qp(q_lo);
+            } else {
+                cfg.set("rcParams.targetQuality", 20);
+            }
+            assert_eq!(api.reconfigure(enc, &rp), SUCCESS, "{codec} {what}");
+            let second: Vec<Out> = (8..16).map(frame).collect();
+            let live = if constqp { live_qp } else { live_tq };
+            let idrs: Vec<u32> = first
+                .iter()
+                .chain(&second)
+                .filter(|o| o.pic_type == PIC_IDR)
+                .map(|o| o.frame_idx)
+                .collect();
+            assert_eq!(
+                idrs,
+                if live { vec![0] } else { vec![0, 8] },
+                "{codec} {what}: IDRs (live: {live})"
+            );
+            if codec == AV1 && !constqp {
+                // libaom reports no QP (frameAvgQP is a fixed stand-in): its pictures grow.
+                let bytes = |o: &[Out]| o.iter().map(|o| o.data.len()).sum::<usize>();
+                let (before, after) = (bytes(&first[1..]), bytes(&second[1..]));
+                eprintln!("{codec} {what}: {before} -> {after} bytes");
+                assert!(
+                    after > 2 * before,
+                    "{codec} {what}: {before} -> {after} bytes"
+                );
+            } else {
+                let (before, after) = (mean_qp(&first[1..]), mean_qp(&second[1..]));
+                eprintln!("{codec} {what}: frameAvgQP {before:.1} -> {after:.1}");
+                assert!(
+                    after + 8.0 < before,
+                    "{codec} {what}: QP {before:.1} -> {after:.1}"
+                );
+            }
+            // AQ on, then its strength: not modelled by the software encoders, no IDR.
+            cfg.set("rcParams.enableAQ", 1);
+            assert_eq!(api.reconfigure(enc, &rp), SUCCESS, "{codec} AQ on");
+            let p = frame(16);
+            cfg.set("rcParams.aqStrength", 8);
+            assert_eq!(api.reconfigure(enc, &rp), SUCCESS, "{codec} AQ strength");
+            let q = frame(17);
+            assert_eq!((p.pic_type, q.pic_type), (PIC_P, PIC_P), "{codec}: AQ");
+            assert_eq!(api.destroy(enc), SUCCESS);
+        }
+    }
+}

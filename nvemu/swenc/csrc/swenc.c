@@ -83,6 +83,20 @@ struct SwencCtx {
      * xqp: the QP it gives next; xdebt: bits coded above target so far; xlast_qp: the QP x265
      * chose for the last picture (the controller's start). */
     double xbits, xqp, xdebt, xvbv, xlast_qp;
+    /* Live quality change (swenc_set_quality) on x265, which has no live constant-QP change
+     * and whose live CRF change has no effect (measured, see swenc_set_quality): from then on
+     * every picture is coded at a fixed QP per picture type (x265_picture.forceqp), I/P/B in
+     * xfqp. xcrf_off: the mean QP x265 chose minus the target quality at the first change,
+     * kept so that a new target quality moves the QP by the same amount. */
+    int xfixed;
+    double xfqp[3], xcrf_off;
+    /* Sum and count of the QPs x265's own rate control chose (no forced QP). */
+    double xqp_sum;
+    int64_t xqp_n;
+    /* Target quality held by forced QPs: the mean picture QP aimed at (< 0: none, constant QP
+     * forced as asked) and the P picture's forced QP steered towards it, as x265's reported
+     * picture QP is the mean over its CUs, adaptive quantisation offsets included. */
+    double xtarget, xfbase;
     /* AV1: frames since the last key frame, that one included (0: none yet). libaom's own
      * key frame placement is off; swenc_send forces key frames itself. */
     int64_t av1_since_key;
@@ -159,6 +173,7 @@ static int av1_qindex_to_aomq(int qindex)
 }
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 static int append(char *buf, size_t len, const char *fmt, ...)
 {
@@ -444,6 +459,17 @@ static int xq_push(SwencCtx *c, const x265_nal *nal, uint32_t nn, const x265_pic
     pk.key = out->sliceType == X265_TYPE_IDR;
     pk.qp = out->frameData.qp;
     c->xlast_qp = out->frameData.qp;
+    if (!c->xfixed && c->xbits <= 0) {
+        c->xqp_sum += out->frameData.qp;
+        c->xqp_n++;
+    }
+    if (c->xfixed && c->xtarget >= 0) {
+        /* steer the forced P QP so that the pictures' mean QP meets the target */
+        c->xfbase = clampd(c->xfbase + 0.5 * (c->xtarget - out->frameData.qp), 0, 51);
+        c->xfqp[0] = clampd(c->xfbase - 3, 0, 51);
+        c->xfqp[1] = c->xfbase;
+        c->xfqp[2] = clampd(c->xfbase + 2, 0, 51);
+    }
     if (c->xbits > 0) {
         /* Proportional step on this picture's size, plus a step while the coded bits run
          * more than the VBV size (or one second, without VBV) away from the target. */
@@ -623,6 +649,69 @@ int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bi
     return 1;
 }
 
+/* A new constant QP (constant QP mode) or target quality (VBR with target quality), without a
+ * new sequence:
+ * - libx264 (libavcodec): a target quality through the wrapper's "crf" option, which it
+ *   applies with x264_encoder_reconfig before the next frame (x264 reconfigures rf_constant
+ *   live). Constant QP: x264_encoder_reconfig does not take a new qp_constant (its
+ *   encoder_try_reconfig copies VBV, bitrate and CRF only) and the wrapper has no per-frame
+ *   QP: 0.
+ * - libx265: a fixed QP per picture type from then on (x265_picture.forceqp): the constant
+ *   QPs exactly; for a target quality, the pictures' mean QP is held at the mean x265 chose
+ *   so far moved by the change of target (CRF and QP move one for one in x265's rate
+ *   control), the forced P QP steered towards it picture by picture, I pictures 3 below and
+ *   B 2 above (x265's default ipratio 1.4 and pbratio 1.3 in QP steps). An approximation:
+ *   x265's own choice per picture stops. x265_encoder_reconfig with a new rc.rfConstant is
+ *   accepted by x265 3.5 but has no effect (measured: mean QP 29.3 at CRF 40, 29.0 after a
+ *   change to 20, over 30 frames each).
+ * - libaom: no live API through FFmpeg 5.1's wrapper: 0.
+ * 1: applied from the next frame on; 0: not possible (nothing changed); < 0: error. */
+int swenc_set_quality(SwencCtx *c, int32_t qp_i, int32_t qp_p, int32_t qp_b, float tq,
+                      char *err, size_t errlen)
+{
+    if (!c) {
+        set_err(err, errlen, "no encoder");
+        return AVERROR(EINVAL);
+    }
+    if (c->cfg.lossless)
+        return 0;
+    if (c->cfg.rc_mode == SWENC_RC_CONSTQP) {
+        if (!c->xenc)
+            return 0;
+        c->xfixed = 1;
+        c->xtarget = -1;
+        c->xfqp[0] = clampi(qp_i, 0, 51);
+        c->xfqp[1] = clampi(qp_p, 0, 51);
+        c->xfqp[2] = clampi(qp_b, 0, 51);
+        c->cfg.qp_i = qp_i, c->cfg.qp_p = qp_p, c->cfg.qp_b = qp_b;
+        return 1;
+    }
+    if (c->cfg.rc_mode != SWENC_RC_VBR || c->cfg.target_quality < 0 || tq < 0)
+        return 0;
+    if (c->cfg.codec == SWENC_H264 && c->avctx) {
+        int r = av_opt_set_double(c->avctx->priv_data, "crf", tq, 0);
+        if (r < 0) {
+            set_averr(err, errlen, "libx264 crf", r);
+            return r;
+        }
+        c->cfg.target_quality = tq;
+        return 1;
+    }
+    if (!c->xenc)
+        return 0;
+    if (!c->xfixed) {
+        c->xcrf_off = c->xqp_n > 0 ? c->xqp_sum / c->xqp_n - c->cfg.target_quality : 0;
+        c->xfixed = 1;
+    }
+    c->xtarget = clampd(tq + c->xcrf_off, 0, 51);
+    c->xfbase = c->xtarget;
+    c->xfqp[0] = clampd(c->xfbase - 3, 0, 51);
+    c->xfqp[1] = c->xfbase;
+    c->xfqp[2] = clampd(c->xfbase + 2, 0, 51);
+    c->cfg.target_quality = tq;
+    return 1;
+}
+
 int swenc_x265_headers(SwencCtx *c, uint8_t *out, size_t cap, size_t *len)
 {
     x265_nal *nal = NULL;
@@ -705,7 +794,12 @@ static int x265_send(SwencCtx *c, AVFrame *f, int64_t pts, int32_t kind, char *e
     pic.bitDepth = c->cfg.bit_depth;
     pic.colorSpace = c->xparam->internalCsp;
     pic.pts = pts;
-    if (c->xbits > 0)
+    if (c->xfixed)
+        pic.forceqp = (int)lround(c->xfqp[kind == SWENC_KIND_IDR || kind == SWENC_KIND_I ? 0
+                                          : kind == SWENC_KIND_B                         ? 2
+                                                                                         : 1]) +
+                      1;
+    else if (c->xbits > 0)
         pic.forceqp = (int)lround(c->xqp) + 1; /* QP + 1; 0 = x265's rate control */
     switch (kind) {
     case SWENC_KIND_IDR:

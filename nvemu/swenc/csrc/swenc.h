@@ -56,6 +56,11 @@ int swenc_receive(SwencCtx *c, SwencPacket *out, char *err, size_t errlen);
  * encoder or mode (the caller re-opens instead), < 0 error. */
 int swenc_set_rate(SwencCtx *c, int64_t avg_bps, int64_t max_bps, int64_t vbv_bits, char *err,
                    size_t errlen);
+/* A new constant QP (rc_mode CONSTQP: qp_i/p/b) or target quality (VBR with target quality:
+ * tq >= 0), keeping the sequence going: 1 applied, 0 not possible with this encoder or mode
+ * (the caller re-opens instead), < 0 error. See swenc.c for how each encoder does it. */
+int swenc_set_quality(SwencCtx *c, int32_t qp_i, int32_t qp_p, int32_t qp_b, float tq,
+                      char *err, size_t errlen);
 /* H.265: the VPS/SPS/PPS of the open x265 encoder (x265_encoder_headers, Annex B), without a
  * throwaway encoder: 1 and *len bytes in out (cap bytes at most; *len is the size needed when
  * cap is too small, then < 0), 0 when this is no x265 encoder, < 0 on error. */

@@ -102,6 +102,15 @@ mod ffi {
             err: *mut c_char,
             errlen: usize,
         ) -> i32;
+        pub fn swenc_set_quality(
+            c: *mut SwencCtx,
+            qp_i: i32,
+            qp_p: i32,
+            qp_b: i32,
+            tq: f32,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> i32;
         pub fn swenc_x265_headers(
             c: *mut SwencCtx,
             out: *mut u8,
@@ -637,28 +646,61 @@ impl SwEncoder {
         Ok(self.ready.pop_front())
     }
 
-    /// Changes the rate (VBR/CBR to VBR/CBR of the same mode) without ending the sequence.
-    /// `Ok(false)`: this encoder or mode cannot (libaom, constant QP, target quality): nothing
-    /// changed, the caller re-opens the encoder instead. Same as [`SwEncoder::set_rate`] at the
-    /// current frame rate.
+    /// Changes the rate control within its mode without ending the sequence. `Ok(false)`:
+    /// this encoder or mode cannot (see [`SwEncoder::set_rate`]): nothing changed, the caller
+    /// re-opens the encoder instead. Same as [`SwEncoder::set_rate`] at the current frame
+    /// rate.
     pub fn set_rate_control(&mut self, rc: &RateControl) -> Result<bool, String> {
         let (n, d) = (self.cfg.fps_num, self.cfg.fps_den);
         self.set_rate(rc, n, d)
     }
 
-    /// Changes the rate and the frame rate (`fps_num / fps_den`, frames per second) without
-    /// ending the sequence: libx264 (through libavcodec's live reconfiguration) and libx265
-    /// (`x265_encoder_reconfig`), in CBR and VBR without target quality (VBV on from the start).
-    /// The encoders keep the frame rate they were opened with (neither can change it live);
-    /// a new frame rate is applied as the bits per frame it gives: the encoder's rates are
-    /// scaled by `opened fps / new fps` (the VBV size, in bits, is not). `Ok(false)`: this
-    /// encoder or mode cannot; nothing changed. Errors: the encoder's, as text.
+    /// Changes the rate control within its mode and the frame rate (`fps_num / fps_den`,
+    /// frames per second) without ending the sequence:
+    /// - CBR and VBR without target quality (VBV on from the start): the rates, on libx264
+    ///   (through libavcodec's live reconfiguration) and libx265 (a per-picture QP controller,
+    ///   see csrc/swenc.c). The encoders keep the frame rate they were opened with (neither can
+    ///   change it live); a new frame rate is applied as the bits per frame it gives: the
+    ///   encoder's rates are scaled by `opened fps / new fps` (the VBV size, in bits, is not).
+    /// - Constant QP to new QPs: libx265 (a fixed QP per picture type, `forceqp`); libx264
+    ///   and libaom cannot (`Ok(false)`).
+    /// - VBR target quality to a new one (same rates): libx264 (`x264_encoder_reconfig` of the
+    ///   CRF); libx265 approximates it with a fixed QP per picture type moved by the change
+    ///   (see `swenc_set_quality`); libaom cannot.
+    ///
+    /// Constant QP and target quality do not depend on the frame rate: a new frame rate alone
+    /// is taken as it is. `Ok(false)`: this encoder or mode cannot; nothing changed. Errors:
+    /// the encoder's, as text.
     pub fn set_rate(
         &mut self,
         rc: &RateControl,
         fps_num: u32,
         fps_den: u32,
     ) -> Result<bool, String> {
+        if fps_num == 0 || fps_den == 0 {
+            return Err(format!("frame rate {fps_num}/{fps_den}"));
+        }
+        let quality = match (*rc, self.cfg.rc) {
+            (RateControl::ConstQp { .. }, RateControl::ConstQp { .. }) => true,
+            (
+                RateControl::Vbr {
+                    avg_bps,
+                    max_bps,
+                    vbv_bits,
+                    target_quality: Some(_),
+                },
+                RateControl::Vbr {
+                    avg_bps: a0,
+                    max_bps: m0,
+                    vbv_bits: v0,
+                    target_quality: Some(_),
+                },
+            ) => (avg_bps, max_bps, vbv_bits) == (a0, m0, v0),
+            _ => false,
+        };
+        if quality {
+            return self.set_quality(rc, fps_num, fps_den);
+        }
         let (avg, max, vbv) = match (*rc, self.cfg.rc) {
             (RateControl::Cbr { bps, vbv_bits }, RateControl::Cbr { .. }) => (bps, bps, vbv_bits),
             (
@@ -675,9 +717,6 @@ impl SwEncoder {
             ) => (avg_bps, max_bps, vbv_bits),
             _ => return Ok(false),
         };
-        if fps_num == 0 || fps_den == 0 {
-            return Err(format!("frame rate {fps_num}/{fps_den}"));
-        }
         // Bits per frame at the new frame rate = rate * (opened fps / new fps).
         let scale =
             (self.raw.fps_num as f64 * fps_den as f64) / (self.raw.fps_den as f64 * fps_num as f64);
@@ -719,6 +758,60 @@ impl SwEncoder {
             0 => Ok(false),
             _ => Err(err_text(&err)),
         }
+    }
+
+    /// [`SwEncoder::set_rate`] for constant QP and target quality (`rc` of the same kind as
+    /// the encoder's).
+    fn set_quality(
+        &mut self,
+        rc: &RateControl,
+        fps_num: u32,
+        fps_den: u32,
+    ) -> Result<bool, String> {
+        let (i, p, b, tq) = match *rc {
+            RateControl::ConstQp { i, p, b } => {
+                let lim = if self.cfg.codec == Codec::Av1 {
+                    255
+                } else {
+                    51
+                };
+                if i > lim || p > lim || b > lim {
+                    return Err(format!("constant QP {i}/{p}/{b} above {lim}"));
+                }
+                (i as i32, p as i32, b as i32, -1.0)
+            }
+            RateControl::Vbr {
+                target_quality: Some(q),
+                ..
+            } => (0, 0, 0, q),
+            _ => return Ok(false),
+        };
+        if *rc != self.cfg.rc && !self.null {
+            self.ensure_open()?;
+            let Some(ctx) = self.ctx else {
+                return Err(self.reopen_error.clone());
+            };
+            let mut err = [0 as c_char; ERRLEN];
+            // SAFETY: `ctx` is the live context this wrapper owns (&mut self: no concurrent
+            // use); `err` has ERRLEN writable bytes.
+            let r = unsafe {
+                ffi::swenc_set_quality(ctx.as_ptr(), i, p, b, tq, err.as_mut_ptr(), ERRLEN)
+            };
+            match r {
+                1 => {}
+                0 => return Ok(false),
+                _ => return Err(err_text(&err)),
+            }
+        }
+        self.cfg.rc = *rc;
+        (self.cfg.fps_num, self.cfg.fps_den) = (fps_num, fps_den);
+        // A re-open after a drain starts from the values in force.
+        if tq >= 0.0 {
+            self.raw.target_quality = tq;
+        } else {
+            (self.raw.qp_i, self.raw.qp_p, self.raw.qp_b) = (i, p, b);
+        }
+        Ok(true)
     }
 
     /// Opens the encoder again after `drain` (a new sequence: the next frame is an IDR).

@@ -131,3 +131,102 @@ fn open_close_cycles() {
         }
     }
 }
+
+/// Mean reported QP of the packets with pts in `range`.
+fn mean_qp(p: &[Packet], range: std::ops::Range<i64>) -> f64 {
+    let v: Vec<f64> = p
+        .iter()
+        .filter(|p| range.contains(&p.pts))
+        .map(|p| p.avg_qp.expect("the encoder reports a QP") as f64)
+        .collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Encodes 30 frames at `first`, changes to `second` live (must be accepted), 30 more; returns
+/// every packet after asserting one sequence (no key frame after the first).
+fn live_quality(codec: Codec, b: u32, first: RateControl, second: RateControl) -> Vec<Packet> {
+    let mut c = cbr(codec, 1_000_000, b);
+    c.rc = first;
+    let mut enc = SwEncoder::new(&c).unwrap();
+    let mut pk = run(&mut enc, 0, 30);
+    assert!(
+        enc.set_rate_control(&second).unwrap(),
+        "{codec:?}: live change {first:?} -> {second:?} refused"
+    );
+    assert_eq!(enc.config().rc, second);
+    pk.extend(run(&mut enc, 30, 30));
+    pk.extend(enc.drain().unwrap());
+    assert_eq!(pk.len(), 60);
+    let idr: Vec<i64> = pk.iter().filter(|p| p.key).map(|p| p.pts).collect();
+    assert_eq!(idr, vec![0], "{codec:?}: key frames {idr:?}");
+    pk
+}
+
+fn const_qp(q: u32) -> RateControl {
+    RateControl::ConstQp { i: q, p: q, b: q }
+}
+
+fn target_quality(q: f32) -> RateControl {
+    RateControl::Vbr {
+        avg_bps: 0,
+        max_bps: 0,
+        vbv_bits: 0,
+        target_quality: Some(q),
+    }
+}
+
+/// libx265: a new constant QP goes on in the same sequence, every picture at the new QP
+/// (forced per picture).
+#[test]
+fn hevc_live_const_qp_without_idr() {
+    for b in [0, 2] {
+        let pk = live_quality(Codec::Hevc, b, const_qp(40), const_qp(24));
+        let (before, after) = (mean_qp(&pk, 1..30), mean_qp(&pk, 30..60));
+        eprintln!("Hevc b={b}: QP {before:.1} at constant QP 40, {after:.1} at 24");
+        assert!((before - 40.0).abs() <= 1.0, "b={b}: QP {before:.1} at 40");
+        assert!(
+            pk.iter()
+                .filter(|p| p.pts >= 30)
+                .all(|p| p.avg_qp == Some(24)),
+            "b={b}: {:?}",
+            pk.iter().map(|p| (p.pts, p.avg_qp)).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// A new target quality goes on in the same sequence and moves the QP: libx264 through its
+/// live CRF reconfiguration, libx265 through a fixed QP moved by the change.
+#[test]
+fn live_target_quality_without_idr() {
+    for codec in [Codec::H264, Codec::Hevc] {
+        let pk = live_quality(codec, 0, target_quality(40.0), target_quality(20.0));
+        let (before, after) = (mean_qp(&pk, 1..30), mean_qp(&pk, 31..60));
+        eprintln!("{codec:?}: QP {before:.1} at target quality 40, {after:.1} at 20");
+        assert!(
+            after + 12.0 < before,
+            "{codec:?}: QP {before:.1} then {after:.1}"
+        );
+    }
+}
+
+/// What the libraries cannot take live is refused (nothing changed; the emulator re-opens):
+/// a new constant QP on libx264 (x264_encoder_reconfig takes no qp_constant) and libaom, a
+/// new target quality on libaom.
+#[test]
+fn live_quality_refused_where_impossible() {
+    for (codec, first, second) in [
+        (Codec::H264, const_qp(30), const_qp(20)),
+        (Codec::Av1, const_qp(120), const_qp(80)),
+        (Codec::Av1, target_quality(40.0), target_quality(20.0)),
+    ] {
+        let mut c = cfg(codec, 320, 240);
+        c.rc = first;
+        let mut enc = SwEncoder::new(&c).unwrap();
+        let _ = run(&mut enc, 0, 3);
+        assert!(
+            !enc.set_rate_control(&second).unwrap(),
+            "{codec:?} {second:?}"
+        );
+        assert_eq!(enc.config().rc, first);
+    }
+}

@@ -146,6 +146,8 @@ pub struct Out {
     pub pic_type: u32,
     pub frame_idx: u32,
     pub frame_idx_display: u32,
+    /// `frameAvgQP`.
+    pub frame_avg_qp: u32,
 }
 
 impl Api {
@@ -454,6 +456,7 @@ impl Api {
             pic_type: p.get("pictureType") as u32,
             frame_idx: p.get("frameIdx") as u32,
             frame_idx_display: p.get("frameIdxDisplay") as u32,
+            frame_avg_qp: p.get("frameAvgQP") as u32,
         }
     }
 
