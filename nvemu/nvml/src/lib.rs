@@ -17,10 +17,11 @@
 //! - `nvmlDeviceGetEncoderCapacity`: *assumed* meaning (NVML documents only "as a percentage of
 //!   maximum encoder capacity"): what is left, `100 - utilisation`, and 0 while the GPU's
 //!   session cap is reached; `NVML_ERROR_NOT_SUPPORTED` for a codec the model lacks (AV1 on
-//!   `turing` and `ampere`) and on `no-nvenc`.
-//! - On `no-nvenc` (the H100 model) encoder utilisation and capacity answer
-//!   `NVML_ERROR_NOT_SUPPORTED` and the stats/sessions 0 sessions: unverified guesses of what the
-//!   real driver answers on a GPU without NVENC.
+//!   `turing` and `ampere`).
+//! - On `no-nvenc` (the H100 model) NVML answers as the real driver 580.159.04 did on an H200
+//!   (no NVENC; device machine, 2026-12-07, `docs/placement.md`): utilisation 0 % with a
+//!   sampling period of 100,000 us (success), capacity 100 for H.264 and HEVC (NVML does not
+//!   tell such a GPU apart) and `NVML_ERROR_NOT_SUPPORTED` for AV1, stats and sessions 0.
 //! - Before `nvmlInit*` (counted: as many `nvmlShutdown` as inits) every device call answers
 //!   `NVML_ERROR_UNINITIALIZED`; NULL out-pointers `NVML_ERROR_INVALID_ARGUMENT`; a buffer too
 //!   small `NVML_ERROR_INSUFFICIENT_SIZE`, as `nvml.h` documents.
@@ -457,6 +458,10 @@ pub extern "C" fn nvmlDeviceGetPciInfo_v3(
 // ---------------------------------------------------------------------------------------------
 // Encoder
 
+/// `nvmlDeviceGetEncoderUtilization`'s sampling period on a GPU without NVENC, as the real
+/// driver 580.159.04 answered on an H200.
+const NO_NVENC_SAMPLING_US: c_uint = 100_000;
+
 /// Whether GPU `i` has NVENC at all.
 fn has_nvenc(i: usize) -> bool {
     gpus::model_of(i).engines > 0
@@ -474,7 +479,9 @@ pub extern "C" fn nvmlDeviceGetEncoderUtilization(
             return Err(NVML_ERROR_INVALID_ARGUMENT);
         }
         if !has_nvenc(i) {
-            return Err(NVML_ERROR_NOT_SUPPORTED);
+            // As the real driver answered on an H200, which has no NVENC (2026-12-07).
+            put(utilization, 0)?;
+            return put(sampling_period_us, NO_NVENC_SAMPLING_US);
         }
         put(utilization, utilisation(&sessions(), i))?;
         put(sampling_period_us, (registry::WINDOW_NS / 1000) as c_uint)
@@ -494,9 +501,14 @@ pub extern "C" fn nvmlDeviceGetEncoderCapacity(
         }
         let m = gpus::model_of(i);
         match encoder_query_type {
-            NVML_ENCODER_QUERY_H264 | NVML_ENCODER_QUERY_HEVC if has_nvenc(i) => {}
+            // The real driver's answer on an H200, which has no NVENC (2026-12-07): full
+            // capacity for H.264 and HEVC, NOT_SUPPORTED for AV1 (below, `m.av1` is false).
+            NVML_ENCODER_QUERY_H264 | NVML_ENCODER_QUERY_HEVC if !has_nvenc(i) => {
+                return put(encoder_capacity, 100);
+            }
+            NVML_ENCODER_QUERY_H264 | NVML_ENCODER_QUERY_HEVC => {}
             NVML_ENCODER_QUERY_AV1 if m.av1 => {}
-            NVML_ENCODER_QUERY_H264 | NVML_ENCODER_QUERY_HEVC | NVML_ENCODER_QUERY_AV1 => {
+            NVML_ENCODER_QUERY_AV1 => {
                 return Err(NVML_ERROR_NOT_SUPPORTED);
             }
             _ => return Err(NVML_ERROR_INVALID_ARGUMENT),

@@ -137,6 +137,49 @@ fn arguments_are_checked() {
     assert_eq!(nvmlShutdown(), NVML_SUCCESS);
 }
 
+/// A GPU without NVENC (`no-nvenc`, the H100 model) answers as the real driver 580.159.04 did on
+/// an H200 (device machine, 2026-12-07): utilisation 0 % over 100,000 us, capacity 100 for
+/// H.264 and HEVC, NOT_SUPPORTED for AV1; 0 sessions. A GPU with NVENC beside it is unchanged.
+#[test]
+fn no_nvenc_answers_as_the_real_driver() {
+    let _g = set(&[
+        ("NVEMU_GPU_COUNT", "2"),
+        ("NVEMU_GPU_MODELS", "no-nvenc,ada"),
+    ]);
+    assert_eq!(nvmlInit_v2(), NVML_SUCCESS);
+    let (none, ada) = (handle(0), handle(1));
+    let (mut u, mut period) = (7, 0);
+    assert_eq!(
+        nvmlDeviceGetEncoderUtilization(none, &mut u, &mut period),
+        NVML_SUCCESS
+    );
+    assert_eq!((u, period), (0, 100_000));
+    let cap = |h, codec| {
+        let mut c = 0;
+        let r = nvmlDeviceGetEncoderCapacity(h, codec, &mut c);
+        (r, c)
+    };
+    assert_eq!(cap(none, NVML_ENCODER_QUERY_H264), (NVML_SUCCESS, 100));
+    assert_eq!(cap(none, NVML_ENCODER_QUERY_HEVC), (NVML_SUCCESS, 100));
+    assert_eq!(
+        cap(none, NVML_ENCODER_QUERY_AV1).0,
+        NVML_ERROR_NOT_SUPPORTED
+    );
+    let (mut n, mut fps, mut lat) = (9, 9, 9);
+    assert_eq!(
+        nvmlDeviceGetEncoderStats(none, &mut n, &mut fps, &mut lat),
+        NVML_SUCCESS
+    );
+    assert_eq!((n, fps, lat), (0, 0, 0));
+    assert_eq!(
+        nvmlDeviceGetEncoderUtilization(ada, &mut u, &mut period),
+        NVML_SUCCESS
+    );
+    assert_eq!((u, period), (0, 1_000_000));
+    assert_eq!(cap(ada, NVML_ENCODER_QUERY_AV1), (NVML_SUCCESS, 100));
+    assert_eq!(nvmlShutdown(), NVML_SUCCESS);
+}
+
 fn zeroed_pci() -> nvmlPciInfo_t {
     nvmlPciInfo_t {
         busIdLegacy: [0; 16],
