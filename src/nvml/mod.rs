@@ -498,11 +498,15 @@ mod tests {
                 matches!(e, NvmlError::Call { code: 3, .. }),
                 "NOT_SUPPORTED: {e}"
             );
-            // A GPU without NVENC answers NOT_SUPPORTED for utilisation and capacity.
+            // A GPU without NVENC answers as the real driver did on an H200 (2026-12-07):
+            // 0 % and full capacity for H.264/HEVC, NOT_SUPPORTED for AV1; the session open
+            // is what tells it apart.
             let h100 = n.encoder_load(Device(1), EncoderType::H264);
-            assert_eq!(h100.utilisation, None);
-            assert_eq!(h100.capacity, None);
+            assert_eq!(h100.utilisation, Some(0));
+            assert_eq!(h100.capacity, Some(100));
             assert_eq!(h100.stats.map(|s| s.sessions), Some(0));
+            let e = n.encoder_capacity(Device(1), EncoderType::Av1).unwrap_err();
+            assert!(matches!(e, NvmlError::Call { code: 3, .. }), "{e}");
             assert_eq!(
                 n.encoder_session_pids(Device(0)).unwrap(),
                 Vec::<u32>::new()
