@@ -408,6 +408,40 @@ pub fn ffprobe_key_frames(element: &str, name: &str, stream: &[u8]) -> (Vec<usiz
     (keys, types)
 }
 
+/// A harness of `element` at the clip's size, 25 fps, without GOP (`gop-size=-1`), with
+/// `props` and `emit-frame-stats`: the `(system-frame-number, frame-avg-qp)` of every
+/// `frame-stats` signal are collected in the returned list.
+#[allow(clippy::type_complexity)]
+fn qp_stats_harness(
+    element: &str,
+    props: &[(&str, &str)],
+) -> (
+    gst_check::Harness,
+    std::sync::Arc<std::sync::Mutex<Vec<(u32, u32)>>>,
+) {
+    let mut all = props.to_vec();
+    all.extend([("gop-size", "-1"), ("emit-frame-stats", "true")]);
+    let h = new_harness(
+        element,
+        &all,
+        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
+        sink_caps_of(element),
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    h.element()
+        .unwrap()
+        .connect("frame-stats", false, move |args| {
+            let st = args[1].get::<gst::Structure>().unwrap();
+            s.lock().unwrap().push((
+                st.get::<u32>("system-frame-number").unwrap(),
+                st.get::<u32>("frame-avg-qp").unwrap(),
+            ));
+            None
+        });
+    (h, seen)
+}
+
 /// The QP the element reports in `frame-stats` (`frame-avg-qp`, NVENC's `frameAvgQP`) follows
 /// a live change of `const-quality` (VBR with target quality 40, then 20) on the real clip: one
 /// session, one `nvEncReconfigureEncoder` without `resetEncoder`/`forceIDR`, and no IDR in
@@ -416,31 +450,7 @@ pub fn frame_stats_qp_follows_const_quality(element: &str) {
     let source = clip_frames(24);
     let inits = trace_lines("nvEncInitializeEncoder").len();
     let reconfs = trace_lines("nvEncReconfigureEncoder").len();
-    let mut h = new_harness(
-        element,
-        &[
-            ("rc-mode", "vbr"),
-            ("const-quality", "40"),
-            ("gop-size", "-1"),
-            ("emit-frame-stats", "true"),
-        ],
-        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
-        sink_caps_of(element),
-    );
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    {
-        let seen = seen.clone();
-        h.element()
-            .unwrap()
-            .connect("frame-stats", false, move |args| {
-                let st = args[1].get::<gst::Structure>().unwrap();
-                seen.lock().unwrap().push((
-                    st.get::<u32>("system-frame-number").unwrap(),
-                    st.get::<u32>("frame-avg-qp").unwrap(),
-                ));
-                None
-            });
-    }
+    let (mut h, seen) = qp_stats_harness(element, &[("rc-mode", "vbr"), ("const-quality", "40")]);
     push_clip(&mut h, &source[..12], 0, None);
     h.element()
         .unwrap()
@@ -664,31 +674,7 @@ pub fn frame_stats_qp_follows_const_qp() {
     let source = clip_frames(16);
     let inits = trace_lines("nvEncInitializeEncoder").len();
     let reconfs = trace_lines("nvEncReconfigureEncoder").len();
-    let mut h = new_harness(
-        element,
-        &[
-            ("rc-mode", "constqp"),
-            ("qp-const", "40"),
-            ("gop-size", "-1"),
-            ("emit-frame-stats", "true"),
-        ],
-        &format!("video/x-raw,format=NV12,width={CW},height={CH},framerate=25/1"),
-        sink_caps_of(element),
-    );
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    {
-        let seen = seen.clone();
-        h.element()
-            .unwrap()
-            .connect("frame-stats", false, move |args| {
-                let st = args[1].get::<gst::Structure>().unwrap();
-                seen.lock().unwrap().push((
-                    st.get::<u32>("system-frame-number").unwrap(),
-                    st.get::<u32>("frame-avg-qp").unwrap(),
-                ));
-                None
-            });
-    }
+    let (mut h, seen) = qp_stats_harness(element, &[("rc-mode", "constqp"), ("qp-const", "40")]);
     push_clip(&mut h, &source[..8], 0, None);
     h.element().unwrap().set_property_from_str("qp-const", "24");
     push_clip(&mut h, &source[8..], 8, None);
