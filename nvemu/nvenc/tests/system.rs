@@ -361,7 +361,9 @@ fn utilisation_and_fps_from_the_timing_model() {
     assert_eq!(nvml.sessions(1), 0);
 }
 
-/// The no-NVENC model (H100): NVML has the device but no encoder to report.
+/// The no-NVENC model (H100): NVML answers as the real driver did on an H200 (2026-12-07):
+/// 0 % utilisation over 100 ms, capacity 100 for H.264/HEVC, NOT_SUPPORTED for AV1, no
+/// sessions; only the session open tells the GPU apart.
 #[test]
 fn no_nvenc_device() {
     if !built() {
@@ -379,8 +381,9 @@ fn no_nvenc_device() {
         nvml.text("nvmlDeviceGetName", 0),
         "NVIDIA H100 80GB HBM3 (nvemu)"
     );
-    assert_eq!(nvml.utilisation(0).0, 3, "NOT_SUPPORTED");
-    assert_eq!(nvml.capacity(0, 0).0, 3, "NOT_SUPPORTED");
+    assert_eq!(nvml.utilisation(0), (0, 0, 100_000));
+    assert_eq!(nvml.capacity(0, 0), (0, 100), "H.264");
+    assert_eq!(nvml.capacity(0, 2).0, 3, "AV1: NOT_SUPPORTED");
     assert_eq!(nvml.stats(0), (0, 0, 0, 0));
     assert_eq!(nvml.capacity(1, 2), (0, 100));
     let mut k = Kid::spawn(
