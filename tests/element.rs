@@ -1823,6 +1823,59 @@ fn live_rate_control_change() {
     assert_eq!(trace_lines("nvEncInitializeEncoder").len() - inits, 2);
 }
 
+/// `rc-mode` changed while PLAYING on a GPU that reports `SUPPORT_DYN_RCMODE_CHANGE` (a child
+/// process with `NVEMU_CAPS`: the emulated GPUs report 0): VBR -> CBR -> constqp -> VBR, one
+/// `nvEncReconfigureEncoder` each carrying the new `rcParams.rateControlMode`, without
+/// `resetEncoder`/`forceIDR`, no new session, every frame out. (The emulator's x265 re-opens
+/// on a new mode and so codes an IDR real NVENC would not: the output's key frames are not
+/// asserted here; `docs/emulator-contract.md`.)
+fn live_rc_mode_change_where_the_gpu_allows_it() {
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RSNVENC_ELEMENT_CHILD", "rcmode")
+        .env("NVEMU_CAPS", "SUPPORT_DYN_RCMODE_CHANGE=1")
+        .status()
+        .expect("child");
+    assert!(st.success(), "child {st:?}");
+}
+
+fn rc_mode_child() {
+    let inits = trace_lines("nvEncInitializeEncoder").len();
+    let reconfs = trace_lines("nvEncReconfigureEncoder").len();
+    let mut h = new_harness(
+        "rsnvench265enc",
+        &[("rc-mode", "vbr"), ("bitrate", "1000"), ("gop-size", "-1")],
+        &nv12_caps(W, H),
+        sink_caps_of("rsnvench265enc"),
+    );
+    // NV_ENC_PARAMS_RC_CBR 2, NV_ENC_PARAMS_RC_CONSTQP 0, NV_ENC_PARAMS_RC_VBR 1.
+    let steps: [(&str, u64); 3] = [("cbr", 2), ("constqp", 0), ("vbr", 1)];
+    push_frames(&mut h, W, H, 0..4);
+    for (i, (mode, _)) in steps.iter().enumerate() {
+        h.element().unwrap().set_property_from_str("rc-mode", mode);
+        let first = 4 * (i as u64 + 1);
+        push_frames(&mut h, W, H, first..first + 4);
+    }
+    let out = finish(&mut h);
+    assert_eq!(out.len(), 16, "frames out == frames in");
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "one session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    let r = &r[reconfs..];
+    assert_eq!(r.len(), steps.len(), "one reconfigure per rc-mode");
+    for (rc, (mode, want)) in r.iter().zip(&steps) {
+        let a = &rc["args"];
+        assert_eq!(rc["status"], "NV_ENC_SUCCESS", "{mode}: {a}");
+        assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+        assert_eq!(
+            a["reInitEncodeParams.encodeConfig.rcParams.rateControlMode"], *want,
+            "{mode}: {a}"
+        );
+    }
+}
+
 /// The output follows live rate changes: CBR at 1600, then 800, then 2400 kbit/s (x1024),
 /// 5 s (125 frames at 25 fps) each, through `bitrate` and `vbv-buffer-size` together as
 /// streaming applications change them: one reconfigure per step, no IDR, and each step's
@@ -2499,6 +2552,10 @@ fn cases() -> Vec<Trial> {
             framerate_change_with_bframes("rsnvench265enc")
         }),
         case("live_rate_control_change", live_rate_control_change),
+        case(
+            "live_rc_mode_change_where_the_gpu_allows_it",
+            live_rc_mode_change_where_the_gpu_allows_it,
+        ),
         case("live_bitrate_follows_target", live_bitrate_follows_target),
         case("key_unit_as_intra_refresh_h264", || {
             key_unit_as_intra_refresh("rsnvench264enc")
@@ -2606,6 +2663,12 @@ fn no_contract_violation() {
 fn main() -> ExitCode {
     match std::env::var("RSNVENC_ELEMENT_CHILD").as_deref() {
         Ok("timecode") => return timecode_child(),
+        Ok("rcmode") => {
+            gst::init().expect("gst init");
+            gstrsnvenc::plugin_register_static().expect("register rsnvenc");
+            rc_mode_child();
+            return ExitCode::SUCCESS;
+        }
         Ok("emphasis") => {
             gst::init().expect("gst init");
             gstrsnvenc::plugin_register_static().expect("register rsnvenc");

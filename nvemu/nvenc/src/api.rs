@@ -1466,7 +1466,11 @@ fn build_encoder(call: &mut Call, s: &Session, v: &View, prev: Option<&Enc>) -> 
                 "split encoding, lookahead level, temporal filter and LTR cannot be reconfigured",
             ));
         }
-        if std::mem::discriminant(&p.swcfg.rc) != std::mem::discriminant(&rc) {
+        // A new rate-control mode needs NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE (0 on every
+        // modelled GPU; `NVEMU_CAPS` may say 1, and then the mode changes in the session).
+        let rc_cap = abi::enum_val(sdk, "NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE")
+            .and_then(|c| caps::cap(s.gpu, sdk, codec, c as i32));
+        if std::mem::discriminant(&p.swcfg.rc) != std::mem::discriminant(&rc) && rc_cap != Some(1) {
             return Err(fail(
                 st::UNSUPPORTED_PARAM,
                 "rate control mode change is not supported (DYN_RCMODE_CHANGE 0)",
