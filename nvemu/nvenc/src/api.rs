@@ -2182,12 +2182,15 @@ extern "C" fn lock_bitstream(enc: Ptr, params: Ptr) -> i32 {
                         // than NVENC's). If another thread keeps submitting frames, wait for
                         // them to push it out; if the caller is the submitting thread, or no
                         // frame came for a while, no more input is coming: end the software
-                        // encoder's sequence so the client is not deadlocked.
+                        // encoder's sequence so the client is not deadlocked. "A while" is 1 s:
+                        // with 150 ms, a client whose submitting thread was starved that long
+                        // on a loaded 2-CPU machine (nvcudah264enc beside the 2160p timing test)
+                        // got a drain, and so an IDR, real NVENC would not code.
                         let same_thread = e.last_submitter == Some(std::thread::current().id());
                         let before = e.submits;
                         if !same_thread {
                             g =
-                                s.cv.wait_timeout(g, Duration::from_millis(150))
+                                s.cv.wait_timeout(g, Duration::from_millis(1000))
                                     .unwrap_or_else(|e| e.into_inner())
                                     .0;
                             if g.destroyed || g.enc.as_ref().is_none_or(|e| e.submits != before) {
