@@ -12,6 +12,21 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The keys of the CUDA stand-in's `NVEMU_STATS` lines, in the order of its counters (its
+/// `stats_now`, and what the NVENC stand-in reads through the CUDA stand-in's export;
+/// docs/emulator-contract.md).
+pub const CUDA_STATS_KEYS: [&str; 9] = [
+    "cuda_calls",
+    "cuda_cpu_ns",
+    "cuda_acct_overhead_ns",
+    "dma_cpu_ns",
+    "copy_pageable_htod_cpu_ns",
+    "copy_pageable_dtoh_cpu_ns",
+    "copy_dtod_cpu_ns",
+    "copy_htoh_cpu_ns",
+    "copy_engine_read_cpu_ns",
+];
+
 #[repr(C)]
 struct Timespec {
     sec: i64,

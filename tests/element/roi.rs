@@ -408,6 +408,34 @@ pub fn ffprobe_key_frames(element: &str, name: &str, stream: &[u8]) -> (Vec<usiz
     (keys, types)
 }
 
+/// What a live change of `what` must leave (`out`: the element's output; `inits`, `reconfs`:
+/// the trace's counts before): no IDR after the first picture (element flags and ffprobe), one
+/// session, one `nvEncReconfigureEncoder` without `resetEncoder`/`forceIDR`. Returns that
+/// reconfigure's arguments.
+fn live_change_without_idr(
+    element: &str,
+    what: &str,
+    out: &[(gst::ClockTime, bool, Vec<u8>)],
+    inits: usize,
+    reconfs: usize,
+) -> serde_json::Value {
+    let keys: Vec<usize> = (0..out.len()).filter(|&i| out[i].1).collect();
+    assert_eq!(keys, vec![0], "{element}: no IDR for a new {what}");
+    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.iter().copied()).collect();
+    let (keys, types) = ffprobe_key_frames(element, what, &stream);
+    assert_eq!(keys, vec![0], "{element}: ffprobe key frames ({types})");
+    assert_eq!(
+        trace_lines("nvEncInitializeEncoder").len() - inits,
+        1,
+        "{element}: one session"
+    );
+    let r = trace_lines("nvEncReconfigureEncoder");
+    assert_eq!(r.len() - reconfs, 1, "{element}: one reconfigure");
+    let a = r[r.len() - 1]["args"].clone();
+    assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+    a
+}
+
 /// A harness of `element` at the clip's size, 25 fps, without GOP (`gop-size=-1`), with
 /// `props` and `emit-frame-stats`: the `(system-frame-number, frame-avg-qp)` of every
 /// `frame-stats` signal are collected in the returned list.
@@ -458,20 +486,7 @@ pub fn frame_stats_qp_follows_const_quality(element: &str) {
     push_clip(&mut h, &source[12..], 12, None);
     let out = finish(&mut h);
     assert_eq!(out.len(), 24);
-    let keys: Vec<usize> = (0..24).filter(|&i| out[i].1).collect();
-    assert_eq!(keys, vec![0], "{element}: no IDR for a new const-quality");
-    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.iter().copied()).collect();
-    let (keys, types) = ffprobe_key_frames(element, "const-quality", &stream);
-    assert_eq!(keys, vec![0], "{element}: ffprobe key frames ({types})");
-    assert_eq!(
-        trace_lines("nvEncInitializeEncoder").len() - inits,
-        1,
-        "{element}: one session"
-    );
-    let r = trace_lines("nvEncReconfigureEncoder");
-    assert_eq!(r.len() - reconfs, 1, "{element}: one reconfigure");
-    let a = &r[r.len() - 1]["args"];
-    assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+    live_change_without_idr(element, "const-quality", &out, inits, reconfs);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 24, "{element}: {seen:?}");
     let mean = |r: std::ops::Range<u32>| {
@@ -680,20 +695,7 @@ pub fn frame_stats_qp_follows_const_qp() {
     push_clip(&mut h, &source[8..], 8, None);
     let out = finish(&mut h);
     assert_eq!(out.len(), 16);
-    let keys: Vec<usize> = (0..16).filter(|&i| out[i].1).collect();
-    assert_eq!(keys, vec![0], "no IDR for a new constant QP");
-    let stream: Vec<u8> = out.iter().flat_map(|o| o.2.iter().copied()).collect();
-    let (keys, types) = ffprobe_key_frames(element, "const-qp", &stream);
-    assert_eq!(keys, vec![0], "ffprobe key frames ({types})");
-    assert_eq!(
-        trace_lines("nvEncInitializeEncoder").len() - inits,
-        1,
-        "one session"
-    );
-    let r = trace_lines("nvEncReconfigureEncoder");
-    assert_eq!(r.len() - reconfs, 1, "one reconfigure");
-    let a = &r[r.len() - 1]["args"];
-    assert_eq!((&a["resetEncoder"], &a["forceIDR"]), (&0.into(), &0.into()));
+    let a = live_change_without_idr(element, "const-qp", &out, inits, reconfs);
     assert_eq!(
         a["reInitEncodeParams.encodeConfig.rcParams.constQP.qpInterP"], 24,
         "{a}"

@@ -520,18 +520,7 @@ pub unsafe extern "C" fn nvemu_cuda_stats(out: *mut u64, n: usize) -> usize {
     v.len()
 }
 
-/// The keys of the CUDA stand-in's `NVEMU_STATS` lines (docs/emulator-contract.md).
-const STATS_KEYS: [&str; 9] = [
-    "cuda_calls",
-    "cuda_cpu_ns",
-    "cuda_acct_overhead_ns",
-    "dma_cpu_ns",
-    "copy_pageable_htod_cpu_ns",
-    "copy_pageable_dtoh_cpu_ns",
-    "copy_dtod_cpu_ns",
-    "copy_htoh_cpu_ns",
-    "copy_engine_read_cpu_ns",
-];
+use cpustats::CUDA_STATS_KEYS as STATS_KEYS;
 
 fn stats_now() -> [u64; 9] {
     let calls = cpustats::CALLS.load(Ordering::Relaxed);

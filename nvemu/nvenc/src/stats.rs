@@ -17,18 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 type FnStats = unsafe extern "C" fn(*mut u64, usize) -> usize;
 type FnThreadNs = unsafe extern "C" fn() -> u64;
 
-/// The CUDA stand-in's counters (same order as its `STATS_KEYS`).
-const CUDA_KEYS: [&str; 9] = [
-    "cuda_calls",
-    "cuda_cpu_ns",
-    "cuda_acct_overhead_ns",
-    "dma_cpu_ns",
-    "copy_pageable_htod_cpu_ns",
-    "copy_pageable_dtoh_cpu_ns",
-    "copy_dtod_cpu_ns",
-    "copy_htoh_cpu_ns",
-    "copy_engine_read_cpu_ns",
-];
+use crate::cpustats::CUDA_STATS_KEYS as CUDA_KEYS;
 
 struct CudaExports {
     stats: FnStats,
