@@ -702,6 +702,35 @@ pub extern "C" fn nvemu_cuda_engine_scope(on: c_int) {
     let _ = catch_unwind(|| ENGINE.with(|e| e.set(on != 0)));
 }
 
+/// `nvEncMapInputResource`'s documented guarantee (nvEncodeAPI.h, NvEncMapInputResource: "any
+/// graphics work submitted on the input buffer is completed before the buffer is used for
+/// encoding. This is also true for compute (i.e. CUDA) work, provided that the previous
+/// workload using the input resource was submitted to the default stream"): pending writes
+/// into `[addr, addr + len)` on the legacy default stream (of any context) complete, with
+/// everything they were ordered after; returns how many operations completed. Work on other
+/// streams stays pending, the per-thread default stream's included (whether "the default
+/// stream" covers it is not documented: strict). Never fails (0 on bad arguments).
+#[unsafe(no_mangle)]
+pub extern "C" fn nvemu_cuda_map_fence(addr: CUdeviceptr, len: usize) -> c_int {
+    catch_unwind(|| {
+        let mut st = state();
+        let end = addr.saturating_add(len as u64);
+        let ids: Vec<u64> = st
+            .ops
+            .iter()
+            .filter(|(_, op)| {
+                op.stream == LEGACY
+                    && op
+                        .range
+                        .is_some_and(|(a, l)| a < end && a.saturating_add(l as u64) > addr)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        c_int::try_from(complete(&mut st, ids)).unwrap_or(c_int::MAX)
+    })
+    .unwrap_or(0)
+}
+
 /// Whether a pending write into `[addr, addr + len)` is *not* ordered before a read by work
 /// on `reader` (a stream handle; NULL = the legacy stream of `ctx`): 1 and a description
 /// (NUL-terminated, cut to `cap` bytes) in `out`, or 0. The reader does not get the legacy

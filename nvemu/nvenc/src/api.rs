@@ -2395,8 +2395,16 @@ extern "C" fn map_input_resource(enc: Ptr, params: Ptr) -> i32 {
         }
         let m = session::new_handle(Tag::Mapped);
         r.mapped = Some(m);
-        let fmt = r.fmt;
+        let (fmt, ptr, pitch, height) = (r.fmt, r.ptr, r.pitch, r.height);
         g.maps.insert(m, h);
+        // The documented guarantee of the call: CUDA work on the default stream that used the
+        // input is complete before the engine reads it (nvEncodeAPI.h, NvEncMapInputResource).
+        if let Some((_, _, rows)) = format_info(s.sdk, fmt, height) {
+            let done = crate::cuda::map_fence(ptr, pitch as usize * rows);
+            if done > 0 {
+                call.arg("emu.default_stream_completed", done);
+            }
+        }
         v.set("mappedResource", m);
         v.set("mappedBufferFmt", fmt as u64);
         call.arg("out.mappedResource", format!("{m:#x}"));

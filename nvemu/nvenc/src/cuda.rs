@@ -15,6 +15,7 @@ type FnPush = unsafe extern "C" fn(u64) -> CUresult;
 type FnPop = unsafe extern "C" fn(*mut u64) -> CUresult;
 type FnPointerAttr = unsafe extern "C" fn(*mut u64, CUpointer_attribute, u64) -> CUresult;
 type FnPendingWrite = unsafe extern "C" fn(u64, u64, usize, u64, *mut u8, usize) -> i32;
+type FnMapFence = unsafe extern "C" fn(u64, usize) -> i32;
 type FnEngineScope = unsafe extern "C" fn(i32);
 type FnCtxDevice = unsafe extern "C" fn(u64) -> i32;
 
@@ -26,6 +27,7 @@ struct Cuda {
     pointer_attr: Option<FnPointerAttr>,
     /// The CUDA stand-in's extras (absent from the real driver).
     pending_write: Option<FnPendingWrite>,
+    map_fence: Option<FnMapFence>,
     engine_scope: Option<FnEngineScope>,
     ctx_device: Option<FnCtxDevice>,
 }
@@ -57,6 +59,10 @@ fn cuda() -> Result<&'static Cuda, String> {
                 .get::<FnPendingWrite>(b"nvemu_cuda_pending_write\0")
                 .ok()
                 .map(|f| *f);
+            let map_fence = lib
+                .get::<FnMapFence>(b"nvemu_cuda_map_fence\0")
+                .ok()
+                .map(|f| *f);
             let engine_scope = lib
                 .get::<FnEngineScope>(b"nvemu_cuda_engine_scope\0")
                 .ok()
@@ -72,6 +78,7 @@ fn cuda() -> Result<&'static Cuda, String> {
                 pop,
                 pointer_attr,
                 pending_write,
+                map_fence,
                 engine_scope,
                 ctx_device,
             })
@@ -136,6 +143,18 @@ pub fn is_stream_ordered(ptr: u64) -> bool {
     // for this attribute; `ptr` is only looked up by the driver.
     let r = unsafe { attr(&mut pool, CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE, ptr) };
     r == CUDA_SUCCESS && pool != 0
+}
+
+/// With the CUDA stand-in: `nvEncMapInputResource`'s guarantee, that CUDA work on the default
+/// stream using `[ptr, ptr + len)` is complete before NVENC reads it (`nvemu_cuda_map_fence`);
+/// the number of pending operations it completed (0 with the real driver, which does it
+/// itself).
+pub fn map_fence(ptr: u64, len: usize) -> u32 {
+    let Some(f) = cuda().ok().and_then(|c| c.map_fence) else {
+        return 0;
+    };
+    // SAFETY: the stand-in's export only looks the range up in its own bookkeeping.
+    u32::try_from(unsafe { f(ptr, len) }).unwrap_or(0)
 }
 
 /// With the CUDA stand-in: the client's write into `[ptr, ptr + len)` that is still pending and

@@ -285,7 +285,7 @@ fn stream_child() {
     let nv12 = fmt(3, "NV12");
     let (st, reg) = api.register(enc, dptr, W, H, pitch as u32, nv12);
     assert_eq!(st, SUCCESS);
-    let (st, mapped) = api.map(enc, reg);
+    let (st, mut mapped) = api.map(enc, reg);
     assert_eq!(st, SUCCESS);
     let (_, out) = api.create_bitstream(enc);
     let host = vec![100u8; (W * H * 3 / 2) as usize];
@@ -295,7 +295,7 @@ fn stream_child() {
         assert_eq!(unsafe { copy_async(&p, stream) }, 0);
     };
     let mut n = 0u32;
-    let mut encode = |what: &str, expect_violation: bool| {
+    let mut encode_from = |mapped: Ptr, what: &str, expect_violation: bool| {
         let pp = api.pic_params(mapped, out, nv12, n as u64, 0, n);
         pp.set("inputWidth", 0).set("inputHeight", 0);
         assert_eq!(api.encode_raw(enc, &pp), SUCCESS, "{what}");
@@ -317,25 +317,68 @@ fn stream_child() {
     // SAFETY: as above.
     let esync = |e: u64| unsafe { event_sync(e) };
     upload(s);
-    encode("write pending on a stream, no sync", true);
+    encode_from(mapped, "write pending on a stream, no sync", true);
     upload(s);
     assert_eq!(sync(s), 0);
-    encode("stream synchronised", false);
+    encode_from(mapped, "stream synchronised", false);
     upload(s);
     assert_eq!(record(ev, s), 0);
     assert_eq!(esync(ev), 0);
-    encode("event after the write synchronised", false);
+    encode_from(mapped, "event after the write synchronised", false);
     upload(0);
-    encode(
+    encode_from(
+        mapped,
         "write pending on the legacy stream: ordered before the default stream",
         false,
     );
     assert_eq!(api.set_io_streams(enc, s, s), SUCCESS);
     upload(s);
-    encode("write pending on NVENC's input stream", false);
+    encode_from(mapped, "write pending on NVENC's input stream", false);
     upload(t);
-    encode("write pending on another (non-blocking) stream", true);
+    encode_from(
+        mapped,
+        "write pending on another (non-blocking) stream",
+        true,
+    );
     assert_eq!(sync(t), 0);
+    // nvEncMapInputResource completes the default stream's work on the input (its documented
+    // guarantee), and nothing else: NVENC reads on a non-blocking stream from here on, which
+    // the legacy stream's work is not ordered before.
+    assert_eq!(api.set_io_streams(enc, t, t), SUCCESS);
+    upload(0);
+    encode_from(
+        mapped,
+        "legacy write, read on a non-blocking stream, mapped before it",
+        true,
+    );
+    upload(0);
+    assert_eq!(api.unmap(enc, mapped), SUCCESS);
+    let (st, m) = api.map(enc, reg);
+    assert_eq!(st, SUCCESS);
+    mapped = m;
+    let fenced = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .rev()
+        .find(|l| l.contains("nvEncMapInputResource"))
+        .unwrap()
+        .contains("emu.default_stream_completed");
+    assert!(
+        fenced,
+        "the map completes the legacy stream's pending write"
+    );
+    encode_from(mapped, "legacy write, then nvEncMapInputResource", false);
+    upload(s);
+    assert_eq!(api.unmap(enc, mapped), SUCCESS);
+    let (st, m) = api.map(enc, reg);
+    assert_eq!(st, SUCCESS);
+    mapped = m;
+    encode_from(
+        mapped,
+        "write on a blocking stream (not the default one), then a map",
+        true,
+    );
+    assert_eq!(sync(s), 0);
 
     // stream-ordered memory: NVENC does not take it
     let mut so = 0u64;
