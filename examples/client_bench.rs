@@ -177,6 +177,7 @@ fn emulator_ns() -> (u64, u64, u64) {
         if let Ok(lib) = libloading::os::unix::Library::open(Some("libnvidia-encode.so.1"), flags)
             && let Ok(f) = lib.get::<Stats>(b"nvemu_nvenc_stats\0")
         {
+            // nvenc_calls, nvenc_cpu_ns, nvenc_acct_overhead_ns, pictures (nvemu/nvenc/src/stats.rs).
             let mut v = [0u64; 4];
             f(v.as_mut_ptr(), v.len());
             emu += v[1] + v[2];
@@ -185,13 +186,19 @@ fn emulator_ns() -> (u64, u64, u64) {
         if let Ok(lib) = libloading::os::unix::Library::open(Some("libcuda.so.1"), flags)
             && let Ok(f) = lib.get::<Stats>(b"nvemu_cuda_stats\0")
         {
-            let mut v = [0u64; 9];
+            let mut v = [0u64; cpustats::CUDA_STATS_KEYS.len()];
             f(v.as_mut_ptr(), v.len());
+            let at = |key: &str| {
+                cpustats::CUDA_STATS_KEYS
+                    .iter()
+                    .position(|k| *k == key)
+                    .map_or(0, |i| v[i])
+            };
             // cpu + accounting - the pageable copies (host-to-device and device-to-host).
-            let pageable = v[4] + v[5];
-            emu += (v[1] + v[2]).saturating_sub(pageable);
+            let pageable = at("copy_pageable_htod_cpu_ns") + at("copy_pageable_dtoh_cpu_ns");
+            emu += (at("cuda_cpu_ns") + at("cuda_acct_overhead_ns")).saturating_sub(pageable);
             pg += pageable;
-            acct += v[2];
+            acct += at("cuda_acct_overhead_ns");
         }
     }
     (emu, pg, acct)
@@ -374,7 +381,7 @@ fn main() -> ExitCode {
             "rep {rep} fps {:.1} raw {:.4} emu {:.4} pg {:.4} src {:.4} client {:.4}",
             c.fps, c.raw, c.emu, c.pg, s.raw, cli
         );
-        rows.push((Run { acct: c.acct, ..c }, s.raw));
+        rows.push((c, s.raw));
         if c.emu == 0.0 && c.raw > 0.0 {
             eprintln!(
                 "client_bench: the stand-ins counted nothing (is libnvidia-encode.so.1 the emulator's?)"
