@@ -168,6 +168,10 @@ fn emulator_ns() -> (u64, u64, u64) {
     let mut emu = 0u64;
     let mut pg = 0u64;
     let mut acct = 0u64;
+    // The value of `key` in `v`, a counter array in the order of `keys`.
+    fn at(keys: &[&str], v: &[u64], key: &str) -> u64 {
+        keys.iter().position(|k| *k == key).map_or(0, |i| v[i])
+    }
     // SAFETY: RTLD_NOLOAD opens only a library the process already loaded (the plugin loaded
     // it); the exports' signatures are those of nvemu/nvenc/src/stats.rs and
     // nvemu/cuda/src/lib.rs: `fn(*mut u64, usize) -> usize`, writing at most `n` values.
@@ -177,28 +181,26 @@ fn emulator_ns() -> (u64, u64, u64) {
         if let Ok(lib) = libloading::os::unix::Library::open(Some("libnvidia-encode.so.1"), flags)
             && let Ok(f) = lib.get::<Stats>(b"nvemu_nvenc_stats\0")
         {
-            // nvenc_calls, nvenc_cpu_ns, nvenc_acct_overhead_ns, pictures (nvemu/nvenc/src/stats.rs).
-            let mut v = [0u64; 4];
+            let keys = &cpustats::NVENC_STATS_KEYS;
+            let mut v = [0u64; cpustats::NVENC_STATS_KEYS.len()];
             f(v.as_mut_ptr(), v.len());
-            emu += v[1] + v[2];
-            acct += v[2];
+            let overhead = at(keys, &v, "nvenc_acct_overhead_ns");
+            emu += at(keys, &v, "nvenc_cpu_ns") + overhead;
+            acct += overhead;
         }
         if let Ok(lib) = libloading::os::unix::Library::open(Some("libcuda.so.1"), flags)
             && let Ok(f) = lib.get::<Stats>(b"nvemu_cuda_stats\0")
         {
+            let keys = &cpustats::CUDA_STATS_KEYS;
             let mut v = [0u64; cpustats::CUDA_STATS_KEYS.len()];
             f(v.as_mut_ptr(), v.len());
-            let at = |key: &str| {
-                cpustats::CUDA_STATS_KEYS
-                    .iter()
-                    .position(|k| *k == key)
-                    .map_or(0, |i| v[i])
-            };
             // cpu + accounting - the pageable copies (host-to-device and device-to-host).
-            let pageable = at("copy_pageable_htod_cpu_ns") + at("copy_pageable_dtoh_cpu_ns");
-            emu += (at("cuda_cpu_ns") + at("cuda_acct_overhead_ns")).saturating_sub(pageable);
+            let pageable = at(keys, &v, "copy_pageable_htod_cpu_ns")
+                + at(keys, &v, "copy_pageable_dtoh_cpu_ns");
+            let overhead = at(keys, &v, "cuda_acct_overhead_ns");
+            emu += (at(keys, &v, "cuda_cpu_ns") + overhead).saturating_sub(pageable);
             pg += pageable;
-            acct += at("cuda_acct_overhead_ns");
+            acct += overhead;
         }
     }
     (emu, pg, acct)

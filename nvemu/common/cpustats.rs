@@ -27,6 +27,15 @@ pub const CUDA_STATS_KEYS: [&str; 9] = [
     "copy_engine_read_cpu_ns",
 ];
 
+/// The keys of the NVENC stand-in's counters in the order its `nvemu_nvenc_stats` export
+/// writes them (nvemu/nvenc/src/stats.rs), as in its `NVEMU_STATS` lines.
+pub const NVENC_STATS_KEYS: [&str; 4] = [
+    "nvenc_calls",
+    "nvenc_cpu_ns",
+    "nvenc_acct_overhead_ns",
+    "pictures",
+];
+
 #[repr(C)]
 struct Timespec {
     sec: i64,

@@ -127,8 +127,8 @@ pub fn picture_locked() {
     }
 }
 
-/// The NVENC stand-in's counters now: `nvenc_calls`, `nvenc_cpu_ns`, `nvenc_acct_overhead_ns`,
-/// `pictures` (at most `n` of them written into `out`); returns how many there are. For a
+/// The NVENC stand-in's counters now, in the order of `cpustats::NVENC_STATS_KEYS` (at most `n`
+/// of them written into `out`); returns how many there are. For a
 /// benchmark that measures a window of its own (examples/python/density_bench.py).
 ///
 /// # Safety
@@ -136,7 +136,7 @@ pub fn picture_locked() {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvemu_nvenc_stats(out: *mut u64, n: usize) -> usize {
     let calls = cpustats::CALLS.load(Ordering::Relaxed);
-    let v = [
+    let v: [u64; cpustats::NVENC_STATS_KEYS.len()] = [
         calls,
         cpustats::CPU_NS.load(Ordering::Relaxed),
         cpustats::overhead_ns(calls),
